@@ -1,0 +1,89 @@
+use serde::{Deserialize, Serialize};
+
+/// A value read from text that is not one of the known ones.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown value {0:?}")]
+pub struct UnknownValue(pub String);
+
+/// What a job imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Opportunities, keyed by the tenant's external Opportunity ID.
+    Opportunities,
+    /// Contacts, keyed by email.
+    Contacts,
+    /// Sales targets, keyed by rep email and month.
+    SalesTargets,
+}
+
+impl JobKind {
+    /// The name used in URLs, the database and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opportunities => "opportunities",
+            Self::Contacts => "contacts",
+            Self::SalesTargets => "sales_targets",
+        }
+    }
+}
+
+impl std::str::FromStr for JobKind {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "opportunities" => Ok(Self::Opportunities),
+            "contacts" => Ok(Self::Contacts),
+            "sales_targets" => Ok(Self::SalesTargets),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+/// Where a job is in its life. `completed`, `failed` and `cancelled` are terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Stored and enqueued, not yet picked up by a worker.
+    Queued,
+    /// A worker is importing it.
+    Running,
+    /// Every row was read; the counts say how many imported and how many failed.
+    Completed,
+    /// The file could not be imported; `error` says why.
+    Failed,
+    /// Stopped on request; rows committed before that stay.
+    Cancelled,
+}
+
+impl JobState {
+    /// The name used in the database and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// True once the job will not change any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "queued" => Ok(Self::Queued),
+            "running" => Ok(Self::Running),
+            "completed" => Ok(Self::Completed),
+            "failed" => Ok(Self::Failed),
+            "cancelled" => Ok(Self::Cancelled),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Typed domain values shared by the API, the workers and the import engine.
+
+mod api_key;
+mod job;
+mod tenant_slug;
+
+pub use api_key::ApiKey;
+pub use job::{JobKind, JobState, UnknownValue};
+pub use tenant_slug::TenantSlug;
