@@ -1,0 +1,36 @@
+//! Postgres access: the pool, migrations and one repository module per table group.
+
+pub mod accounts;
+pub mod jobs;
+pub mod opportunities;
+
+use std::time::Duration;
+
+use sqlx::{PgPool, migrate::MigrateDatabase, postgres::PgPoolOptions};
+
+/// Migrations embedded from `migrations/` at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens a pool; connections are made lazily so that a process can start (and say
+/// it is not ready) while Postgres is still coming up.
+pub fn pool(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy(database_url)
+}
+
+/// Creates the database when it does not exist, then applies pending migrations.
+/// Concurrent callers are safe: sqlx serialises migrations with an advisory lock.
+pub async fn migrate(database_url: &str, pool: &PgPool) -> Result<(), sqlx::Error> {
+    if !sqlx::Postgres::database_exists(database_url).await? {
+        // Two processes may race here; the loser's "already exists" is harmless.
+        if let Err(err) = sqlx::Postgres::create_database(database_url).await
+            && !sqlx::Postgres::database_exists(database_url).await?
+        {
+            return Err(err);
+        }
+    }
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}

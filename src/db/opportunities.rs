@@ -1,0 +1,58 @@
+//! Reading a tenant's opportunities (the import writes them, see `import::opportunities`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// One stored opportunity.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Opportunity {
+    pub id: Uuid,
+    pub active: bool,
+    pub external_opp_id: String,
+    pub name: String,
+    pub external_account_id: Option<String>,
+    pub account: Option<String>,
+    pub amount: Option<Decimal>,
+    pub close_date: Option<NaiveDate>,
+    pub stage: Option<String>,
+    pub forecast: Option<String>,
+    pub activity_index: Option<i32>,
+    pub relationship_index: Option<i32>,
+    #[sqlx(rename = "type")]
+    pub opp_type: Option<String>,
+    pub website: Option<String>,
+    pub owner_name: Option<String>,
+    pub owner_email: Option<String>,
+    pub next_step: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of a tenant's opportunities, ordered by external id, and the total count.
+pub async fn list(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Opportunity>, i64), sqlx::Error> {
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_one(pool)
+        .await?;
+    let rows = sqlx::query_as(
+        "SELECT id, active, external_opp_id, name, external_account_id, account, amount, close_date,
+                stage, forecast, activity_index, relationship_index, type, website, owner_name,
+                owner_email, next_step, updated_at
+           FROM opportunities
+          WHERE tenant_id = $1
+          ORDER BY external_opp_id
+          LIMIT $2 OFFSET $3",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, total))
+}

@@ -1,0 +1,337 @@
+//! Drives one import: a blocking thread parses and validates the CSV into chunks while
+//! the async side writes the previous chunk to Postgres, so parsing and writing overlap.
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use csv::StringRecord;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{
+    csv_source::{self, CsvFormat},
+    error_file::{ErrorFileWriter, RejectedRow},
+    header::{self, ColumnMap},
+    kind::ImportKind,
+};
+use crate::db::{self, jobs::ImportCounts};
+
+/// What to import.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// Whose data it is.
+    pub tenant_id: Uuid,
+    /// The uploaded CSV.
+    pub path: PathBuf,
+    /// Where the error CSV goes when rows fail.
+    pub error_path: PathBuf,
+    /// Optional file header → supported field mapping.
+    pub mapping: Option<HashMap<String, String>>,
+    /// Rows per database statement.
+    pub chunk_rows: usize,
+}
+
+/// How an import ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// Rows read, imported and rejected.
+    pub counts: ImportCounts,
+    /// True when a cancel request stopped it at a chunk boundary.
+    pub cancelled: bool,
+    /// True when an error CSV was written.
+    pub error_file: bool,
+}
+
+/// Why an import could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file itself cannot be imported (encoding, header); retrying will not help.
+    #[error("{0}")]
+    BadFile(String),
+    /// Postgres failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Reading the upload or writing the error file failed.
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ImportError {
+    /// True when running the import again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::BadFile(_) => false,
+            Self::Database(e) => is_transient_db_error(e),
+            Self::Io(_) => true,
+        }
+    }
+}
+
+/// Connection trouble, deadlocks, serialization failures, shutdowns and resource limits
+/// pass; anything else is a problem with the data or the statement.
+pub fn is_transient_db_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "40", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        _ => false,
+    }
+}
+
+/// Where progress goes after each chunk.
+pub enum Progress<'a> {
+    /// Nowhere (direct imports from the command line).
+    None,
+    /// Into the job's row, which also tells whether a cancel was requested.
+    Job {
+        /// The pool to write with.
+        pool: &'a PgPool,
+        /// The job being run.
+        job_id: Uuid,
+    },
+}
+
+/// A batch of parsed rows handed from the parser thread to the writer.
+struct Chunk<R> {
+    rows: Vec<R>,
+    /// The raw record and line of each entry of `rows`, for the error file.
+    sources: Vec<(StringRecord, u64)>,
+    rejected: Vec<RejectedRow>,
+    rows_read: u64,
+}
+
+impl<R> Chunk<R> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(n),
+            sources: Vec::with_capacity(n),
+            rejected: Vec::new(),
+            rows_read: 0,
+        }
+    }
+}
+
+/// Imports one file of kind `K` for a tenant.
+pub async fn run_import<K: ImportKind>(
+    pool: &PgPool,
+    request: ImportRequest,
+    progress: Progress<'_>,
+) -> Result<ImportOutcome, ImportError> {
+    let chunk_rows = request.chunk_rows.max(1);
+    let (reader, format, columns, header_names) = {
+        let request = request.clone();
+        tokio::task::spawn_blocking(move || open_and_resolve::<K>(&request))
+            .await
+            .map_err(|e| ImportError::Io(std::io::Error::other(e)))??
+    };
+    let columns = Arc::new(columns);
+
+    // Capacity 1: the parser runs at most one chunk ahead, which keeps memory flat.
+    let (tx, mut rx) = mpsc::channel::<Result<Chunk<K::Row>, ImportError>>(1);
+    let parser = {
+        let columns = columns.clone();
+        tokio::task::spawn_blocking(move || {
+            parse_chunks::<K>(reader, &format, &columns, chunk_rows, &tx)
+        })
+    };
+
+    let mut errors = ErrorFileWriter::new(&request.error_path, header_names);
+    let mut counts = ImportCounts::default();
+    let mut cancelled = false;
+    let result: Result<(), ImportError> = async {
+        while let Some(chunk) = rx.recv().await {
+            let mut chunk = chunk?;
+            counts.total_original_rows += chunk.rows_read as i64;
+            if !chunk.rows.is_empty() {
+                let refused =
+                    write_chunk::<K>(pool, request.tenant_id, &columns, &chunk.rows).await?;
+                counts.total_imported_rows += (chunk.rows.len() - refused.len()) as i64;
+                for (index, problem) in refused {
+                    let (record, line) = std::mem::take(&mut chunk.sources[index]);
+                    chunk.rejected.push(RejectedRow {
+                        record,
+                        line,
+                        problems: vec![problem],
+                    });
+                }
+            }
+            chunk.rejected.sort_by_key(|row| row.line);
+            for row in &chunk.rejected {
+                errors.write(row)?;
+            }
+            counts.total_error_rows += chunk.rejected.len() as i64;
+            if let Progress::Job { pool, job_id } = progress
+                && db::jobs::record_progress(pool, job_id, counts.total_original_rows).await?
+            {
+                cancelled = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    // Dropping the receiver stops the parser at its next send.
+    drop(rx);
+    let parsed = parser
+        .await
+        .map_err(|e| ImportError::Io(std::io::Error::other(e)))?;
+    result?;
+    if !cancelled {
+        parsed?;
+    }
+    debug_assert_eq!(
+        counts.total_imported_rows + counts.total_error_rows,
+        counts.total_original_rows
+    );
+    let error_file = errors.finish()?;
+    Ok(ImportOutcome {
+        counts,
+        cancelled,
+        error_file,
+    })
+}
+
+type OpenedFile = (
+    csv::Reader<Box<dyn std::io::Read + Send>>,
+    CsvFormat,
+    ColumnMap,
+    Vec<String>,
+);
+
+/// Sniffs the encoding and delimiter, reads the header line and maps its columns.
+fn open_and_resolve<K: ImportKind>(request: &ImportRequest) -> Result<OpenedFile, ImportError> {
+    let bad_file = |e: &dyn std::fmt::Display| ImportError::BadFile(e.to_string());
+    let format = csv_source::sniff(&request.path).map_err(|e| bad_file(&e))?;
+    let mut reader = csv_source::open(&request.path, &format).map_err(|e| bad_file(&e))?;
+    let mut header = StringRecord::new();
+    loop {
+        match csv_source::read_record(&mut reader, &mut header) {
+            Ok(true) if csv_source::is_blank(&header) => continue,
+            Ok(true) => break,
+            Ok(false) => return Err(ImportError::BadFile("the file has no header line".into())),
+            Err(e) => return Err(csv_error(e)),
+        }
+    }
+    let columns = header::resolve(&header, K::FIELDS, request.mapping.as_ref())
+        .map_err(|e| ImportError::BadFile(format!("the header line is not usable: {e}")))?;
+    let names = columns.header_names().map(str::to_owned).collect();
+    Ok((reader, format, columns, names))
+}
+
+/// A CSV error that is not about one row: the file cannot be read on.
+fn csv_error(error: csv::Error) -> ImportError {
+    match error.into_kind() {
+        csv::ErrorKind::Io(io) => ImportError::Io(io),
+        other => ImportError::BadFile(format!("the file cannot be read as CSV: {other:?}")),
+    }
+}
+
+/// The parser thread: reads records, validates them and sends chunks.
+fn parse_chunks<K: ImportKind>(
+    mut reader: csv::Reader<Box<dyn std::io::Read + Send>>,
+    format: &CsvFormat,
+    columns: &ColumnMap,
+    chunk_rows: usize,
+    tx: &mpsc::Sender<Result<Chunk<K::Row>, ImportError>>,
+) -> Result<(), ImportError> {
+    let mut chunk = Chunk::with_capacity(chunk_rows);
+    let mut record = StringRecord::new();
+    loop {
+        match csv_source::read_record(&mut reader, &mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                    // Only reachable for mixed encodings; report the row, keep going.
+                    chunk.rows_read += 1;
+                    chunk.rejected.push(RejectedRow {
+                        record: StringRecord::new(),
+                        line,
+                        problems: vec!["the row contains characters that cannot be read".into()],
+                    });
+                    continue;
+                }
+                let err = csv_error(e);
+                let _ = tx.blocking_send(Err(ImportError::BadFile(err.to_string())));
+                return Err(err);
+            }
+        }
+        if csv_source::is_blank(&record) {
+            continue;
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        chunk.rows_read += 1;
+        let parsed = columns
+            .check_width(&record)
+            .map_err(|problem| vec![problem])
+            .and_then(|()| K::parse(columns, &record, format));
+        match parsed {
+            Ok(row) => {
+                chunk.rows.push(row);
+                chunk.sources.push((record.clone(), line));
+            }
+            Err(problems) => chunk.rejected.push(RejectedRow {
+                record: record.clone(),
+                line,
+                problems,
+            }),
+        }
+        if chunk.rows_read as usize >= chunk_rows {
+            let full = std::mem::replace(&mut chunk, Chunk::with_capacity(chunk_rows));
+            if tx.blocking_send(Ok(full)).is_err() {
+                return Ok(()); // The writer stopped (cancel or failure).
+            }
+        }
+    }
+    if chunk.rows_read > 0 {
+        let _ = tx.blocking_send(Ok(chunk));
+    }
+    Ok(())
+}
+
+/// Writes a chunk; when Postgres refuses it for a reason tied to the data, retries row
+/// by row so that one bad row never stops the good ones. Returns the refused rows.
+async fn write_chunk<K: ImportKind>(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    columns: &ColumnMap,
+    rows: &[K::Row],
+) -> Result<Vec<(usize, String)>, ImportError> {
+    match K::write_chunk(pool, tenant_id, columns, rows).await {
+        Ok(result) => Ok(result.rejected),
+        Err(e) if is_transient_db_error(&e) || rows.len() == 1 => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, rows = rows.len(), "chunk refused; writing its rows one by one");
+            let mut refused = Vec::new();
+            for (index, row) in rows.iter().enumerate() {
+                match K::write_chunk(pool, tenant_id, columns, std::slice::from_ref(row)).await {
+                    Ok(result) => {
+                        refused.extend(result.rejected.into_iter().map(|(_, m)| (index, m)))
+                    }
+                    Err(e) if is_transient_db_error(&e) => return Err(e.into()),
+                    Err(e) => refused.push((
+                        index,
+                        format!("the row could not be saved: {}", db_message(&e)),
+                    )),
+                }
+            }
+            Ok(refused)
+        }
+    }
+}
+
+fn db_message(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    }
+}

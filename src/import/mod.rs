@@ -1,0 +1,24 @@
+//! The import engine: reads an uploaded CSV as people really export it, validates each
+//! row, upserts good rows into Postgres in chunks and writes bad rows to an error CSV.
+//! It knows nothing about HTTP or the queue.
+
+pub mod csv_source;
+pub mod engine;
+pub mod error_file;
+pub mod header;
+pub mod kind;
+pub mod opportunities;
+pub mod values;
+
+pub use engine::{ImportError, ImportOutcome, ImportRequest, Progress, run_import};
+pub use kind::ImportKind;
+
+use crate::domain::JobKind;
+
+/// The supported columns of a kind of import.
+pub fn fields_of(kind: JobKind) -> &'static [header::FieldSpec] {
+    match kind {
+        JobKind::Opportunities => <opportunities::Opportunities as ImportKind>::FIELDS,
+        JobKind::Contacts | JobKind::SalesTargets => &[],
+    }
+}

@@ -1,0 +1,107 @@
+//! The file store shared by the API and the workers: uploads waiting to be imported and
+//! the error CSVs of finished jobs. A directory on a volume both can reach.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+/// Why a file could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The upload passed the size limit; nothing was kept.
+    #[error("the file is larger than the {limit} byte limit")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The client's body stream broke off.
+    #[error("the upload was interrupted: {0}")]
+    Body(String),
+    /// The disk said no.
+    #[error("file storage error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Uploads and error files on local (or mounted) disk.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+impl FileStore {
+    /// Uses `root`, creating its sub-directories when missing.
+    pub async fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let root = root.into();
+        tokio::fs::create_dir_all(root.join("uploads")).await?;
+        tokio::fs::create_dir_all(root.join("errors")).await?;
+        Ok(Self { root })
+    }
+
+    /// Where a job's uploaded CSV lives.
+    pub fn upload_path(&self, job_id: Uuid) -> PathBuf {
+        self.root.join("uploads").join(format!("{job_id}.csv"))
+    }
+
+    /// Where a job's error CSV lives.
+    pub fn error_file_path(&self, job_id: Uuid) -> PathBuf {
+        self.root.join("errors").join(format!("{job_id}.csv"))
+    }
+
+    /// Streams an upload to disk, never holding more than one body chunk in memory.
+    /// Over `limit` bytes the partial file is removed and `TooLarge` returned.
+    pub async fn save_upload<S, E>(
+        &self,
+        job_id: Uuid,
+        mut body: S,
+        limit: u64,
+    ) -> Result<u64, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let final_path = self.upload_path(job_id);
+        let part_path = final_path.with_extension("part");
+        let result = async {
+            let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&part_path).await?);
+            let mut written: u64 = 0;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
+                written += chunk.len() as u64;
+                if written > limit {
+                    return Err(StoreError::TooLarge { limit });
+                }
+                file.write_all(&chunk).await?;
+            }
+            file.flush().await?;
+            file.into_inner().sync_all().await?;
+            Ok(written)
+        }
+        .await;
+        match result {
+            Ok(written) => {
+                tokio::fs::rename(&part_path, &final_path).await?;
+                Ok(written)
+            }
+            Err(err) => {
+                remove_if_exists(&part_path).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Removes a job's upload once it is no longer needed.
+    pub async fn remove_upload(&self, job_id: Uuid) {
+        remove_if_exists(&self.upload_path(job_id)).await;
+    }
+}
+
+async fn remove_if_exists(path: &Path) {
+    if let Err(err) = tokio::fs::remove_file(path).await
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %err, "could not remove file");
+    }
+}
