@@ -1,0 +1,8 @@
+//! The job queue (apalis on Redis) and the workers that run imports.
+
+pub mod queue;
+pub mod report;
+pub mod runner;
+pub mod worker;
+
+pub use runner::{RunError, WorkerContext, execute};
