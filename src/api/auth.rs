@@ -1,0 +1,111 @@
+//! API key authentication and tenant subdomain checks.
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+
+use super::{AppState, error::ApiError};
+use crate::{
+    db::accounts::{self, Principal},
+    domain::ApiKey,
+};
+
+/// The authenticated caller: a user of one tenant.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl Caller {
+    /// Uploads need an admin key.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "uploads need an API key of an administrator".into(),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(ApiKey::from_client)
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "missing API key: send it in the Authorization header".into(),
+                )
+            })?;
+        let principal = accounts::find_principal(&state.db, &key)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.host());
+        if let Some(subdomain) = host.and_then(|h| tenant_subdomain(h, &state.settings.base_domain))
+            && !subdomain.eq_ignore_ascii_case(&principal.tenant_slug)
+        {
+            return Err(ApiError::Unauthorized(
+                "this API key does not belong to this subdomain's tenant".into(),
+            ));
+        }
+        tracing::Span::current().record("tenant", principal.tenant_slug.as_str());
+        Ok(Self(principal))
+    }
+}
+
+/// The tenant label of `acme.<base_domain>[:port]`, or `None` for any other host.
+pub fn tenant_subdomain<'h>(host: &'h str, base_domain: &str) -> Option<&'h str> {
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let host = host.trim_end_matches('.');
+    let base = base_domain.trim_matches('.');
+    if host.len() <= base.len() + 1 {
+        return None;
+    }
+    let (label, rest) = host.split_at(host.len() - base.len() - 1);
+    (rest[1..].eq_ignore_ascii_case(base)
+        && rest.starts_with('.')
+        && !label.is_empty()
+        && !label.contains('.'))
+    .then_some(label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenant_subdomain;
+
+    #[test]
+    fn subdomains_are_found_only_under_the_base_domain() {
+        assert_eq!(
+            tenant_subdomain("acme.example.com", "example.com"),
+            Some("acme")
+        );
+        assert_eq!(
+            tenant_subdomain("acme.example.com:8080", "example.com"),
+            Some("acme")
+        );
+        assert_eq!(
+            tenant_subdomain("ACME.Example.com", "example.com"),
+            Some("ACME")
+        );
+        assert_eq!(tenant_subdomain("example.com", "example.com"), None);
+        assert_eq!(tenant_subdomain("127.0.0.1:8080", "example.com"), None);
+        assert_eq!(tenant_subdomain("a.b.example.com", "example.com"), None);
+        assert_eq!(tenant_subdomain("acmeexample.com", "example.com"), None);
+        assert_eq!(
+            tenant_subdomain("acme.localhost:3000", "localhost"),
+            Some("acme")
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The HTTP API (axum). Handlers stay thin: they authenticate, validate the request and
+//! call the database, the file store or the queue.
+
+pub mod auth;
+pub mod error;
+pub mod jsend;
+pub mod pagination;
+pub mod routes;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::Request,
+    routing::{get, post},
+};
+use sqlx::PgPool;
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{config::Settings, jobs::queue::JobQueue, storage::FileStore};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Postgres.
+    pub db: PgPool,
+    /// The Redis job queue (producer side).
+    pub queue: JobQueue,
+    /// Uploads and error files.
+    pub store: FileStore,
+    /// The configuration.
+    pub settings: Arc<Settings>,
+}
+
+/// Builds the router with all routes under `/api/v1`.
+pub fn router(state: AppState) -> Router {
+    // Uploads are streamed to disk and limited by the handler; this outer limit only
+    // guards against bodies far beyond any legitimate upload.
+    let body_cap = (state.settings.max_upload_bytes + 2 * 1024 * 1024) as usize;
+    let api = Router::new()
+        .route(
+            "/opportunities/upload",
+            post(routes::uploads::opportunities),
+        )
+        .route("/opportunities", get(routes::opportunities::list))
+        .route("/jobs/{id}", get(routes::jobs::get))
+        .route("/jobs/{id}/errors.csv", get(routes::jobs::error_file))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz));
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(body_cap))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id,
+                    tenant = tracing::field::Empty,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

@@ -1,0 +1,261 @@
+//! `POST /{kind}/upload`: stream the CSV to the file store, create the job, enqueue it.
+
+use std::time::{Duration, Instant};
+
+use axum::{
+    extract::{
+        Multipart, Query, State,
+        multipart::{MultipartError, MultipartRejection},
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    api::{
+        AppState,
+        auth::Caller,
+        error::ApiError,
+        jsend,
+        views::{JobView, job_url},
+    },
+    db::{
+        self,
+        jobs::{ColumnMapping, NewJob},
+    },
+    domain::JobKind,
+    import,
+    storage::StoreError,
+};
+
+/// The upload's query parameters.
+#[derive(Debug, Deserialize, Default)]
+pub struct UploadQuery {
+    /// Email the uploader when rows fail (default false).
+    send_error_email: Option<String>,
+    /// Hold the request until the job ends (default false).
+    wait: Option<String>,
+    /// JSON object: file header → supported field.
+    mapping: Option<String>,
+}
+
+/// `POST /opportunities/upload`.
+pub async fn opportunities(
+    state: State<AppState>,
+    caller: Caller,
+    query: Query<UploadQuery>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    upload(
+        JobKind::Opportunities,
+        state,
+        caller,
+        query,
+        headers,
+        multipart,
+    )
+    .await
+}
+
+async fn upload(
+    kind: JobKind,
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    if !caller.is_admin {
+        return Err(ApiError::Forbidden(
+            "uploads need an API key of an administrator".into(),
+        ));
+    }
+    let send_error_email = flag(query.send_error_email.as_deref(), "send_error_email")?;
+    let wait = flag(query.wait.as_deref(), "wait")?;
+    let mut mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
+    let limit = state.settings.max_upload_bytes;
+    // Refuse at once what cannot fit, before reading a byte (multipart framing aside).
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit + 64 * 1024) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "send the CSV as multipart/form-data in a field named \"file\" ({e})"
+        ))
+    })?;
+
+    let job_id = Uuid::new_v4();
+    let stored = receive(&state, job_id, &mut multipart, &mut mapping).await;
+    let (file_name, size) = match stored {
+        Ok(Some(file)) => file,
+        Ok(None) => {
+            return Err(ApiError::BadRequest(
+                "the multipart field \"file\" with the CSV is missing".into(),
+            ));
+        }
+        Err(e) => {
+            state.store.remove_upload(job_id).await;
+            return Err(e);
+        }
+    };
+    let checked = if size == 0 {
+        Err(ApiError::BadRequest("the file is empty".into()))
+    } else if let Some(mapping) = &mapping {
+        import::header::validate_mapping(mapping, import::fields_of(kind))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    } else {
+        Ok(())
+    };
+    if let Err(e) = checked {
+        state.store.remove_upload(job_id).await;
+        return Err(e);
+    }
+
+    let new_job = NewJob {
+        id: job_id,
+        tenant_id: caller.tenant_id,
+        user_id: caller.user_id,
+        kind,
+        file_name,
+        file_size: size as i64,
+        column_mapping: mapping,
+        send_error_email,
+    };
+    let mut job = match db::jobs::insert(&state.db, &new_job).await {
+        Ok(job) => job,
+        Err(e) => {
+            state.store.remove_upload(job_id).await;
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = state.queue.enqueue(job_id).await {
+        tracing::error!(%job_id, error = %e, "could not enqueue the job");
+        let message = format!("the job could not be queued: {e}");
+        db::jobs::fail(&state.db, job_id, &message).await?;
+        state.store.remove_upload(job_id).await;
+        return Err(ApiError::Unavailable(
+            "the job queue is unavailable; try the upload again later".into(),
+        ));
+    }
+    tracing::info!(%job_id, kind = kind.as_str(), size, "upload queued");
+
+    if wait {
+        let deadline = Instant::now() + state.settings.upload_wait_timeout();
+        while !job.state().is_terminal() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            job = db::jobs::get(&state.db, job_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("job vanished"))?;
+        }
+    }
+    let status = if job.state().is_terminal() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let base = state.settings.public_base();
+    let location = job_url(base, job_id);
+    Ok((
+        status,
+        [(header::LOCATION, location)],
+        jsend::success(JobView::new(job, base)),
+    )
+        .into_response())
+}
+
+/// Reads the multipart fields: streams `file` to disk, takes `mapping` as JSON.
+async fn receive(
+    state: &AppState,
+    job_id: Uuid,
+    multipart: &mut Multipart,
+    mapping: &mut Option<ColumnMapping>,
+) -> Result<Option<(String, u64)>, ApiError> {
+    let limit = state.settings.max_upload_bytes;
+    let mut file = None;
+    let multipart_error = |e: MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest(format!(
+                "the multipart body could not be read: {}",
+                e.body_text()
+            ))
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("file") if file.is_some() => {
+                return Err(ApiError::BadRequest("send one file per upload".into()));
+            }
+            Some("file") => {
+                let name = field.file_name().unwrap_or("upload.csv").to_owned();
+                let size = state
+                    .store
+                    .save_upload(job_id, field, limit)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+                        StoreError::Body(message) => ApiError::BadRequest(message),
+                        StoreError::Io(e) => ApiError::internal(e),
+                    })?;
+                file = Some((name, size));
+            }
+            Some("mapping") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                *mapping = Some(parse_mapping(&text)?);
+            }
+            _ => {} // Unknown fields are skipped (their data is drained by next_field).
+        }
+    }
+    Ok(file)
+}
+
+/// `true/1/yes` or `false/0/no` (or empty), as query strings spell booleans.
+fn flag(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "{name} must be true or false, not {other:?}"
+        ))),
+    }
+}
+
+fn parse_mapping(raw: &str) -> Result<ColumnMapping, ApiError> {
+    serde_json::from_str(raw).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "mapping must be a JSON object from your file's column names to supported fields: {e}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_accept_the_usual_spellings() {
+        assert!(!flag(None, "x").unwrap());
+        assert!(flag(Some("TRUE"), "x").unwrap());
+        assert!(flag(Some("1"), "x").unwrap());
+        assert!(!flag(Some("false"), "x").unwrap());
+        assert!(flag(Some("maybe"), "x").is_err());
+    }
+
+    #[test]
+    fn mapping_must_be_a_json_object_of_strings() {
+        assert_eq!(
+            parse_mapping(r#"{"NAME":"Opportunity Name"}"#).unwrap()["NAME"],
+            "Opportunity Name"
+        );
+        assert!(parse_mapping("[1,2]").is_err());
+        assert!(parse_mapping("{\"a\": 1}").is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! The JSON shapes of the public API.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::{jobs::JobRecord, opportunities::Opportunity};
+
+/// A job as `GET /jobs/{id}` shows it; also the upload's answer.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub id: Uuid,
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub file_name: String,
+    pub rows_processed: i64,
+    pub total_original_rows: Option<i64>,
+    pub total_imported_rows: Option<i64>,
+    pub total_error_rows: Option<i64>,
+    /// URL of the error CSV, `""` when no row failed.
+    pub error_file: String,
+    /// Why the job failed, when it did.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub send_error_email: bool,
+    pub email_sent_at: Option<DateTime<Utc>>,
+    pub email_error: Option<String>,
+}
+
+impl JobView {
+    /// Builds the view; `public_base` is the API's public URL without a trailing slash.
+    pub fn new(job: JobRecord, public_base: &str) -> Self {
+        let has_error_file = job.state().is_terminal() && job.total_error_rows.unwrap_or(0) > 0;
+        Self {
+            id: job.id,
+            kind: job.kind().as_str(),
+            state: job.state().as_str(),
+            error_file: if has_error_file {
+                error_file_url(public_base, job.id)
+            } else {
+                String::new()
+            },
+            file_name: job.file_name,
+            rows_processed: job.rows_processed,
+            total_original_rows: job.total_original_rows,
+            total_imported_rows: job.total_imported_rows,
+            total_error_rows: job.total_error_rows,
+            error: job.error,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            send_error_email: job.send_error_email,
+            email_sent_at: job.email_sent_at,
+            email_error: job.email_error,
+        }
+    }
+}
+
+/// The public URL of a job.
+pub fn job_url(public_base: &str, id: Uuid) -> String {
+    format!("{public_base}/api/v1/jobs/{id}")
+}
+
+/// The public URL of a job's error CSV.
+pub fn error_file_url(public_base: &str, id: Uuid) -> String {
+    format!("{}/errors.csv", job_url(public_base, id))
+}
+
+/// `close_date` in the documented (PHP DateTime) shape.
+#[derive(Debug, Serialize)]
+pub struct CloseDateView {
+    pub date: String,
+    pub timezone_type: u8,
+    pub timezone: &'static str,
+}
+
+/// An opportunity in the documented shape.
+#[derive(Debug, Serialize)]
+pub struct OpportunityView {
+    pub id: Uuid,
+    /// `"1"` or `"0"`, as the original API sent it.
+    pub active: &'static str,
+    pub external_opp_id: String,
+    pub name: String,
+    pub external_account_id: Option<String>,
+    pub account: Option<String>,
+    pub amount: Option<f64>,
+    pub close_date: Option<CloseDateView>,
+    pub stage: Option<String>,
+    pub forecast: Option<String>,
+    pub stage_system: Option<String>,
+    pub forecast_system: Option<String>,
+    pub activity_index: Option<i32>,
+    pub relationship_index: Option<i32>,
+    #[serde(rename = "type")]
+    pub opp_type: Option<String>,
+    pub website: String,
+    pub owner: Option<String>,
+    pub owner_email: Option<String>,
+    pub next_step: Option<String>,
+}
+
+impl From<Opportunity> for OpportunityView {
+    fn from(o: Opportunity) -> Self {
+        Self {
+            id: o.id,
+            active: if o.active { "1" } else { "0" },
+            external_opp_id: o.external_opp_id,
+            name: o.name,
+            external_account_id: o.external_account_id,
+            account: o.account,
+            amount: o.amount.and_then(|a| a.to_f64()),
+            close_date: o.close_date.map(|d| CloseDateView {
+                date: format!("{} 00:00:00.000000", d.format("%Y-%m-%d")),
+                timezone_type: 3,
+                timezone: "UTC",
+            }),
+            stage_system: o.stage.clone(),
+            stage: o.stage,
+            forecast_system: o.forecast.clone(),
+            forecast: o.forecast,
+            activity_index: o.activity_index,
+            relationship_index: o.relationship_index,
+            opp_type: o.opp_type,
+            website: o.website.unwrap_or_default(),
+            owner: o.owner_name,
+            owner_email: o.owner_email,
+            next_step: o.next_step,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! batch-import: asynchronous CSV imports of sales data into Postgres.
+//!
+//! The API (`api`) stores uploads (`storage`), records jobs (`db`) and enqueues them
+//! (`jobs::queue`); workers (`jobs::worker`) run the import engine (`import`) and send
+//! error reports (`mail`). `startup` wires the pieces for the binary and the tests.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod import;
+pub mod jobs;
+pub mod mail;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

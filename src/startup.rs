@@ -1,0 +1,139 @@
+//! Wiring: builds the API server and the worker from `Settings`, for the binary and tests.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::{
+    api::{self, AppState},
+    config::Settings,
+    db,
+    jobs::{WorkerContext, queue::JobQueue},
+    mail::{EmailClient, MailError},
+    storage::FileStore,
+};
+
+/// Why a process could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Postgres could not be reached or migrated.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Redis could not be reached.
+    #[error("job queue: {0}")]
+    Queue(#[from] crate::jobs::queue::QueueError),
+    /// The SMTP settings are invalid.
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
+    /// Files or sockets.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the pool and, when `migrate` is set, creates the database and applies migrations.
+pub async fn database(
+    settings: &Settings,
+    max_connections: u32,
+    migrate: bool,
+) -> Result<sqlx::PgPool, StartupError> {
+    let pool = db::pool(&settings.database_url, max_connections)?;
+    if migrate {
+        db::migrate(&settings.database_url, &pool).await?;
+    }
+    Ok(pool)
+}
+
+/// The HTTP API, bound and ready to serve.
+pub struct ApiServer {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl ApiServer {
+    /// Binds `settings.listen_addr` (port 0 picks a free port) and builds the router.
+    pub async fn build(settings: Settings, migrate: bool) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(settings.listen_addr).await?;
+        Self::with_listener(listener, settings, migrate).await
+    }
+
+    /// Uses an already bound listener (tests bind first to learn the port).
+    pub async fn with_listener(
+        listener: TcpListener,
+        settings: Settings,
+        migrate: bool,
+    ) -> Result<Self, StartupError> {
+        let db = database(&settings, 20, migrate).await?;
+        let store = FileStore::open(&settings.storage_dir).await?;
+        let queue = JobQueue::connect(&settings).await?;
+        let state = AppState {
+            db,
+            queue,
+            store,
+            settings: Arc::new(settings),
+        };
+        Ok(Self {
+            listener,
+            router: api::router(state),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Everything a worker process needs, built from the settings.
+pub async fn worker_context(
+    settings: Settings,
+    migrate: bool,
+) -> Result<WorkerContext, StartupError> {
+    // One connection per concurrent job, plus one for progress and state updates.
+    let connections = settings.worker_concurrency as u32 * 2 + 2;
+    let db = database(&settings, connections, migrate).await?;
+    let store = FileStore::open(&settings.storage_dir).await?;
+    let mailer = EmailClient::new(&settings.smtp_url, &settings.mail_from)?;
+    Ok(WorkerContext {
+        db,
+        store,
+        mailer,
+        settings: Arc::new(settings),
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}
