@@ -1,0 +1,136 @@
+//! No Docker engine runs in CI, so the compose file and Dockerfile are checked by reading.
+
+use serde_yaml_ng::Value;
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml"))
+        .unwrap();
+    serde_yaml_ng::from_str(&text).expect("docker-compose.yml is valid YAML")
+}
+
+#[test]
+fn compose_has_the_services_and_workers_can_scale() {
+    let compose = compose();
+    let services = compose["services"].as_mapping().unwrap();
+    for name in ["postgres", "redis", "mailpit", "api", "worker"] {
+        assert!(services.contains_key(name), "service {name}");
+    }
+    let worker = &compose["services"]["worker"];
+    assert!(
+        worker.get("container_name").is_none(),
+        "a fixed name would stop --scale"
+    );
+    assert!(
+        worker.get("ports").is_none(),
+        "a host port would stop --scale"
+    );
+    assert_eq!(worker["command"][0], "work");
+    assert_eq!(compose["services"]["api"]["command"][0], "serve");
+
+    let mailpit_ports: Vec<&str> = compose["services"]["mailpit"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        mailpit_ports.iter().any(|p| p.ends_with(":1025"))
+            && mailpit_ports.iter().any(|p| p.ends_with(":8025"))
+    );
+
+    // Uploads live on one volume that the API and every worker mount at STORAGE_DIR.
+    let mount = |svc: &str| -> Vec<String> {
+        compose["services"][svc]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let api_mounts = mount("api");
+    let worker_mounts = mount("worker");
+    let shared = worker_mounts
+        .iter()
+        .find(|m| api_mounts.contains(m))
+        .expect("api and worker share a volume");
+    let (volume, path) = shared.split_once(':').unwrap();
+    assert!(
+        compose["volumes"]
+            .as_mapping()
+            .unwrap()
+            .contains_key(volume)
+    );
+    for svc in ["api", "worker"] {
+        // Merged from the shared anchor by the YAML parser's `<<` support or set directly.
+        let env = resolve_env(&compose, svc);
+        assert_eq!(
+            env.get("STORAGE_DIR").map(String::as_str),
+            Some(path),
+            "{svc} STORAGE_DIR"
+        );
+        for var in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SMTP_URL",
+            "PUBLIC_URL",
+            "BASE_DOMAIN",
+        ] {
+            assert!(env.contains_key(var), "{svc} sets {var}");
+        }
+        assert!(env["SMTP_URL"].contains("mailpit:1025"));
+        assert!(env["DATABASE_URL"].contains("@postgres:5432/"));
+        assert!(env["REDIS_URL"].contains("redis:6379"));
+    }
+}
+
+fn resolve_env(compose: &Value, svc: &str) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    let env = compose["services"][svc]["environment"]
+        .as_mapping()
+        .unwrap();
+    for (k, v) in env {
+        if k.as_str() == Some("<<") {
+            for (k2, v2) in v.as_mapping().unwrap() {
+                out.entry(k2.as_str().unwrap().to_owned())
+                    .or_insert_with(|| scalar(v2));
+            }
+        } else {
+            out.insert(k.as_str().unwrap().to_owned(), scalar(v));
+        }
+    }
+    out
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other).unwrap().trim().to_owned(),
+    }
+}
+
+#[test]
+fn dockerfile_builds_the_binary_and_ships_the_config() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    assert!(text.matches("FROM ").count() >= 2, "multi-stage");
+    assert!(text.contains("cargo build --release"));
+    assert!(
+        text.contains("COPY migrations"),
+        "migrations are embedded at build time"
+    );
+    assert!(
+        text.contains("COPY config"),
+        "config/default.toml ships with the image"
+    );
+    assert!(text.contains("ENTRYPOINT [\"batch-import\"]"));
+    // Every file the Dockerfile copies from the context exists.
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for src in &parts[1..parts.len() - 1] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
+            assert!(path.exists(), "{src} copied by the Dockerfile exists");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+use std::time::Duration;
+
+use mail_parser::MimeHeaders;
+
+use crate::helpers::spawn_app;
+
+const MIXED: &str = "Opportunity ID,Opportunity Name,Amount\nG1,Good,10\nB1,Bad,ten\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_rows_are_emailed_with_the_error_csv_when_asked() {
+    let app = spawn_app().await;
+    let key = app.key("acme", "boss@acme.com", true).await;
+    let job = app
+        .import(&key, "opportunities", "send_error_email=true", MIXED)
+        .await;
+    assert_eq!(job["total_error_rows"], 1);
+
+    let messages = app.smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(messages.len(), 1);
+    let mail = &messages[0];
+    assert_eq!(mail.to, ["boss@acme.com"]);
+    assert!(mail.from.contains("no-reply@"), "{}", mail.from);
+    let parsed = mail.parsed();
+    assert!(
+        parsed.subject().unwrap().contains("1 row"),
+        "{:?}",
+        parsed.subject()
+    );
+    let body = parsed.body_text(0).unwrap();
+    assert!(
+        body.contains("Rows imported:      1") && body.contains("Rows with errors:   1"),
+        "{body}"
+    );
+    let attachment = parsed
+        .attachments()
+        .next()
+        .expect("the error CSV is attached");
+    assert!(attachment.attachment_name().unwrap().ends_with(".csv"));
+    let content = String::from_utf8_lossy(attachment.contents()).to_string();
+    assert!(content.contains("B1,Bad,ten,3,"), "{content}");
+
+    // The job records the send; a later poll shows it.
+    let id = job["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let job = app.wait_for_job(&key, id).await;
+        if job["email_sent_at"].is_string() {
+            assert!(job["email_error"].is_null());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "email_sent_at recorded: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // At most once: nothing else arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.smtp.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_email_without_the_flag_or_without_errors() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    app.import(&key, "opportunities", "", MIXED).await;
+    app.import(&key, "opportunities", "send_error_email=false", MIXED)
+        .await;
+    app.import(
+        &key,
+        "opportunities",
+        "send_error_email=true",
+        "Opportunity ID,Opportunity Name\nG1,Good\n",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.smtp.messages().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_is_emailed_with_its_reason() {
+    let app = spawn_app().await;
+    let key = app.key("acme", "boss@acme.com", true).await;
+    let job = app
+        .import(
+            &key,
+            "opportunities",
+            "send_error_email=true",
+            "Foo,Bar\n1,2\n",
+        )
+        .await;
+    assert_eq!(job["state"], "failed");
+    let messages = app.smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(messages.len(), 1);
+    let body = messages[0].parsed().body_text(0).unwrap().to_string();
+    assert!(body.contains("Opportunity ID"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_smtp_server_does_not_fail_the_import() {
+    let app =
+        crate::helpers::spawn_app_with(|s| s.smtp_url = "smtp://127.0.0.1:1".into(), true).await;
+    let key = app.admin_key().await;
+    let id = app
+        .upload_job(&key, "opportunities", "send_error_email=true", MIXED)
+        .await;
+    let job = app.wait_for_job(&key, &id).await;
+    assert_eq!(job["state"], "completed");
+    assert_eq!(job["total_imported_rows"], 1);
+    // The send is retried with backoff, then the error is recorded on the job.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let job = app.wait_for_job(&key, &id).await;
+        if job["email_error"].is_string() {
+            assert!(job["email_sent_at"].is_null());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "email error recorded: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

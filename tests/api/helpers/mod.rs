@@ -1,0 +1,284 @@
+//! `spawn_app`: a real API and an in-process worker against real Postgres (a fresh
+//! database per test), real Redis (a fresh queue namespace per test) and a real SMTP server.
+
+pub mod smtp;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use batch_import::{config::Settings, db, domain::TenantSlug, startup};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub use smtp::SmtpServer;
+
+/// The Postgres server the tests use; override with `TEST_DATABASE_SERVER`.
+pub fn database_server() -> String {
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// The settings of a test: defaults from `config/`, isolated database, queue and storage.
+pub fn test_settings(smtp: &SmtpServer, storage: &std::path::Path) -> Settings {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = Settings::load_from(&dir).expect("config/default.toml loads");
+    let id = Uuid::new_v4().simple().to_string();
+    settings.database_url = format!("{}/bi_test_{id}", database_server());
+    if let Ok(redis) = std::env::var("TEST_REDIS_URL") {
+        settings.redis_url = redis;
+    }
+    settings.queue_namespace = format!("bi-test-{id}");
+    settings.smtp_url = smtp.url();
+    settings.storage_dir = storage.to_owned();
+    settings.listen_addr = "127.0.0.1:0".parse().unwrap();
+    settings.base_domain = "example.test".into();
+    settings.import_chunk_rows = 3;
+    settings.upload_wait_timeout_secs = 30;
+    settings
+}
+
+/// A running API and worker for one test.
+pub struct TestApp {
+    pub address: String,
+    pub settings: Settings,
+    pub db: sqlx::PgPool,
+    pub smtp: SmtpServer,
+    pub client: reqwest::Client,
+    pub storage: tempfile::TempDir,
+    worker_stop: Option<oneshot::Sender<()>>,
+}
+
+/// Starts the API with an in-process worker.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, true).await
+}
+
+/// Starts the API; `customise` adjusts the settings; `with_worker` adds an in-process worker.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), with_worker: bool) -> TestApp {
+    batch_import::telemetry::init("pretty");
+    let smtp = SmtpServer::start();
+    let storage = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut settings = test_settings(&smtp, storage.path());
+    settings.public_url = format!("http://127.0.0.1:{port}");
+    customise(&mut settings);
+
+    let server = startup::ApiServer::with_listener(listener, settings.clone(), true)
+        .await
+        .expect("the API starts");
+    tokio::spawn(server.run(std::future::pending()));
+
+    let worker_stop = with_worker.then(|| {
+        let (tx, rx) = oneshot::channel::<()>();
+        let worker_settings = settings.clone();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = batch_import::jobs::worker::run(worker_settings, false, shutdown).await
+            {
+                panic!("worker failed: {e}");
+            }
+        });
+        tx
+    });
+
+    let db = startup::database(&settings, 5, false).await.unwrap();
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        settings,
+        db,
+        smtp,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        storage,
+        worker_stop,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.worker_stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A CSV upload as curl's `-F "file=@name.csv"` sends it.
+pub fn csv_form(name: &str, csv: impl Into<Vec<u8>>) -> reqwest::multipart::Form {
+    let part = reqwest::multipart::Part::bytes(csv.into())
+        .file_name(name.to_owned())
+        .mime_str("text/csv")
+        .unwrap();
+    reqwest::multipart::Form::new().part("file", part)
+}
+
+impl TestApp {
+    /// Creates a key (and tenant and user when missing).
+    pub async fn key(&self, tenant: &str, email: &str, admin: bool) -> String {
+        let slug = TenantSlug::parse(tenant).unwrap();
+        db::accounts::create_key(&self.db, &slug, email, admin)
+            .await
+            .unwrap()
+            .expose()
+            .to_owned()
+    }
+
+    /// An admin key of a fresh tenant.
+    pub async fn admin_key(&self) -> String {
+        let tenant = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
+        self.key(&tenant, &format!("admin@{tenant}.example.com"), true)
+            .await
+    }
+
+    /// `GET {path}` with a key.
+    pub async fn get(&self, key: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .header("Authorization", key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads a CSV to `/api/v1/{kind}/upload?{query}`.
+    pub async fn upload(
+        &self,
+        key: &str,
+        kind: &str,
+        query: &str,
+        name: &str,
+        csv: impl Into<Vec<u8>>,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/{kind}/upload?{query}", self.address))
+            .header("Authorization", key)
+            .multipart(csv_form(name, csv))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads and returns the job id (asserting 202).
+    pub async fn upload_job(
+        &self,
+        key: &str,
+        kind: &str,
+        query: &str,
+        csv: impl Into<Vec<u8>>,
+    ) -> String {
+        let response = self.upload(key, kind, query, "upload.csv", csv).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 202, "upload answered {body}");
+        body["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls the job until it is terminal; returns its `data`.
+    pub async fn wait_for_job(&self, key: &str, id: &str) -> Value {
+        self.wait_for_job_within(key, id, Duration::from_secs(30))
+            .await
+    }
+
+    /// Polls the job until it is terminal or `timeout` passes (then panics).
+    pub async fn wait_for_job_within(&self, key: &str, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let body: Value = self
+                .get(key, &format!("/api/v1/jobs/{id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let state = body["data"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if ["completed", "failed", "cancelled"].contains(&state.as_str()) {
+                return body["data"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} did not finish in time: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Uploads, waits, returns the finished job.
+    pub async fn import(
+        &self,
+        key: &str,
+        kind: &str,
+        query: &str,
+        csv: impl Into<Vec<u8>>,
+    ) -> Value {
+        let id = self.upload_job(key, kind, query, csv).await;
+        self.wait_for_job(key, &id).await
+    }
+
+    /// Downloads a job's error CSV (asserting 200).
+    pub async fn error_csv(&self, key: &str, job: &Value) -> String {
+        let url = job["error_file"].as_str().unwrap();
+        assert!(
+            url.starts_with(&self.address),
+            "error_file {url} is a URL of this API"
+        );
+        let response = self
+            .client
+            .get(url)
+            .header("Authorization", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let bytes = response.bytes().await.unwrap();
+        assert!(
+            bytes.starts_with("\u{feff}".as_bytes()),
+            "error CSV starts with a UTF-8 BOM"
+        );
+        String::from_utf8(bytes[3..].to_vec()).unwrap()
+    }
+}
+
+/// The environment that points a `batch-import` process at this test's services.
+pub fn process_env(settings: &Settings) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config").to_owned(),
+        ),
+        ("DATABASE_URL", settings.database_url.clone()),
+        ("REDIS_URL", settings.redis_url.clone()),
+        ("SMTP_URL", settings.smtp_url.clone()),
+        ("STORAGE_DIR", settings.storage_dir.display().to_string()),
+        ("PUBLIC_URL", settings.public_url.clone()),
+        ("QUEUE_NAMESPACE", settings.queue_namespace.clone()),
+        ("IMPORT_CHUNK_ROWS", settings.import_chunk_rows.to_string()),
+        (
+            "ORPHAN_TIMEOUT_SECS",
+            settings.orphan_timeout_secs.to_string(),
+        ),
+        (
+            "WORKER_CONCURRENCY",
+            settings.worker_concurrency.to_string(),
+        ),
+        ("RUST_LOG", "info,sqlx=warn".to_owned()),
+    ]
+}
+
+/// Starts `batch-import work` as a separate process; it is killed when dropped.
+pub fn worker_process(settings: &Settings) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
+        .arg("work")
+        .envs(process_env(settings))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the worker binary starts")
+}
