@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+# Build the dependencies first so that code changes do not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked --bin batch-import || true
+COPY src ./src
+COPY migrations ./migrations
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin batch-import
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home /app app \
+    && mkdir -p /data && chown app /data
+WORKDIR /app
+COPY --from=builder /src/target/release/batch-import /usr/local/bin/batch-import
+COPY config ./config
+USER app
+ENV CONFIG_DIR=/app/config STORAGE_DIR=/data LISTEN_ADDR=0.0.0.0:8080
+VOLUME ["/data"]
+EXPOSE 8080
+ENTRYPOINT ["batch-import"]
+CMD ["serve"]
