@@ -1,7 +1,14 @@
 //! The `batch-import` binary: `serve`, `work`, `migrate`, `keys create`, `import`.
 
 use anyhow::Context;
-use batch_import::{config::Settings, db, domain::TenantSlug, startup, telemetry};
+use std::path::PathBuf;
+
+use batch_import::{
+    config::Settings,
+    db,
+    domain::{JobKind, TenantSlug},
+    import, startup, telemetry,
+};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -31,6 +38,24 @@ enum Command {
     },
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Import a CSV file directly with the same engine as the workers, without the
+    /// queue; prints the counts. For operators and the engine benchmark.
+    Import {
+        /// What the file holds: opportunities, contacts or sales_targets.
+        #[arg(long)]
+        kind: JobKind,
+        /// The tenant's slug (it must exist; `keys create` makes one).
+        #[arg(long)]
+        tenant: String,
+        /// Where to write the error CSV (default: next to FILE as FILE.errors.csv).
+        #[arg(long)]
+        errors: Option<PathBuf>,
+        /// JSON object mapping the file's headers to supported fields.
+        #[arg(long)]
+        mapping: Option<String>,
+        /// The CSV file.
+        file: PathBuf,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -79,6 +104,53 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("migration failed")?;
             println!("migrations applied");
+        }
+        Command::Import {
+            kind,
+            tenant,
+            errors,
+            mapping,
+            file,
+        } => {
+            let slug = TenantSlug::parse(&tenant).map_err(anyhow::Error::msg)?;
+            let mapping = mapping
+                .map(|m| serde_json::from_str(&m))
+                .transpose()
+                .context("--mapping must be a JSON object of strings")?;
+            let pool = startup::database(&settings, 4, settings.auto_migrate).await?;
+            let tenant_id = db::accounts::tenant_id(&pool, &slug)
+                .await?
+                .with_context(|| {
+                    format!(
+                        "no tenant {:?}; create one with `keys create`",
+                        slug.as_str()
+                    )
+                })?;
+            let error_path = errors.unwrap_or_else(|| {
+                let mut name = file.clone().into_os_string();
+                name.push(".errors.csv");
+                PathBuf::from(name)
+            });
+            let request = import::ImportRequest {
+                tenant_id,
+                path: file,
+                error_path: error_path.clone(),
+                mapping,
+                chunk_rows: settings.import_chunk_rows,
+            };
+            let started = std::time::Instant::now();
+            let outcome = import::run(kind, &pool, request, import::Progress::None).await?;
+            let counts = outcome.counts;
+            println!("total_original_rows={}", counts.total_original_rows);
+            println!("total_imported_rows={}", counts.total_imported_rows);
+            println!("total_error_rows={}", counts.total_error_rows);
+            let error_file = if outcome.error_file {
+                error_path.display().to_string()
+            } else {
+                String::new()
+            };
+            println!("error_file={error_file}");
+            println!("seconds={:.3}", started.elapsed().as_secs_f64());
         }
         Command::Keys {
             command:

@@ -88,3 +88,11 @@ pub async fn job_owner(
     .fetch_optional(pool)
     .await
 }
+
+/// A tenant's id by its slug.
+pub async fn tenant_id(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+        .bind(slug.as_str())
+        .fetch_optional(pool)
+        .await
+}

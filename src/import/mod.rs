@@ -22,3 +22,21 @@ pub fn fields_of(kind: JobKind) -> &'static [header::FieldSpec] {
         JobKind::Contacts | JobKind::SalesTargets => &[],
     }
 }
+
+/// Runs the import of `kind`: the one entry point for workers and the `import` command.
+pub async fn run(
+    kind: JobKind,
+    pool: &sqlx::PgPool,
+    request: ImportRequest,
+    progress: Progress<'_>,
+) -> Result<ImportOutcome, ImportError> {
+    match kind {
+        JobKind::Opportunities => {
+            run_import::<opportunities::Opportunities>(pool, request, progress).await
+        }
+        other => Err(ImportError::BadFile(format!(
+            "{} imports are not supported yet",
+            other.as_str()
+        ))),
+    }
+}

@@ -11,8 +11,8 @@ use super::report;
 use crate::{
     config::Settings,
     db::{self, jobs::JobRecord},
-    domain::{JobKind, JobState},
-    import::{self, ImportError, ImportRequest, Progress, opportunities::Opportunities},
+    domain::JobState,
+    import::{self, ImportRequest, Progress},
     mail::EmailClient,
     storage::FileStore,
 };
@@ -101,15 +101,7 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), RunError> {
         pool: &ctx.db,
         job_id,
     };
-    let result = match job.kind() {
-        JobKind::Opportunities => {
-            import::run_import::<Opportunities>(&ctx.db, request, progress).await
-        }
-        other => Err(ImportError::BadFile(format!(
-            "{} imports are not supported yet",
-            other.as_str()
-        ))),
-    };
+    let result = import::run(job.kind(), &ctx.db, request, progress).await;
 
     let finished = match result {
         Ok(outcome) => {
