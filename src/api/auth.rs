@@ -15,14 +15,14 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
-impl Caller {
-    /// Uploads need an admin key.
+impl Principal {
+    /// Uploads and cancels need an admin key (403 otherwise).
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.0.is_admin {
+        if self.is_admin {
             Ok(())
         } else {
             Err(ApiError::Forbidden(
-                "uploads need an API key of an administrator".into(),
+                "this needs an API key of an administrator".into(),
             ))
         }
     }

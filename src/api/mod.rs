@@ -23,7 +23,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{config::Settings, jobs::queue::JobQueue, storage::FileStore};
+use crate::{config::Settings, domain::JobKind, jobs::queue::JobQueue, storage::FileStore};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -46,10 +46,22 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
             "/opportunities/upload",
-            post(routes::uploads::opportunities),
+            routes::uploads::route(JobKind::Opportunities),
+        )
+        .route(
+            "/contacts/upload",
+            routes::uploads::route(JobKind::Contacts),
+        )
+        .route(
+            "/sales_targets/upload",
+            routes::uploads::route(JobKind::SalesTargets),
         )
         .route("/opportunities", get(routes::opportunities::list))
+        .route("/contacts", get(routes::contacts::list))
+        .route("/sales_targets", get(routes::sales_targets::list))
+        .route("/jobs", get(routes::jobs::list))
         .route("/jobs/{id}", get(routes::jobs::get))
+        .route("/jobs/{id}/cancel", post(routes::jobs::cancel))
         .route("/jobs/{id}/errors.csv", get(routes::jobs::error_file))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz));

@@ -132,3 +132,57 @@ impl From<Opportunity> for OpportunityView {
         }
     }
 }
+
+/// A contact.
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub id: Uuid,
+    pub email: String,
+    pub fullname: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub title: Option<String>,
+    pub company_name: Option<String>,
+    pub phone: Option<String>,
+    pub mobile_phone: Option<String>,
+    /// The external Opportunity IDs the contact belongs to.
+    pub opportunity_ids: Vec<String>,
+}
+
+impl From<crate::db::contacts::Contact> for ContactView {
+    fn from(c: crate::db::contacts::Contact) -> Self {
+        Self {
+            id: c.id,
+            email: c.email,
+            fullname: c.fullname,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            title: c.title,
+            company_name: c.company_name,
+            phone: c.phone,
+            mobile_phone: c.mobile_phone,
+            opportunity_ids: c.opportunity_ids,
+        }
+    }
+}
+
+/// A sales target.
+#[derive(Debug, Serialize)]
+pub struct SalesTargetView {
+    pub id: Uuid,
+    pub email: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub amount: Option<f64>,
+}
+
+impl From<crate::db::sales_targets::SalesTarget> for SalesTargetView {
+    fn from(t: crate::db::sales_targets::SalesTarget) -> Self {
+        Self {
+            id: t.id,
+            email: t.rep_email,
+            month: t.month.format("%Y-%m").to_string(),
+            amount: t.amount.to_f64(),
+        }
+    }
+}

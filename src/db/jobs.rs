@@ -259,3 +259,63 @@ pub async fn record_email(
     };
     Ok(())
 }
+
+/// A tenant's jobs, newest first, optionally of one kind and state, and the total count.
+pub async fn list(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    kind: Option<JobKind>,
+    state: Option<JobState>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<JobRecord>, i64), sqlx::Error> {
+    const FILTER: &str =
+        "tenant_id = $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR state = $3)";
+    let kind = kind.map(JobKind::as_str);
+    let state = state.map(JobState::as_str);
+    let total: i64 =
+        sqlx::query_scalar(&format!("SELECT count(*) FROM import_jobs WHERE {FILTER}"))
+            .bind(tenant_id)
+            .bind(kind)
+            .bind(state)
+            .fetch_one(pool)
+            .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM import_jobs WHERE {FILTER}
+          ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+    ))
+    .bind(tenant_id)
+    .bind(kind)
+    .bind(state)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Cancels a tenant's job: a queued one at once (it will never run), a running one at
+/// its next chunk boundary. Returns the job as it is now, or `None` when not found.
+pub async fn cancel(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<JobRecord>, sqlx::Error> {
+    // One statement: the row lock orders it against a worker's start_run.
+    sqlx::query_as(&format!(
+        "UPDATE import_jobs
+            SET cancel_requested_at = COALESCE(cancel_requested_at, now()),
+                state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
+                finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END,
+                error = CASE WHEN state = 'queued' THEN 'cancelled on request before it started' ELSE error END,
+                total_original_rows = CASE WHEN state = 'queued' THEN 0 ELSE total_original_rows END,
+                total_imported_rows = CASE WHEN state = 'queued' THEN 0 ELSE total_imported_rows END,
+                total_error_rows = CASE WHEN state = 'queued' THEN 0 ELSE total_error_rows END
+          WHERE id = $1 AND tenant_id = $2 AND state IN ('queued', 'running')
+      RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await
+}

@@ -1,8 +1,10 @@
 //! Postgres access: the pool, migrations and one repository module per table group.
 
 pub mod accounts;
+pub mod contacts;
 pub mod jobs;
 pub mod opportunities;
+pub mod sales_targets;
 
 use std::time::Duration;
 

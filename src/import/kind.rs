@@ -42,3 +42,21 @@ pub trait ImportKind: Send + Sync + 'static {
         rows: &[Self::Row],
     ) -> impl Future<Output = Result<ChunkResult, sqlx::Error>> + Send;
 }
+
+/// The rows of a chunk with only the last occurrence of each key kept, in order.
+/// `ON CONFLICT DO UPDATE` cannot touch one row twice in a statement, and applying
+/// only the last occurrence gives the same result as applying them one after another.
+pub fn last_per_key<'r, R, K>(rows: &'r [R], key: impl Fn(&'r R) -> K) -> Vec<&'r R>
+where
+    K: std::hash::Hash + Eq,
+{
+    let mut last = std::collections::HashMap::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        last.insert(key(row), i);
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|(i, row)| last[&key(row)] == *i)
+        .map(|(_, row)| row)
+        .collect()
+}

@@ -2,12 +2,16 @@
 //! row, upserts good rows into Postgres in chunks and writes bad rows to an error CSV.
 //! It knows nothing about HTTP or the queue.
 
+pub mod contacts;
 pub mod csv_source;
 pub mod engine;
 pub mod error_file;
 pub mod header;
 pub mod kind;
 pub mod opportunities;
+pub mod row;
+pub mod sales_targets;
+pub mod upsert;
 pub mod values;
 
 pub use engine::{ImportError, ImportOutcome, ImportRequest, Progress, run_import};
@@ -19,7 +23,8 @@ use crate::domain::JobKind;
 pub fn fields_of(kind: JobKind) -> &'static [header::FieldSpec] {
     match kind {
         JobKind::Opportunities => <opportunities::Opportunities as ImportKind>::FIELDS,
-        JobKind::Contacts | JobKind::SalesTargets => &[],
+        JobKind::Contacts => <contacts::Contacts as ImportKind>::FIELDS,
+        JobKind::SalesTargets => <sales_targets::SalesTargets as ImportKind>::FIELDS,
     }
 }
 
@@ -34,9 +39,9 @@ pub async fn run(
         JobKind::Opportunities => {
             run_import::<opportunities::Opportunities>(pool, request, progress).await
         }
-        other => Err(ImportError::BadFile(format!(
-            "{} imports are not supported yet",
-            other.as_str()
-        ))),
+        JobKind::Contacts => run_import::<contacts::Contacts>(pool, request, progress).await,
+        JobKind::SalesTargets => {
+            run_import::<sales_targets::SalesTargets>(pool, request, progress).await
+        }
     }
 }

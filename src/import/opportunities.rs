@@ -1,7 +1,5 @@
 //! Opportunities: keyed by the tenant's external Opportunity ID.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use csv::StringRecord;
 use rust_decimal::Decimal;
@@ -11,7 +9,9 @@ use uuid::Uuid;
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind},
+    kind::{ChunkResult, ImportKind, last_per_key},
+    row::RowReader,
+    upsert::{OnConflict, Upsert},
     values,
 };
 
@@ -125,51 +125,37 @@ impl ImportKind for Opportunities {
         record: &StringRecord,
         format: &CsvFormat,
     ) -> Result<OpportunityRow, Vec<String>> {
-        let mut problems = Vec::new();
-        let text = |field: usize| {
-            columns
-                .get(field, record)
-                .and_then(values::clean_text)
-                .map(str::to_owned)
-        };
-        let mut required = |field: usize| {
-            let value = text(field);
-            if value.is_none() {
-                problems.push(format!("{} is empty", Self::FIELDS[field].name));
-            }
-            value.unwrap_or_default()
-        };
-        let external_opp_id = required(EXTERNAL_ID);
-        let name = required(NAME);
-        let amount = optional(columns, record, AMOUNT, &mut problems, |raw| {
+        let mut row = RowReader::new(columns, record, Self::FIELDS);
+        let external_opp_id = row.required(EXTERNAL_ID);
+        let name = row.required(NAME);
+        let amount = row.parsed(AMOUNT, |raw| {
             values::parse_amount(raw, format.decimal_comma())
         });
-        let close_date = optional(columns, record, CLOSE_DATE, &mut problems, |raw| {
+        let close_date = row.parsed(CLOSE_DATE, |raw| {
             values::parse_date(raw, format.decimal_comma())
         });
-        let owner_email = optional(
-            columns,
-            record,
-            OWNER_EMAIL,
-            &mut problems,
-            values::parse_email,
+        let owner_email = row.parsed(OWNER_EMAIL, values::parse_email);
+        let text = |field| row.text(field);
+        let (stage, owner_name, external_account_id) = (text(STAGE), text(OWNER), text(ACCOUNT_ID));
+        let (account, website, opp_type, next_step) = (
+            text(ACCOUNT_NAME),
+            text(WEBSITE),
+            text(TYPE),
+            text(NEXT_STEP),
         );
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        Ok(OpportunityRow {
+        row.finish(|| OpportunityRow {
             external_opp_id,
             name,
             amount,
             close_date,
-            stage: text(STAGE),
-            owner_name: text(OWNER),
+            stage,
+            owner_name,
             owner_email,
-            external_account_id: text(ACCOUNT_ID),
-            account: text(ACCOUNT_NAME),
-            website: text(WEBSITE),
-            opp_type: text(TYPE),
-            next_step: text(NEXT_STEP),
+            external_account_id,
+            account,
+            website,
+            opp_type,
+            next_step,
         })
     }
 
@@ -181,39 +167,18 @@ impl ImportKind for Opportunities {
     ) -> Result<ChunkResult, sqlx::Error> {
         // ON CONFLICT cannot touch one row twice in a statement: the last occurrence wins,
         // as it would had the rows been applied one after the other.
-        let mut last: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            last.insert(&row.external_opp_id, i);
-        }
-        let rows: Vec<&OpportunityRow> = rows
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| last[r.external_opp_id.as_str()] == *i)
-            .map(|(_, r)| r)
-            .collect();
-
-        let present = |field: usize| columns.index(Self::FIELDS[field].name).is_some();
-        let mut sql = Sql::default();
-        sql.column("external_opp_id", "text", false);
-        sql.column("name", "text", true);
-        let optional_columns: [(usize, &str, &str); 10] = [
-            (AMOUNT, "amount", "numeric"),
-            (CLOSE_DATE, "close_date", "date"),
-            (STAGE, "stage", "text"),
-            (OWNER, "owner_name", "text"),
-            (OWNER_EMAIL, "owner_email", "text"),
-            (ACCOUNT_ID, "external_account_id", "text"),
-            (ACCOUNT_NAME, "account", "text"),
-            (WEBSITE, "website", "text"),
-            (TYPE, "type", "text"),
-            (NEXT_STEP, "next_step", "text"),
-        ];
-        for &(field, column, pg_type) in &optional_columns {
+        let rows = last_per_key(rows, |r| r.external_opp_id.as_str());
+        let present = |field: usize| columns.has(Self::FIELDS[field].name);
+        let mut upsert = Upsert::new("opportunities", "(tenant_id, external_opp_id)");
+        upsert
+            .column("external_opp_id", "text", OnConflict::Keep)
+            .column("name", "text", OnConflict::Replace);
+        for &(field, column, pg_type) in OPTIONAL_COLUMNS {
             if present(field) {
-                sql.column(column, pg_type, true);
+                upsert.column(column, pg_type, OnConflict::Replace);
             }
         }
-        let statement = sql.statement();
+        let statement = upsert.statement("");
         let mut query = sqlx::query(&statement)
             .bind(tenant_id)
             .bind(
@@ -222,10 +187,10 @@ impl ImportKind for Opportunities {
                     .collect::<Vec<_>>(),
             )
             .bind(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>());
-        for &(field, _, _) in &optional_columns {
-            if !present(field) {
-                continue;
-            }
+        for &(field, _, _) in OPTIONAL_COLUMNS
+            .iter()
+            .filter(|(field, _, _)| present(*field))
+        {
             query = match field {
                 AMOUNT => query.bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>()),
                 CLOSE_DATE => query.bind(rows.iter().map(|r| r.close_date).collect::<Vec<_>>()),
@@ -241,6 +206,20 @@ impl ImportKind for Opportunities {
     }
 }
 
+/// Optional fields: position in `FIELDS`, table column, Postgres type.
+const OPTIONAL_COLUMNS: &[(usize, &str, &str)] = &[
+    (AMOUNT, "amount", "numeric"),
+    (CLOSE_DATE, "close_date", "date"),
+    (STAGE, "stage", "text"),
+    (OWNER, "owner_name", "text"),
+    (OWNER_EMAIL, "owner_email", "text"),
+    (ACCOUNT_ID, "external_account_id", "text"),
+    (ACCOUNT_NAME, "account", "text"),
+    (WEBSITE, "website", "text"),
+    (TYPE, "type", "text"),
+    (NEXT_STEP, "next_step", "text"),
+];
+
 fn text_field(row: &OpportunityRow, field: usize) -> Option<&str> {
     match field {
         STAGE => row.stage.as_deref(),
@@ -252,48 +231,5 @@ fn text_field(row: &OpportunityRow, field: usize) -> Option<&str> {
         TYPE => row.opp_type.as_deref(),
         NEXT_STEP => row.next_step.as_deref(),
         _ => None,
-    }
-}
-
-/// Parses an optional column; an empty cell is `None`, a bad value a problem.
-fn optional<T>(
-    columns: &ColumnMap,
-    record: &StringRecord,
-    field: usize,
-    problems: &mut Vec<String>,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Option<T> {
-    let raw = columns.get(field, record).and_then(values::clean_text)?;
-    parse(raw).map_err(|problem| problems.push(problem)).ok()
-}
-
-/// Builds `INSERT … SELECT FROM UNNEST(…) ON CONFLICT DO UPDATE` for the present columns.
-#[derive(Default)]
-struct Sql {
-    columns: Vec<&'static str>,
-    unnest: Vec<String>,
-    updates: Vec<String>,
-}
-
-impl Sql {
-    fn column(&mut self, name: &'static str, pg_type: &str, update: bool) {
-        // $1 is the tenant; arrays start at $2.
-        self.unnest
-            .push(format!("${}::{pg_type}[]", self.columns.len() + 2));
-        self.columns.push(name);
-        if update {
-            self.updates.push(format!("{name} = EXCLUDED.{name}"));
-        }
-    }
-
-    fn statement(&self) -> String {
-        format!(
-            "INSERT INTO opportunities (tenant_id, {cols})
-             SELECT $1, * FROM UNNEST({unnest})
-             ON CONFLICT (tenant_id, external_opp_id) DO UPDATE SET {updates}, updated_at = now()",
-            cols = self.columns.join(", "),
-            unnest = self.unnest.join(", "),
-            updates = self.updates.join(", "),
-        )
     }
 }

@@ -1,6 +1,6 @@
 //! The error-report email of a finished job.
 
-use crate::{db::jobs::JobRecord, mail::Email};
+use crate::{db::jobs::JobRecord, domain::JobState, mail::Email};
 
 /// Attachments larger than this are left out (mail servers refuse large messages);
 /// the email then points at the download link instead.
@@ -9,14 +9,18 @@ pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
 /// Whether a finished job's uploader should get an email.
 pub fn wanted(job: &JobRecord) -> bool {
     job.send_error_email
-        && job.state().is_terminal()
-        && (job.error.is_some() || job.total_error_rows.unwrap_or(0) > 0)
+        && (job.state() == JobState::Failed
+            || (job.state().is_terminal() && job.total_error_rows.unwrap_or(0) > 0))
 }
 
 /// Builds the report. `error_csv` is the error file's content when it exists and fits.
 pub fn build(job: &JobRecord, to: &str, error_file_url: &str, error_csv: Option<Vec<u8>>) -> Email {
     let mut body = String::new();
-    let subject = match &job.error {
+    let subject = match job
+        .error
+        .as_ref()
+        .filter(|_| job.state() == JobState::Failed)
+    {
         Some(reason) => {
             body.push_str(&format!(
                 "Your import of \"{}\" failed: {reason}\n",

@@ -1,18 +1,107 @@
-//! `GET /jobs/{id}` and its error file.
+//! The job history, one job, its error file, and cancelling.
 
 use axum::{
     body::Body,
-    extract::{Path, State},
-    http::header,
+    extract::{OriginalUri, Path, Query, State},
+    http::{StatusCode, header},
     response::IntoResponse,
 };
+use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
 use crate::{
-    api::{AppState, auth::Caller, error::ApiError, jsend, views::JobView},
+    api::{AppState, auth::Caller, error::ApiError, jsend, pagination::PageQuery, views::JobView},
     db,
+    domain::{JobKind, JobState},
 };
+
+/// Filters of the job history.
+#[derive(Debug, Deserialize)]
+pub struct JobFilter {
+    /// `opportunities`, `contacts` or `sales_targets`.
+    kind: Option<String>,
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    state: Option<String>,
+}
+
+/// The tenant's jobs, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    OriginalUri(uri): OriginalUri,
+    Query(page): Query<PageQuery>,
+    Query(filter): Query<JobFilter>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = page.validate()?;
+    let kind = filter
+        .kind
+        .filter(|k| !k.is_empty())
+        .map(|k| k.parse::<JobKind>())
+        .transpose()
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "kind: {e}; use opportunities, contacts or sales_targets"
+            ))
+        })?;
+    let job_state = filter
+        .state
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<JobState>())
+        .transpose()
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "state: {e}; use queued, running, completed, failed or cancelled"
+            ))
+        })?;
+    let (rows, total) = db::jobs::list(
+        &state.db,
+        caller.tenant_id,
+        kind,
+        job_state,
+        page.limit,
+        page.offset,
+    )
+    .await?;
+    let base = state.settings.public_base();
+    let headers = page.headers(base, &uri, rows.len(), total);
+    let data: Vec<JobView> = rows
+        .into_iter()
+        .map(|job| JobView::new(job, base))
+        .collect();
+    Ok((headers, jsend::success(data)))
+}
+
+/// Cancels a job (admin keys): a queued job never runs (200, `cancelled`); a running one
+/// stops at its next chunk boundary, keeping the rows it committed (202, still `running`).
+pub async fn cancel(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_admin()?;
+    let id = parse_id(&id)?;
+    let base = state.settings.public_base();
+    match db::jobs::cancel(&state.db, caller.tenant_id, id).await? {
+        Some(job) => {
+            let status = if job.state().is_terminal() {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            Ok((status, jsend::success(JobView::new(job, base))))
+        }
+        None => {
+            let job = db::jobs::get_for_tenant(&state.db, caller.tenant_id, id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))?;
+            Err(ApiError::Conflict(format!(
+                "job {id} is already {}",
+                job.state().as_str()
+            )))
+        }
+    }
+}
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse()

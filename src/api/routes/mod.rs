@@ -1,8 +1,10 @@
 //! Route handlers, one file per resource.
 
+pub mod contacts;
 pub mod health;
 pub mod jobs;
 pub mod opportunities;
+pub mod sales_targets;
 pub mod uploads;
 
 use super::error::ApiError;

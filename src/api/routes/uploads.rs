@@ -9,6 +9,7 @@ use axum::{
     },
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
+    routing::{MethodRouter, post},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -41,23 +42,17 @@ pub struct UploadQuery {
     mapping: Option<String>,
 }
 
-/// `POST /opportunities/upload`.
-pub async fn opportunities(
-    state: State<AppState>,
-    caller: Caller,
-    query: Query<UploadQuery>,
-    headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Response, ApiError> {
-    upload(
-        JobKind::Opportunities,
-        state,
-        caller,
-        query,
-        headers,
-        multipart,
+/// The `POST /{kind}/upload` route of one kind of import.
+pub fn route(kind: JobKind) -> MethodRouter<AppState> {
+    post(
+        move |state: State<AppState>,
+              caller: Caller,
+              query: Query<UploadQuery>,
+              headers: HeaderMap,
+              multipart: Result<Multipart, MultipartRejection>| {
+            upload(kind, state, caller, query, headers, multipart)
+        },
     )
-    .await
 }
 
 async fn upload(
@@ -68,11 +63,7 @@ async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    if !caller.is_admin {
-        return Err(ApiError::Forbidden(
-            "uploads need an API key of an administrator".into(),
-        ));
-    }
+    caller.require_admin()?;
     let send_error_email = flag(query.send_error_email.as_deref(), "send_error_email")?;
     let wait = flag(query.wait.as_deref(), "wait")?;
     let mut mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;

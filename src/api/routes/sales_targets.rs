@@ -1,0 +1,65 @@
+//! `GET /sales_targets`.
+
+use axum::{
+    extract::{OriginalUri, Query, State},
+    response::IntoResponse,
+};
+use serde::Deserialize;
+
+use crate::{
+    api::{
+        AppState, auth::Caller, error::ApiError, jsend, pagination::PageQuery,
+        views::SalesTargetView,
+    },
+    db::{self, sales_targets::SalesTargetFilter},
+    import::values,
+};
+
+/// Filters of the sales target list.
+#[derive(Debug, Deserialize)]
+pub struct TargetQuery {
+    /// Only this rep's targets.
+    email: Option<String>,
+    /// First month, `2017-02` or any date in it.
+    month_from: Option<String>,
+    /// Last month, `2017-12` or any date in it.
+    month_to: Option<String>,
+}
+
+/// The tenant's sales targets, a page at a time.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    OriginalUri(uri): OriginalUri,
+    Query(page): Query<PageQuery>,
+    Query(query): Query<TargetQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = page.validate()?;
+    let month = |name: &str, raw: Option<String>| {
+        raw.filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                values::parse_month(&s, false)
+                    .map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+            })
+            .transpose()
+    };
+    let filter = SalesTargetFilter {
+        email: query
+            .email
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty()),
+        month_from: month("month_from", query.month_from)?,
+        month_to: month("month_to", query.month_to)?,
+    };
+    let (rows, total) = db::sales_targets::list(
+        &state.db,
+        caller.tenant_id,
+        &filter,
+        page.limit,
+        page.offset,
+    )
+    .await?;
+    let headers = page.headers(state.settings.public_base(), &uri, rows.len(), total);
+    let data: Vec<SalesTargetView> = rows.into_iter().map(Into::into).collect();
+    Ok((headers, jsend::success(data)))
+}

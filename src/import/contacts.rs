@@ -1,0 +1,339 @@
+//! Contacts: keyed by email (case-insensitive); linked to the tenant's opportunities
+//! by their external Opportunity ID, one link per upload row.
+
+use std::collections::HashMap;
+
+use csv::StringRecord;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    csv_source::CsvFormat,
+    header::{ColumnMap, FieldSpec},
+    kind::{ChunkResult, ImportKind, last_per_key},
+    row::RowReader,
+    upsert::{OnConflict, Upsert},
+    values,
+};
+
+/// The Contacts import.
+pub struct Contacts;
+
+const OPPORTUNITY_ID: usize = 0;
+const EMAIL: usize = 1;
+const FULLNAME: usize = 2;
+const FIRST_NAME: usize = 3;
+const LAST_NAME: usize = 4;
+const TITLE: usize = 5;
+const COMPANY: usize = 6;
+const PHONE: usize = 7;
+const MOBILE: usize = 8;
+
+/// A validated contact row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRow {
+    pub external_opp_id: Option<String>,
+    pub email: String,
+    pub email_key: String,
+    pub fullname: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub title: Option<String>,
+    pub company_name: Option<String>,
+    pub phone: Option<String>,
+    pub mobile_phone: Option<String>,
+}
+
+/// Fills Fullname from First/Last Name, or First/Last Name from Fullname, when only one
+/// side is given. A full name splits at its first space: "Mary Ann Smith" gives first
+/// name "Mary" and last name "Ann Smith".
+pub fn fill_names(
+    fullname: Option<String>,
+    first: Option<String>,
+    last: Option<String>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    match (fullname, first, last) {
+        (None, first, last) if first.is_some() || last.is_some() => {
+            let full = [first.as_deref(), last.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (Some(full), first, last)
+        }
+        (Some(full), None, None) => {
+            let (first, last) = match full.split_once(char::is_whitespace) {
+                Some((first, last)) => (first.to_owned(), Some(last.trim().to_owned())),
+                None => (full.clone(), None),
+            };
+            (Some(full), Some(first), last)
+        }
+        other => other,
+    }
+}
+
+impl ImportKind for Contacts {
+    type Row = ContactRow;
+
+    const FIELDS: &'static [FieldSpec] = &[
+        FieldSpec {
+            name: "Opportunity ID",
+            aliases: &[
+                "Opp ID",
+                "External Opportunity ID",
+                "Opportunity External ID",
+            ],
+            required: false,
+        },
+        FieldSpec {
+            name: "Email",
+            aliases: &[
+                "Email Address",
+                "Contact Email",
+                "Work Email",
+                "Business Email",
+            ],
+            required: true,
+        },
+        FieldSpec {
+            name: "Fullname",
+            aliases: &["Full Name", "Contact Name", "Name"],
+            required: false,
+        },
+        FieldSpec {
+            name: "First Name",
+            aliases: &["Given Name"],
+            required: false,
+        },
+        FieldSpec {
+            name: "Last Name",
+            aliases: &["Surname", "Family Name"],
+            required: false,
+        },
+        FieldSpec {
+            name: "Title",
+            aliases: &["Job Title", "Position"],
+            required: false,
+        },
+        FieldSpec {
+            name: "Company Name",
+            aliases: &["Company", "Account Name", "Organization", "Organisation"],
+            required: false,
+        },
+        FieldSpec {
+            name: "Phone",
+            aliases: &[
+                "Phone Number",
+                "Business Phone",
+                "Work Phone",
+                "Office Phone",
+            ],
+            required: false,
+        },
+        FieldSpec {
+            name: "Mobile Phone",
+            aliases: &["Mobile", "Mobile Phone Number", "Cell", "Cell Phone"],
+            required: false,
+        },
+    ];
+
+    fn parse(
+        columns: &ColumnMap,
+        record: &StringRecord,
+        _format: &CsvFormat,
+    ) -> Result<ContactRow, Vec<String>> {
+        let mut row = RowReader::new(columns, record, Self::FIELDS);
+        let email = row.required_parsed(EMAIL, values::parse_email);
+        let (fullname, first_name, last_name) = fill_names(
+            row.text(FULLNAME),
+            row.text(FIRST_NAME),
+            row.text(LAST_NAME),
+        );
+        let (title, company_name, phone, mobile_phone) = (
+            row.text(TITLE),
+            row.text(COMPANY),
+            row.text(PHONE),
+            row.text(MOBILE),
+        );
+        let external_opp_id = row.text(OPPORTUNITY_ID);
+        row.finish(|| {
+            let email = email.unwrap_or_default();
+            ContactRow {
+                external_opp_id,
+                email_key: values::email_key(&email),
+                email,
+                fullname,
+                first_name,
+                last_name,
+                title,
+                company_name,
+                phone,
+                mobile_phone,
+            }
+        })
+    }
+
+    async fn write_chunk(
+        pool: &PgPool,
+        tenant_id: Uuid,
+        columns: &ColumnMap,
+        rows: &[ContactRow],
+    ) -> Result<ChunkResult, sqlx::Error> {
+        // Resolve the external Opportunity IDs; rows naming one the tenant lacks are refused.
+        let mut wanted: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.external_opp_id.as_deref())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let known: HashMap<String, Uuid> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            sqlx::query_as::<_, (String, Uuid)>(
+                "SELECT external_opp_id, id FROM opportunities WHERE tenant_id = $1 AND external_opp_id = ANY($2)",
+            )
+            .bind(tenant_id)
+            .bind(&wanted)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        let mut result = ChunkResult::default();
+        let mut accepted = Vec::with_capacity(rows.len());
+        let mut links: Vec<(&str, Uuid)> = Vec::new();
+        for (index, row) in rows.iter().enumerate() {
+            match row.external_opp_id.as_deref() {
+                Some(external) => match known.get(external) {
+                    Some(&opportunity) => {
+                        links.push((&row.email_key, opportunity));
+                        accepted.push(row);
+                    }
+                    None => result.rejected.push((
+                        index,
+                        format!(
+                            "unknown Opportunity ID \"{external}\": upload that opportunity first"
+                        ),
+                    )),
+                },
+                None => accepted.push(row),
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(result);
+        }
+        links.sort_unstable();
+        links.dedup();
+        let contacts = last_per_key(&accepted, |r| r.email_key.as_str());
+
+        let has = |field: usize| columns.has(Self::FIELDS[field].name);
+        let names_given = has(FULLNAME) || has(FIRST_NAME) || has(LAST_NAME);
+        let name_update = |field: usize| {
+            if has(field) {
+                OnConflict::Replace
+            } else {
+                OnConflict::FillEmpty
+            }
+        };
+        let mut upsert = Upsert::new("contacts", "(tenant_id, lower(email))");
+        upsert.column("email", "text", OnConflict::Replace);
+        let mut text_columns: Vec<usize> = Vec::new();
+        if names_given {
+            for (field, column) in [
+                (FULLNAME, "fullname"),
+                (FIRST_NAME, "first_name"),
+                (LAST_NAME, "last_name"),
+            ] {
+                upsert.column(column, "text", name_update(field));
+                text_columns.push(field);
+            }
+        }
+        for (field, column) in [
+            (TITLE, "title"),
+            (COMPANY, "company_name"),
+            (PHONE, "phone"),
+            (MOBILE, "mobile_phone"),
+        ] {
+            if has(field) {
+                upsert.column(column, "text", OnConflict::Replace);
+                text_columns.push(field);
+            }
+        }
+        let links_param = upsert.next_param();
+        let statement = format!(
+            "WITH upserted AS ({upsert})
+             INSERT INTO contact_opportunities (contact_id, opportunity_id)
+             SELECT u.id, l.opportunity_id
+               FROM UNNEST(${links_param}::text[], ${}::uuid[]) AS l(email_key, opportunity_id)
+               JOIN upserted u ON u.email_key = l.email_key
+             ON CONFLICT DO NOTHING",
+            links_param + 1,
+            upsert = upsert.statement("RETURNING id, lower(email) AS email_key"),
+        );
+        let mut query = sqlx::query(&statement).bind(tenant_id).bind(
+            contacts
+                .iter()
+                .map(|r| r.email.as_str())
+                .collect::<Vec<_>>(),
+        );
+        for field in text_columns {
+            query = query.bind(
+                contacts
+                    .iter()
+                    .map(|r| text_field(r, field))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        query
+            .bind(links.iter().map(|(email, _)| *email).collect::<Vec<_>>())
+            .bind(links.iter().map(|(_, id)| *id).collect::<Vec<_>>())
+            .execute(pool)
+            .await?;
+        Ok(result)
+    }
+}
+
+fn text_field(row: &ContactRow, field: usize) -> Option<&str> {
+    match field {
+        FULLNAME => row.fullname.as_deref(),
+        FIRST_NAME => row.first_name.as_deref(),
+        LAST_NAME => row.last_name.as_deref(),
+        TITLE => row.title.as_deref(),
+        COMPANY => row.company_name.as_deref(),
+        PHONE => row.phone.as_deref(),
+        MOBILE => row.mobile_phone.as_deref(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_names;
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
+    #[test]
+    fn names_fill_each_other_when_one_side_is_missing() {
+        assert_eq!(
+            fill_names(None, s("Ann"), s("Lee")),
+            (s("Ann Lee"), s("Ann"), s("Lee"))
+        );
+        assert_eq!(fill_names(None, s("Ann"), None), (s("Ann"), s("Ann"), None));
+        assert_eq!(
+            fill_names(s("Mary Ann Smith"), None, None),
+            (s("Mary Ann Smith"), s("Mary"), s("Ann Smith"))
+        );
+        assert_eq!(
+            fill_names(s("Cher"), None, None),
+            (s("Cher"), s("Cher"), None)
+        );
+        assert_eq!(
+            fill_names(s("A B"), s("X"), None),
+            (s("A B"), s("X"), None),
+            "both sides given: kept as is"
+        );
+        assert_eq!(fill_names(None, None, None), (None, None, None));
+    }
+}

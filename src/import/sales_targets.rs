@@ -1,0 +1,113 @@
+//! Sales targets (quotas): one amount per sales rep and month.
+
+use chrono::NaiveDate;
+use csv::StringRecord;
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    csv_source::CsvFormat,
+    header::{ColumnMap, FieldSpec},
+    kind::{ChunkResult, ImportKind, last_per_key},
+    row::RowReader,
+    upsert::{OnConflict, Upsert},
+    values,
+};
+
+/// The Sales Targets import.
+pub struct SalesTargets;
+
+const EMAIL: usize = 0;
+const MONTH: usize = 1;
+const AMOUNT: usize = 2;
+
+/// A validated sales target row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalesTargetRow {
+    pub rep_email: String,
+    pub email_key: String,
+    /// The first day of the month.
+    pub month: NaiveDate,
+    pub amount: Decimal,
+}
+
+impl ImportKind for SalesTargets {
+    type Row = SalesTargetRow;
+
+    const FIELDS: &'static [FieldSpec] = &[
+        FieldSpec {
+            name: "Email Address of Salesrep",
+            aliases: &[
+                "Email Address",
+                "Email",
+                "Salesrep Email",
+                "Sales Rep Email",
+                "Rep Email",
+                "Salesrep",
+                "Sales Rep",
+            ],
+            required: true,
+        },
+        FieldSpec {
+            name: "Month",
+            aliases: &["Month (date)", "Target Month", "Date", "Period"],
+            required: true,
+        },
+        FieldSpec {
+            name: "Amount",
+            aliases: &["Target", "Quota", "Target Amount", "Quota Amount"],
+            required: true,
+        },
+    ];
+
+    fn parse(
+        columns: &ColumnMap,
+        record: &StringRecord,
+        format: &CsvFormat,
+    ) -> Result<SalesTargetRow, Vec<String>> {
+        let mut row = RowReader::new(columns, record, Self::FIELDS);
+        let email = row.required_parsed(EMAIL, values::parse_email);
+        let month = row.required_parsed(MONTH, |raw| {
+            values::parse_month(raw, format.decimal_comma())
+        });
+        let amount = row.required_parsed(AMOUNT, |raw| {
+            values::parse_amount(raw, format.decimal_comma())
+        });
+        row.finish(|| {
+            let rep_email = email.unwrap_or_default();
+            SalesTargetRow {
+                email_key: values::email_key(&rep_email),
+                rep_email,
+                month: month.unwrap_or_default(),
+                amount: amount.unwrap_or_default(),
+            }
+        })
+    }
+
+    async fn write_chunk(
+        pool: &PgPool,
+        tenant_id: Uuid,
+        _columns: &ColumnMap,
+        rows: &[SalesTargetRow],
+    ) -> Result<ChunkResult, sqlx::Error> {
+        let rows = last_per_key(rows, |r| (r.email_key.as_str(), r.month));
+        let mut upsert = Upsert::new("sales_targets", "(tenant_id, lower(rep_email), month)");
+        upsert
+            .column("rep_email", "text", OnConflict::Replace)
+            .column("month", "date", OnConflict::Keep)
+            .column("amount", "numeric", OnConflict::Replace);
+        sqlx::query(&upsert.statement(""))
+            .bind(tenant_id)
+            .bind(
+                rows.iter()
+                    .map(|r| r.rep_email.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.month).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
+            .execute(pool)
+            .await?;
+        Ok(ChunkResult::default())
+    }
+}
