@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, last_per_key},
+    kind::{ChunkResult, ImportKind, merge_per_key, newer},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -69,6 +69,20 @@ pub fn fill_names(
             (Some(full), Some(first), last)
         }
         other => other,
+    }
+}
+
+impl ContactRow {
+    /// Applies a later row of the same contact over this one (links are kept apart).
+    fn merge(&mut self, later: &Self) {
+        self.email.clone_from(&later.email);
+        newer(&mut self.fullname, &later.fullname);
+        newer(&mut self.first_name, &later.first_name);
+        newer(&mut self.last_name, &later.last_name);
+        newer(&mut self.title, &later.title);
+        newer(&mut self.company_name, &later.company_name);
+        newer(&mut self.phone, &later.phone);
+        newer(&mut self.mobile_phone, &later.mobile_phone);
     }
 }
 
@@ -224,19 +238,20 @@ impl ImportKind for Contacts {
         }
         links.sort_unstable();
         links.dedup();
-        let contacts = last_per_key(&accepted, |r| r.email_key.as_str());
+        let accepted: Vec<ContactRow> = accepted.into_iter().cloned().collect();
+        let contacts = merge_per_key(&accepted, |r| r.email_key.as_str(), ContactRow::merge);
 
         let has = |field: usize| columns.has(Self::FIELDS[field].name);
         let names_given = has(FULLNAME) || has(FIRST_NAME) || has(LAST_NAME);
         let name_update = |field: usize| {
             if has(field) {
-                OnConflict::Replace
+                OnConflict::Update
             } else {
                 OnConflict::FillEmpty
             }
         };
         let mut upsert = Upsert::new("contacts", "(tenant_id, lower(email))");
-        upsert.column("email", "text", OnConflict::Replace);
+        upsert.column("email", "text", OnConflict::Update);
         let mut text_columns: Vec<usize> = Vec::new();
         if names_given {
             for (field, column) in [
@@ -255,7 +270,7 @@ impl ImportKind for Contacts {
             (MOBILE, "mobile_phone"),
         ] {
             if has(field) {
-                upsert.column(column, "text", OnConflict::Replace);
+                upsert.column(column, "text", OnConflict::Update);
                 text_columns.push(field);
             }
         }

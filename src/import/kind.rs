@@ -1,6 +1,11 @@
 //! What differs between Opportunities, Contacts and Sales Targets.
 
-use std::future::Future;
+use std::{
+    borrow::Cow,
+    collections::{HashMap, HashSet, hash_map::Entry},
+    future::Future,
+    hash::Hash,
+};
 
 use csv::StringRecord;
 use sqlx::PgPool;
@@ -43,20 +48,72 @@ pub trait ImportKind: Send + Sync + 'static {
     ) -> impl Future<Output = Result<ChunkResult, sqlx::Error>> + Send;
 }
 
-/// The rows of a chunk with only the last occurrence of each key kept, in order.
-/// `ON CONFLICT DO UPDATE` cannot touch one row twice in a statement, and applying
-/// only the last occurrence gives the same result as applying them one after another.
-pub fn last_per_key<'r, R, K>(rows: &'r [R], key: impl Fn(&'r R) -> K) -> Vec<&'r R>
+/// The rows of a chunk with one row per key, in first-seen order, later rows merged into
+/// earlier ones by `merge`. `ON CONFLICT DO UPDATE` cannot touch one row twice in a
+/// statement; merging gives the result of applying the rows one after another.
+/// Borrows the chunk unchanged when no key repeats (the usual case).
+pub fn merge_per_key<'r, R, K>(
+    rows: &'r [R],
+    key: impl Fn(&'r R) -> K,
+    merge: impl Fn(&mut R, &R),
+) -> Cow<'r, [R]>
 where
-    K: std::hash::Hash + Eq,
+    R: Clone,
+    K: Hash + Eq,
 {
-    let mut last = std::collections::HashMap::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        last.insert(key(row), i);
+    let mut seen = HashSet::with_capacity(rows.len());
+    if rows.iter().all(|row| seen.insert(key(row))) {
+        return Cow::Borrowed(rows);
     }
-    rows.iter()
-        .enumerate()
-        .filter(|(i, row)| last[&key(row)] == *i)
-        .map(|(_, row)| row)
-        .collect()
+    let mut slots: HashMap<K, usize> = HashMap::with_capacity(rows.len());
+    let mut merged: Vec<R> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match slots.entry(key(row)) {
+            Entry::Occupied(slot) => merge(&mut merged[*slot.get()], row),
+            Entry::Vacant(slot) => {
+                slot.insert(merged.len());
+                merged.push(row.clone());
+            }
+        }
+    }
+    Cow::Owned(merged)
+}
+
+/// Takes a later row's value unless its cell was empty.
+pub fn newer<T: Clone>(into: &mut Option<T>, later: &Option<T>) {
+    if later.is_some() {
+        into.clone_from(later);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_merge_later_values_over_earlier_ones() {
+        let rows = vec![
+            ("a", Some(1), Some("x")),
+            ("b", None, None),
+            ("a", None, Some("y")),
+            ("a", Some(3), None),
+        ];
+        let merged = merge_per_key(
+            &rows,
+            |r| r.0,
+            |into, later| {
+                newer(&mut into.1, &later.1);
+                newer(&mut into.2, &later.2);
+            },
+        );
+        assert_eq!(
+            merged.as_ref(),
+            &[("a", Some(3), Some("y")), ("b", None, None)]
+        );
+        let unique = vec![("a", Some(1), None::<&str>), ("b", None, None)];
+        assert!(matches!(
+            merge_per_key(&unique, |r| r.0, |_, _| {}),
+            Cow::Borrowed(_)
+        ));
+    }
 }

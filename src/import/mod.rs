@@ -45,3 +45,45 @@ pub async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The alias table in README.md, rendered from the field specs.
+    fn alias_table() -> String {
+        let mut table = String::from("| kind | field | also accepted as |\n|---|---|---|\n");
+        for kind in [
+            JobKind::Opportunities,
+            JobKind::Contacts,
+            JobKind::SalesTargets,
+        ] {
+            for field in fields_of(kind) {
+                let aliases = field
+                    .aliases
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                table.push_str(&format!(
+                    "| {} | {}{} | {aliases} |\n",
+                    kind.as_str(),
+                    field.name,
+                    if field.required { "\\*" } else { "" }
+                ));
+            }
+        }
+        table
+    }
+
+    #[test]
+    fn readme_documents_every_supported_column_and_alias() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let table = alias_table();
+        assert!(
+            readme.contains(&table),
+            "README.md must contain this alias table:\n{table}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, last_per_key},
+    kind::{ChunkResult, ImportKind, merge_per_key, newer},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -47,6 +47,23 @@ pub struct OpportunityRow {
     pub website: Option<String>,
     pub opp_type: Option<String>,
     pub next_step: Option<String>,
+}
+
+impl OpportunityRow {
+    /// Applies a later row of the same opportunity over this one.
+    fn merge(&mut self, later: &Self) {
+        self.name.clone_from(&later.name);
+        newer(&mut self.amount, &later.amount);
+        newer(&mut self.close_date, &later.close_date);
+        newer(&mut self.stage, &later.stage);
+        newer(&mut self.owner_name, &later.owner_name);
+        newer(&mut self.owner_email, &later.owner_email);
+        newer(&mut self.external_account_id, &later.external_account_id);
+        newer(&mut self.account, &later.account);
+        newer(&mut self.website, &later.website);
+        newer(&mut self.opp_type, &later.opp_type);
+        newer(&mut self.next_step, &later.next_step);
+    }
 }
 
 impl ImportKind for Opportunities {
@@ -165,17 +182,15 @@ impl ImportKind for Opportunities {
         columns: &ColumnMap,
         rows: &[OpportunityRow],
     ) -> Result<ChunkResult, sqlx::Error> {
-        // ON CONFLICT cannot touch one row twice in a statement: the last occurrence wins,
-        // as it would had the rows been applied one after the other.
-        let rows = last_per_key(rows, |r| r.external_opp_id.as_str());
+        let rows = merge_per_key(rows, |r| r.external_opp_id.as_str(), OpportunityRow::merge);
         let present = |field: usize| columns.has(Self::FIELDS[field].name);
         let mut upsert = Upsert::new("opportunities", "(tenant_id, external_opp_id)");
         upsert
             .column("external_opp_id", "text", OnConflict::Keep)
-            .column("name", "text", OnConflict::Replace);
+            .column("name", "text", OnConflict::Update);
         for &(field, column, pg_type) in OPTIONAL_COLUMNS {
             if present(field) {
-                upsert.column(column, pg_type, OnConflict::Replace);
+                upsert.column(column, pg_type, OnConflict::Update);
             }
         }
         let statement = upsert.statement("");

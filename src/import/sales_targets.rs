@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, last_per_key},
+    kind::{ChunkResult, ImportKind, merge_per_key},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -91,12 +91,16 @@ impl ImportKind for SalesTargets {
         _columns: &ColumnMap,
         rows: &[SalesTargetRow],
     ) -> Result<ChunkResult, sqlx::Error> {
-        let rows = last_per_key(rows, |r| (r.email_key.as_str(), r.month));
+        let rows = merge_per_key(
+            rows,
+            |r| (r.email_key.as_str(), r.month),
+            |into, later| into.clone_from(later),
+        );
         let mut upsert = Upsert::new("sales_targets", "(tenant_id, lower(rep_email), month)");
         upsert
-            .column("rep_email", "text", OnConflict::Replace)
+            .column("rep_email", "text", OnConflict::Update)
             .column("month", "date", OnConflict::Keep)
-            .column("amount", "numeric", OnConflict::Replace);
+            .column("amount", "numeric", OnConflict::Update);
         sqlx::query(&upsert.statement(""))
             .bind(tenant_id)
             .bind(

@@ -6,8 +6,9 @@
 pub enum OnConflict {
     /// Keep the stored value (key columns).
     Keep,
-    /// Take the file's value (columns present in the file).
-    Replace,
+    /// Take the file's value unless its cell was empty: like the CRM importers people
+    /// know, a blank cell never wipes what is stored.
+    Update,
     /// Take the new value only where the stored one is empty (values derived from
     /// other columns must not overwrite what someone entered).
     FillEmpty,
@@ -47,7 +48,10 @@ impl Upsert {
         self.columns.push(name);
         match on_conflict {
             OnConflict::Keep => {}
-            OnConflict::Replace => self.updates.push(format!("{name} = EXCLUDED.{name}")),
+            OnConflict::Update => self.updates.push(format!(
+                "{name} = COALESCE(EXCLUDED.{name}, {}.{name})",
+                self.table
+            )),
             OnConflict::FillEmpty => self.updates.push(format!(
                 "{name} = COALESCE({}.{name}, EXCLUDED.{name})",
                 self.table
@@ -89,14 +93,14 @@ mod tests {
         let mut upsert = Upsert::new("t", "(tenant_id, k)");
         upsert
             .column("k", "text", OnConflict::Keep)
-            .column("v", "numeric", OnConflict::Replace)
+            .column("v", "numeric", OnConflict::Update)
             .column("w", "text", OnConflict::FillEmpty);
         assert_eq!(upsert.next_param(), 5);
         let sql = upsert.statement("RETURNING id");
         assert!(sql.contains("INSERT INTO t (tenant_id, k, v, w)"));
         assert!(sql.contains("UNNEST($2::text[], $3::numeric[], $4::text[])"));
         assert!(sql.contains(
-            "ON CONFLICT (tenant_id, k) DO UPDATE SET v = EXCLUDED.v, w = COALESCE(t.w, EXCLUDED.w), updated_at = now() RETURNING id"
+            "ON CONFLICT (tenant_id, k) DO UPDATE SET v = COALESCE(EXCLUDED.v, t.v), w = COALESCE(t.w, EXCLUDED.w), updated_at = now() RETURNING id"
         ));
     }
 }
