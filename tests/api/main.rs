@@ -3,10 +3,14 @@
 mod auth;
 mod cli;
 mod compose;
+mod contacts;
 mod email;
 mod errors;
 mod health;
 mod helpers;
+mod jobs;
 mod opportunities;
+mod real_world_csv;
+mod sales_targets;
 mod upload;
 mod worker_crash;

@@ -282,3 +282,18 @@ pub fn worker_process(settings: &Settings) -> tokio::process::Child {
         .spawn()
         .expect("the worker binary starts")
 }
+
+/// The `Error` cells of an error CSV, in order.
+pub fn error_messages(error_csv: &str) -> Vec<String> {
+    let mut reader = csv::Reader::from_reader(error_csv.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "Error")
+        .expect("an Error column");
+    reader
+        .records()
+        .map(|r| r.unwrap()[column].to_owned())
+        .collect()
+}

@@ -1,0 +1,178 @@
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, spawn_app_with, worker_process};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_history_is_newest_first_filtered_and_paged() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let first = app
+        .import(
+            &key,
+            "opportunities",
+            "",
+            "Opportunity ID,Opportunity Name\nA,B\n",
+        )
+        .await;
+    let second = app
+        .import(&key, "contacts", "", "Email\na@example.com\n")
+        .await;
+    let third = app.import(&key, "opportunities", "", "Nope\nx\n").await;
+    let other_tenant = app.admin_key().await;
+    app.import(
+        &other_tenant,
+        "opportunities",
+        "",
+        "Opportunity ID,Opportunity Name\nA,B\n",
+    )
+    .await;
+
+    let response = app.get(&key, "/api/v1/jobs").await;
+    assert_eq!(response.headers()["x-total-count"], "3");
+    let body: Value = response.json().await.unwrap();
+    let ids: Vec<&Value> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| &j["id"])
+        .collect();
+    assert_eq!(ids, [&third["id"], &second["id"], &first["id"]]);
+
+    let body: Value = app
+        .get(&key, "/api/v1/jobs?kind=opportunities&state=failed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["id"], third["id"]);
+
+    let page = app
+        .get(&key, "/api/v1/jobs?limit=1&kind=opportunities")
+        .await;
+    assert_eq!(page.headers()["x-total-count"], "2");
+    let link = page.headers()["link"].to_str().unwrap().to_owned();
+    assert!(
+        link.contains("kind=opportunities") && link.contains("offset=1"),
+        "{link}"
+    );
+
+    assert_eq!(
+        app.get(&key, "/api/v1/jobs?state=sleeping").await.status(),
+        400
+    );
+    assert_eq!(app.get(&key, "/api/v1/jobs?kind=leads").await.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_queued_job_never_runs() {
+    let app = spawn_app_with(|_| {}, false).await;
+    let key = app.admin_key().await;
+    let id = app
+        .upload_job(
+            &key,
+            "opportunities",
+            "",
+            "Opportunity ID,Opportunity Name\nA,B\n",
+        )
+        .await;
+
+    let response = app
+        .client
+        .post(format!("{}/api/v1/jobs/{id}/cancel", app.address))
+        .header("Authorization", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["state"], "cancelled");
+
+    // A worker that starts now receives the task and leaves the job alone.
+    let _worker = worker_process(&app.settings);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let job = app.wait_for_job(&key, &id).await;
+    assert_eq!(job["state"], "cancelled");
+    assert!(job["started_at"].is_null());
+    assert_eq!(job["total_imported_rows"], 0);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+
+    let again = app
+        .client
+        .post(format!("{}/api/v1/jobs/{id}/cancel", app.address))
+        .header("Authorization", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_stops_at_a_chunk_boundary_and_keeps_what_it_committed() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let mut csv = String::from("Opportunity ID,Opportunity Name\n");
+    for i in 0..30_000 {
+        csv.push_str(&format!("C-{i},Deal {i}\n"));
+    }
+    let id = app.upload_job(&key, "opportunities", "", csv).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: Value = app
+            .get(&key, &format!("/api/v1/jobs/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_ne!(
+            body["data"]["state"], "completed",
+            "finished before it could be cancelled"
+        );
+        if body["data"]["rows_processed"].as_i64().unwrap() > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reader = app.key("rep-tenant", "rep@example.com", false).await;
+    let forbidden = app
+        .client
+        .post(format!("{}/api/v1/jobs/{id}/cancel", app.address))
+        .header("Authorization", &reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+
+    let response = app
+        .client
+        .post(format!("{}/api/v1/jobs/{id}/cancel", app.address))
+        .header("Authorization", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job = app.wait_for_job(&key, &id).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let imported = job["total_imported_rows"].as_i64().unwrap();
+    assert!(imported > 0 && imported < 30_000, "{job}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, imported, "the committed rows stay");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("after {imported} rows")),
+        "{job}"
+    );
+}
