@@ -4,6 +4,7 @@ mod auth;
 mod cli;
 mod compose;
 mod contacts;
+mod corpus;
 mod email;
 mod errors;
 mod health;

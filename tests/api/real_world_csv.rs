@@ -220,3 +220,29 @@ async fn unreadable_files_and_broken_headers_fail_with_a_reason() {
 fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("v", s)]).unwrap()[2..].to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_salesforce_opportunity_export_from_the_corpus_imports_whole() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let file = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/corpus/salesforce-data-cloud-workshop/Opportunity.csv"
+    ))
+    .expect("the shared corpus is next to the repository");
+    let query = format!("mapping={}", urlencode(r#"{"Id":"Opportunity ID"}"#));
+    let job = app.import(&key, "opportunities", &query, file).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["total_original_rows"], 50);
+    assert_eq!(job["total_imported_rows"], 50, "{job}");
+    let items = opportunities(&app, &key).await;
+    let first = by_id(&items, "006Ec00000AieKFIAZ");
+    assert_eq!(
+        first["name"],
+        "Patterson-Hansen - Merchant Services - November 2024"
+    );
+    assert_eq!(first["amount"], 1124741.15);
+    assert_eq!(first["close_date"]["date"], "2024-11-10 00:00:00.000000");
+    assert_eq!(first["stage"], "Qualification");
+    assert_eq!(first["external_account_id"], "001Ec00000GGw3iIAD");
+}
