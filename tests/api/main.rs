@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod jobs;
 mod opportunities;
+mod queue_outage;
 mod real_world_csv;
 mod sales_targets;
 mod upload;
