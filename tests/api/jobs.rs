@@ -1,8 +1,8 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_app_with, worker_process};
+use crate::helpers::{opportunities_csv, spawn_app, spawn_app_with, worker_process};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_history_is_newest_first_filtered_and_paged() {
@@ -80,13 +80,7 @@ async fn a_cancelled_queued_job_never_runs() {
         )
         .await;
 
-    let response = app
-        .client
-        .post(format!("{}/api/v1/jobs/{id}/cancel", app.address))
-        .header("Authorization", &key)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post(&key, &format!("/api/v1/jobs/{id}/cancel")).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["state"], "cancelled");
@@ -104,13 +98,7 @@ async fn a_cancelled_queued_job_never_runs() {
         .unwrap();
     assert_eq!(stored, 0);
 
-    let again = app
-        .client
-        .post(format!("{}/api/v1/jobs/{id}/cancel", app.address))
-        .header("Authorization", &key)
-        .send()
-        .await
-        .unwrap();
+    let again = app.post(&key, &format!("/api/v1/jobs/{id}/cancel")).await;
     assert_eq!(again.status(), 409);
 }
 
@@ -118,46 +106,16 @@ async fn a_cancelled_queued_job_never_runs() {
 async fn a_running_job_stops_at_a_chunk_boundary_and_keeps_what_it_committed() {
     let app = spawn_app().await;
     let key = app.admin_key().await;
-    let mut csv = String::from("Opportunity ID,Opportunity Name\n");
-    for i in 0..30_000 {
-        csv.push_str(&format!("C-{i},Deal {i}\n"));
-    }
+    let csv = opportunities_csv("C", 30_000);
     let id = app.upload_job(&key, "opportunities", "", csv).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body: Value = app
-            .get(&key, &format!("/api/v1/jobs/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_ne!(
-            body["data"]["state"], "completed",
-            "finished before it could be cancelled"
-        );
-        if body["data"]["rows_processed"].as_i64().unwrap() > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.wait_until_midway(&key, &id).await;
     let reader = app.key("rep-tenant", "rep@example.com", false).await;
     let forbidden = app
-        .client
-        .post(format!("{}/api/v1/jobs/{id}/cancel", app.address))
-        .header("Authorization", &reader)
-        .send()
-        .await
-        .unwrap();
+        .post(&reader, &format!("/api/v1/jobs/{id}/cancel"))
+        .await;
     assert_eq!(forbidden.status(), 403);
 
-    let response = app
-        .client
-        .post(format!("{}/api/v1/jobs/{id}/cancel", app.address))
-        .header("Authorization", &key)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post(&key, &format!("/api/v1/jobs/{id}/cancel")).await;
     assert_eq!(response.status(), 202);
     let job = app.wait_for_job(&key, &id).await;
     assert_eq!(job["state"], "cancelled", "{job}");

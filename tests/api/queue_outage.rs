@@ -1,9 +1,9 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::helpers::{spawn_app_with, worker_process};
+use crate::helpers::{opportunities_csv, spawn_app_with, worker_process};
 
 /// A TCP proxy in front of Redis that the test can cut, to simulate Redis going away.
 struct CuttableProxy {
@@ -98,30 +98,10 @@ async fn sigterm_lets_a_worker_finish_the_job_it_holds() {
     )
     .await;
     let key = app.admin_key().await;
-    let mut csv = String::from("Opportunity ID,Opportunity Name\n");
-    for i in 0..60_000 {
-        csv.push_str(&format!("T-{i},Deal {i}\n"));
-    }
+    let csv = opportunities_csv("T", 60_000);
     let mut worker = worker_process(&app.settings);
     let id = app.upload_job(&key, "opportunities", "", csv).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let body: Value = app
-            .get(&key, &format!("/api/v1/jobs/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_ne!(
-            body["data"]["state"], "completed",
-            "finished before the signal could be sent"
-        );
-        if body["data"]["rows_processed"].as_i64().unwrap() > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.wait_until_midway(&key, &id).await;
     let pid = worker.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")

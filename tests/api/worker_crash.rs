@@ -1,7 +1,5 @@
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::helpers::{spawn_app_with, worker_process};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,25 +30,7 @@ async fn a_worker_killed_mid_import_is_replaced_and_the_job_completes_once() {
     let id = app.upload_job(&key, "opportunities", "", csv).await;
 
     // Kill -9 once the job is visibly part-way through.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let body: Value = app
-            .get(&key, &format!("/api/v1/jobs/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let job = &body["data"];
-        assert_ne!(
-            job["state"], "completed",
-            "the import finished before the worker could be killed"
-        );
-        if job["state"] == "running" && job["rows_processed"].as_i64().unwrap() > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "job never started: {job}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_until_midway(&key, &id).await;
     first.start_kill().unwrap(); // SIGKILL
     first.wait().await.unwrap();
 

@@ -25,6 +25,18 @@ pub struct JobFilter {
     state: Option<String>,
 }
 
+/// An optional filter; absent or empty means no filter, anything else must parse.
+fn filter_value<T>(raw: Option<String>, name: &str, allowed: &str) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    raw.filter(|v| !v.is_empty())
+        .map(|v| v.parse::<T>())
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("{name}: {e}; use {allowed}")))
+}
+
 /// The tenant's jobs, newest first.
 pub async fn list(
     State(state): State<AppState>,
@@ -34,26 +46,16 @@ pub async fn list(
     Query(filter): Query<JobFilter>,
 ) -> Result<impl IntoResponse, ApiError> {
     let page = page.validate()?;
-    let kind = filter
-        .kind
-        .filter(|k| !k.is_empty())
-        .map(|k| k.parse::<JobKind>())
-        .transpose()
-        .map_err(|e| {
-            ApiError::BadRequest(format!(
-                "kind: {e}; use opportunities, contacts or sales_targets"
-            ))
-        })?;
-    let job_state = filter
-        .state
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<JobState>())
-        .transpose()
-        .map_err(|e| {
-            ApiError::BadRequest(format!(
-                "state: {e}; use queued, running, completed, failed or cancelled"
-            ))
-        })?;
+    let kind = filter_value::<JobKind>(
+        filter.kind,
+        "kind",
+        "opportunities, contacts or sales_targets",
+    )?;
+    let job_state = filter_value::<JobState>(
+        filter.state,
+        "state",
+        "queued, running, completed, failed or cancelled",
+    )?;
     let (rows, total) = db::jobs::list(
         &state.db,
         caller.tenant_id,

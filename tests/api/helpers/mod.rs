@@ -297,3 +297,48 @@ pub fn error_messages(error_csv: &str) -> Vec<String> {
         .map(|r| r.unwrap()[column].to_owned())
         .collect()
 }
+
+/// An opportunities CSV of `rows` valid rows with ids `<prefix>-<n>`.
+pub fn opportunities_csv(prefix: &str, rows: usize) -> String {
+    let mut csv = String::from("Opportunity ID,Opportunity Name\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{prefix}-{i},\"Deal {i}, {prefix}\"\n"));
+    }
+    csv
+}
+
+impl TestApp {
+    /// `POST {path}` with a key.
+    pub async fn post(&self, key: &str, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("Authorization", key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the job has committed its first chunk (panics if it finishes first:
+    /// the test's file is then too small to catch it mid-run).
+    pub async fn wait_until_midway(&self, key: &str, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let body: Value = self
+                .get(key, &format!("/api/v1/jobs/{id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let job = &body["data"];
+            assert!(
+                !["completed", "failed", "cancelled"].contains(&job["state"].as_str().unwrap()),
+                "the job finished before it could be caught mid-run: {job}"
+            );
+            if job["state"] == "running" && job["rows_processed"].as_i64().unwrap() > 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "job never started: {job}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
