@@ -1,0 +1,1152 @@
+//! The import benchmark: the project against the `psql` reference, in the same run.
+//!
+//! ```sh
+//! cargo bench --bench import                 # full run (3 runs of everything, medians)
+//! BENCH_QUICK=1 cargo bench --bench import   # smoke run: small files, one run
+//! ```
+//!
+//! It builds the release binary (cargo does, for bench targets), creates a fresh database
+//! (`bi_bench_<random>`), queue namespace and storage directory, generates the files, and
+//! measures:
+//!
+//! - the reference (`psql`: `\copy` into a temp table + `INSERT … ON CONFLICT DO UPDATE`)
+//!   and the project end to end (HTTP upload → Redis → worker → `completed`), for new rows
+//!   and for updates, on the ~20 MB file;
+//! - the engine alone (`batch-import import`) against the reference on the 1M-row file;
+//! - peak memory (VmHWM) of the worker and of the `import` process, and the API's growth
+//!   while it receives the 20 MB upload;
+//! - many small jobs: uploads of a few rows from concurrent clients, two worker processes;
+//! - a realistic file (`$1,234.00` amounts, US dates, a share of bad rows) end to end.
+//!
+//! Medians of `BENCH_RUNS` runs go into a Markdown table with the targets. Missed
+//! targets do not fail the run (this machine is noisy); errors (wrong counts, a process
+//! that fails) do. Options are environment variables, see [`Options::from_env`].
+
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail, ensure};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+use sqlx::PgPool;
+
+use support::{
+    generator::{self, Spec, Style},
+    procs::{Service, reset_peak, run_measured, status_kib},
+    reference::Reference,
+    report::{self, Line, group, median, mib, spread},
+};
+
+/// Targets of the issue.
+const E2E_MAX_RATIO: f64 = 1.3;
+const ENGINE_MIN_RATE_RATIO: f64 = 0.9;
+const WORKER_MAX_PEAK_MIB: f64 = 64.0;
+const API_MAX_GROWTH_MIB: f64 = 16.0;
+const SMALL_MIN_JOBS_PER_SEC: f64 = 100.0;
+/// "Memory must not grow with file size": the 1M-row import may peak this much above
+/// the 20 MB one.
+const FLAT_SLACK_MIB: f64 = 8.0;
+
+/// Settings, from environment variables.
+#[derive(Debug, Clone)]
+struct Options {
+    /// `BENCH_RUNS` (3; 1 in quick mode): runs of every measurement; medians are reported.
+    runs: usize,
+    /// `BENCH_ROWS` (94,000 ≈ 20 MB; 5,000 quick): rows of the upload-sized file.
+    rows: u64,
+    /// `BENCH_ROWS_1M` (1,000,000; 50,000 quick): rows of the engine file.
+    rows_1m: u64,
+    /// `BENCH_SMALL_JOBS` (500; 60 quick) uploads of `BENCH_SMALL_ROWS` (10) rows each,
+    /// `BENCH_CLIENTS` (16) at a time, to `BENCH_SMALL_WORKERS` (2) worker processes.
+    small_jobs: usize,
+    small_rows: u64,
+    clients: usize,
+    small_workers: usize,
+    /// `BENCH_BAD_SHARE` (0.02): share of bad rows in the realistic file.
+    bad_share: f64,
+    /// `BENCH_DATABASE_SERVER` (postgres://postgres@127.0.0.1:5432).
+    database_server: String,
+    /// `BENCH_REDIS_URL` (redis://127.0.0.1:6379).
+    redis_url: String,
+    /// `BENCH_BIN`: the `batch-import` binary (default: the one cargo built for this bench).
+    bin: PathBuf,
+    /// `BENCH_DIR`: where files, storage and logs go (default: a temporary directory,
+    /// removed at the end; a given directory is kept, and generated files are reused).
+    dir: Option<PathBuf>,
+}
+
+impl Options {
+    fn from_env() -> anyhow::Result<Self> {
+        let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
+            || std::env::args().any(|a| a == "--quick");
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match std::env::var(name) {
+                // `1_000_000` is fine for numbers.
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse()
+                    .or_else(|_| v.trim().replace('_', "").parse())
+                    .map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+                _ => Ok(default),
+            }
+        }
+        fn pick<T>(quick: bool, full: T, small: T) -> T {
+            if quick { small } else { full }
+        }
+        let q = |full: u64, small: u64| pick(quick, full, small);
+        let options = Self {
+            runs: var("BENCH_RUNS", pick(quick, 3, 1))?,
+            rows: var("BENCH_ROWS", q(94_000, 5_000))?,
+            rows_1m: var("BENCH_ROWS_1M", q(1_000_000, 50_000))?,
+            small_jobs: var("BENCH_SMALL_JOBS", pick(quick, 500, 60))?,
+            small_rows: var("BENCH_SMALL_ROWS", 10)?,
+            clients: var("BENCH_CLIENTS", 16)?,
+            small_workers: var("BENCH_SMALL_WORKERS", 2)?,
+            bad_share: var("BENCH_BAD_SHARE", 0.02)?,
+            database_server: var(
+                "BENCH_DATABASE_SERVER",
+                "postgres://postgres@127.0.0.1:5432".to_owned(),
+            )?,
+            redis_url: var("BENCH_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?,
+            bin: var(
+                "BENCH_BIN",
+                PathBuf::from(env!("CARGO_BIN_EXE_batch-import")),
+            )?,
+            dir: std::env::var_os("BENCH_DIR").map(PathBuf::from),
+        };
+        ensure!(options.runs > 0, "BENCH_RUNS must be at least 1");
+        ensure!(options.clients > 0 && options.small_workers > 0);
+        Ok(options)
+    }
+}
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nbenchmark error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let options = Options::from_env()?;
+    let (temp, dir) = match &options.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            (None, dir.clone())
+        }
+        None => {
+            let temp = tempfile::Builder::new().prefix("bi-bench-").tempdir()?;
+            let dir = temp.path().to_owned();
+            (Some(temp), dir)
+        }
+    };
+    eprintln!(
+        "batch-import benchmark: binary {}, work dir {}",
+        options.bin.display(),
+        dir.display()
+    );
+    ensure!(
+        options.bin.exists(),
+        "{} does not exist (set BENCH_BIN)",
+        options.bin.display()
+    );
+    let files = generate_files(&options, &dir)?;
+    let mut bench = Bench::setup(&options, &dir).await?;
+    let measured = bench.measure_all(&files).await;
+    bench.cleanup().await;
+    drop(temp);
+    let results = measured?;
+    results.print(&options, &files);
+    Ok(())
+}
+
+/// A generated file.
+#[derive(Debug, Clone)]
+struct CsvFile {
+    path: PathBuf,
+    rows: u64,
+    bad_rows: u64,
+    bytes: u64,
+}
+
+impl CsvFile {
+    fn name(&self) -> String {
+        self.path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "{} ({:.1} MB)",
+            self.name(),
+            self.bytes as f64 / 1_048_576.0
+        )
+    }
+}
+
+struct Files {
+    /// Upload-sized, clean: for the reference and the project end to end.
+    upload: CsvFile,
+    /// The engine file, clean.
+    big: CsvFile,
+    /// Upload-sized, realistic values and bad rows: the project only.
+    realistic: CsvFile,
+    /// The small jobs' files, in memory.
+    small: Vec<Vec<u8>>,
+}
+
+fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
+    let started = Instant::now();
+    let file = |name: String, spec: Spec| -> anyhow::Result<CsvFile> {
+        let path = dir.join(name);
+        // A kept BENCH_DIR reuses files: the generator is deterministic. The size is
+        // checked against a dry run into a counting sink.
+        let expected = generator::write(&mut std::io::sink(), &spec)?;
+        if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(expected.bytes) {
+            generator::write_file(&path, &spec)?;
+        }
+        Ok(CsvFile {
+            path,
+            rows: expected.rows,
+            bad_rows: expected.bad_rows,
+            bytes: expected.bytes,
+        })
+    };
+    let upload = file(
+        format!("opps-{}.csv", short(options.rows)),
+        Spec::clean(options.rows),
+    )?;
+    let big = file(
+        format!("opps-{}.csv", short(options.rows_1m)),
+        Spec::clean(options.rows_1m),
+    )?;
+    let realistic = file(
+        format!("opps-{}-realistic.csv", short(options.rows)),
+        Spec {
+            style: Style::Realistic,
+            bad_share: options.bad_share,
+            seed: 7,
+            ..Spec::clean(options.rows)
+        },
+    )?;
+    let small = (0..options.small_jobs as u64)
+        .map(|i| {
+            generator::to_bytes(&Spec {
+                first_id: 100_000_000 + i * options.small_rows,
+                ..Spec::clean(options.small_rows)
+            })
+        })
+        .collect();
+    eprintln!(
+        "files ready in {:.1} s: {}, {}, {} ({} bad rows)",
+        started.elapsed().as_secs_f64(),
+        upload.label(),
+        big.label(),
+        realistic.label(),
+        realistic.bad_rows
+    );
+    Ok(Files {
+        upload,
+        big,
+        realistic,
+        small,
+    })
+}
+
+/// 94000 → "94k", 1000000 → "1m".
+fn short(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}m", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// What a finished import reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    original: i64,
+    imported: i64,
+    errors: i64,
+}
+
+impl Counts {
+    fn expected(file: &CsvFile) -> Self {
+        Self {
+            original: file.rows as i64,
+            imported: (file.rows - file.bad_rows) as i64,
+            errors: file.bad_rows as i64,
+        }
+    }
+
+    fn from_job(job: &Value) -> Self {
+        let n = |k: &str| job[k].as_i64().unwrap_or(-1);
+        Self {
+            original: n("total_original_rows"),
+            imported: n("total_imported_rows"),
+            errors: n("total_error_rows"),
+        }
+    }
+
+    fn from_import_output(stdout: &str) -> Self {
+        let n = |k: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('=')?.trim().parse().ok())
+                .unwrap_or(-1)
+        };
+        Self {
+            original: n("total_original_rows"),
+            imported: n("total_imported_rows"),
+            errors: n("total_error_rows"),
+        }
+    }
+}
+
+/// The isolated environment of one benchmark run set.
+struct Bench {
+    options: Options,
+    dir: PathBuf,
+    database: String,
+    database_url: String,
+    namespace: String,
+    env: Vec<(String, String)>,
+    base_url: String,
+    pool: PgPool,
+    tenant_id: String,
+    tenant: String,
+    key: String,
+    client: reqwest::Client,
+    api: Option<Service>,
+    workers: Vec<Service>,
+}
+
+impl Bench {
+    async fn setup(options: &Options, dir: &Path) -> anyhow::Result<Self> {
+        let id = &uuid::Uuid::new_v4().simple().to_string()[..12];
+        let database = format!("bi_bench_{id}");
+        let database_url = format!(
+            "{}/{database}",
+            options.database_server.trim_end_matches('/')
+        );
+        let namespace = format!("bi-bench-{id}");
+        let storage = dir.join("storage");
+        let _ = std::fs::remove_dir_all(&storage);
+        std::fs::create_dir_all(&storage)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let mut env: Vec<(String, String)> = [
+            ("CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config")),
+            ("DATABASE_URL", &database_url),
+            ("REDIS_URL", &options.redis_url),
+            // No error emails are asked for; nothing listens there.
+            ("SMTP_URL", "smtp://127.0.0.1:9"),
+            ("STORAGE_DIR", &storage.display().to_string()),
+            ("LISTEN_ADDR", &format!("127.0.0.1:{port}")),
+            ("PUBLIC_URL", &base_url),
+            ("QUEUE_NAMESPACE", &namespace),
+            ("AUTO_MIGRATE", "false"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        if std::env::var_os("RUST_LOG").is_none() {
+            env.push(("RUST_LOG".into(), "info,sqlx=warn".into()));
+        }
+        let tenant = "bench".to_owned();
+        eprintln!("database {database}, queue namespace {namespace}, API {base_url}");
+
+        let bin = options.bin.clone();
+        let run = |args: Vec<String>| {
+            let (bin, env) = (bin.clone(), env.clone());
+            tokio::task::spawn_blocking(move || run_measured(&bin, &args, &env))
+        };
+        run(vec!["migrate".into()]).await??;
+        let created = run([
+            "keys",
+            "create",
+            "--tenant",
+            &tenant,
+            "--email",
+            "bench@bench.example.com",
+            "--admin",
+        ]
+        .map(str::to_owned)
+        .to_vec())
+        .await??;
+        let key = created
+            .stdout
+            .lines()
+            .last()
+            .context("`keys create` printed nothing")?
+            .trim()
+            .to_owned();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&database_url)
+            .await?;
+        let tenant_id: String = sqlx::query_scalar("SELECT id::text FROM tenants WHERE slug = $1")
+            .bind(&tenant)
+            .fetch_one(&pool)
+            .await?;
+        Ok(Self {
+            options: options.clone(),
+            dir: dir.to_owned(),
+            database,
+            database_url,
+            namespace,
+            env,
+            base_url,
+            pool,
+            tenant_id,
+            tenant,
+            key,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(600))
+                .build()?,
+            api: None,
+            workers: Vec::new(),
+        })
+    }
+
+    fn env_with(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        let mut env = self.env.clone();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        env
+    }
+
+    async fn start_api(&mut self) -> anyhow::Result<()> {
+        let log = self.dir.join("api.log");
+        let mut api = Service::spawn(
+            "the API",
+            &self.options.bin,
+            &["serve", "--no-migrate"],
+            &self.env,
+            log,
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            api.check_alive()?;
+            let ready = self
+                .client
+                .get(format!("{}/api/v1/readyz", self.base_url))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the API did not get ready in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.api = Some(api);
+        Ok(())
+    }
+
+    /// Replaces the running workers with `count` processes of `concurrency` jobs each,
+    /// and waits until they take jobs.
+    async fn start_workers(&mut self, count: usize, concurrency: usize) -> anyhow::Result<()> {
+        for worker in self.workers.drain(..) {
+            worker.stop(Duration::from_secs(30)).await;
+        }
+        let env = self.env_with(&[("WORKER_CONCURRENCY", concurrency.to_string())]);
+        for i in 0..count {
+            let log = self
+                .dir
+                .join(format!("worker-{count}x{concurrency}-{i}.log"));
+            let name = format!("worker {i}");
+            let worker = Service::spawn(
+                &name,
+                &self.options.bin,
+                &["work", "--no-migrate"],
+                &env,
+                log,
+            )?;
+            self.workers.push(worker);
+        }
+        // Warm-up: a few tiny jobs through every worker slot.
+        let warmup: Vec<Vec<u8>> = (0..(count * concurrency * 2) as u64)
+            .map(|i| {
+                generator::to_bytes(&Spec {
+                    first_id: 900_000_000 + i * 3,
+                    ..Spec::clean(3)
+                })
+            })
+            .collect();
+        for (i, bytes) in warmup.into_iter().enumerate() {
+            let id = self.upload_bytes(format!("warmup-{i}.csv"), bytes).await?;
+            let job = self.wait_for(&id, Duration::from_secs(60)).await?;
+            ensure!(
+                Counts::from_job(&job).imported == 3,
+                "warm-up job went wrong: {job}"
+            );
+        }
+        Ok(())
+    }
+
+    fn api(&self) -> &Service {
+        self.api.as_ref().expect("the API runs")
+    }
+
+    fn check_services(&mut self) -> anyhow::Result<()> {
+        if let Some(api) = &mut self.api {
+            api.check_alive()?;
+        }
+        for worker in &mut self.workers {
+            worker.check_alive()?;
+        }
+        Ok(())
+    }
+
+    /// Empties the table (fresh, as for a first import) and flushes dirty pages so a
+    /// checkpoint does not land in the middle of the next measurement.
+    async fn empty_table(&self) -> anyhow::Result<()> {
+        sqlx::query("TRUNCATE opportunities CASCADE")
+            .execute(&self.pool)
+            .await?;
+        self.settle().await
+    }
+
+    async fn settle(&self) -> anyhow::Result<()> {
+        sqlx::query("CHECKPOINT").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn count_rows(&self) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM opportunities WHERE tenant_id = $1::uuid")
+                .bind(&self.tenant_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn expect_rows(&self, what: &str, expected: u64) -> anyhow::Result<()> {
+        let count = self.count_rows().await?;
+        ensure!(
+            count == expected as i64,
+            "{what}: the table holds {count} opportunities, expected {expected}"
+        );
+        Ok(())
+    }
+
+    /// A digest of the imported values, to check the reference and the project agree.
+    async fn digest(&self) -> anyhow::Result<String> {
+        Ok(sqlx::query_scalar(
+            "SELECT coalesce(md5(string_agg((external_opp_id, name, amount, close_date, stage, \
+             owner_name, owner_email, external_account_id, account, website, type, next_step)::text, \
+             E'\\n' ORDER BY external_opp_id)), '') \
+             FROM opportunities WHERE tenant_id = $1::uuid",
+        )
+        .bind(&self.tenant_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn reference(&self, file: &CsvFile) -> anyhow::Result<f64> {
+        let reference = Reference::new(
+            &self.database_url,
+            &self.tenant_id,
+            &file.path,
+            self.dir.join(format!("reference-{}.sql", file.name())),
+        )?;
+        let measured = tokio::task::spawn_blocking(move || reference.run()).await??;
+        self.expect_rows("reference", file.rows).await?;
+        Ok(measured.seconds)
+    }
+
+    /// `batch-import import` on `file`: seconds and peak memory (KiB).
+    async fn engine(&self, file: &CsvFile) -> anyhow::Result<(f64, u64)> {
+        let (bin, env) = (self.options.bin.clone(), self.env.clone());
+        let args: Vec<String> = [
+            "import",
+            "--kind",
+            "opportunities",
+            "--tenant",
+            &self.tenant,
+            "--errors",
+            &self.dir.join("engine-errors.csv").display().to_string(),
+            &file.path.display().to_string(),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let measured =
+            tokio::task::spawn_blocking(move || run_measured(&bin, &args, &env)).await??;
+        let counts = Counts::from_import_output(&measured.stdout);
+        ensure!(
+            counts == Counts::expected(file),
+            "`import` of {} reported {counts:?}, expected {:?}:\n{}",
+            file.name(),
+            Counts::expected(file),
+            measured.stdout
+        );
+        self.expect_rows("import", file.rows - file.bad_rows)
+            .await?;
+        Ok((measured.seconds, measured.peak_kib))
+    }
+
+    /// Uploads `file` (streamed from disk) and polls until the job completes.
+    async fn end_to_end(&self, file: &CsvFile) -> anyhow::Result<EndToEnd> {
+        let worker_pids: Vec<u32> = self.workers.iter().map(Service::pid).collect();
+        let api_pid = self.api().pid();
+        reset_peak(api_pid)?;
+        for &pid in &worker_pids {
+            reset_peak(pid)?;
+        }
+        let api_before = status_kib(api_pid, "VmHWM").context("API VmHWM")?;
+
+        let started = Instant::now();
+        let upload = tokio::fs::File::open(&file.path).await?;
+        let length = upload.metadata().await?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            upload,
+            64 * 1024,
+        ));
+        let part = reqwest::multipart::Part::stream_with_length(body, length)
+            .file_name(file.name())
+            .mime_str("text/csv")?;
+        let response = self
+            .client
+            .post(format!("{}/api/v1/opportunities/upload", self.base_url))
+            .header("Authorization", &self.key)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await?;
+        let id = job_id(response).await?;
+        let api_after = status_kib(api_pid, "VmHWM").context("API VmHWM")?;
+        let job = self.wait_for(&id, Duration::from_secs(600)).await?;
+        let seconds = started.elapsed().as_secs_f64();
+
+        let counts = Counts::from_job(&job);
+        ensure!(
+            counts == Counts::expected(file),
+            "the job of {} reported {counts:?}, expected {:?}: {job}",
+            file.name(),
+            Counts::expected(file)
+        );
+        self.expect_rows("upload", file.rows - file.bad_rows)
+            .await?;
+        let worker_peak = worker_pids
+            .iter()
+            .filter_map(|&pid| status_kib(pid, "VmHWM"))
+            .max()
+            .context("worker VmHWM")?;
+        Ok(EndToEnd {
+            seconds,
+            api_growth_kib: api_after.saturating_sub(api_before),
+            worker_peak_kib: worker_peak,
+        })
+    }
+
+    async fn upload_bytes(&self, name: String, bytes: Vec<u8>) -> anyhow::Result<String> {
+        upload_bytes(&self.client, &self.base_url, &self.key, name, bytes).await
+    }
+
+    /// Polls `GET /jobs/{id}` every 20 ms until the job is `completed` (an error when it
+    /// ends otherwise or `timeout` passes).
+    async fn wait_for(&self, id: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let body: Value = self
+                .client
+                .get(format!("{}/api/v1/jobs/{id}", self.base_url))
+                .header("Authorization", &self.key)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let job = &body["data"];
+            match job["state"].as_str() {
+                Some("completed") => return Ok(job.clone()),
+                Some("queued" | "running") => {}
+                _ => bail!("job {id} did not complete: {body}"),
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "job {id} did not complete within {timeout:?}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `files.len()` uploads from `clients` concurrent clients; seconds from the first
+    /// upload's start until every job is completed.
+    async fn small_jobs(&self, run: usize, files: &[Vec<u8>]) -> anyhow::Result<f64> {
+        let prefix = format!("small-{run}-");
+        let total = files.len() as i64;
+        let client = &self.client;
+        let (base, key) = (self.base_url.as_str(), self.key.as_str());
+        let started = Instant::now();
+        let uploads = futures::stream::iter(files.iter().enumerate())
+            .map(|(i, bytes)| {
+                upload_bytes(client, base, key, format!("{prefix}{i}.csv"), bytes.clone())
+            })
+            .buffer_unordered(self.options.clients)
+            .try_collect::<Vec<String>>();
+        let finished = async {
+            let deadline = Instant::now() + Duration::from_secs(600);
+            loop {
+                let done: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM import_jobs WHERE file_name LIKE $1 \
+                     AND state IN ('completed', 'failed', 'cancelled')",
+                )
+                .bind(format!("{prefix}%"))
+                .fetch_one(&self.pool)
+                .await?;
+                if done == total {
+                    return Ok::<_, anyhow::Error>(started.elapsed().as_secs_f64());
+                }
+                ensure!(
+                    Instant::now() < deadline,
+                    "small jobs did not finish in 600 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let (ids, seconds) = tokio::try_join!(uploads, finished)?;
+        ensure!(ids.len() == files.len());
+        let good: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM import_jobs WHERE file_name LIKE $1 AND state = 'completed' \
+             AND total_original_rows = $2 AND total_imported_rows = $2 AND total_error_rows = 0",
+        )
+        .bind(format!("{prefix}%"))
+        .bind(self.options.small_rows as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        ensure!(
+            good == total,
+            "only {good} of {total} small jobs completed with the right counts"
+        );
+        Ok(seconds)
+    }
+
+    async fn measure_all(&mut self, files: &Files) -> anyhow::Result<Results> {
+        let runs = self.options.runs;
+        let mut r = Results::default();
+        self.start_api().await?;
+        // One job at a time per worker for the big files, as the targets assume.
+        self.start_workers(1, 1).await?;
+        for run in 1..=runs {
+            eprintln!("run {run}/{runs}");
+            let upload = &files.upload;
+
+            self.empty_table().await?;
+            r.ref_new.push(self.reference(upload).await?);
+            let reference_digest = self.digest().await?;
+            self.settle().await?;
+            r.ref_update.push(self.reference(upload).await?);
+            eprintln!(
+                "  reference {}: new {:.3} s, update {:.3} s",
+                upload.name(),
+                r.ref_new[run - 1],
+                r.ref_update[run - 1]
+            );
+
+            self.empty_table().await?;
+            let new = self.end_to_end(upload).await?;
+            let project_digest = self.digest().await?;
+            ensure!(
+                project_digest == reference_digest,
+                "the project stored other values than the reference (digest {project_digest} vs {reference_digest})"
+            );
+            self.settle().await?;
+            let update = self.end_to_end(upload).await?;
+            eprintln!(
+                "  end to end {}: new {:.3} s, update {:.3} s; worker peak {}, API growth {}",
+                upload.name(),
+                new.seconds,
+                update.seconds,
+                mib(new.worker_peak_kib.max(update.worker_peak_kib) as f64),
+                mib(new.api_growth_kib.max(update.api_growth_kib) as f64)
+            );
+            r.e2e_new.push(new.seconds);
+            r.e2e_update.push(update.seconds);
+            for e in [new, update] {
+                r.worker_peak.push(e.worker_peak_kib as f64);
+                r.api_growth.push(e.api_growth_kib as f64);
+            }
+
+            self.empty_table().await?;
+            let (seconds, peak) = self.engine(upload).await?;
+            r.engine_small.push(seconds);
+            r.engine_small_peak.push(peak as f64);
+
+            let big = &files.big;
+            self.empty_table().await?;
+            r.ref_big.push(self.reference(big).await?);
+            self.empty_table().await?;
+            let (seconds, peak) = self.engine(big).await?;
+            r.engine_big.push(seconds);
+            r.engine_big_peak.push(peak as f64);
+            eprintln!(
+                "  {}: reference {:.3} s, import {:.3} s (peak {}); import {}: {:.3} s (peak {})",
+                big.name(),
+                r.ref_big[run - 1],
+                seconds,
+                mib(peak as f64),
+                upload.name(),
+                r.engine_small[run - 1],
+                mib(r.engine_small_peak[run - 1])
+            );
+
+            self.empty_table().await?;
+            let realistic = self.end_to_end(&files.realistic).await?;
+            r.e2e_realistic.push(realistic.seconds);
+            eprintln!(
+                "  end to end {}: {:.3} s",
+                files.realistic.name(),
+                realistic.seconds
+            );
+            self.check_services()?;
+        }
+
+        let (workers, concurrency) = (self.options.small_workers, 2);
+        self.start_workers(workers, concurrency).await?;
+        for run in 1..=runs {
+            self.empty_table().await?;
+            let seconds = self.small_jobs(run, &files.small).await?;
+            eprintln!(
+                "  {} small jobs: {:.3} s, {:.1} jobs/s",
+                files.small.len(),
+                seconds,
+                files.small.len() as f64 / seconds
+            );
+            r.small.push(files.small.len() as f64 / seconds);
+            self.check_services()?;
+        }
+        Ok(r)
+    }
+
+    /// Stops the processes, drops the database and deletes the namespace's Redis keys.
+    async fn cleanup(&mut self) {
+        for worker in self.workers.drain(..) {
+            worker.stop(Duration::from_secs(10)).await;
+        }
+        if let Some(api) = self.api.take() {
+            api.stop(Duration::from_secs(10)).await;
+        }
+        self.pool.close().await;
+        let admin = format!(
+            "{}/postgres",
+            self.options.database_server.trim_end_matches('/')
+        );
+        let dropped = async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&admin)
+                .await?;
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            ))
+            .execute(&pool)
+            .await?;
+            pool.close().await;
+            Ok::<_, anyhow::Error>(())
+        };
+        if let Err(e) = dropped.await {
+            eprintln!("warning: could not drop database {}: {e:#}", self.database);
+        }
+        if let Err(e) = clean_redis(&self.options.redis_url, &self.namespace).await {
+            eprintln!(
+                "warning: could not delete the Redis keys of {}: {e:#}",
+                self.namespace
+            );
+        }
+    }
+}
+
+async fn upload_bytes(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    name: String,
+    bytes: Vec<u8>,
+) -> anyhow::Result<String> {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name)
+        .mime_str("text/csv")?;
+    let response = client
+        .post(format!("{base}/api/v1/opportunities/upload"))
+        .header("Authorization", key)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await?;
+    job_id(response).await
+}
+
+/// The job id of an upload's answer (202 or 200).
+async fn job_id(response: reqwest::Response) -> anyhow::Result<String> {
+    let status = response.status();
+    let body: Value = response.json().await.context("upload answer")?;
+    ensure!(
+        status.is_success(),
+        "the upload was answered {status}: {body}"
+    );
+    Ok(body["data"]["id"]
+        .as_str()
+        .with_context(|| format!("no job id in {body}"))?
+        .to_owned())
+}
+
+/// Deletes every key of the namespace and its entry in apalis' list of queues.
+async fn clean_redis(url: &str, namespace: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cursor: u64 = 0;
+    let mut deleted = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{namespace}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            deleted += keys.len();
+            let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    const QUEUES: &str = "core:apalis:queues:list";
+    let kind: String = redis::cmd("TYPE")
+        .arg(QUEUES)
+        .query_async(&mut conn)
+        .await?;
+    let members: Vec<String> = match kind.as_str() {
+        "zset" => {
+            redis::cmd("ZRANGE")
+                .arg(QUEUES)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?
+        }
+        "set" => {
+            redis::cmd("SMEMBERS")
+                .arg(QUEUES)
+                .query_async(&mut conn)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    let ours: Vec<&String> = members
+        .iter()
+        .filter(|m| m.starts_with(namespace))
+        .collect();
+    if !ours.is_empty() {
+        let command = if kind == "zset" { "ZREM" } else { "SREM" };
+        let _: i64 = redis::cmd(command)
+            .arg(QUEUES)
+            .arg(&ours)
+            .query_async(&mut conn)
+            .await?;
+    }
+    eprintln!(
+        "cleaned up: {deleted} Redis keys of {namespace}, {} queue list entries",
+        ours.len()
+    );
+    Ok(())
+}
+
+struct EndToEnd {
+    seconds: f64,
+    api_growth_kib: u64,
+    worker_peak_kib: u64,
+}
+
+/// Samples of every measurement, one per run.
+#[derive(Default)]
+struct Results {
+    ref_new: Vec<f64>,
+    ref_update: Vec<f64>,
+    e2e_new: Vec<f64>,
+    e2e_update: Vec<f64>,
+    e2e_realistic: Vec<f64>,
+    engine_small: Vec<f64>,
+    engine_small_peak: Vec<f64>,
+    ref_big: Vec<f64>,
+    engine_big: Vec<f64>,
+    engine_big_peak: Vec<f64>,
+    worker_peak: Vec<f64>,
+    api_growth: Vec<f64>,
+    small: Vec<f64>,
+}
+
+impl Results {
+    fn print(&self, options: &Options, files: &Files) {
+        let (upload, big) = (&files.upload, &files.big);
+        let rate = |rows: u64, secs: f64| rows as f64 / secs;
+        let mut lines = Vec::new();
+        for (what, reference, project) in [
+            ("end to end, new rows", &self.ref_new, &self.e2e_new),
+            ("end to end, updates", &self.ref_update, &self.e2e_update),
+        ] {
+            let (reference, project) = (median(reference), median(project));
+            let ratio = project / reference;
+            lines.push(Line {
+                measurement: what.into(),
+                file: upload.label(),
+                rows: Some(upload.rows),
+                reference: Some(reference),
+                project: Some(project),
+                rate: Some(rate(upload.rows, project)),
+                target: format!("ratio ≤ {E2E_MAX_RATIO:.2}"),
+                met: Some(ratio <= E2E_MAX_RATIO),
+                ..Line::default()
+            });
+        }
+        lines.push(Line {
+            measurement: "engine alone (`import`), new rows".into(),
+            file: upload.label(),
+            rows: Some(upload.rows),
+            reference: Some(median(&self.ref_new)),
+            project: Some(median(&self.engine_small)),
+            rate: Some(rate(upload.rows, median(&self.engine_small))),
+            figure: format!("peak {}", mib(median(&self.engine_small_peak))),
+            ..Line::default()
+        });
+        let (reference, project) = (median(&self.ref_big), median(&self.engine_big));
+        let rate_ratio = reference / project;
+        lines.push(Line {
+            measurement: "engine alone (`import`), new rows".into(),
+            file: big.label(),
+            rows: Some(big.rows),
+            reference: Some(reference),
+            project: Some(project),
+            rate: Some(rate(big.rows, project)),
+            target: format!(
+                "rows/s ≥ {ENGINE_MIN_RATE_RATIO:.1}× reference ({}): {rate_ratio:.2}×",
+                group(rate(big.rows, reference).round() as u64)
+            ),
+            met: Some(rate_ratio >= ENGINE_MIN_RATE_RATIO),
+            ..Line::default()
+        });
+        let realistic = &files.realistic;
+        lines.push(Line {
+            measurement: format!(
+                "end to end, realistic values, {} bad rows",
+                group(realistic.bad_rows)
+            ),
+            file: realistic.label(),
+            rows: Some(realistic.rows),
+            project: Some(median(&self.e2e_realistic)),
+            rate: Some(rate(realistic.rows, median(&self.e2e_realistic))),
+            ..Line::default()
+        });
+        let big_peak = median(&self.engine_big_peak);
+        lines.push(Line {
+            measurement: "peak memory, `import` process".into(),
+            file: big.label(),
+            rows: Some(big.rows),
+            figure: mib(big_peak),
+            target: format!("≤ {WORKER_MAX_PEAK_MIB:.0} MB"),
+            met: Some(big_peak / 1024.0 <= WORKER_MAX_PEAK_MIB),
+            ..Line::default()
+        });
+        let growth = (big_peak - median(&self.engine_small_peak)) / 1024.0;
+        lines.push(Line {
+            measurement: "peak memory growth with file size (`import`)".into(),
+            file: format!("{} vs {}", big.name(), upload.name()),
+            figure: format!("{growth:+.1} MB"),
+            target: format!("flat (≤ +{FLAT_SLACK_MIB:.0} MB)"),
+            met: Some(growth <= FLAT_SLACK_MIB),
+            ..Line::default()
+        });
+        let worker_peak = median(&self.worker_peak);
+        lines.push(Line {
+            measurement: "peak memory, worker process".into(),
+            file: upload.label(),
+            rows: Some(upload.rows),
+            figure: mib(worker_peak),
+            target: format!("≤ {WORKER_MAX_PEAK_MIB:.0} MB"),
+            met: Some(worker_peak / 1024.0 <= WORKER_MAX_PEAK_MIB),
+            ..Line::default()
+        });
+        let api_growth = median(&self.api_growth);
+        lines.push(Line {
+            measurement: "API peak memory growth during the upload".into(),
+            file: upload.label(),
+            rows: Some(upload.rows),
+            figure: format!("+{}", mib(api_growth)),
+            target: format!("≤ +{API_MAX_GROWTH_MIB:.0} MB"),
+            met: Some(api_growth / 1024.0 <= API_MAX_GROWTH_MIB),
+            ..Line::default()
+        });
+        let small = median(&self.small);
+        lines.push(Line {
+            measurement: format!(
+                "small jobs: {} uploads, {} clients, {} workers × 2",
+                files.small.len(),
+                options.clients,
+                options.small_workers
+            ),
+            file: format!("{} rows each", options.small_rows),
+            rows: Some(files.small.len() as u64 * options.small_rows),
+            project: Some(files.small.len() as f64 / small),
+            figure: format!("{small:.1} jobs/s"),
+            target: format!("≥ {SMALL_MIN_JOBS_PER_SEC:.0} jobs/s"),
+            met: Some(small >= SMALL_MIN_JOBS_PER_SEC),
+            ..Line::default()
+        });
+
+        println!();
+        println!(
+            "Medians of {} run(s); ratio = project s / reference s; MB = MiB.",
+            options.runs
+        );
+        println!();
+        report::print_table(&lines);
+        println!();
+        println!("Samples, median (min–max):");
+        for (what, samples, digits) in [
+            ("reference new rows s", &self.ref_new, 3),
+            ("reference updates s", &self.ref_update, 3),
+            ("end to end new rows s", &self.e2e_new, 3),
+            ("end to end updates s", &self.e2e_update, 3),
+            ("end to end realistic s", &self.e2e_realistic, 3),
+            ("import (upload-sized file) s", &self.engine_small, 3),
+            ("reference (engine file) s", &self.ref_big, 3),
+            ("import (engine file) s", &self.engine_big, 3),
+            ("small jobs jobs/s", &self.small, 1),
+        ] {
+            println!("- {what}: {}", spread(samples, digits));
+        }
+        let kib_to_mib: Vec<f64> = self.worker_peak.iter().map(|k| k / 1024.0).collect();
+        println!("- worker VmHWM MB: {}", spread(&kib_to_mib, 1));
+        let kib_to_mib: Vec<f64> = self.api_growth.iter().map(|k| k / 1024.0).collect();
+        println!("- API VmHWM growth MB: {}", spread(&kib_to_mib, 1));
+        println!();
+        println!("Targets are tracked, not asserted: a ✗ does not fail the run.");
+    }
+}

@@ -1,0 +1,7 @@
+//! Helpers of the import benchmark: the CSV generator, child processes and their memory,
+//! the `psql` reference and the results table.
+
+pub mod generator;
+pub mod procs;
+pub mod reference;
+pub mod report;
