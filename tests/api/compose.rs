@@ -122,6 +122,13 @@ fn dockerfile_builds_the_binary_and_ships_the_config() {
         "config/default.toml ships with the image"
     );
     assert!(text.contains("ENTRYPOINT [\"batch-import\"]"));
+    // Cargo refuses a manifest whose explicit targets are missing from the build context.
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    if manifest.contains("[[bench]]") {
+        let copy_benches = text.find("COPY benches").expect("benches are copied");
+        let first_build = text.find("cargo build").unwrap();
+        assert!(copy_benches < first_build, "benches are copied before the first cargo build");
+    }
     // Every file the Dockerfile copies from the context exists.
     for line in text
         .lines()
