@@ -1064,17 +1064,25 @@ impl Results {
             rate: Some(rate(realistic.rows, median(&self.e2e_realistic))),
             ..Line::default()
         });
-        let big_peak = median(&self.engine_big_peak);
+        // Memory ceilings are judged on the highest sample; the median is shown too.
+        let max = |samples: &[f64]| samples.iter().copied().fold(0.0, f64::max);
+        let memory = |samples: &[f64], sign: &str| {
+            format!(
+                "{sign}{} (max {sign}{})",
+                mib(median(samples)),
+                mib(max(samples))
+            )
+        };
         lines.push(Line {
             measurement: "peak memory, `import` process".into(),
             file: big.label(),
             rows: Some(big.rows),
-            figure: mib(big_peak),
+            figure: memory(&self.engine_big_peak, ""),
             target: format!("≤ {WORKER_MAX_PEAK_MIB:.0} MB"),
-            met: Some(big_peak / 1024.0 <= WORKER_MAX_PEAK_MIB),
+            met: Some(max(&self.engine_big_peak) / 1024.0 <= WORKER_MAX_PEAK_MIB),
             ..Line::default()
         });
-        let growth = (big_peak - median(&self.engine_small_peak)) / 1024.0;
+        let growth = (median(&self.engine_big_peak) - median(&self.engine_small_peak)) / 1024.0;
         lines.push(Line {
             measurement: "peak memory growth with file size (`import`)".into(),
             file: format!("{} vs {}", big.name(), upload.name()),
@@ -1083,24 +1091,22 @@ impl Results {
             met: Some(growth <= FLAT_SLACK_MIB),
             ..Line::default()
         });
-        let worker_peak = median(&self.worker_peak);
         lines.push(Line {
-            measurement: "peak memory, worker process".into(),
+            measurement: "peak memory, worker process (long-lived)".into(),
             file: upload.label(),
             rows: Some(upload.rows),
-            figure: mib(worker_peak),
+            figure: memory(&self.worker_peak, ""),
             target: format!("≤ {WORKER_MAX_PEAK_MIB:.0} MB"),
-            met: Some(worker_peak / 1024.0 <= WORKER_MAX_PEAK_MIB),
+            met: Some(max(&self.worker_peak) / 1024.0 <= WORKER_MAX_PEAK_MIB),
             ..Line::default()
         });
-        let api_growth = median(&self.api_growth);
         lines.push(Line {
             measurement: "API peak memory growth during the upload".into(),
             file: upload.label(),
             rows: Some(upload.rows),
-            figure: format!("+{}", mib(api_growth)),
+            figure: memory(&self.api_growth, "+"),
             target: format!("≤ +{API_MAX_GROWTH_MIB:.0} MB"),
-            met: Some(api_growth / 1024.0 <= API_MAX_GROWTH_MIB),
+            met: Some(max(&self.api_growth) / 1024.0 <= API_MAX_GROWTH_MIB),
             ..Line::default()
         });
         let small = median(&self.small);
@@ -1122,7 +1128,7 @@ impl Results {
 
         println!();
         println!(
-            "Medians of {} run(s); ratio = project s / reference s; MB = MiB.",
+            "Medians of {} run(s) (memory ceilings: the highest sample); ratio = project s / reference s; MB = MiB.",
             options.runs
         );
         println!();
