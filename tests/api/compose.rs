@@ -123,11 +123,15 @@ fn dockerfile_builds_the_binary_and_ships_the_config() {
     );
     assert!(text.contains("ENTRYPOINT [\"batch-import\"]"));
     // Cargo refuses a manifest whose explicit targets are missing from the build context.
-    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
     if manifest.contains("[[bench]]") {
         let copy_benches = text.find("COPY benches").expect("benches are copied");
         let first_build = text.find("cargo build").unwrap();
-        assert!(copy_benches < first_build, "benches are copied before the first cargo build");
+        assert!(
+            copy_benches < first_build,
+            "benches are copied before the first cargo build"
+        );
     }
     // Every file the Dockerfile copies from the context exists.
     for line in text
