@@ -12,7 +12,7 @@ use super::{
     csv_source::{self, CsvFormat},
     error_file::{ErrorFileWriter, RejectedRow},
     header::{self, ColumnMap},
-    kind::ImportKind,
+    kind::{ChunkResult, ImportKind, PreparedChunk},
 };
 use crate::db::{self, jobs::ImportCounts};
 
@@ -106,6 +106,8 @@ struct Chunk<R> {
     sources: Vec<(StringRecord, u64)>,
     rejected: Vec<RejectedRow>,
     rows_read: u64,
+    /// The upsert of `rows`, encoded by the parser thread when the kind allows it.
+    prepared: Option<PreparedChunk>,
 }
 
 impl<R> Chunk<R> {
@@ -115,6 +117,7 @@ impl<R> Chunk<R> {
             sources: Vec::with_capacity(n),
             rejected: Vec::new(),
             rows_read: 0,
+            prepared: None,
         }
     }
 }
@@ -138,8 +141,9 @@ pub async fn run_import<K: ImportKind>(
     let (tx, mut rx) = mpsc::channel::<Result<Chunk<K::Row>, ImportError>>(1);
     let parser = {
         let columns = columns.clone();
+        let tenant_id = request.tenant_id;
         tokio::task::spawn_blocking(move || {
-            parse_chunks::<K>(reader, &format, &columns, chunk_rows, &tx)
+            parse_chunks::<K>(reader, &format, &columns, tenant_id, chunk_rows, &tx)
         })
     };
 
@@ -151,8 +155,14 @@ pub async fn run_import<K: ImportKind>(
             let mut chunk = chunk?;
             counts.total_original_rows += chunk.rows_read as i64;
             if !chunk.rows.is_empty() {
-                let refused =
-                    write_chunk::<K>(pool, request.tenant_id, &columns, &chunk.rows).await?;
+                let refused = write_chunk::<K>(
+                    pool,
+                    request.tenant_id,
+                    &columns,
+                    &chunk.rows,
+                    chunk.prepared.take(),
+                )
+                .await?;
                 counts.total_imported_rows += (chunk.rows.len() - refused.len()) as i64;
                 for (index, problem) in refused {
                     let (record, line) = std::mem::take(&mut chunk.sources[index]);
@@ -239,9 +249,23 @@ fn parse_chunks<K: ImportKind>(
     mut reader: csv::Reader<Box<dyn std::io::Read + Send>>,
     format: &CsvFormat,
     columns: &ColumnMap,
+    tenant_id: Uuid,
     chunk_rows: usize,
     tx: &mpsc::Sender<Result<Chunk<K::Row>, ImportError>>,
 ) -> Result<(), ImportError> {
+    // Encoding here overlaps with Postgres executing the previous chunk.
+    let send = |mut chunk: Chunk<K::Row>| {
+        chunk.prepared = match K::prepare(tenant_id, columns, &chunk.rows) {
+            Some(Ok(prepared)) => Some(prepared),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "could not encode a chunk ahead; the writer will");
+                None
+            }
+            None => None,
+        };
+        // False once the writer has stopped (cancel or failure).
+        tx.blocking_send(Ok(chunk)).is_ok()
+    };
     let mut chunk = Chunk::with_capacity(chunk_rows);
     let mut record = StringRecord::new();
     loop {
@@ -287,26 +311,35 @@ fn parse_chunks<K: ImportKind>(
         }
         if chunk.rows_read as usize >= chunk_rows {
             let full = std::mem::replace(&mut chunk, Chunk::with_capacity(chunk_rows));
-            if tx.blocking_send(Ok(full)).is_err() {
+            if !send(full) {
                 return Ok(()); // The writer stopped (cancel or failure).
             }
         }
     }
     if chunk.rows_read > 0 {
-        let _ = tx.blocking_send(Ok(chunk));
+        send(chunk);
     }
     Ok(())
 }
 
-/// Writes a chunk; when Postgres refuses it for a reason tied to the data, retries row
-/// by row so that one bad row never stops the good ones. Returns the refused rows.
+/// Writes a chunk (sending its prepared upsert when there is one); when Postgres refuses
+/// it for a reason tied to the data, retries row by row so that one bad row never stops
+/// the good ones. Returns the refused rows.
 async fn write_chunk<K: ImportKind>(
     pool: &PgPool,
     tenant_id: Uuid,
     columns: &ColumnMap,
     rows: &[K::Row],
+    prepared: Option<PreparedChunk>,
 ) -> Result<Vec<(usize, String)>, ImportError> {
-    match K::write_chunk(pool, tenant_id, columns, rows).await {
+    let written = match prepared {
+        Some(p) => sqlx::query_with(&p.sql, p.args)
+            .execute(pool)
+            .await
+            .map(|_| ChunkResult::default()),
+        None => K::write_chunk(pool, tenant_id, columns, rows).await,
+    };
+    match written {
         Ok(result) => Ok(result.rejected),
         Err(e) if is_transient_db_error(&e) || rows.len() == 1 => Err(e.into()),
         Err(e) => {

@@ -8,13 +8,21 @@ use std::{
 };
 
 use csv::StringRecord;
-use sqlx::PgPool;
+use sqlx::{PgPool, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
 
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
 };
+
+/// A chunk's upsert with its arguments already encoded, ready to send.
+pub struct PreparedChunk {
+    /// The statement.
+    pub sql: String,
+    /// Its bind parameters, encoded in Postgres' wire format.
+    pub args: PgArguments,
+}
 
 /// The result of writing one chunk.
 #[derive(Debug, Default)]
@@ -37,6 +45,18 @@ pub trait ImportKind: Send + Sync + 'static {
         record: &StringRecord,
         format: &CsvFormat,
     ) -> Result<Self::Row, Vec<String>>;
+
+    /// Builds a chunk's upsert and encodes its arguments. The engine calls this on the
+    /// parser thread so that encoding overlaps with Postgres executing the previous
+    /// chunk. Kinds that must read the database first (contacts) return `None` and are
+    /// written by `write_chunk` alone.
+    fn prepare(
+        _tenant_id: Uuid,
+        _columns: &ColumnMap,
+        _rows: &[Self::Row],
+    ) -> Option<Result<PreparedChunk, BoxDynError>> {
+        None
+    }
 
     /// Upserts a chunk of rows in one set-based statement (or a few), updating only the
     /// columns present in the file.

@@ -3,13 +3,13 @@
 use chrono::NaiveDate;
 use csv::StringRecord;
 use rust_decimal::Decimal;
-use sqlx::PgPool;
+use sqlx::{Arguments, PgPool, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
 
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, merge_per_key, newer},
+    kind::{ChunkResult, ImportKind, PreparedChunk, merge_per_key, newer},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -176,47 +176,24 @@ impl ImportKind for Opportunities {
         })
     }
 
+    fn prepare(
+        tenant_id: Uuid,
+        columns: &ColumnMap,
+        rows: &[OpportunityRow],
+    ) -> Option<Result<PreparedChunk, BoxDynError>> {
+        Some(encode(tenant_id, columns, rows))
+    }
+
     async fn write_chunk(
         pool: &PgPool,
         tenant_id: Uuid,
         columns: &ColumnMap,
         rows: &[OpportunityRow],
     ) -> Result<ChunkResult, sqlx::Error> {
-        let rows = merge_per_key(rows, |r| r.external_opp_id.as_str(), OpportunityRow::merge);
-        let present = |field: usize| columns.has(Self::FIELDS[field].name);
-        let mut upsert = Upsert::new("opportunities", "(tenant_id, external_opp_id)");
-        upsert
-            .column("external_opp_id", "text", OnConflict::Keep)
-            .column("name", "text", OnConflict::Update);
-        for &(field, column, pg_type) in OPTIONAL_COLUMNS {
-            if present(field) {
-                upsert.column(column, pg_type, OnConflict::Update);
-            }
-        }
-        let statement = upsert.statement("");
-        let mut query = sqlx::query(&statement)
-            .bind(tenant_id)
-            .bind(
-                rows.iter()
-                    .map(|r| r.external_opp_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>());
-        for &(field, _, _) in OPTIONAL_COLUMNS
-            .iter()
-            .filter(|(field, _, _)| present(*field))
-        {
-            query = match field {
-                AMOUNT => query.bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>()),
-                CLOSE_DATE => query.bind(rows.iter().map(|r| r.close_date).collect::<Vec<_>>()),
-                _ => query.bind(
-                    rows.iter()
-                        .map(|r| text_field(r, field))
-                        .collect::<Vec<_>>(),
-                ),
-            };
-        }
-        query.execute(pool).await?;
+        let prepared = encode(tenant_id, columns, rows).map_err(sqlx::Error::Encode)?;
+        sqlx::query_with(&prepared.sql, prepared.args)
+            .execute(pool)
+            .await?;
         Ok(ChunkResult::default())
     }
 }
@@ -234,6 +211,47 @@ const OPTIONAL_COLUMNS: &[(usize, &str, &str)] = &[
     (TYPE, "type", "text"),
     (NEXT_STEP, "next_step", "text"),
 ];
+
+/// The chunk's upsert: one UNNEST statement over the columns present in the file.
+fn encode(
+    tenant_id: Uuid,
+    columns: &ColumnMap,
+    rows: &[OpportunityRow],
+) -> Result<PreparedChunk, BoxDynError> {
+    let rows = merge_per_key(rows, |r| r.external_opp_id.as_str(), OpportunityRow::merge);
+    let present = |field: usize| columns.has(Opportunities::FIELDS[field].name);
+    let mut upsert = Upsert::new("opportunities", "(tenant_id, external_opp_id)");
+    upsert
+        .column("external_opp_id", "text", OnConflict::Keep)
+        .column("name", "text", OnConflict::Update);
+    let mut args = PgArguments::default();
+    args.add(tenant_id)?;
+    args.add(
+        rows.iter()
+            .map(|r| r.external_opp_id.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    args.add(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())?;
+    for &(field, column, pg_type) in OPTIONAL_COLUMNS
+        .iter()
+        .filter(|(field, _, _)| present(*field))
+    {
+        upsert.column(column, pg_type, OnConflict::Update);
+        match field {
+            AMOUNT => args.add(rows.iter().map(|r| r.amount).collect::<Vec<_>>())?,
+            CLOSE_DATE => args.add(rows.iter().map(|r| r.close_date).collect::<Vec<_>>())?,
+            _ => args.add(
+                rows.iter()
+                    .map(|r| text_field(r, field))
+                    .collect::<Vec<_>>(),
+            )?,
+        }
+    }
+    Ok(PreparedChunk {
+        sql: upsert.statement(""),
+        args,
+    })
+}
 
 fn text_field(row: &OpportunityRow, field: usize) -> Option<&str> {
     match field {
