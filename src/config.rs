@@ -27,8 +27,10 @@ pub struct Settings {
     pub base_domain: String,
     /// Jobs one worker process runs at once.
     pub worker_concurrency: usize,
-    /// Rows sent to Postgres per set-based statement.
+    /// Rows per chunk: progress is recorded and cancels take effect between chunks.
     pub import_chunk_rows: usize,
+    /// Connections one import writes with in parallel (rows are split by key).
+    pub import_writers: usize,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
     /// How long `wait=true` holds an upload request before answering 202.

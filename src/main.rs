@@ -118,7 +118,8 @@ async fn main() -> anyhow::Result<()> {
                 .map(|m| serde_json::from_str(&m))
                 .transpose()
                 .context("--mapping must be a JSON object of strings")?;
-            let pool = startup::database(&settings, 4, settings.auto_migrate).await?;
+            let connections = settings.import_writers as u32 + 2;
+            let pool = startup::database(&settings, connections, settings.auto_migrate).await?;
             let tenant_id = db::accounts::tenant_id(&pool, &slug)
                 .await?
                 .with_context(|| {
@@ -138,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
                 error_path: error_path.clone(),
                 mapping,
                 chunk_rows: settings.import_chunk_rows,
+                writers: settings.import_writers,
             };
             let started = std::time::Instant::now();
             let outcome = import::run(kind, &pool, request, import::Progress::None).await?;

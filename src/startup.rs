@@ -102,8 +102,8 @@ pub async fn worker_context(
     settings: Settings,
     migrate: bool,
 ) -> Result<WorkerContext, StartupError> {
-    // One connection per concurrent job, plus one for progress and state updates.
-    let connections = settings.worker_concurrency as u32 * 2 + 2;
+    // The writers of every concurrent job, plus a few for progress and state updates.
+    let connections = (settings.worker_concurrency * settings.import_writers.max(1)) as u32 + 2;
     let db = database(&settings, connections, migrate).await?;
     let store = FileStore::open(&settings.storage_dir).await?;
     let mailer = EmailClient::new(&settings.smtp_url, &settings.mail_from)?;

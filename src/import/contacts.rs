@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, merge_per_key, newer},
+    kind::{ChunkResult, ImportKind, key_hash, merge_per_key, newer},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -150,6 +150,10 @@ impl ImportKind for Contacts {
             required: false,
         },
     ];
+
+    fn partition_key(row: &Self::Row) -> u64 {
+        key_hash(&row.email_key)
+    }
 
     fn parse(
         columns: &ColumnMap,

@@ -27,8 +27,11 @@ pub struct ImportRequest {
     pub error_path: PathBuf,
     /// Optional file header → supported field mapping.
     pub mapping: Option<HashMap<String, String>>,
-    /// Rows per database statement.
+    /// Rows per chunk; each chunk is committed before progress is recorded.
     pub chunk_rows: usize,
+    /// Connections that write a chunk's partitions in parallel (rows are split by their
+    /// key, so one key always goes through the same writer, in file order).
+    pub writers: usize,
 }
 
 /// How an import ended.
@@ -101,23 +104,34 @@ pub enum Progress<'a> {
 
 /// A batch of parsed rows handed from the parser thread to the writer.
 struct Chunk<R> {
+    /// Valid rows, split by key into one part per writer.
+    parts: Vec<Part<R>>,
+    rejected: Vec<RejectedRow>,
+    rows_read: u64,
+}
+
+/// The rows of a chunk that one writer upserts.
+struct Part<R> {
     rows: Vec<R>,
     /// The raw record and line of each entry of `rows`, for the error file.
     sources: Vec<(StringRecord, u64)>,
-    rejected: Vec<RejectedRow>,
-    rows_read: u64,
     /// The upsert of `rows`, encoded by the parser thread when the kind allows it.
     prepared: Option<PreparedChunk>,
 }
 
 impl<R> Chunk<R> {
-    fn with_capacity(n: usize) -> Self {
+    fn new(writers: usize, capacity: usize) -> Self {
+        let parts = (0..writers)
+            .map(|_| Part {
+                rows: Vec::with_capacity(capacity),
+                sources: Vec::with_capacity(capacity),
+                prepared: None,
+            })
+            .collect();
         Self {
-            rows: Vec::with_capacity(n),
-            sources: Vec::with_capacity(n),
+            parts,
             rejected: Vec::new(),
             rows_read: 0,
-            prepared: None,
         }
     }
 }
@@ -142,8 +156,11 @@ pub async fn run_import<K: ImportKind>(
     let parser = {
         let columns = columns.clone();
         let tenant_id = request.tenant_id;
+        let writers = request.writers.max(1);
         tokio::task::spawn_blocking(move || {
-            parse_chunks::<K>(reader, &format, &columns, tenant_id, chunk_rows, &tx)
+            parse_chunks::<K>(
+                reader, &format, &columns, tenant_id, chunk_rows, writers, &tx,
+            )
         })
     };
 
@@ -154,18 +171,30 @@ pub async fn run_import<K: ImportKind>(
         while let Some(chunk) = rx.recv().await {
             let mut chunk = chunk?;
             counts.total_original_rows += chunk.rows_read as i64;
-            if !chunk.rows.is_empty() {
-                let refused = write_chunk::<K>(
-                    pool,
-                    request.tenant_id,
-                    &columns,
-                    &chunk.rows,
-                    chunk.prepared.take(),
-                )
-                .await?;
-                counts.total_imported_rows += (chunk.rows.len() - refused.len()) as i64;
+            let writes = chunk
+                .parts
+                .drain(..)
+                .filter(|part| !part.rows.is_empty())
+                .map(|mut part| {
+                    let columns = &columns;
+                    async move {
+                        let prepared = part.prepared.take();
+                        let refused = write_chunk::<K>(
+                            pool,
+                            request.tenant_id,
+                            columns,
+                            &part.rows,
+                            prepared,
+                        )
+                        .await;
+                        (part, refused)
+                    }
+                });
+            for (mut part, refused) in futures::future::join_all(writes).await {
+                let refused = refused?;
+                counts.total_imported_rows += (part.rows.len() - refused.len()) as i64;
                 for (index, problem) in refused {
-                    let (record, line) = std::mem::take(&mut chunk.sources[index]);
+                    let (record, line) = std::mem::take(&mut part.sources[index]);
                     chunk.rejected.push(RejectedRow {
                         record,
                         line,
@@ -251,22 +280,26 @@ fn parse_chunks<K: ImportKind>(
     columns: &ColumnMap,
     tenant_id: Uuid,
     chunk_rows: usize,
+    writers: usize,
     tx: &mpsc::Sender<Result<Chunk<K::Row>, ImportError>>,
 ) -> Result<(), ImportError> {
+    let part_capacity = chunk_rows.div_ceil(writers);
     // Encoding here overlaps with Postgres executing the previous chunk.
     let send = |mut chunk: Chunk<K::Row>| {
-        chunk.prepared = match K::prepare(tenant_id, columns, &chunk.rows) {
-            Some(Ok(prepared)) => Some(prepared),
-            Some(Err(error)) => {
-                tracing::warn!(%error, "could not encode a chunk ahead; the writer will");
-                None
-            }
-            None => None,
-        };
+        for part in &mut chunk.parts {
+            part.prepared = match K::prepare(tenant_id, columns, &part.rows) {
+                Some(Ok(prepared)) => Some(prepared),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "could not encode a chunk ahead; the writer will");
+                    None
+                }
+                None => None,
+            };
+        }
         // False once the writer has stopped (cancel or failure).
         tx.blocking_send(Ok(chunk)).is_ok()
     };
-    let mut chunk = Chunk::with_capacity(chunk_rows);
+    let mut chunk = Chunk::new(writers, part_capacity);
     let mut record = StringRecord::new();
     loop {
         match csv_source::read_record(&mut reader, &mut record) {
@@ -300,8 +333,9 @@ fn parse_chunks<K: ImportKind>(
             .and_then(|()| K::parse(columns, &record, format));
         match parsed {
             Ok(row) => {
-                chunk.rows.push(row);
-                chunk.sources.push((record.clone(), line));
+                let part = &mut chunk.parts[(K::partition_key(&row) % writers as u64) as usize];
+                part.rows.push(row);
+                part.sources.push((record.clone(), line));
             }
             Err(problems) => chunk.rejected.push(RejectedRow {
                 record: record.clone(),
@@ -310,7 +344,7 @@ fn parse_chunks<K: ImportKind>(
             }),
         }
         if chunk.rows_read as usize >= chunk_rows {
-            let full = std::mem::replace(&mut chunk, Chunk::with_capacity(chunk_rows));
+            let full = std::mem::replace(&mut chunk, Chunk::new(writers, part_capacity));
             if !send(full) {
                 return Ok(()); // The writer stopped (cancel or failure).
             }

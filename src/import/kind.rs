@@ -46,6 +46,10 @@ pub trait ImportKind: Send + Sync + 'static {
         format: &CsvFormat,
     ) -> Result<Self::Row, Vec<String>>;
 
+    /// A hash of the row's upsert key. Rows with equal keys must hash alike: they go to
+    /// the same writer, which applies them in file order.
+    fn partition_key(row: &Self::Row) -> u64;
+
     /// Builds a chunk's upsert and encodes its arguments. The engine calls this on the
     /// parser thread so that encoding overlaps with Postgres executing the previous
     /// chunk. Kinds that must read the database first (contacts) return `None` and are
@@ -97,6 +101,12 @@ where
         }
     }
     Cow::Owned(merged)
+}
+
+/// A stable hash of an upsert key, for `ImportKind::partition_key`.
+pub fn key_hash(key: impl Hash) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
 }
 
 /// Takes a later row's value unless its cell was empty.

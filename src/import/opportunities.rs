@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, PreparedChunk, merge_per_key, newer},
+    kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_per_key, newer},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -136,6 +136,10 @@ impl ImportKind for Opportunities {
             required: false,
         },
     ];
+
+    fn partition_key(row: &Self::Row) -> u64 {
+        key_hash(&row.external_opp_id)
+    }
 
     fn parse(
         columns: &ColumnMap,

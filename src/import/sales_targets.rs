@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, merge_per_key},
+    kind::{ChunkResult, ImportKind, key_hash, merge_per_key},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -60,6 +60,10 @@ impl ImportKind for SalesTargets {
             required: true,
         },
     ];
+
+    fn partition_key(row: &Self::Row) -> u64 {
+        key_hash((&row.email_key, row.month))
+    }
 
     fn parse(
         columns: &ColumnMap,

@@ -96,6 +96,7 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), RunError> {
         error_path: ctx.store.error_file_path(job_id),
         mapping: job.column_mapping.clone().map(|m| m.0),
         chunk_rows: ctx.settings.import_chunk_rows,
+        writers: ctx.settings.import_writers,
     };
     let progress = Progress::Job {
         pool: &ctx.db,

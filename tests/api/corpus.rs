@@ -82,6 +82,7 @@ async fn every_corpus_file_imports_or_fails_with_a_reason() {
             error_path: app.storage.path().join("corpus-errors.csv"),
             mapping: first_two_columns(path),
             chunk_rows: 50,
+            writers: 2,
         };
         let name = path.strip_prefix(CORPUS).unwrap().display().to_string();
         match run_import::<Opportunities>(&app.db, request, Progress::None).await {
