@@ -4,6 +4,7 @@
 //! (`jobs::queue`); workers (`jobs::worker`) run the import engine (`import`) and send
 //! error reports (`mail`). `startup` wires the pieces for the binary and the tests.
 
+pub mod alloc;
 pub mod api;
 pub mod config;
 pub mod db;

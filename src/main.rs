@@ -81,7 +81,7 @@ enum KeysCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    limit_malloc_arenas();
+    batch_import::alloc::limit_malloc_arenas();
     let cli = Cli::parse();
     let settings = Settings::load().context("could not load the configuration")?;
     telemetry::init(&settings.log_format);
@@ -179,15 +179,4 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// glibc gives threads their own heap arenas (up to eight per core) and keeps what they
-/// freed; the parser threads of successive imports made a long-lived worker's resident
-/// memory creep up job after job. Two arenas keep it flat at no measurable cost.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it is called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
 }

@@ -50,7 +50,9 @@ impl From<sqlx::Error> for RunError {
 /// Runs the job `job_id` to a terminal state (or returns a transient error to be retried).
 pub async fn execute(ctx: &WorkerContext, job_id: Uuid) -> Result<(), RunError> {
     let span = tracing::info_span!("job", %job_id, tenant = tracing::field::Empty, kind = tracing::field::Empty);
-    run(ctx, job_id).instrument(span).await
+    let result = run(ctx, job_id).instrument(span).await;
+    crate::alloc::release_freed_memory();
+    result
 }
 
 async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), RunError> {
