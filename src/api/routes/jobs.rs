@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     api::{AppState, auth::Caller, error::ApiError, jsend, pagination::PageQuery, views::JobView},
-    db,
+    db::{self, jobs::JobRecord},
     domain::{JobKind, JobState},
 };
 
@@ -94,9 +94,7 @@ pub async fn cancel(
             Ok((status, jsend::success(JobView::new(job, base))))
         }
         None => {
-            let job = db::jobs::get_for_tenant(&state.db, caller.tenant_id, id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))?;
+            let job = tenant_job(&state, caller.tenant_id, &id.to_string()).await?;
             Err(ApiError::Conflict(format!(
                 "job {id} is already {}",
                 job.state().as_str()
@@ -110,16 +108,25 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("no job {raw:?}")))
 }
 
+/// The caller's tenant's job `raw_id`; another tenant's job is as absent as a missing one.
+async fn tenant_job(
+    state: &AppState,
+    tenant_id: Uuid,
+    raw_id: &str,
+) -> Result<JobRecord, ApiError> {
+    let id = parse_id(raw_id)?;
+    db::jobs::get_for_tenant(&state.db, tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))
+}
+
 /// One job of the caller's tenant.
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let job = db::jobs::get_for_tenant(&state.db, caller.tenant_id, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))?;
+    let job = tenant_job(&state, caller.tenant_id, &id).await?;
     Ok(jsend::success(JobView::new(
         job,
         state.settings.public_base(),
@@ -132,10 +139,8 @@ pub async fn error_file(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let job = db::jobs::get_for_tenant(&state.db, caller.tenant_id, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no job {id}")))?;
+    let job = tenant_job(&state, caller.tenant_id, &id).await?;
+    let id = job.id;
     let no_file = || ApiError::NotFound(format!("job {id} has no error file"));
     if !job.state().is_terminal() || job.total_error_rows.unwrap_or(0) == 0 {
         return Err(no_file());
