@@ -87,6 +87,21 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), RunError> {
         }
         return Ok(());
     }
+    // A run that never ended (its worker died each time, e.g. killed for memory) is not
+    // counted by the queue; without this bound such a job would be re-run forever.
+    let max_attempts = ctx.settings.job_max_attempts as i32;
+    if job.state() == JobState::Running && job.attempts >= max_attempts {
+        let message = format!(
+            "gave up after {} attempts: the worker stopped during each run",
+            job.attempts
+        );
+        tracing::error!(%message, "abandoning the job");
+        if let Some(job) = db::jobs::fail(&ctx.db, job_id, &message).await? {
+            send_report(ctx, &job, &owner_email).await;
+            ctx.store.remove_upload(job_id).await;
+        }
+        return Err(RunError::Final(message));
+    }
     let Some(job) = db::jobs::start_run(&ctx.db, job_id).await? else {
         return Ok(()); // Finished by someone else in the meantime.
     };
@@ -122,7 +137,7 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), RunError> {
             tracing::info!(state = state.as_str(), counts = ?outcome.counts, "import finished");
             db::jobs::finish(&ctx.db, job_id, state, outcome.counts, note.as_deref()).await?
         }
-        Err(e) if e.is_transient() && job.attempts < ctx.settings.job_max_attempts as i32 => {
+        Err(e) if e.is_transient() && job.attempts < max_attempts => {
             tracing::warn!(error = %e, attempt = job.attempts, "transient failure; the job will be retried");
             db::jobs::requeue(&ctx.db, job_id).await?;
             return Err(RunError::Transient(e.to_string()));

@@ -69,3 +69,38 @@ async fn a_worker_killed_mid_import_is_replaced_and_the_job_completes_once() {
         "the error file holds one run's errors"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_worker_died_on_every_attempt_is_failed_not_rerun_forever() {
+    let app = spawn_app_with(|_| {}, false).await;
+    let key = app.admin_key().await;
+    let id = app
+        .upload_job(
+            &key,
+            "opportunities",
+            "",
+            "Opportunity ID,Opportunity Name\nA,B\n",
+        )
+        .await;
+    // As if five workers had each died mid-run on this file.
+    sqlx::query("UPDATE import_jobs SET state = 'running', attempts = $1")
+        .bind(app.settings.job_max_attempts as i32)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let _worker = worker_process(&app.settings);
+    let job = app.wait_for_job(&key, &id).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 5 attempts"),
+        "{job}"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "it was not run a sixth time");
+}
