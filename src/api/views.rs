@@ -11,6 +11,8 @@ use crate::db::{jobs::JobRecord, opportunities::Opportunity};
 #[derive(Debug, Serialize)]
 pub struct JobView {
     pub id: Uuid,
+    /// Where to poll this job.
+    pub url: String,
     pub kind: &'static str,
     pub state: &'static str,
     pub file_name: String,
@@ -36,6 +38,7 @@ impl JobView {
         let has_error_file = job.state().is_terminal() && job.total_error_rows.unwrap_or(0) > 0;
         Self {
             id: job.id,
+            url: job_url(public_base, job.id),
             kind: job.kind().as_str(),
             state: job.state().as_str(),
             error_file: if has_error_file {

@@ -21,6 +21,10 @@ async fn upload_is_accepted_at_once_and_imports_every_row() {
     assert_eq!(body["status"], "success");
     let id = body["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(location, format!("{}/api/v1/jobs/{id}", app.address));
+    assert_eq!(
+        body["data"]["url"], location,
+        "the body names the URL to poll too"
+    );
     assert_eq!(body["data"]["kind"], "opportunities");
     assert!(["queued", "running", "completed"].contains(&body["data"]["state"].as_str().unwrap()));
 
