@@ -63,6 +63,20 @@ async fn an_upload_that_cannot_be_queued_fails_its_job_and_tells_the_client() {
     );
 
     proxy.cut();
+    let ready = app
+        .client
+        .get(format!("{}/api/v1/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "not ready without Redis");
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+    assert!(
+        body["message"].as_str().unwrap().contains("Redis"),
+        "{body}"
+    );
+
     let response = app.upload(&key, "opportunities", "", "a.csv", csv).await;
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
