@@ -3,6 +3,7 @@
 pub mod queue;
 pub mod report;
 pub mod runner;
+pub mod submit;
 pub mod worker;
 
 pub use runner::{RunError, WorkerContext, execute};

@@ -1,7 +1,5 @@
 //! `POST /{kind}/upload`: stream the CSV to the file store, create the job, enqueue it.
 
-use std::time::{Duration, Instant};
-
 use axum::{
     extract::{
         Multipart, Query, State,
@@ -22,12 +20,10 @@ use crate::{
         jsend,
         views::{JobView, job_url},
     },
-    db::{
-        self,
-        jobs::{ColumnMapping, NewJob},
-    },
+    db::jobs::{ColumnMapping, NewJob},
     domain::JobKind,
     import,
+    jobs::submit,
     storage::StoreError,
 };
 
@@ -119,32 +115,10 @@ async fn upload(
         column_mapping: mapping,
         send_error_email,
     };
-    let mut job = match db::jobs::insert(&state.db, &new_job).await {
-        Ok(job) => job,
-        Err(e) => {
-            state.store.remove_upload(job_id).await;
-            return Err(e.into());
-        }
-    };
-    if let Err(e) = state.queue.enqueue(job_id).await {
-        tracing::error!(%job_id, error = %e, "could not enqueue the job");
-        let message = format!("the job could not be queued: {e}");
-        db::jobs::fail(&state.db, job_id, &message).await?;
-        state.store.remove_upload(job_id).await;
-        return Err(ApiError::Unavailable(
-            "the job queue is unavailable; try the upload again later".into(),
-        ));
-    }
-    tracing::info!(%job_id, kind = kind.as_str(), size, "upload queued");
-
+    let mut job = submit::submit(&state.db, &state.queue, &state.store, &new_job).await?;
     if wait {
-        let deadline = Instant::now() + state.settings.upload_wait_timeout();
-        while !job.state().is_terminal() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            job = db::jobs::get(&state.db, job_id)
-                .await?
-                .ok_or_else(|| ApiError::internal("job vanished"))?;
-        }
+        job = submit::wait_until_finished(&state.db, job, state.settings.upload_wait_timeout())
+            .await?;
     }
     let status = if job.state().is_terminal() {
         StatusCode::OK
@@ -152,7 +126,7 @@ async fn upload(
         StatusCode::ACCEPTED
     };
     let base = state.settings.public_base();
-    let location = job_url(base, job_id);
+    let location = job_url(base, job.id);
     Ok((
         status,
         [(header::LOCATION, location)],
