@@ -1,5 +1,7 @@
-//! Drives one import: a blocking thread parses and validates the CSV into chunks while
-//! the async side writes the previous chunk to Postgres, so parsing and writing overlap.
+//! Drives one import. A blocking thread parses and validates the CSV, splits each chunk's
+//! rows by key into one part per writer and encodes each part's upsert; meanwhile the async
+//! side writes the previous chunk, its parts in parallel on separate connections. Progress
+//! is recorded (and a cancel noticed) between chunks.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
