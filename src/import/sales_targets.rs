@@ -3,13 +3,13 @@
 use chrono::NaiveDate;
 use csv::StringRecord;
 use rust_decimal::Decimal;
-use sqlx::PgPool;
+use sqlx::{Arguments, PgPool, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
 
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, key_hash, merge_per_key},
+    kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_per_key},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -89,33 +89,51 @@ impl ImportKind for SalesTargets {
         })
     }
 
+    fn prepare(
+        tenant_id: Uuid,
+        _columns: &ColumnMap,
+        rows: &[SalesTargetRow],
+    ) -> Option<Result<PreparedChunk, BoxDynError>> {
+        Some(encode(tenant_id, rows))
+    }
+
     async fn write_chunk(
         pool: &PgPool,
         tenant_id: Uuid,
         _columns: &ColumnMap,
         rows: &[SalesTargetRow],
     ) -> Result<ChunkResult, sqlx::Error> {
-        let rows = merge_per_key(
-            rows,
-            |r| (r.email_key.as_str(), r.month),
-            |into, later| into.clone_from(later),
-        );
-        let mut upsert = Upsert::new("sales_targets", "(tenant_id, lower(rep_email), month)");
-        upsert
-            .column("rep_email", "text", OnConflict::Update)
-            .column("month", "date", OnConflict::Keep)
-            .column("amount", "numeric", OnConflict::Update);
-        sqlx::query(&upsert.statement(""))
-            .bind(tenant_id)
-            .bind(
-                rows.iter()
-                    .map(|r| r.rep_email.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(rows.iter().map(|r| r.month).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
+        let prepared = encode(tenant_id, rows).map_err(sqlx::Error::Encode)?;
+        sqlx::query_with(&prepared.sql, prepared.args)
             .execute(pool)
             .await?;
         Ok(ChunkResult::default())
     }
+}
+
+/// The chunk's upsert: every column is required, so the statement never varies.
+fn encode(tenant_id: Uuid, rows: &[SalesTargetRow]) -> Result<PreparedChunk, BoxDynError> {
+    let rows = merge_per_key(
+        rows,
+        |r| (r.email_key.as_str(), r.month),
+        |into, later| into.clone_from(later),
+    );
+    let mut upsert = Upsert::new("sales_targets", "(tenant_id, lower(rep_email), month)");
+    upsert
+        .column("rep_email", "text", OnConflict::Update)
+        .column("month", "date", OnConflict::Keep)
+        .column("amount", "numeric", OnConflict::Update);
+    let mut args = PgArguments::default();
+    args.add(tenant_id)?;
+    args.add(
+        rows.iter()
+            .map(|r| r.rep_email.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    args.add(rows.iter().map(|r| r.month).collect::<Vec<_>>())?;
+    args.add(rows.iter().map(|r| r.amount).collect::<Vec<_>>())?;
+    Ok(PreparedChunk {
+        sql: upsert.statement(""),
+        args,
+    })
 }
