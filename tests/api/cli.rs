@@ -133,9 +133,6 @@ async fn the_import_command_runs_the_engine_on_a_file_and_prints_the_counts() {
     }
     let errors = std::fs::read_to_string(format!("{path}.errors.csv")).unwrap();
     assert!(errors.contains("D2,Two,ten,3,"), "{errors}");
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let stored = app.stored_opportunities().await;
     assert_eq!(stored, 2);
 }

@@ -92,10 +92,7 @@ async fn a_cancelled_queued_job_never_runs() {
     assert_eq!(job["state"], "cancelled");
     assert!(job["started_at"].is_null());
     assert_eq!(job["total_imported_rows"], 0);
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let stored = app.stored_opportunities().await;
     assert_eq!(stored, 0);
 
     let again = app.post(&key, &format!("/api/v1/jobs/{id}/cancel")).await;
@@ -121,10 +118,7 @@ async fn a_running_job_stops_at_a_chunk_boundary_and_keeps_what_it_committed() {
     assert_eq!(job["state"], "cancelled", "{job}");
     let imported = job["total_imported_rows"].as_i64().unwrap();
     assert!(imported > 0 && imported < 30_000, "{job}");
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let stored = app.stored_opportunities().await;
     assert_eq!(stored, imported, "the committed rows stay");
     assert!(
         job["error"]

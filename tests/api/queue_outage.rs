@@ -63,12 +63,7 @@ async fn an_upload_that_cannot_be_queued_fails_its_job_and_tells_the_client() {
     );
 
     proxy.cut();
-    let ready = app
-        .client
-        .get(format!("{}/api/v1/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get_anonymous("/api/v1/readyz").await;
     assert_eq!(ready.status(), 503, "not ready without Redis");
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "error");

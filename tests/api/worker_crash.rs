@@ -48,10 +48,7 @@ async fn a_worker_killed_mid_import_is_replaced_and_the_job_completes_once() {
         "picked up again within 60 s"
     );
 
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let stored = app.stored_opportunities().await;
     assert_eq!(
         stored,
         (rows - rows / 4000) as i64,
@@ -98,9 +95,6 @@ async fn a_job_whose_worker_died_on_every_attempt_is_failed_not_rerun_forever() 
             .contains("gave up after 5 attempts"),
         "{job}"
     );
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let stored = app.stored_opportunities().await;
     assert_eq!(stored, 0, "it was not run a sixth time");
 }

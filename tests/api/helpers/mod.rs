@@ -308,6 +308,23 @@ pub fn opportunities_csv(prefix: &str, rows: usize) -> String {
 }
 
 impl TestApp {
+    /// `GET {path}` without a key.
+    pub async fn get_anonymous(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// How many opportunities the database holds (all tenants of this test).
+    pub async fn stored_opportunities(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM opportunities")
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+
     /// `POST {path}` with a key.
     pub async fn post(&self, key: &str, path: &str) -> reqwest::Response {
         self.client
