@@ -39,8 +39,17 @@ pub struct Settings {
     pub queue_namespace: String,
     /// Attempts a job gets when it fails for a transient reason.
     pub job_max_attempts: u32,
-    /// Seconds after which a silent worker's jobs are handed to another worker.
+    /// A run's lease on its job, in seconds: renewed every third of it while the run
+    /// lives; once it lapses the job is handed to another worker.
     pub orphan_timeout_secs: u64,
+    /// Seconds between two passes of the reconciler (every worker runs one).
+    pub reconcile_interval_secs: u64,
+    /// Seconds a pushed job may wait before the reconciler checks that Redis still holds
+    /// its task.
+    pub enqueue_grace_secs: u64,
+    /// A partial upload not written to for this many seconds belongs to a dead request
+    /// and is removed.
+    pub stale_upload_secs: u64,
     /// Apply pending migrations when `serve` or `work` starts.
     pub auto_migrate: bool,
     /// `pretty` or `json` log lines.

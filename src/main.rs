@@ -79,9 +79,17 @@ enum KeysCommand {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads: the setting applies to arenas made later.
     batch_import::alloc::limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the Tokio runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load().context("could not load the configuration")?;
     telemetry::init(&settings.log_format);
@@ -96,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Work { no_migrate } => {
             let migrate = settings.auto_migrate && !no_migrate;
-            batch_import::jobs::worker::run(settings, migrate, startup::shutdown_signal())
+            startup::run_worker(settings, migrate, startup::shutdown_signal())
                 .await
                 .context("the worker stopped with an error")?;
         }

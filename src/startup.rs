@@ -4,6 +4,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::Router;
 use tokio::net::TcpListener;
+use uuid::Uuid;
 
 use crate::{
     api::{self, AppState},
@@ -68,7 +69,14 @@ impl ApiServer {
     ) -> Result<Self, StartupError> {
         let db = database(&settings, 20, migrate).await?;
         let store = FileStore::open(&settings.storage_dir).await?;
-        let queue = JobQueue::connect(&settings).await?;
+        // Partial files of requests that died with an earlier process.
+        let stale = std::time::Duration::from_secs(settings.stale_upload_secs);
+        match store.sweep_partial_uploads(stale).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed abandoned partial uploads"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep partial uploads"),
+        }
+        let queue = JobQueue::lazy(&settings)?;
         let state = AppState {
             db,
             queue,
@@ -112,7 +120,34 @@ pub async fn worker_context(
         store,
         mailer,
         settings: Arc::new(settings),
+        worker_name: format!(
+            "pid{}-{}",
+            std::process::id(),
+            &Uuid::new_v4().simple().to_string()[..8]
+        ),
     })
+}
+
+/// Why a worker process stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerRunError {
+    /// It could not start.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    /// It failed while running.
+    #[error(transparent)]
+    Worker(#[from] crate::jobs::worker::WorkerError),
+}
+
+/// Builds a worker's context and runs it until `shutdown` resolves.
+pub async fn run_worker(
+    settings: Settings,
+    migrate: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerRunError> {
+    let ctx = worker_context(settings, migrate).await?;
+    crate::jobs::worker::run(ctx, shutdown).await?;
+    Ok(())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

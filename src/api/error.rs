@@ -75,9 +75,6 @@ impl From<crate::jobs::submit::SubmitError> for ApiError {
     fn from(error: crate::jobs::submit::SubmitError) -> Self {
         match error {
             crate::jobs::submit::SubmitError::Database(e) => e.into(),
-            crate::jobs::submit::SubmitError::Queue(_) => {
-                Self::Unavailable("the job queue is unavailable; try the upload again later".into())
-            }
         }
     }
 }

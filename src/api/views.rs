@@ -62,15 +62,7 @@ impl JobView {
     }
 }
 
-/// The public URL of a job.
-pub fn job_url(public_base: &str, id: Uuid) -> String {
-    format!("{public_base}/api/v1/jobs/{id}")
-}
-
-/// The public URL of a job's error CSV.
-pub fn error_file_url(public_base: &str, id: Uuid) -> String {
-    format!("{}/errors.csv", job_url(public_base, id))
-}
+pub use crate::domain::{error_file_url, job_url};
 
 /// `close_date` in the documented (PHP DateTime) shape.
 #[derive(Debug, Serialize)]

@@ -36,6 +36,16 @@ pub struct JobRecord {
     pub cancel_requested_at: Option<DateTime<Utc>>,
     pub email_sent_at: Option<DateTime<Utc>>,
     pub email_error: Option<String>,
+    /// The worker run that holds the job while it is `running`.
+    pub lease_owner: Option<String>,
+    /// When that run's lease ends unless renewed.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The queue task that last carried the job.
+    pub task_id: Option<Uuid>,
+    /// When that task was pushed; `None` while the job waits for the reconciler.
+    pub enqueued_at: Option<DateTime<Utc>>,
+    /// The job is not run before this (a transient failure's backoff).
+    pub run_after: DateTime<Utc>,
 }
 
 /// `kind` as read from its text column.
@@ -93,14 +103,15 @@ pub struct ImportCounts {
 const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, file_size, column_mapping,
     send_error_email, rows_processed, total_original_rows, total_imported_rows, total_error_rows,
     error, attempts, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
-    email_error";
+    email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after";
 
-/// Inserts a queued job.
-pub async fn insert(pool: &PgPool, job: &NewJob) -> Result<JobRecord, sqlx::Error> {
+/// Inserts a queued job that `task_id` is about to carry. If that push never reaches the
+/// queue, the reconciler finds the task missing and enqueues the job again.
+pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRecord, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
-                                  column_mapping, send_error_email)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                  column_mapping, send_error_email, task_id, enqueued_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
          RETURNING {COLUMNS}"
     ))
     .bind(job.id)
@@ -111,6 +122,7 @@ pub async fn insert(pool: &PgPool, job: &NewJob) -> Result<JobRecord, sqlx::Erro
     .bind(job.file_size)
     .bind(job.column_mapping.as_ref().map(Json))
     .bind(job.send_error_email)
+    .bind(task_id)
     .fetch_one(pool)
     .await
 }
@@ -138,87 +150,219 @@ pub async fn get_for_tenant(
     .await
 }
 
-/// Starts (or, after a crashed worker, restarts) a run: progress and counts start
-/// from zero so that the final counts are those of one complete run. Returns `None`
-/// when the job is already terminal.
-pub async fn start_run(pool: &PgPool, id: Uuid) -> Result<Option<JobRecord>, sqlx::Error> {
+/// A run's hold on a job: who holds it and for how long each renewal extends it.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// Unique per run, so that a second run of the same worker is another owner.
+    pub owner: String,
+    /// How long the job stays held without a renewal.
+    pub duration: std::time::Duration,
+}
+
+impl Lease {
+    fn seconds(&self) -> f64 {
+        self.duration.as_secs_f64()
+    }
+}
+
+/// Starts a run under `lease`: a queued job, or a running one whose lease ran out (its
+/// worker stopped reporting). Progress and counts start from zero so that the final
+/// counts are those of one complete run. `None` when someone else holds the job, it is
+/// terminal, a cancel is pending, or it waits out a retry's backoff (an early delivery;
+/// the reconciler enqueues it again when it is due).
+pub async fn claim(
+    pool: &PgPool,
+    id: Uuid,
+    lease: &Lease,
+) -> Result<Option<JobRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE import_jobs
             SET state = 'running', started_at = now(), rows_processed = 0,
                 total_original_rows = NULL, total_imported_rows = NULL, total_error_rows = NULL,
-                error = NULL, attempts = attempts + 1
-          WHERE id = $1 AND state IN ('queued', 'running')
+                error = NULL, attempts = attempts + 1,
+                lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3)
+          WHERE id = $1 AND cancel_requested_at IS NULL AND run_after <= now()
+            AND (state = 'queued'
+                 OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
       RETURNING {COLUMNS}"
     ))
     .bind(id)
+    .bind(&lease.owner)
+    .bind(lease.seconds())
     .fetch_optional(pool)
     .await
 }
 
-/// Records progress after a chunk; returns true when a cancel has been requested.
-pub async fn record_progress(pool: &PgPool, id: Uuid, rows: i64) -> Result<bool, sqlx::Error> {
+/// What a renewal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// Still ours; carry on.
+    Held,
+    /// Still ours, and a cancel was requested.
+    CancelRequested,
+    /// Another run (or the reconciler) has the job now: stop without writing counts.
+    Lost,
+}
+
+/// Extends the lease and, when given, records progress.
+pub async fn renew(
+    pool: &PgPool,
+    id: Uuid,
+    lease: &Lease,
+    rows_processed: Option<i64>,
+) -> Result<Renewal, sqlx::Error> {
     let cancel: Option<bool> = sqlx::query_scalar(
-        "UPDATE import_jobs SET rows_processed = $2
-          WHERE id = $1 AND state = 'running'
+        "UPDATE import_jobs
+            SET lease_expires_at = now() + make_interval(secs => $3),
+                rows_processed = COALESCE($4, rows_processed)
+          WHERE id = $1 AND state = 'running' AND lease_owner = $2
       RETURNING cancel_requested_at IS NOT NULL",
     )
     .bind(id)
-    .bind(rows)
+    .bind(&lease.owner)
+    .bind(lease.seconds())
+    .bind(rows_processed)
     .fetch_optional(pool)
     .await?;
-    Ok(cancel.unwrap_or(false))
+    Ok(match cancel {
+        None => Renewal::Lost,
+        Some(true) => Renewal::CancelRequested,
+        Some(false) => Renewal::Held,
+    })
 }
 
-/// Ends a run with its counts.
-pub async fn finish(
+/// Moves a job to a terminal state. With `lease`, only while that run still holds it;
+/// without, only while nobody does (queued, or running with a lapsed lease). Exactly one
+/// caller gets the row back, which makes the end of a job happen once.
+pub async fn end(
     pool: &PgPool,
     id: Uuid,
+    lease: Option<&Lease>,
     state: JobState,
-    counts: ImportCounts,
+    counts: Option<ImportCounts>,
     error: Option<&str>,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
+    debug_assert!(state.is_terminal());
     sqlx::query_as(&format!(
         "UPDATE import_jobs
             SET state = $2, finished_at = now(), error = $3,
-                rows_processed = GREATEST(rows_processed, $4),
-                total_original_rows = $4, total_imported_rows = $5, total_error_rows = $6
-          WHERE id = $1 AND state IN ('queued', 'running')
+                lease_owner = NULL, lease_expires_at = NULL,
+                rows_processed = GREATEST(rows_processed, COALESCE($4, 0)),
+                total_original_rows = COALESCE($4, total_original_rows),
+                total_imported_rows = COALESCE($5, total_imported_rows),
+                total_error_rows = COALESCE($6, total_error_rows)
+          WHERE id = $1
+            AND CASE WHEN $7::text IS NULL
+                     THEN state = 'queued'
+                          OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now())
+                     ELSE state = 'running' AND lease_owner = $7
+                END
       RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(state.as_str())
     .bind(error)
-    .bind(counts.total_original_rows)
-    .bind(counts.total_imported_rows)
-    .bind(counts.total_error_rows)
+    .bind(counts.map(|c| c.total_original_rows))
+    .bind(counts.map(|c| c.total_imported_rows))
+    .bind(counts.map(|c| c.total_error_rows))
+    .bind(lease.map(|l| l.owner.as_str()))
     .fetch_optional(pool)
     .await
 }
 
-/// Fails a job that never produced counts (bad file, enqueue failure, attempts used up).
-pub async fn fail(pool: &PgPool, id: Uuid, error: &str) -> Result<Option<JobRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
+/// Gives a job that hit a transient failure back to the queue: the reconciler enqueues
+/// it again once `delay` has passed. `note` tells the client why it waits.
+pub async fn release_for_retry(
+    pool: &PgPool,
+    id: Uuid,
+    lease: &Lease,
+    note: &str,
+    delay: std::time::Duration,
+) -> Result<bool, sqlx::Error> {
+    let released = sqlx::query(
         "UPDATE import_jobs
-            SET state = 'failed', finished_at = now(), error = $2
-          WHERE id = $1 AND state IN ('queued', 'running')
-      RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(error)
-    .fetch_optional(pool)
-    .await
-}
-
-/// Puts a job whose run hit a transient failure back to `queued` for the retry.
-pub async fn requeue(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE import_jobs SET state = 'queued', rows_processed = 0
-          WHERE id = $1 AND state = 'running'",
+            SET state = 'queued', rows_processed = 0, error = $3,
+                lease_owner = NULL, lease_expires_at = NULL, enqueued_at = NULL,
+                run_after = now() + make_interval(secs => $4)
+          WHERE id = $1 AND state = 'running' AND lease_owner = $2",
     )
     .bind(id)
+    .bind(&lease.owner)
+    .bind(note)
+    .bind(delay.as_secs_f64())
     .execute(pool)
     .await?;
+    Ok(released.rows_affected() == 1)
+}
+
+/// Hands on the jobs whose run stopped renewing its lease: they go back to `queued`
+/// for the reconciler to enqueue again. Returns how many.
+pub async fn expire_leases(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
+    let expired = sqlx::query(
+        "UPDATE import_jobs
+            SET state = 'queued', rows_processed = 0, lease_owner = NULL,
+                lease_expires_at = NULL, enqueued_at = NULL, run_after = now(),
+                error = 'the worker running it stopped reporting; handed on to another worker'
+          WHERE state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()",
+    )
+    .execute(conn)
+    .await?;
+    Ok(expired.rows_affected())
+}
+
+/// A queued job that may have no live queue task.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueuedJob {
+    pub id: Uuid,
+    /// The task that last carried it; `None` when it was never pushed or was released.
+    pub task_id: Option<Uuid>,
+    /// False when the job waits for its first (or next) push.
+    pub pushed: bool,
+}
+
+/// Queued jobs that are due and were pushed longer than `grace` ago (or not at all).
+pub async fn due_for_enqueue(
+    conn: &mut sqlx::PgConnection,
+    grace: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<QueuedJob>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, task_id, enqueued_at IS NOT NULL AS pushed
+           FROM import_jobs
+          WHERE state = 'queued' AND run_after <= now()
+            AND COALESCE(enqueued_at, '-infinity') < now() - make_interval(secs => $1)
+          ORDER BY run_after, created_at
+          LIMIT $2",
+    )
+    .bind(grace.as_secs_f64())
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records that `task_id` now carries the queued job.
+pub async fn mark_enqueued(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    task_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE import_jobs SET task_id = $2, enqueued_at = now()
+          WHERE id = $1 AND state = 'queued'",
+    )
+    .bind(id)
+    .bind(task_id)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// The state of each of `ids` that has a job row (unknown ids are left out).
+pub async fn states_of(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, state FROM import_jobs WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
 }
 
 /// Claims the right to send the job's error email. Only the first caller gets `true`,

@@ -13,12 +13,16 @@ use sqlx::{PgPool, migrate::MigrateDatabase, postgres::PgPoolOptions};
 /// Migrations embedded from `migrations/` at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long a request waits for a connection before it is told Postgres is unavailable.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Opens a pool; connections are made lazily so that a process can start (and say
-/// it is not ready) while Postgres is still coming up.
+/// it is not ready) while Postgres is still coming up. With Postgres down, a caller
+/// learns it within `ACQUIRE_TIMEOUT` (a 503 for API requests), not after minutes.
 pub fn pool(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_lazy(database_url)
 }
 

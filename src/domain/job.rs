@@ -87,3 +87,13 @@ impl std::str::FromStr for JobState {
         }
     }
 }
+
+/// The public URL of a job.
+pub fn job_url(public_base: &str, id: uuid::Uuid) -> String {
+    format!("{public_base}/api/v1/jobs/{id}")
+}
+
+/// The public URL of a job's error CSV.
+pub fn error_file_url(public_base: &str, id: uuid::Uuid) -> String {
+    format!("{}/errors.csv", job_url(public_base, id))
+}

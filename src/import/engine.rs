@@ -16,7 +16,7 @@ use super::{
     header::{self, ColumnMap},
     kind::{ChunkResult, ImportKind, PreparedChunk},
 };
-use crate::db::{self, jobs::ImportCounts};
+use crate::db::jobs::ImportCounts;
 
 /// What to import.
 #[derive(Debug, Clone)]
@@ -43,6 +43,9 @@ pub struct ImportOutcome {
     pub counts: ImportCounts,
     /// True when a cancel request stopped it at a chunk boundary.
     pub cancelled: bool,
+    /// True when the run lost its hold on the job (another run has it now) and stopped
+    /// at a chunk boundary; its counts must not be recorded.
+    pub lost_lease: bool,
     /// True when an error CSV was written.
     pub error_file: bool,
 }
@@ -91,17 +94,33 @@ pub fn is_transient_db_error(error: &sqlx::Error) -> bool {
     }
 }
 
+/// What the caller answers after a committed chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on with the next chunk.
+    Continue,
+    /// A cancel was requested: stop here, keeping what was committed.
+    Cancel,
+    /// The run no longer owns the job: stop here and report nothing.
+    LostLease,
+}
+
+/// Told after each committed chunk how many rows of the file are done; decides whether
+/// the import goes on. Keeps the engine free of any knowledge of the jobs table.
+pub trait ProgressSink: Send + Sync {
+    /// `rows_processed` rows have been read and their chunk committed.
+    fn chunk_committed(
+        &self,
+        rows_processed: i64,
+    ) -> futures::future::BoxFuture<'_, Result<Verdict, ImportError>>;
+}
+
 /// Where progress goes after each chunk.
 pub enum Progress<'a> {
     /// Nowhere (direct imports from the command line).
     None,
-    /// Into the job's row, which also tells whether a cancel was requested.
-    Job {
-        /// The pool to write with.
-        pool: &'a PgPool,
-        /// The job being run.
-        job_id: Uuid,
-    },
+    /// To a sink that may stop the import.
+    Report(&'a dyn ProgressSink),
 }
 
 /// A batch of parsed rows handed from the parser thread to the writer.
@@ -169,6 +188,7 @@ pub async fn run_import<K: ImportKind>(
     let mut errors = ErrorFileWriter::new(&request.error_path, header_names);
     let mut counts = ImportCounts::default();
     let mut cancelled = false;
+    let mut lost_lease = false;
     let result: Result<(), ImportError> = async {
         while let Some(chunk) = rx.recv().await {
             let mut chunk = chunk?;
@@ -209,11 +229,18 @@ pub async fn run_import<K: ImportKind>(
                 errors.write(row)?;
             }
             counts.total_error_rows += chunk.rejected.len() as i64;
-            if let Progress::Job { pool, job_id } = progress
-                && db::jobs::record_progress(pool, job_id, counts.total_original_rows).await?
-            {
-                cancelled = true;
-                break;
+            if let Progress::Report(sink) = progress {
+                match sink.chunk_committed(counts.total_original_rows).await? {
+                    Verdict::Continue => {}
+                    Verdict::Cancel => {
+                        cancelled = true;
+                        break;
+                    }
+                    Verdict::LostLease => {
+                        lost_lease = true;
+                        break;
+                    }
+                }
             }
         }
         Ok(())
@@ -225,7 +252,7 @@ pub async fn run_import<K: ImportKind>(
         .await
         .map_err(|e| ImportError::Io(std::io::Error::other(e)))?;
     result?;
-    if !cancelled {
+    if !cancelled && !lost_lease {
         parsed?;
     }
     debug_assert_eq!(
@@ -236,6 +263,7 @@ pub async fn run_import<K: ImportKind>(
     Ok(ImportOutcome {
         counts,
         cancelled,
+        lost_lease,
         error_file,
     })
 }
@@ -319,8 +347,16 @@ fn parse_chunks<K: ImportKind>(
                     });
                     continue;
                 }
+                // The writer gets its own copy; a read failure stays an I/O error (worth a
+                // retry), a malformed file stays a bad file.
                 let err = csv_error(e);
-                let _ = tx.blocking_send(Err(ImportError::BadFile(err.to_string())));
+                let copy = match &err {
+                    ImportError::Io(io) => {
+                        ImportError::Io(std::io::Error::new(io.kind(), io.to_string()))
+                    }
+                    other => ImportError::BadFile(other.to_string()),
+                };
+                let _ = tx.blocking_send(Err(copy));
                 return Err(err);
             }
         }
@@ -377,7 +413,11 @@ async fn write_chunk<K: ImportKind>(
     };
     match written {
         Ok(result) => Ok(result.rejected),
-        Err(e) if is_transient_db_error(&e) || rows.len() == 1 => Err(e.into()),
+        Err(e) if is_transient_db_error(&e) => Err(e.into()),
+        Err(e) if rows.len() == 1 => Ok(vec![(
+            0,
+            format!("the row could not be saved: {}", db_message(&e)),
+        )]),
         Err(e) => {
             tracing::warn!(error = %e, rows = rows.len(), "chunk refused; writing its rows one by one");
             let mut refused = Vec::new();

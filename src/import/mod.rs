@@ -14,7 +14,9 @@ pub mod sales_targets;
 pub mod upsert;
 pub mod values;
 
-pub use engine::{ImportError, ImportOutcome, ImportRequest, Progress, run_import};
+pub use engine::{
+    ImportError, ImportOutcome, ImportRequest, Progress, ProgressSink, Verdict, run_import,
+};
 pub use kind::ImportKind;
 
 use crate::domain::JobKind;

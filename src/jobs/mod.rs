@@ -1,9 +1,11 @@
 //! The job queue (apalis on Redis) and the workers that run imports.
 
+pub mod lifecycle;
 pub mod queue;
+pub mod reconciler;
 pub mod report;
 pub mod runner;
 pub mod submit;
 pub mod worker;
 
-pub use runner::{RunError, WorkerContext, execute};
+pub use runner::{WorkerContext, execute};

@@ -41,6 +41,24 @@ pub async fn connect(redis_url: &str) -> Result<ConnectionManager, QueueError> {
     Ok(ConnectionManager::new_with_config(client, config).await?)
 }
 
+/// The producer's connection: made on first use, so that the API starts and takes
+/// uploads while Redis is down, and quick to give up, so that an upload never waits
+/// long for a queue the reconciler will fill later anyway. It reconnects by itself on
+/// the first use after a broken connection.
+fn connect_lazily(redis_url: &str) -> Result<ConnectionManager, QueueError> {
+    let client = redis::Client::open(redis_url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(200));
+    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+}
+
+/// Pushes after a broken connection fail once while the manager reconnects; a few
+/// quick attempts ride that out without holding an upload for long.
+const PUSH_ATTEMPTS: u32 = 3;
+
 /// The queue's apalis configuration, shared by producers and workers.
 ///
 /// A silent worker's jobs go back to the queue after `heartbeat × missed heartbeats`
@@ -56,37 +74,76 @@ pub fn queue_config(settings: &Settings) -> Config {
         .missed_heartbeats(MISSED_HEARTBEATS as usize)
 }
 
-/// The producer side, used by the API: clone it freely (it is a connection handle).
+/// The producer side, used by the API and the reconciler: clone it freely (it is a
+/// connection handle).
 #[derive(Clone)]
 pub struct JobQueue {
     storage: RedisStorage<ImportTask>,
     conn: ConnectionManager,
+    config: Config,
 }
 
 impl JobQueue {
-    /// Connects to `settings.redis_url`.
-    pub async fn connect(settings: &Settings) -> Result<Self, QueueError> {
-        let conn = connect(&settings.redis_url).await?;
-        let storage = RedisStorage::new(conn.clone()).with_config(queue_config(settings));
-        Ok(Self { storage, conn })
+    /// A queue on `settings.redis_url` that connects on first use (see `connect_lazily`).
+    pub fn lazy(settings: &Settings) -> Result<Self, QueueError> {
+        Ok(Self::with_connection(
+            connect_lazily(&settings.redis_url)?,
+            settings,
+        ))
     }
 
-    /// Enqueues a job; the task id is the job id, so the two can be matched in Redis.
-    pub async fn enqueue(&self, job_id: Uuid) -> Result<(), QueueError> {
-        let mut storage = self.storage.clone();
-        let task = TaskBuilder::new(ImportTask { job_id })
-            .task_id(TaskId::from_string(job_id.to_string()))
-            .build();
-        storage
-            .push_task(task)
-            .await
-            .map_err(|e| QueueError::Push(e.to_string()))
+    /// A queue on an established connection.
+    pub fn with_connection(conn: ConnectionManager, settings: &Settings) -> Self {
+        let config = queue_config(settings);
+        let storage = RedisStorage::new(conn.clone()).with_config(config.clone());
+        Self {
+            storage,
+            conn,
+            config,
+        }
     }
 
-    /// Checks that Redis answers.
+    /// Pushes a task carrying `job_id` with the given task id. Every push gets a new
+    /// task id: apalis ignores a push whose id it still holds data for.
+    pub async fn enqueue(&self, job_id: Uuid, task_id: Uuid) -> Result<(), QueueError> {
+        let mut attempt = 1;
+        loop {
+            let mut storage = self.storage.clone();
+            let task = TaskBuilder::new(ImportTask { job_id })
+                .task_id(TaskId::from_string(task_id.to_string()))
+                .build();
+            match storage.push_task(task).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < PUSH_ATTEMPTS => {
+                    tracing::debug!(%job_id, error = %e, attempt, "push failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(QueueError::Push(e.to_string())),
+            }
+        }
+    }
+
+    /// Whether the task is still waiting or running in Redis. False when Redis lost it
+    /// (restart without persistence, failover, eviction) or it has finished.
+    pub async fn task_is_live(&self, task_id: Uuid) -> Result<bool, QueueError> {
+        let mut conn = self.conn.clone();
+        let id = task_id.to_string();
+        let (exists, status): (bool, Option<String>) = redis::pipe()
+            .hexists(self.config.job_data_hash(), &id)
+            .hget(format!("{}:{id}", self.config.job_meta_hash()), "status")
+            .query_async(&mut conn)
+            .await?;
+        Ok(exists && !matches!(status.as_deref(), Some("Done" | "Killed" | "Failed")))
+    }
+
+    /// Checks that Redis answers (once more after a reconnect).
     pub async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        let first: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+        if first.is_err() {
+            let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        }
         Ok(())
     }
 }

@@ -1,18 +1,35 @@
-//! Runs one import job from its row in Postgres to a terminal state, independent of the
-//! queue that delivered it. Safe to run twice: a terminal job is left alone, and a job
-//! that was running when its worker died starts over with fresh counts.
+//! Runs one delivery of an import job, independent of the queue that delivered it.
+//!
+//! Postgres decides everything: a run first claims the job under a lease (owner and
+//! expiry), renews it while it works and ends the job only while it still holds it. A
+//! second delivery of the same job therefore finds it held or ended and does nothing;
+//! a run that lost its lease stops at the next chunk boundary without writing counts.
+//!
+//! The retry rule lives here, in one counter: a job gets at most `job_max_attempts`
+//! runs, whatever ended the earlier ones (a transient failure or a worker that died).
+//! The queue never retries: the handler always acknowledges, and a job to be run again
+//! goes back to `queued` with a backoff for the reconciler to enqueue.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
+use futures::{FutureExt, future::BoxFuture};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::report;
+use super::lifecycle::{self, Ending};
 use crate::{
     config::Settings,
-    db::{self, jobs::JobRecord},
-    domain::JobState,
-    import::{self, ImportRequest, Progress},
+    db::{
+        self,
+        jobs::{JobRecord, Lease, Renewal},
+    },
+    import::{self, ImportError, ImportRequest, Progress, ProgressSink, Verdict},
     mail::EmailClient,
     storage::FileStore,
 };
@@ -28,185 +45,200 @@ pub struct WorkerContext {
     pub mailer: EmailClient,
     /// The configuration.
     pub settings: Arc<Settings>,
+    /// Names this worker process in lease owners, for the logs and the jobs table.
+    pub worker_name: String,
 }
 
-/// Why a run did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Try again later (Postgres unreachable, disk trouble).
-    #[error("transient failure: {0}")]
-    Transient(String),
-    /// Retrying will not help; the job is already marked failed.
-    #[error("{0}")]
-    Final(String),
-}
-
-impl From<sqlx::Error> for RunError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Transient(format!("database error: {e}"))
-    }
-}
-
-/// Runs the job `job_id` to a terminal state (or returns a transient error to be retried).
-pub async fn execute(ctx: &WorkerContext, job_id: Uuid) -> Result<(), RunError> {
+/// Runs one delivery of job `job_id`. Never fails: whatever happens is recorded on the
+/// job's row, and whatever could not be recorded (Postgres down) is recovered by the
+/// reconciler once the run's lease lapses.
+pub async fn execute(ctx: &WorkerContext, job_id: Uuid) {
     let span = tracing::info_span!("job", %job_id, tenant = tracing::field::Empty, kind = tracing::field::Empty);
-    let result = run(ctx, job_id).instrument(span).await;
+    if let Err(e) = run(ctx, job_id).instrument(span.clone()).await {
+        span.in_scope(|| {
+            tracing::warn!(error = %e, "could not record the run; the job is handed on when its lease lapses")
+        });
+    }
     crate::alloc::release_freed_memory();
-    result
 }
 
-async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), RunError> {
+async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), sqlx::Error> {
     let Some(job) = db::jobs::get(&ctx.db, job_id).await? else {
         tracing::warn!("no such job; dropping the delivery");
         return Ok(());
     };
-    let (owner_email, tenant) = db::accounts::job_owner(&ctx.db, job.user_id)
-        .await?
-        .unwrap_or_default();
     let span = tracing::Span::current();
-    span.record("tenant", tenant.as_str());
+    if let Some((_, tenant)) = db::accounts::job_owner(&ctx.db, job.user_id).await? {
+        span.record("tenant", tenant.as_str());
+    }
     span.record("kind", job.kind().as_str());
 
     if job.state().is_terminal() {
-        // A second delivery of a finished job: only a report that was never sent is owed.
-        send_report(ctx, &job, &owner_email).await;
+        lifecycle::settle_ended(ctx, &job).await;
         return Ok(());
     }
     if job.cancel_requested_at.is_some() {
-        if let Some(job) = db::jobs::finish(
-            &ctx.db,
-            job_id,
-            JobState::Cancelled,
-            Default::default(),
-            None,
-        )
-        .await?
-        {
-            tracing::info!("cancelled before it started");
-            ctx.store.remove_upload(job.id).await;
-        }
+        // Its run died after the cancel request; what it committed stays.
+        let note = "cancelled on request".to_owned();
+        lifecycle::end(ctx, job_id, None, Ending::Cancelled { counts: None, note }).await?;
         return Ok(());
     }
-    // A run that never ended (its worker died each time, e.g. killed for memory) is not
-    // counted by the queue; without this bound such a job would be re-run forever.
-    let max_attempts = ctx.settings.job_max_attempts as i32;
-    if job.state() == JobState::Running && job.attempts >= max_attempts {
-        let message = format!(
-            "gave up after {} attempts: the worker stopped during each run",
-            job.attempts
-        );
-        tracing::error!(%message, "abandoning the job");
-        if let Some(job) = db::jobs::fail(&ctx.db, job_id, &message).await? {
-            send_report(ctx, &job, &owner_email).await;
-            ctx.store.remove_upload(job_id).await;
-        }
-        return Err(RunError::Final(message));
+    let max_attempts = ctx.settings.job_max_attempts.max(1) as i32;
+    if job.attempts >= max_attempts {
+        let reason = job
+            .error
+            .clone()
+            .unwrap_or_else(|| "the worker stopped during each run".into());
+        let message = format!("gave up after {} attempts: {reason}", job.attempts);
+        lifecycle::end(ctx, job_id, None, Ending::Failed(message)).await?;
+        return Ok(());
     }
-    let Some(job) = db::jobs::start_run(&ctx.db, job_id).await? else {
-        return Ok(()); // Finished by someone else in the meantime.
+    let lease = Lease {
+        owner: format!("{}/{}", ctx.worker_name, Uuid::new_v4().simple()),
+        duration: Duration::from_secs(ctx.settings.orphan_timeout_secs.max(3)),
+    };
+    let Some(job) = db::jobs::claim(&ctx.db, job_id, &lease).await? else {
+        tracing::debug!("another run holds the job; dropping the delivery");
+        return Ok(());
     };
     tracing::info!(attempt = job.attempts, "import started");
+    let result = import_under_lease(ctx, &job, &lease).await;
+    conclude(ctx, &job, &lease, result, max_attempts).await
+}
 
+/// Runs the import while a heartbeat keeps the lease.
+async fn import_under_lease(
+    ctx: &WorkerContext,
+    job: &JobRecord,
+    lease: &Lease,
+) -> Result<import::ImportOutcome, ImportError> {
+    let progress = LeasedProgress {
+        pool: ctx.db.clone(),
+        job_id: job.id,
+        lease: lease.clone(),
+        lost: Arc::new(AtomicBool::new(false)),
+    };
+    let heartbeat = tokio::spawn(progress.clone().heartbeat());
     let request = ImportRequest {
         tenant_id: job.tenant_id,
-        path: ctx.store.upload_path(job_id),
-        error_path: ctx.store.error_file_path(job_id),
+        path: ctx.store.upload_path(job.id),
+        error_path: ctx.store.error_file_path(job.id),
         mapping: job.column_mapping.clone().map(|m| m.0),
         chunk_rows: ctx.settings.import_chunk_rows,
         writers: ctx.settings.import_writers,
     };
-    let progress = Progress::Job {
-        pool: &ctx.db,
-        job_id,
-    };
-    let result = import::run(job.kind(), &ctx.db, request, progress).await;
+    let result = import::run(job.kind(), &ctx.db, request, Progress::Report(&progress)).await;
+    heartbeat.abort();
+    result
+}
 
-    let finished = match result {
-        Ok(outcome) => {
-            let state = if outcome.cancelled {
-                JobState::Cancelled
-            } else {
-                JobState::Completed
-            };
-            let note = outcome.cancelled.then(|| {
-                format!(
-                    "cancelled on request after {} rows were committed",
-                    outcome.counts.total_imported_rows
-                )
-            });
-            tracing::info!(state = state.as_str(), counts = ?outcome.counts, "import finished");
-            db::jobs::finish(&ctx.db, job_id, state, outcome.counts, note.as_deref()).await?
+/// Records how the run ended: the job's end, a retry later, or nothing (lease lost).
+async fn conclude(
+    ctx: &WorkerContext,
+    job: &JobRecord,
+    lease: &Lease,
+    result: Result<import::ImportOutcome, ImportError>,
+    max_attempts: i32,
+) -> Result<(), sqlx::Error> {
+    let ending = match result {
+        Ok(outcome) if outcome.lost_lease => {
+            tracing::warn!("the run lost its lease; another run has the job");
+            return Ok(());
         }
+        Ok(outcome) if outcome.cancelled => Ending::Cancelled {
+            counts: Some(outcome.counts),
+            note: format!(
+                "cancelled on request after {} rows were committed",
+                outcome.counts.total_imported_rows
+            ),
+        },
+        Ok(outcome) => Ending::Completed(outcome.counts),
         Err(e) if e.is_transient() && job.attempts < max_attempts => {
+            let delay = retry_delay(job.attempts);
+            let note = format!(
+                "attempt {} failed ({e}); retrying in {} s",
+                job.attempts,
+                delay.as_secs()
+            );
             tracing::warn!(error = %e, attempt = job.attempts, "transient failure; the job will be retried");
-            db::jobs::requeue(&ctx.db, job_id).await?;
-            return Err(RunError::Transient(e.to_string()));
+            db::jobs::release_for_retry(&ctx.db, job.id, lease, &note, delay).await?;
+            return Ok(());
         }
-        Err(e) => {
-            let message = if e.is_transient() {
-                format!("gave up after {} attempts: {e}", job.attempts)
-            } else {
-                e.to_string()
-            };
-            tracing::warn!(error = %message, "import failed");
-            let failed = db::jobs::fail(&ctx.db, job_id, &message).await?;
-            if let Some(job) = &failed {
-                send_report(ctx, job, &owner_email).await;
-                ctx.store.remove_upload(job_id).await;
-            }
-            return Err(RunError::Final(message));
+        Err(e) if e.is_transient() => {
+            Ending::Failed(format!("gave up after {} attempts: {e}", job.attempts))
         }
+        Err(e) => Ending::Failed(e.to_string()),
     };
-    if let Some(job) = finished {
-        send_report(ctx, &job, &owner_email).await;
-        ctx.store.remove_upload(job_id).await;
+    if let Ending::Failed(message) = &ending {
+        tracing::warn!(error = %message, "import failed");
     }
+    lifecycle::end(ctx, job.id, Some(lease), ending).await?;
     Ok(())
 }
 
-/// Sends the error report when the job asked for one and nobody has sent it yet.
-/// Email trouble never fails the import: it is recorded on the job instead.
-async fn send_report(ctx: &WorkerContext, job: &JobRecord, to: &str) {
-    if !report::wanted(job) {
-        return;
-    }
-    match db::jobs::claim_email(&ctx.db, job.id).await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not claim the error email; not sending it");
-            return;
-        }
-    }
-    let attachment = match tokio::fs::read(ctx.store.error_file_path(job.id)).await {
-        Ok(content) if content.len() <= report::MAX_ATTACHMENT_BYTES => Some(content),
-        _ => None,
-    };
-    let url = crate::api::views::error_file_url(ctx.settings.public_base(), job.id);
-    let email = report::build(job, to, &url, attachment);
-    let mut delay = Duration::from_secs(1);
-    let outcome = loop {
-        match ctx.mailer.send(email.clone()).await {
-            Ok(()) => break Ok(()),
-            Err(e) if e.is_transient() && delay <= Duration::from_secs(4) => {
-                tracing::warn!(error = %e, "error email not sent; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+/// Backoff before run `attempt + 1`: 2, 4, 8 … seconds, at most a minute.
+fn retry_delay(attempt: i32) -> Duration {
+    let exponent = attempt.clamp(1, 6) as u32;
+    Duration::from_secs(2u64.pow(exponent).min(60))
+}
+
+/// Renews the job's lease after each chunk (with the progress) and on a heartbeat (so a
+/// live run that waits on a lock keeps its job); tells the engine to stop when the
+/// lease is lost or a cancel is requested.
+#[derive(Clone)]
+struct LeasedProgress {
+    pool: sqlx::PgPool,
+    job_id: Uuid,
+    lease: Lease,
+    lost: Arc<AtomicBool>,
+}
+
+impl LeasedProgress {
+    async fn heartbeat(self) {
+        let every = self.lease.duration / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match db::jobs::renew(&self.pool, self.job_id, &self.lease, None).await {
+                Ok(Renewal::Lost) => {
+                    self.lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+                Ok(_) => {}
+                // Postgres away: the chunk writes fail too; the lease lapses if it lasts.
+                Err(e) => tracing::debug!(error = %e, "lease renewal failed"),
             }
-            Err(e) => break Err(e.to_string()),
         }
-    };
-    match &outcome {
-        Ok(()) => tracing::info!(%to, "error email sent"),
-        Err(e) => tracing::warn!(error = %e, "error email could not be sent"),
     }
-    if let Err(e) = db::jobs::record_email(
-        &ctx.db,
-        job.id,
-        outcome.as_ref().map(|_| ()).map_err(String::as_str),
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "could not record the email outcome");
+}
+
+impl ProgressSink for LeasedProgress {
+    fn chunk_committed(&self, rows_processed: i64) -> BoxFuture<'_, Result<Verdict, ImportError>> {
+        async move {
+            if self.lost.load(Ordering::SeqCst) {
+                return Ok(Verdict::LostLease);
+            }
+            let renewal =
+                db::jobs::renew(&self.pool, self.job_id, &self.lease, Some(rows_processed)).await?;
+            Ok(match renewal {
+                Renewal::Held => Verdict::Continue,
+                Renewal::CancelRequested => Verdict::Cancel,
+                Renewal::Lost => Verdict::LostLease,
+            })
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_a_minute() {
+        assert_eq!(retry_delay(1), Duration::from_secs(2));
+        assert_eq!(retry_delay(2), Duration::from_secs(4));
+        assert_eq!(retry_delay(5), Duration::from_secs(32));
+        assert_eq!(retry_delay(9), Duration::from_secs(60));
     }
 }

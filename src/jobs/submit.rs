@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use super::queue::JobQueue;
 use crate::{
@@ -13,40 +14,41 @@ use crate::{
     storage::FileStore,
 };
 
-/// Why an upload could not become a queued job. Its file is removed either way.
+/// Why an upload could not become a queued job. Its file is removed.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     /// The job row could not be written.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// Redis refused the task; the job row says `failed` with this reason.
-    #[error("the job could not be queued: {0}")]
-    Queue(String),
 }
 
 /// Records the job (queued) and then enqueues it: the row exists before a worker can see
-/// the task. When the enqueue fails the job is marked failed at once.
+/// the task. Postgres is the truth: when Redis cannot take the task now (down, or the
+/// API dies right here), the job stays queued and the reconciler enqueues it once Redis
+/// answers. Redis being down delays imports; it does not refuse them.
 pub async fn submit(
     db: &PgPool,
     queue: &JobQueue,
     store: &FileStore,
     job: &NewJob,
 ) -> Result<JobRecord, SubmitError> {
-    let record = match db::jobs::insert(db, job).await {
+    let task_id = Uuid::new_v4();
+    let record = match db::jobs::insert(db, job, task_id).await {
         Ok(record) => record,
         Err(e) => {
             store.remove_upload(job.id).await;
             return Err(e.into());
         }
     };
-    if let Err(e) = queue.enqueue(job.id).await {
-        tracing::error!(job_id = %job.id, error = %e, "could not enqueue the job");
-        let error = SubmitError::Queue(e.to_string());
-        db::jobs::fail(db, job.id, &error.to_string()).await?;
-        store.remove_upload(job.id).await;
-        return Err(error);
+    match queue.enqueue(job.id, task_id).await {
+        Ok(()) => {
+            tracing::info!(job_id = %job.id, kind = job.kind.as_str(), size = job.file_size, "upload queued")
+        }
+        Err(e) => tracing::warn!(
+            job_id = %job.id, error = %e,
+            "the queue is unavailable; the job stays queued and is enqueued once it is back"
+        ),
     }
-    tracing::info!(job_id = %job.id, kind = job.kind.as_str(), size = job.file_size, "upload queued");
     Ok(record)
 }
 

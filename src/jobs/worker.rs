@@ -9,30 +9,24 @@ use std::{
     time::Duration,
 };
 
-use apalis::{
-    layers::retry::{
-        HasherRng, RetryPolicy,
-        backoff::{ExponentialBackoffMaker, MakeBackoff},
-    },
-    prelude::*,
-};
-use apalis_core::error::{AbortError, BoxDynError};
+use apalis::prelude::*;
+use apalis_core::error::BoxDynError;
 use apalis_redis::{Config, RedisStorage};
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 use super::{
-    queue::{self, ImportTask},
-    runner::{self, RunError, WorkerContext},
+    queue::{self, ImportTask, JobQueue},
+    reconciler::{self, ReconcilerConfig},
+    runner::{self, WorkerContext},
 };
-use crate::{config::Settings, startup::StartupError};
 
 /// Why a worker process stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    /// It could not start.
+    /// Redis could not be reached at start.
     #[error(transparent)]
-    Startup(#[from] StartupError),
+    Queue(#[from] queue::QueueError),
     /// The queue failed in a way the workers could not recover from.
     #[error("job queue: {0}")]
     Monitor(String),
@@ -46,42 +40,37 @@ pub enum WorkerError {
 /// the process gives up and exits non-zero.
 const MAX_WORKER_RESTARTS: usize = 20;
 
-/// Runs a worker until `shutdown` resolves; in-flight jobs finish first.
+/// Runs a worker until `shutdown` resolves; in-flight jobs finish first. Besides the
+/// queue consumers it runs the reconciler and the vacuum of finished tasks.
 pub async fn run(
-    settings: Settings,
-    migrate: bool,
+    ctx: WorkerContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    let ctx = crate::startup::worker_context(settings, migrate).await?;
     let settings = ctx.settings.clone();
-    let conn = queue::connect(&settings.redis_url)
-        .await
-        .map_err(StartupError::from)?;
+    let conn = queue::connect(&settings.redis_url).await?;
     let config = queue::queue_config(&settings);
     // Without polling an idle worker only looks for new tasks on its heartbeat.
     let backend = RedisStorage::<ImportTask>::new(conn.clone())
         .with_config(config.clone())
         .poll_with_interval(Duration::from_millis(200));
-    let backoff = ExponentialBackoffMaker::new(
-        Duration::from_millis(500),
-        Duration::from_secs(30),
-        0.5,
-        HasherRng::default(),
-    )
-    .map_err(|e| WorkerError::Monitor(e.to_string()))?
-    .make_backoff();
     let concurrency = settings.worker_concurrency.max(1);
+    let reconciler = tokio::spawn(reconciler::run_forever(
+        ctx.db.clone(),
+        JobQueue::with_connection(conn.clone(), &settings),
+        ctx.store.clone(),
+        ReconcilerConfig::from(settings.as_ref()),
+    ));
 
     let monitor = Monitor::new()
         .register(move |restarts| {
             // A fresh name for every start: apalis refuses a name that heartbeated recently.
             let name = format!("worker-{}", Uuid::new_v4());
             tracing::info!(worker = %name, restarts, concurrency, "worker registered");
+            // No retry layer: the job's row holds the one retry counter (see `runner`).
             WorkerBuilder::new(name)
                 .backend(backend.clone())
                 .data(ctx.clone())
                 .concurrency(concurrency)
-                .retry(RetryPolicy::retries(2).with_backoff(backoff.clone()))
                 .parallelize(tokio::spawn)
                 .build(handle)
         })
@@ -104,6 +93,7 @@ pub async fn run(
     let vacuum = tokio::spawn(vacuum_forever(conn, config));
     let result = monitor.run().await;
     vacuum.abort();
+    reconciler.abort();
     match result {
         Err(e) => Err(WorkerError::Monitor(e.to_string())),
         Ok(()) if requested.load(Ordering::SeqCst) => {
@@ -114,14 +104,11 @@ pub async fn run(
     }
 }
 
-/// The apalis handler: runs the job; a failure that retrying cannot fix is an
-/// `AbortError`, the only kind the Redis backend does not reschedule.
+/// The apalis handler: runs the delivery and always acknowledges it. What happened is
+/// on the job's row; a job to be run again is enqueued anew by the reconciler.
 async fn handle(task: ImportTask, ctx: Data<WorkerContext>) -> Result<(), BoxDynError> {
-    match runner::execute(&ctx, task.job_id).await {
-        Ok(()) => Ok(()),
-        Err(RunError::Final(message)) => Err(AbortError::new(message).into()),
-        Err(RunError::Transient(message)) => Err(message.into()),
-    }
+    runner::execute(&ctx, task.job_id).await;
+    Ok(())
 }
 
 /// Removes finished tasks from Redis now and then. apalis' own `vacuum()` also deletes

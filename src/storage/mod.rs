@@ -1,12 +1,16 @@
 //! The file store shared by the API and the workers: uploads waiting to be imported and
 //! the error CSVs of finished jobs. A directory on a volume both can reach.
 
+mod sweep;
+
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
+
+pub use sweep::StoredUpload;
 
 /// Why a file could not be stored.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ mod jobs;
 mod opportunities;
 mod queue_outage;
 mod real_world_csv;
+mod reconciler;
 mod sales_targets;
 mod upload;
 mod worker_crash;

@@ -1,15 +1,23 @@
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::helpers::{opportunities_csv, spawn_app_with, worker_process};
 
-/// A TCP proxy in front of Redis that the test can cut, to simulate Redis going away.
+/// A TCP proxy in front of Redis that the test can cut and restore, to simulate Redis
+/// going away and coming back on the same address.
 struct CuttableProxy {
     url: String,
+    refusing: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
-    connections: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl CuttableProxy {
@@ -20,10 +28,14 @@ impl CuttableProxy {
             .trim_start_matches("redis://")
             .trim_end_matches('/')
             .to_owned();
-        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let tracked = connections.clone();
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (tracked, refuse) = (connections.clone(), refusing.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if refuse.load(Ordering::SeqCst) {
+                    continue; // Dropped at once, as by a server that is down.
+                }
                 let target = target.clone();
                 let task = tokio::spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
@@ -35,63 +47,86 @@ impl CuttableProxy {
         });
         Self {
             url,
-            accept,
+            refusing,
             connections,
+            accept,
         }
     }
 
+    /// Drops every connection and refuses new ones.
     fn cut(&self) {
-        self.accept.abort();
+        self.refusing.store(true, Ordering::SeqCst);
         for task in self.connections.lock().unwrap().drain(..) {
             task.abort();
         }
     }
+
+    /// Lets connections through again.
+    fn restore(&self) {
+        self.refusing.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_that_cannot_be_queued_fails_its_job_and_tells_the_client() {
+async fn uploads_are_taken_while_redis_is_down_and_imported_once_it_is_back() {
     let proxy = CuttableProxy::start("127.0.0.1:6379").await;
     let redis_url = proxy.url.clone();
     let app = spawn_app_with(move |s| s.redis_url = redis_url, false).await;
     let key = app.admin_key().await;
-    let csv = "Opportunity ID,Opportunity Name\nA,B\n";
-    assert_eq!(
-        app.upload(&key, "opportunities", "", "a.csv", csv)
-            .await
-            .status(),
-        202
-    );
+    let before = app
+        .upload_job(&key, "opportunities", "", opportunities_csv("A", 5))
+        .await;
 
     proxy.cut();
     let ready = app.get_anonymous("/api/v1/readyz").await;
-    assert_eq!(ready.status(), 503, "not ready without Redis");
+    assert_eq!(ready.status(), 200, "Redis down is degraded, not unready");
     let body: Value = ready.json().await.unwrap();
-    assert_eq!(body["status"], "error");
+    assert_eq!(body["data"]["degraded"], true, "{body}");
+    assert_eq!(body["data"]["accepting_uploads"], true, "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("Redis"),
+        body["data"]["redis"]
+            .as_str()
+            .unwrap()
+            .contains("unavailable"),
         "{body}"
     );
+    let during = app
+        .upload_job(&key, "opportunities", "", opportunities_csv("B", 7))
+        .await;
 
-    let response = app.upload(&key, "opportunities", "", "a.csv", csv).await;
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], "error");
-    assert!(
-        body["message"].as_str().unwrap().contains("queue"),
-        "{body}"
-    );
+    proxy.restore();
+    // The first upload after Redis is back goes through on a fresh connection.
+    let after = app
+        .upload_job(&key, "opportunities", "", opportunities_csv("C", 3))
+        .await;
+    let ready: Value = app
+        .get_anonymous("/api/v1/readyz")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["data"]["degraded"], false, "{ready}");
 
-    let (state, error): (String, Option<String>) =
-        sqlx::query_as("SELECT state, error FROM import_jobs ORDER BY created_at DESC LIMIT 1")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(state, "failed", "never left dangling");
-    assert!(error.unwrap().contains("could not be queued"));
+    let _worker = worker_process(&app.settings);
+    for (id, rows) in [(&before, 5), (&during, 7), (&after, 3)] {
+        let job = app
+            .wait_for_job_within(&key, id, Duration::from_secs(60))
+            .await;
+        assert_eq!(job["state"], "completed", "{job}");
+        assert_eq!(job["total_imported_rows"], rows, "{job}");
+    }
+    assert_eq!(app.stored_opportunities().await, 15, "each row once");
     let uploads = std::fs::read_dir(app.storage.path().join("uploads"))
         .unwrap()
         .count();
-    assert_eq!(uploads, 1, "only the first (queued) upload is kept");
+    assert_eq!(uploads, 0, "every upload is removed once its job ended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

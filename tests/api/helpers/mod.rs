@@ -37,6 +37,9 @@ pub fn test_settings(smtp: &SmtpServer, storage: &std::path::Path) -> Settings {
     settings.base_domain = "example.test".into();
     settings.import_chunk_rows = 3;
     settings.upload_wait_timeout_secs = 30;
+    // Recover quickly from what the tests break on purpose.
+    settings.reconcile_interval_secs = 1;
+    settings.enqueue_grace_secs = 1;
     settings
 }
 
@@ -79,7 +82,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), with_worker: 
             let shutdown = async {
                 let _ = rx.await;
             };
-            if let Err(e) = batch_import::jobs::worker::run(worker_settings, false, shutdown).await
+            if let Err(e) =
+                batch_import::startup::run_worker(worker_settings, false, shutdown).await
             {
                 panic!("worker failed: {e}");
             }
@@ -269,6 +273,15 @@ pub fn process_env(settings: &Settings) -> Vec<(&'static str, String)> {
             "WORKER_CONCURRENCY",
             settings.worker_concurrency.to_string(),
         ),
+        (
+            "RECONCILE_INTERVAL_SECS",
+            settings.reconcile_interval_secs.to_string(),
+        ),
+        (
+            "ENQUEUE_GRACE_SECS",
+            settings.enqueue_grace_secs.to_string(),
+        ),
+        ("STALE_UPLOAD_SECS", settings.stale_upload_secs.to_string()),
         ("RUST_LOG", "info,sqlx=warn".to_owned()),
     ]
 }

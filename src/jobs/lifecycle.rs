@@ -1,0 +1,126 @@
+//! The one place where a job ends: its terminal state, its error report and the removal
+//! of its upload happen here, once. The state change is guarded in Postgres, so of two
+//! runs racing to end the same job exactly one gets the row back and does the rest.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{WorkerContext, report};
+use crate::{
+    db::{
+        self,
+        jobs::{ImportCounts, JobRecord, Lease},
+    },
+    domain::JobState,
+};
+
+/// How a job ends.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    /// Every row was read; `counts` says what became of them.
+    Completed(ImportCounts),
+    /// Stopped on request; `counts` when it had started (rows committed so far).
+    Cancelled {
+        /// The counts of the part that ran, if any did.
+        counts: Option<ImportCounts>,
+        /// Why, in words for the client.
+        note: String,
+    },
+    /// The file cannot be imported, or the attempts are used up.
+    Failed(String),
+}
+
+/// Ends the job: with `lease`, only while that run still holds it; without, only while
+/// nobody does. Returns the ended job, or `None` when someone else ended or holds it.
+pub async fn end(
+    ctx: &WorkerContext,
+    job_id: Uuid,
+    lease: Option<&Lease>,
+    ending: Ending,
+) -> Result<Option<JobRecord>, sqlx::Error> {
+    let (state, counts, error) = match ending {
+        Ending::Completed(counts) => (JobState::Completed, Some(counts), None),
+        Ending::Cancelled { counts, note } => (JobState::Cancelled, counts, Some(note)),
+        Ending::Failed(message) => (JobState::Failed, None, Some(message)),
+    };
+    let Some(job) = db::jobs::end(&ctx.db, job_id, lease, state, counts, error.as_deref()).await?
+    else {
+        tracing::info!(
+            state = state.as_str(),
+            "not ended here: another run holds or ended the job"
+        );
+        return Ok(None);
+    };
+    match &job.error {
+        Some(error) => {
+            tracing::info!(state = state.as_str(), %error, counts = ?counts, "job ended")
+        }
+        None => tracing::info!(state = state.as_str(), counts = ?counts, "job ended"),
+    }
+    send_report(ctx, &job).await;
+    ctx.store.remove_upload(job_id).await;
+    Ok(Some(job))
+}
+
+/// A delivery of a job that has already ended: only an error report that was never sent
+/// (its sender died between claiming and sending) may still be owed.
+pub async fn settle_ended(ctx: &WorkerContext, job: &JobRecord) {
+    send_report(ctx, job).await;
+    ctx.store.remove_upload(job.id).await;
+}
+
+/// Sends the error report when the job asked for one and nobody has sent it yet.
+/// Email trouble never fails the import: it is recorded on the job instead.
+async fn send_report(ctx: &WorkerContext, job: &JobRecord) {
+    if !report::wanted(job) {
+        return;
+    }
+    let to = match db::accounts::job_owner(&ctx.db, job.user_id).await {
+        Ok(Some((email, _tenant))) => email,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look up the uploader; no error email");
+            return;
+        }
+    };
+    match db::jobs::claim_email(&ctx.db, job.id).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not claim the error email; not sending it");
+            return;
+        }
+    }
+    let attachment = match tokio::fs::read(ctx.store.error_file_path(job.id)).await {
+        Ok(content) if content.len() <= report::MAX_ATTACHMENT_BYTES => Some(content),
+        _ => None,
+    };
+    let url = crate::domain::error_file_url(ctx.settings.public_base(), job.id);
+    let email = report::build(job, &to, &url, attachment);
+    let mut delay = Duration::from_secs(1);
+    let outcome = loop {
+        match ctx.mailer.send(email.clone()).await {
+            Ok(()) => break Ok(()),
+            Err(e) if e.is_transient() && delay <= Duration::from_secs(4) => {
+                tracing::warn!(error = %e, "error email not sent; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    match &outcome {
+        Ok(()) => tracing::info!(%to, "error email sent"),
+        Err(e) => tracing::warn!(error = %e, "error email could not be sent"),
+    }
+    if let Err(e) = db::jobs::record_email(
+        &ctx.db,
+        job.id,
+        outcome.as_ref().map(|_| ()).map_err(String::as_str),
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "could not record the email outcome");
+    }
+}
