@@ -54,6 +54,9 @@ pub struct Settings {
     pub auto_migrate: bool,
     /// `pretty` or `json` log lines.
     pub log_format: String,
+    /// Maintenance mode: uploads answer 503 (nothing is stored) while reads keep working.
+    #[serde(default)]
+    pub maintenance: bool,
 }
 
 impl Settings {

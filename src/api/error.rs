@@ -3,10 +3,13 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Seconds a client is asked to wait (`Retry-After`) while the service is in maintenance.
+pub const MAINTENANCE_RETRY_AFTER_SECS: u64 = 300;
 
 /// Everything a handler can answer with instead of success.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +35,18 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// 405: the route exists but not with this method; the router adds `Allow`.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 503: a dependency (queue, database) is unavailable; try again later.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the service is in maintenance and accepts no uploads.
+    #[error("the service is in maintenance and accepts no uploads now; try again later")]
+    Maintenance,
+    /// 507: the file store is full (or over its quota); nothing was kept.
+    #[error("the file storage is full; the upload was not kept, try again later")]
+    InsufficientStorage,
     /// 500: a bug or an unexpected failure; details go to the log, not the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -49,7 +61,9 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) | Self::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,17 +93,114 @@ impl From<crate::jobs::submit::SubmitError> for ApiError {
     }
 }
 
+impl From<crate::storage::StoreError> for ApiError {
+    fn from(error: crate::storage::StoreError) -> Self {
+        use crate::storage::StoreError;
+        match error {
+            StoreError::TooLarge { limit } => Self::PayloadTooLarge { limit },
+            StoreError::Body(message) => Self::BadRequest(message),
+            StoreError::Full(e) => {
+                tracing::error!(error = %e, "file storage full");
+                Self::InsufficientStorage
+            }
+            StoreError::Io(e) => Self::internal(e),
+        }
+    }
+}
+
+/// The JSend body of an error: `fail` with `data.message` for 4xx, `error` with
+/// `message` for 5xx. Also used by the layer that rewrites non-JSON error responses.
+pub fn jsend_error(status: StatusCode, message: &str) -> Json<Value> {
+    if status.is_server_error() {
+        Json(json!({ "status": "error", "message": message }))
+    } else {
+        Json(json!({ "status": "fail", "data": { "message": message } }))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = match &self {
+        let message = match &self {
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
-                json!({ "status": "error", "message": "internal server error" })
+                "internal server error".to_owned()
             }
-            Self::Unavailable(message) => json!({ "status": "error", "message": message }),
-            other => json!({ "status": "fail", "data": { "message": other.to_string() } }),
+            other => other.to_string(),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, jsend_error(status, &message)).into_response();
+        if matches!(self, Self::Maintenance) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(MAINTENANCE_RETRY_AFTER_SECS),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+    use crate::storage::StoreError;
+
+    #[test]
+    fn a_full_disk_is_507_and_other_io_errors_stay_500() {
+        for kind in [
+            io::ErrorKind::StorageFull,
+            io::ErrorKind::QuotaExceeded,
+            io::ErrorKind::FileTooLarge,
+        ] {
+            let error = ApiError::from(StoreError::from(io::Error::from(kind)));
+            assert!(matches!(error, ApiError::InsufficientStorage), "{kind:?}");
+            assert_eq!(error.status(), StatusCode::INSUFFICIENT_STORAGE);
+            assert!(error.to_string().contains("storage is full"));
+        }
+        // ENOSPC as the OS reports it.
+        let enospc = io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(matches!(
+            ApiError::from(StoreError::from(enospc)),
+            ApiError::InsufficientStorage
+        ));
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert!(matches!(
+            ApiError::from(StoreError::from(denied)),
+            ApiError::Internal(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_jsend_error_and_client_errors_jsend_fail() {
+        let body = |response: Response| async {
+            let bytes = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        };
+        let full = ApiError::InsufficientStorage.into_response();
+        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let json = body(full).await;
+        assert_eq!(json["status"], "error");
+        assert!(
+            json["message"]
+                .as_str()
+                .unwrap()
+                .contains("storage is full")
+        );
+
+        let maintenance = ApiError::Maintenance.into_response();
+        assert_eq!(maintenance.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(maintenance.headers()[header::RETRY_AFTER], "300");
+        assert!(
+            body(maintenance).await["message"]
+                .as_str()
+                .unwrap()
+                .contains("maintenance")
+        );
+
+        let json = body(ApiError::BadRequest("nope".into()).into_response()).await;
+        assert_eq!(json, json!({"status": "fail", "data": {"message": "nope"}}));
     }
 }

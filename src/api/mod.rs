@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod error;
+pub mod error_layer;
+pub mod extract;
 pub mod jsend;
 pub mod pagination;
 pub mod routes;
@@ -13,13 +15,15 @@ use std::sync::Arc;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    http::Request,
+    http::{HeaderValue, Request, header},
+    middleware::map_response,
     routing::{get, post},
 };
 use sqlx::PgPool;
 use tower_http::{
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
@@ -64,12 +68,26 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/cancel", post(routes::jobs::cancel))
         .route("/jobs/{id}/errors.csv", get(routes::jobs::error_file))
         .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz));
+        .route("/readyz", get(routes::health::readyz))
+        // After the routes: it is set on each route present when it is called.
+        .method_not_allowed_fallback(routes::method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_cap))
+        // Outside the body limit, so its plain-text 413 becomes JSend too.
+        .layer(map_response(error_layer::jsend_errors))
+        // API answers are per caller and per moment: no cache may keep them, and no
+        // browser may guess a type other than the one declared.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -10,13 +10,14 @@ pub const DEFAULT_LIMIT: i64 = 100;
 /// Largest page size.
 pub const MAX_LIMIT: i64 = 1000;
 
-/// The paging query parameters.
-#[derive(Debug, Clone, Copy, Deserialize, Default)]
+/// The paging query parameters, as sent: parsed by [`PageQuery::validate`] so that
+/// `limit=abc` or a number beyond 64 bits gets a message naming the parameter.
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct PageQuery {
     /// Items per page (default 100, at most 1000).
-    pub limit: Option<i64>,
+    pub limit: Option<String>,
     /// Items to skip.
-    pub offset: Option<i64>,
+    pub offset: Option<String>,
 }
 
 /// Validated paging values.
@@ -31,15 +32,29 @@ pub struct Page {
 impl PageQuery {
     /// Checks the bounds.
     pub fn validate(self) -> Result<Page, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        let offset = self.offset.unwrap_or(0);
+        let limit_error = || {
+            ApiError::BadRequest(format!(
+                "limit must be a whole number between 1 and {MAX_LIMIT}, not {:?}",
+                self.limit.as_deref().unwrap_or_default()
+            ))
+        };
+        let offset_error = || {
+            ApiError::BadRequest(format!(
+                "offset must be a whole number, 0 or more, not {:?}",
+                self.offset.as_deref().unwrap_or_default()
+            ))
+        };
+        let limit = number(self.limit.as_deref())
+            .map_err(|()| limit_error())?
+            .unwrap_or(DEFAULT_LIMIT);
+        let offset = number(self.offset.as_deref())
+            .map_err(|()| offset_error())?
+            .unwrap_or(0);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::BadRequest(format!(
-                "limit must be between 1 and {MAX_LIMIT}"
-            )));
+            return Err(limit_error());
         }
         if offset < 0 {
-            return Err(ApiError::BadRequest("offset must not be negative".into()));
+            return Err(offset_error());
         }
         Ok(Page { limit, offset })
     }
@@ -73,8 +88,51 @@ impl Page {
     }
 }
 
+/// An optional integer parameter; absent or empty means the default.
+fn number(raw: Option<&str>) -> Result<Option<i64>, ()> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| ()),
+    }
+}
+
 fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(query)
         .unwrap_or_default()
         .into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, ApiError> {
+        PageQuery {
+            limit: limit.map(str::to_owned),
+            offset: offset.map(str::to_owned),
+        }
+        .validate()
+    }
+
+    #[test]
+    fn defaults_and_bounds() {
+        let p = page(None, None).unwrap();
+        assert_eq!((p.limit, p.offset), (DEFAULT_LIMIT, 0));
+        let p = page(Some("1000"), Some("5")).unwrap();
+        assert_eq!((p.limit, p.offset), (1000, 5));
+        assert!(page(Some("0"), None).is_err());
+        assert!(page(Some("1001"), None).is_err());
+        assert!(page(None, Some("-1")).is_err());
+    }
+
+    #[test]
+    fn words_and_huge_numbers_get_a_message_naming_the_parameter() {
+        for bad in ["abc", "99999999999999999999999", "1.5"] {
+            let error = page(Some(bad), None).unwrap_err().to_string();
+            assert!(error.starts_with("limit must be a whole number"), "{error}");
+            assert!(error.contains(bad), "{error}");
+        }
+        let error = page(None, Some("x")).unwrap_err().to_string();
+        assert!(error.starts_with("offset"), "{error}");
+    }
 }

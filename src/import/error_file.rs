@@ -1,6 +1,10 @@
 //! The error CSV: the original columns of each failed row, then `Line` and `Error`.
+//!
+//! The file is meant to be opened in a spreadsheet, so every cell that a spreadsheet would
+//! run as a formula is neutralised (OWASP "CSV injection"): see [`neutralise`].
 
 use std::{
+    borrow::Cow,
     fs::File,
     io::{BufWriter, Write},
     path::{Path, PathBuf},
@@ -46,19 +50,19 @@ impl ErrorFileWriter {
             // A UTF-8 BOM makes Excel read the file as UTF-8 instead of the locale's code page.
             file.write_all("\u{feff}".as_bytes())?;
             let mut writer = csv::Writer::from_writer(file);
-            writer.write_record(
-                self.header
-                    .iter()
-                    .map(String::as_str)
-                    .chain(["Line", "Error"]),
-            )?;
+            let header = self.header.iter().map(|cell| neutralise(cell));
+            write_row(&mut writer, header.chain(["Line".into(), "Error".into()]))?;
             self.writer = Some(writer);
         }
         let writer = self.writer.as_mut().expect("created above");
         let line = row.line.to_string();
         let error = row.problems.join("; ");
-        let fields = (0..width).map(|i| row.record.get(i).unwrap_or(""));
-        writer.write_record(fields.chain([line.as_str(), error.as_str()]))?;
+        // The Error cell quotes values, so it is neutralised like the cells themselves.
+        let fields = (0..width).map(|i| neutralise(row.record.get(i).unwrap_or("")));
+        write_row(
+            writer,
+            fields.chain([line.as_str().into(), neutralise(&error)]),
+        )?;
         self.rows += 1;
         Ok(())
     }
@@ -85,5 +89,117 @@ impl ErrorFileWriter {
                 }
             }
         }
+    }
+}
+
+/// Writes one record of (already neutralised) cells.
+fn write_row<'c, W: Write>(
+    writer: &mut csv::Writer<W>,
+    cells: impl Iterator<Item = Cow<'c, str>>,
+) -> csv::Result<()> {
+    for cell in cells {
+        writer.write_field(cell.as_bytes())?;
+    }
+    // An empty record ends the one the fields above started.
+    writer.write_record(None::<&[u8]>)
+}
+
+/// A cell as it may safely be written to a CSV that a spreadsheet opens: one starting with
+/// `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, so the spreadsheet shows
+/// it as text instead of running it as a formula — unless it is a plain number such as
+/// `-1200.50`, `+15` or `-3e5`, which stays as it is so that it still reads as a number.
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        Some(b'+' | b'-') if !is_plain_number(cell) => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+/// `[+-]digits[.digits][e[+-]digits]`, with `,` allowed as a separator between digits.
+fn is_plain_number(cell: &str) -> bool {
+    let body = cell.strip_prefix(['+', '-']).unwrap_or(cell);
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
+    };
+    let mantissa_ok = mantissa.bytes().any(|b| b.is_ascii_digit())
+        && mantissa
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
+        && mantissa.bytes().filter(|&b| b == b'.').count() <= 1
+        && mantissa.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    let exponent_ok = exponent.is_none_or(|e| {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    mantissa_ok && exponent_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_get_a_leading_quote() {
+        for cell in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "+SUM(1)",
+            "@SUM(1)",
+            "-2+3+cmd|' /C calc'!A0",
+            "\t=1",
+            "\r=1",
+            "=1",
+            "-",
+            "+",
+            "-e5",
+            "-1,2+3",
+            "--1",
+        ] {
+            assert_eq!(neutralise(cell), format!("'{cell}"), "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_plain_text_stay_unchanged() {
+        for cell in [
+            "-1200.50",
+            "+15",
+            "-3e5",
+            "-3E-5",
+            "-1,200.50",
+            "-.5",
+            "1200",
+            "",
+            "Acme = good",
+            "a@b.com",
+            "O'Brien",
+            "12abc",
+        ] {
+            assert!(matches!(neutralise(cell), Cow::Borrowed(_)), "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn the_written_file_holds_no_formula_cell() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("errors.csv");
+        let mut writer = ErrorFileWriter::new(&path, vec!["=Name".into(), "Amount".into()]);
+        writer
+            .write(&RejectedRow {
+                record: StringRecord::from(vec!["@SUM(1)", "-1200.50"]),
+                line: 2,
+                problems: vec!["=bad".into()],
+            })
+            .unwrap();
+        assert!(writer.finish().unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec!["'=Name", "Amount", "Line", "Error"]
+        );
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(row, vec!["'@SUM(1)", "-1200.50", "2", "'=bad"]);
     }
 }

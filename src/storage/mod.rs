@@ -24,9 +24,25 @@ pub enum StoreError {
     /// The client's body stream broke off.
     #[error("the upload was interrupted: {0}")]
     Body(String),
+    /// The disk (or the quota) is full; nothing was kept.
+    #[error("file storage is full: {0}")]
+    Full(std::io::Error),
     /// The disk said no.
     #[error("file storage error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for StoreError {
+    /// Sorts out "no space left" (ENOSPC, EDQUOT, EFBIG) so callers can say so.
+    fn from(error: std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+                Self::Full(error)
+            }
+            _ => Self::Io(error),
+        }
+    }
 }
 
 /// Uploads and error files on local (or mounted) disk.

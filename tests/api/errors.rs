@@ -117,3 +117,47 @@ async fn a_repeated_id_in_one_file_is_applied_in_order() {
     assert_eq!(list["data"].as_array().unwrap().len(), 3);
     assert_eq!(list["data"][0]["name"], "third");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn formula_cells_reach_the_error_csv_neutralised_and_numbers_stay_numbers() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    // Every row fails (bad amount or close date), so each cell lands in the error CSV.
+    // (A CR inside a cell is read as a line break, so its case is a unit test.)
+    let csv = "Opportunity ID,Opportunity Name,Amount,Close Date\n\
+F1,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-1200.50,not a date\n\
+F2,+SUM(1),+15,not a date\n\
+F3,@SUM(1),-3e5,not a date\n\
+F4,\"-2+3+cmd|' /C calc'!A0\",=1+1,\n\
+F5,\"\t=1\",-1+2,\n";
+    let job = app.import(&key, "opportunities", "", csv).await;
+    assert_eq!(job["total_error_rows"], 5, "{job}");
+    let errors = app.error_csv(&key, &job).await;
+    let mut reader = csv::Reader::from_reader(errors.as_bytes());
+    let cells: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[1].to_owned(), r[2].to_owned())
+        })
+        .collect();
+    let expected = [
+        ("'=HYPERLINK(\"http://x\",\"y\")", "-1200.50"),
+        ("'+SUM(1)", "+15"),
+        ("'@SUM(1)", "-3e5"),
+        ("'-2+3+cmd|' /C calc'!A0", "'=1+1"),
+        ("'\t=1", "'-1+2"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(cells, expected);
+    // The Error cell quotes the bad value but never starts with a formula character.
+    for message in crate::helpers::error_messages(&errors) {
+        assert!(
+            !message.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "{message}"
+        );
+    }
+}

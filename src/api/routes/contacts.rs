@@ -1,14 +1,15 @@
 //! `GET /contacts`.
 
 use axum::{
-    extract::{OriginalUri, Query, State},
+    extract::{OriginalUri, State},
     response::IntoResponse,
 };
 use serde::Deserialize;
 
 use crate::{
     api::{
-        AppState, auth::Caller, error::ApiError, jsend, pagination::PageQuery, views::ContactView,
+        AppState, auth::Caller, error::ApiError, extract::Query, jsend, pagination::PageQuery,
+        views::ContactView,
     },
     db,
 };

@@ -2,7 +2,7 @@
 
 use axum::{
     body::Body,
-    extract::{OriginalUri, Path, Query, State},
+    extract::{OriginalUri, State},
     http::{StatusCode, header},
     response::IntoResponse,
 };
@@ -11,7 +11,15 @@ use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
 use crate::{
-    api::{AppState, auth::Caller, error::ApiError, jsend, pagination::PageQuery, views::JobView},
+    api::{
+        AppState,
+        auth::Caller,
+        error::ApiError,
+        extract::{Path, Query},
+        jsend,
+        pagination::PageQuery,
+        views::JobView,
+    },
     db::{self, jobs::JobRecord},
     domain::{JobKind, JobState},
 };

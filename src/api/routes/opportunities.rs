@@ -1,13 +1,13 @@
 //! `GET /opportunities`.
 
 use axum::{
-    extract::{OriginalUri, Query, State},
+    extract::{OriginalUri, State},
     response::IntoResponse,
 };
 
 use crate::{
     api::{
-        AppState, auth::Caller, error::ApiError, jsend, pagination::PageQuery,
+        AppState, auth::Caller, error::ApiError, extract::Query, jsend, pagination::PageQuery,
         views::OpportunityView,
     },
     db,

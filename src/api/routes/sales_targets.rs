@@ -1,14 +1,14 @@
 //! `GET /sales_targets`.
 
 use axum::{
-    extract::{OriginalUri, Query, State},
+    extract::{OriginalUri, State},
     response::IntoResponse,
 };
 use serde::Deserialize;
 
 use crate::{
     api::{
-        AppState, auth::Caller, error::ApiError, jsend, pagination::PageQuery,
+        AppState, auth::Caller, error::ApiError, extract::Query, jsend, pagination::PageQuery,
         views::SalesTargetView,
     },
     db::{self, sales_targets::SalesTargetFilter},

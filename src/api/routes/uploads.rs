@@ -2,7 +2,7 @@
 
 use axum::{
     extract::{
-        Multipart, Query, State,
+        Multipart, State,
         multipart::{MultipartError, MultipartRejection},
     },
     http::{HeaderMap, StatusCode, header},
@@ -17,6 +17,7 @@ use crate::{
         AppState,
         auth::Caller,
         error::ApiError,
+        extract::Query,
         jsend,
         views::{JobView, job_url},
     },
@@ -24,7 +25,6 @@ use crate::{
     domain::JobKind,
     import,
     jobs::submit,
-    storage::StoreError,
 };
 
 /// The upload's query parameters.
@@ -60,6 +60,10 @@ async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
+    // Before a byte of the body is read: in maintenance nothing is stored.
+    if state.settings.maintenance {
+        return Err(ApiError::Maintenance);
+    }
     let send_error_email = flag(query.send_error_email.as_deref(), "send_error_email")?;
     let wait = flag(query.wait.as_deref(), "wait")?;
     let mut mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
@@ -161,15 +165,7 @@ async fn receive(
             }
             Some("file") => {
                 let name = field.file_name().unwrap_or("upload.csv").to_owned();
-                let size = state
-                    .store
-                    .save_upload(job_id, field, limit)
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
-                        StoreError::Body(message) => ApiError::BadRequest(message),
-                        StoreError::Io(e) => ApiError::internal(e),
-                    })?;
+                let size = state.store.save_upload(job_id, field, limit).await?;
                 file = Some((name, size));
             }
             Some("mapping") => {

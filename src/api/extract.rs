@@ -1,0 +1,96 @@
+//! `Query` and `Path` extractors whose rejections are JSend [`ApiError`]s instead of axum's
+//! plain-text bodies, so a malformed query string or path parameter gets a clear `400`.
+
+use axum::{
+    extract::{FromRequestParts, rejection::PathRejection, rejection::QueryRejection},
+    http::request::Parts,
+};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// axum's `Query`, rejecting with a JSend `400` that names the offending parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(query_rejection)
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    // The text reads "Failed to deserialize query string: <param>: <why>".
+    ApiError::BadRequest(format!(
+        "invalid query string: {}",
+        rejection
+            .body_text()
+            .trim_start_matches("Failed to deserialize query string: ")
+    ))
+}
+
+/// axum's `Path`, rejecting with a JSend `400` (or `500` for a routing bug).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(path_rejection)
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    if rejection.status().is_server_error() {
+        ApiError::internal(rejection.body_text())
+    } else {
+        ApiError::BadRequest(format!("invalid path: {}", rejection.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Paging {
+        #[allow(dead_code)]
+        limit: Option<i64>,
+    }
+
+    #[tokio::test]
+    async fn a_bad_query_value_is_a_400_naming_the_parameter() {
+        let (mut parts, ()) = Request::builder()
+            .uri("/x?limit=abc")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let error = Query::<Paging>::from_request_parts(&mut parts, &())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, ApiError::BadRequest(m) if m.contains("limit")),
+            "{error}"
+        );
+    }
+}
