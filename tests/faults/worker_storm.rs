@@ -84,4 +84,14 @@ async fn a_worker_kill_storm_over_concurrent_imports_loses_nothing_and_doubles_n
     hold.commit().await.unwrap();
 
     checks::nothing_lost(&mut stack, &smtp, &expected, &stored, BOUND).await;
+    let runs: i64 = sqlx::query_scalar("SELECT sum(attempts) FROM import_jobs WHERE id = ANY($1)")
+        .bind(&running)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert!(
+        runs > running.len() as i64,
+        "the storm cut runs short ({runs} runs of {} jobs)",
+        running.len()
+    );
 }
