@@ -75,6 +75,9 @@ impl Stack {
             ("IMPORT_CHUNK_ROWS", "50"),
             ("IMPORT_WRITERS", "2"),
             ("ORPHAN_TIMEOUT_SECS", "4"),
+            // Recover within seconds from what the scenarios break on purpose.
+            ("RECONCILE_INTERVAL_SECS", "1"),
+            ("ENQUEUE_GRACE_SECS", "2"),
             ("UPLOAD_WAIT_TIMEOUT_SECS", "30"),
             ("BASE_DOMAIN", "example.test"),
         ]
