@@ -45,6 +45,10 @@ pub struct Settings {
     pub auto_migrate: bool,
     /// `pretty` or `json` log lines.
     pub log_format: String,
+    /// Requests per second one API key may make on average; 0 turns rate limiting off.
+    pub rate_limit_rps: u32,
+    /// Requests one API key may make at once above the average rate (at least 1).
+    pub rate_limit_burst: u32,
 }
 
 impl Settings {

@@ -32,6 +32,12 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// 429: the API key is over its rate limit; `Retry-After` says when to try again.
+    #[error("too many requests for this API key; retry in {retry_after} s")]
+    TooManyRequests {
+        /// Whole seconds until a request is allowed again (at least 1).
+        retry_after: u64,
+    },
     /// 503: a dependency (queue, database) is unavailable; try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -49,6 +55,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -93,6 +100,12 @@ impl IntoResponse for ApiError {
             Self::Unavailable(message) => json!({ "status": "error", "message": message }),
             other => json!({ "status": "fail", "data": { "message": other.to_string() } }),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::TooManyRequests { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        response
     }
 }

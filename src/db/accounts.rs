@@ -8,6 +8,8 @@ use crate::domain::{ApiKey, TenantSlug};
 /// The caller behind an API key.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Principal {
+    /// The API key's id (rate limits are counted per key).
+    pub key_id: Uuid,
     /// The key owner's user id.
     pub user_id: Uuid,
     /// The key owner's email, where error reports go.
@@ -23,7 +25,7 @@ pub struct Principal {
 /// Finds the active key with this hash.
 pub async fn find_principal(pool: &PgPool, key: &ApiKey) -> Result<Option<Principal>, sqlx::Error> {
     sqlx::query_as::<_, Principal>(
-        "SELECT u.id AS user_id, u.email, u.is_admin, t.id AS tenant_id, t.slug AS tenant_slug
+        "SELECT k.id AS key_id, u.id AS user_id, u.email, u.is_admin, t.id AS tenant_id, t.slug AS tenant_slug
            FROM api_keys k
            JOIN users u ON u.id = k.user_id
            JOIN tenants t ON t.id = u.tenant_id
