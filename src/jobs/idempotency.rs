@@ -122,6 +122,7 @@ async fn submit_or_replay(
         Ok(record) => Ok(Submitted::New(record)),
         // A concurrent upload with this key inserted its job first.
         Err(SubmitError::Database(e)) if is_key_conflict(&e) => {
+            tracing::info!(job_id = %job.id, "a concurrent upload took this Idempotency-Key first");
             match db::jobs::find_by_idempotency_key(db, job.tenant_id, key, WINDOW_SECS).await? {
                 Some(first) => replay(first, job),
                 None => Err(SubmitError::Database(e).into()),
