@@ -367,6 +367,8 @@ impl Bench {
             ("PUBLIC_URL", &base_url),
             ("QUEUE_NAMESPACE", &namespace),
             ("AUTO_MIGRATE", "false"),
+            // The small-jobs run sends uploads with one key as fast as it can.
+            ("RATE_LIMIT_RPS", "0"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

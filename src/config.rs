@@ -57,6 +57,10 @@ pub struct Settings {
     /// Maintenance mode: uploads answer 503 (nothing is stored) while reads keep working.
     #[serde(default)]
     pub maintenance: bool,
+    /// Requests per second one API key may make on average; 0 turns rate limiting off.
+    pub rate_limit_rps: u32,
+    /// Requests one API key may make at once above the average rate (at least 1).
+    pub rate_limit_burst: u32,
 }
 
 impl Settings {

@@ -1,4 +1,4 @@
-//! The `batch-import` binary: `serve`, `work`, `migrate`, `keys create`, `import`.
+//! The `batch-import` binary: `serve`, `work`, `migrate`, `keys create|list|revoke`, `import`.
 
 use anyhow::Context;
 use std::path::PathBuf;
@@ -76,6 +76,17 @@ enum KeysCommand {
         /// Allow uploads with this user's keys.
         #[arg(long)]
         admin: bool,
+    },
+    /// List API keys (id, tenant, email, admin, created, revoked); never the keys themselves.
+    List {
+        /// Only the keys of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke an API key by its id (from `keys list`); it answers 401 from then on.
+    Revoke {
+        /// The key's id.
+        id: uuid::Uuid,
     },
 }
 
@@ -185,6 +196,69 @@ async fn run() -> anyhow::Result<()> {
             );
             println!("{}", key.expose());
         }
+        Command::Keys {
+            command: KeysCommand::List { tenant },
+        } => {
+            let slug = tenant
+                .map(|t| TenantSlug::parse(&t).map_err(anyhow::Error::msg))
+                .transpose()?;
+            let pool = startup::database(&settings, 2, settings.auto_migrate).await?;
+            let keys = db::accounts::list_keys(&pool, slug.as_ref()).await?;
+            print!("{}", key_table(&keys));
+        }
+        Command::Keys {
+            command: KeysCommand::Revoke { id },
+        } => {
+            let pool = startup::database(&settings, 2, settings.auto_migrate).await?;
+            match db::accounts::revoke_key(&pool, id).await? {
+                db::accounts::Revoked::Now(at) => println!("revoked key {id} at {}", timestamp(at)),
+                db::accounts::Revoked::Already(at) => {
+                    println!("key {id} was already revoked at {}", timestamp(at))
+                }
+                db::accounts::Revoked::NotFound => anyhow::bail!("no API key with id {id}"),
+            }
+        }
     }
     Ok(())
+}
+
+/// `keys list` output: one aligned row per key under a header row.
+fn key_table(keys: &[db::accounts::KeyInfo]) -> String {
+    let mut rows = vec![[
+        "ID".to_owned(),
+        "TENANT".to_owned(),
+        "EMAIL".to_owned(),
+        "ADMIN".to_owned(),
+        "CREATED".to_owned(),
+        "REVOKED".to_owned(),
+    ]];
+    rows.extend(keys.iter().map(|k| {
+        [
+            k.id.to_string(),
+            k.tenant.clone(),
+            k.email.clone(),
+            if k.is_admin { "yes" } else { "no" }.to_owned(),
+            timestamp(k.created_at),
+            k.revoked_at.map_or_else(|| "-".to_owned(), timestamp),
+        ]
+    }));
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A UTC time to the second, as `keys list` and `keys revoke` print it.
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

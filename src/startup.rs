@@ -81,6 +81,10 @@ impl ApiServer {
             db,
             queue,
             store,
+            rate_limiter: Arc::new(api::rate_limit::KeyRateLimiter::new(
+                settings.rate_limit_rps,
+                settings.rate_limit_burst,
+            )),
             settings: Arc::new(settings),
         };
         Ok(Self {

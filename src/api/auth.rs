@@ -5,7 +5,7 @@ use axum::{
     http::{header, request::Parts},
 };
 
-use super::{AppState, error::ApiError};
+use super::{AppState, error::ApiError, rate_limit};
 use crate::{
     db::accounts::{self, Principal},
     domain::ApiKey,
@@ -45,6 +45,13 @@ impl FromRequestParts<AppState> for Caller {
         let principal = accounts::find_principal(&state.db, &key)
             .await?
             .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
+        // Only authenticated keys are counted, so unknown keys cannot fill the limiter.
+        state
+            .rate_limiter
+            .check(principal.key_id)
+            .map_err(|wait| ApiError::TooManyRequests {
+                retry_after: rate_limit::retry_after_secs(wait),
+            })?;
         let host = parts
             .headers
             .get(header::HOST)

@@ -38,6 +38,12 @@ pub enum ApiError {
     /// 405: the route exists but not with this method; the router adds `Allow`.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 429: the API key is over its rate limit; `Retry-After` says when to try again.
+    #[error("too many requests for this API key; retry in {retry_after} s")]
+    TooManyRequests {
+        /// Whole seconds until a request is allowed again (at least 1).
+        retry_after: u64,
+    },
     /// 503: a dependency (queue, database) is unavailable; try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -62,6 +68,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -129,11 +136,15 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (status, jsend_error(status, &message)).into_response();
-        if matches!(self, Self::Maintenance) {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(MAINTENANCE_RETRY_AFTER_SECS),
-            );
+        let retry_after = match self {
+            Self::Maintenance => Some(MAINTENANCE_RETRY_AFTER_SECS),
+            Self::TooManyRequests { retry_after } => Some(retry_after),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -7,6 +7,7 @@ pub mod error_layer;
 pub mod extract;
 pub mod jsend;
 pub mod pagination;
+pub mod rate_limit;
 pub mod routes;
 pub mod views;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub store: FileStore,
     /// The configuration.
     pub settings: Arc<Settings>,
+    /// Requests per API key (`rate_limit_rps`, `rate_limit_burst`).
+    pub rate_limiter: Arc<rate_limit::KeyRateLimiter>,
 }
 
 /// Builds the router with all routes under `/api/v1`.

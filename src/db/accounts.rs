@@ -1,5 +1,6 @@
 //! Tenants, users and API keys.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -8,6 +9,8 @@ use crate::domain::{ApiKey, TenantSlug};
 /// The caller behind an API key.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Principal {
+    /// The API key's id (rate limits are counted per key).
+    pub key_id: Uuid,
     /// The key owner's user id.
     pub user_id: Uuid,
     /// The key owner's email, where error reports go.
@@ -23,7 +26,7 @@ pub struct Principal {
 /// Finds the active key with this hash.
 pub async fn find_principal(pool: &PgPool, key: &ApiKey) -> Result<Option<Principal>, sqlx::Error> {
     sqlx::query_as::<_, Principal>(
-        "SELECT u.id AS user_id, u.email, u.is_admin, t.id AS tenant_id, t.slug AS tenant_slug
+        "SELECT k.id AS key_id, u.id AS user_id, u.email, u.is_admin, t.id AS tenant_id, t.slug AS tenant_slug
            FROM api_keys k
            JOIN users u ON u.id = k.user_id
            JOIN tenants t ON t.id = u.tenant_id
@@ -95,4 +98,75 @@ pub async fn tenant_id(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Uuid>,
         .bind(slug.as_str())
         .fetch_optional(pool)
         .await
+}
+
+/// An API key as `keys list` shows it: never the key or its hash.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyInfo {
+    /// The key's id (what `keys revoke` takes).
+    pub id: Uuid,
+    /// The tenant's slug.
+    pub tenant: String,
+    /// The key owner's email.
+    pub email: String,
+    /// Whether the owner may upload.
+    pub is_admin: bool,
+    /// When the key was created.
+    pub created_at: DateTime<Utc>,
+    /// When the key was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Every key, or those of one tenant, oldest first.
+pub async fn list_keys(
+    pool: &PgPool,
+    tenant: Option<&TenantSlug>,
+) -> Result<Vec<KeyInfo>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT k.id, t.slug AS tenant, u.email, u.is_admin, k.created_at, k.revoked_at
+           FROM api_keys k
+           JOIN users u ON u.id = k.user_id
+           JOIN tenants t ON t.id = u.tenant_id
+          WHERE $1::text IS NULL OR t.slug = $1
+          ORDER BY t.slug, k.created_at, k.id",
+    )
+    .bind(tenant.map(TenantSlug::as_str))
+    .fetch_all(pool)
+    .await
+}
+
+/// What `revoke_key` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The key was active and is revoked from now on.
+    Now(DateTime<Utc>),
+    /// The key had been revoked already, at this time.
+    Already(DateTime<Utc>),
+    /// There is no key with this id.
+    NotFound,
+}
+
+/// Revokes a key: from the next request on it answers 401 (keys are looked up on every
+/// request, nothing caches them).
+pub async fn revoke_key(pool: &PgPool, id: Uuid) -> Result<Revoked, sqlx::Error> {
+    let revoked: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
+         RETURNING revoked_at",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(at) = revoked {
+        return Ok(Revoked::Now(at));
+    }
+    let earlier: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT revoked_at FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match earlier {
+        Some(Some(at)) => Revoked::Already(at),
+        // No row (the UPDATE found none to revoke, so a row here has revoked_at set).
+        _ => Revoked::NotFound,
+    })
 }

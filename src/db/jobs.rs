@@ -90,6 +90,10 @@ pub struct NewJob {
     pub file_size: i64,
     pub column_mapping: Option<ColumnMapping>,
     pub send_error_email: bool,
+    /// The upload's `Idempotency-Key` header, unique per tenant (see `jobs::idempotency`).
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of the uploaded bytes, compared when an idempotency key comes again.
+    pub file_sha256: Option<Vec<u8>>,
 }
 
 /// The counts of one complete run.
@@ -110,8 +114,9 @@ const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, file_size
 pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRecord, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
-                                  column_mapping, send_error_email, task_id, enqueued_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+                                  column_mapping, send_error_email, task_id, enqueued_at,
+                                  idempotency_key, file_sha256)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11)
          RETURNING {COLUMNS}"
     ))
     .bind(job.id)
@@ -123,6 +128,8 @@ pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRec
     .bind(job.column_mapping.as_ref().map(Json))
     .bind(job.send_error_email)
     .bind(task_id)
+    .bind(&job.idempotency_key)
+    .bind(&job.file_sha256)
     .fetch_one(pool)
     .await
 }
@@ -460,6 +467,40 @@ pub async fn cancel(
     ))
     .bind(id)
     .bind(tenant_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A job that holds an idempotency key, with the SHA-256 of its upload.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyedJob {
+    #[sqlx(flatten)]
+    pub job: JobRecord,
+    pub file_sha256: Option<Vec<u8>>,
+}
+
+/// The tenant's job holding `key` if it was created less than `window_secs` ago. An older
+/// holder gives the key up in the same statement, so the key can make a new job.
+pub async fn find_by_idempotency_key(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    key: &str,
+    window_secs: i64,
+) -> Result<Option<KeyedJob>, sqlx::Error> {
+    // The SELECT sees the snapshot before the UPDATE, hence its own age filter.
+    sqlx::query_as(&format!(
+        "WITH released AS (
+            UPDATE import_jobs SET idempotency_key = NULL
+             WHERE tenant_id = $1 AND idempotency_key = $2
+               AND created_at <= now() - make_interval(secs => $3)
+         )
+         SELECT {COLUMNS}, file_sha256 FROM import_jobs
+          WHERE tenant_id = $1 AND idempotency_key = $2
+            AND created_at > now() - make_interval(secs => $3)"
+    ))
+    .bind(tenant_id)
+    .bind(key)
+    .bind(window_secs as f64)
     .fetch_optional(pool)
     .await
 }

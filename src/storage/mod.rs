@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-pub use sweep::StoredUpload;
+pub use sweep::UploadOnDisk;
 
 /// Why a file could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,15 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// What `save_upload` stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredUpload {
+    /// Bytes written.
+    pub size: u64,
+    /// SHA-256 of those bytes (idempotent uploads compare it).
+    pub sha256: [u8; 32],
+}
+
 /// Uploads and error files on local (or mounted) disk.
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -70,14 +80,15 @@ impl FileStore {
         self.root.join("errors").join(format!("{job_id}.csv"))
     }
 
-    /// Streams an upload to disk, never holding more than one body chunk in memory.
-    /// Over `limit` bytes the partial file is removed and `TooLarge` returned.
+    /// Streams an upload to disk, never holding more than one body chunk in memory, and
+    /// hashes it on the way. Over `limit` bytes the partial file is removed and `TooLarge`
+    /// returned.
     pub async fn save_upload<S, E>(
         &self,
         job_id: Uuid,
         mut body: S,
         limit: u64,
-    ) -> Result<u64, StoreError>
+    ) -> Result<StoredUpload, StoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -87,23 +98,28 @@ impl FileStore {
         let result = async {
             let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&part_path).await?);
             let mut written: u64 = 0;
+            let mut hasher = Sha256::new();
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
                 written += chunk.len() as u64;
                 if written > limit {
                     return Err(StoreError::TooLarge { limit });
                 }
+                hasher.update(&chunk);
                 file.write_all(&chunk).await?;
             }
             file.flush().await?;
             file.into_inner().sync_all().await?;
-            Ok(written)
+            Ok(StoredUpload {
+                size: written,
+                sha256: hasher.finalize().into(),
+            })
         }
         .await;
         match result {
-            Ok(written) => {
+            Ok(stored) => {
                 tokio::fs::rename(&part_path, &final_path).await?;
-                Ok(written)
+                Ok(stored)
             }
             Err(err) => {
                 remove_if_exists(&part_path).await;
@@ -123,5 +139,34 @@ async fn remove_if_exists(path: &Path) {
         && err.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(path = %path.display(), error = %err, "could not remove file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn uploads_are_hashed_while_they_are_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).await.unwrap();
+        let job_id = Uuid::new_v4();
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from_static(b"a,b\n")),
+            Ok(Bytes::from_static(b"1,2\n")),
+        ];
+        let stored = store
+            .save_upload(job_id, futures::stream::iter(chunks), 1024)
+            .await
+            .unwrap();
+        assert_eq!(stored.size, 8);
+        assert_eq!(
+            stored.sha256,
+            <[u8; 32]>::from(Sha256::digest(b"a,b\n1,2\n"))
+        );
+        assert_eq!(
+            std::fs::read(store.upload_path(job_id)).unwrap(),
+            b"a,b\n1,2\n"
+        );
     }
 }

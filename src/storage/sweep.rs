@@ -13,7 +13,7 @@ use super::{FileStore, remove_if_exists};
 
 /// A stored upload and how long it has not been written to.
 #[derive(Debug, Clone)]
-pub struct StoredUpload {
+pub struct UploadOnDisk {
     /// The job it belongs to.
     pub job_id: Uuid,
     /// Time since its last write.
@@ -37,14 +37,14 @@ impl FileStore {
     }
 
     /// The complete uploads in the store.
-    pub async fn stored_uploads(&self) -> std::io::Result<Vec<StoredUpload>> {
+    pub async fn stored_uploads(&self) -> std::io::Result<Vec<UploadOnDisk>> {
         Ok(self
             .uploads_with_extension("csv")
             .await?
             .into_iter()
             .filter_map(|(path, idle)| {
                 let job_id = path.file_stem()?.to_str()?.parse().ok()?;
-                Some(StoredUpload { job_id, idle })
+                Some(UploadOnDisk { job_id, idle })
             })
             .collect())
     }

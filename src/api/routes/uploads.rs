@@ -1,4 +1,5 @@
 //! `POST /{kind}/upload`: stream the CSV to the file store, create the job, enqueue it.
+//! With an `Idempotency-Key` header, a repeated upload answers with its first job.
 
 use axum::{
     extract::{
@@ -24,8 +25,18 @@ use crate::{
     db::jobs::{ColumnMapping, NewJob},
     domain::JobKind,
     import,
-    jobs::submit,
+    jobs::{
+        idempotency::{self, IdempotencyError, IdempotencyKey, Submitted},
+        submit,
+    },
+    storage::StoredUpload,
 };
+
+/// The request header that makes an upload idempotent.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Set on an answer that repeats an earlier upload's job instead of creating one.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// The upload's query parameters.
 #[derive(Debug, Deserialize, Default)]
@@ -67,6 +78,7 @@ async fn upload(
     let send_error_email = flag(query.send_error_email.as_deref(), "send_error_email")?;
     let wait = flag(query.wait.as_deref(), "wait")?;
     let mut mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
+    let idempotency_key = idempotency_key(&headers)?;
     let limit = state.settings.max_upload_bytes;
     // Refuse at once what cannot fit, before reading a byte (multipart framing aside).
     let declared = headers
@@ -84,7 +96,7 @@ async fn upload(
 
     let job_id = Uuid::new_v4();
     let stored = receive(&state, job_id, &mut multipart, &mut mapping).await;
-    let (file_name, size) = match stored {
+    let (file_name, StoredUpload { size, sha256 }) = match stored {
         Ok(Some(file)) => file,
         Ok(None) => {
             return Err(ApiError::BadRequest(
@@ -118,8 +130,15 @@ async fn upload(
         file_size: size as i64,
         column_mapping: mapping,
         send_error_email,
+        file_sha256: idempotency_key.is_some().then(|| sha256.to_vec()),
+        idempotency_key: idempotency_key.map(IdempotencyKey::into_inner),
     };
-    let mut job = submit::submit(&state.db, &state.queue, &state.store, &new_job).await?;
+    let submitted =
+        idempotency::submit_once(&state.db, &state.queue, &state.store, &new_job).await?;
+    let (mut job, replayed) = match submitted {
+        Submitted::New(job) => (job, false),
+        Submitted::Replayed(job) => (job, true),
+    };
     if wait {
         job = submit::wait_until_finished(&state.db, job, state.settings.upload_wait_timeout())
             .await?;
@@ -131,12 +150,45 @@ async fn upload(
     };
     let base = state.settings.public_base();
     let location = job_url(base, job.id);
-    Ok((
+    let mut response = (
         status,
         [(header::LOCATION, location)],
         jsend::success(JobView::new(job, base)),
     )
-        .into_response())
+        .into_response();
+    if replayed {
+        response.headers_mut().insert(
+            IDEMPOTENT_REPLAYED,
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// The optional `Idempotency-Key` header, validated (one value of 1–255 visible ASCII).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::BadRequest(
+            "send one Idempotency-Key header, not several".into(),
+        ));
+    }
+    IdempotencyKey::parse(value.as_bytes())
+        .map(Some)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+impl From<IdempotencyError> for ApiError {
+    fn from(error: IdempotencyError) -> Self {
+        match error {
+            IdempotencyError::KeyReused => Self::Conflict(error.to_string()),
+            IdempotencyError::Submit(e) => e.into(),
+            IdempotencyError::Database(e) => e.into(),
+        }
+    }
 }
 
 /// Reads the multipart fields: streams `file` to disk, takes `mapping` as JSON.
@@ -145,7 +197,7 @@ async fn receive(
     job_id: Uuid,
     multipart: &mut Multipart,
     mapping: &mut Option<ColumnMapping>,
-) -> Result<Option<(String, u64)>, ApiError> {
+) -> Result<Option<(String, StoredUpload)>, ApiError> {
     let limit = state.settings.max_upload_bytes;
     let mut file = None;
     let multipart_error = |e: MultipartError| {
@@ -165,8 +217,8 @@ async fn receive(
             }
             Some("file") => {
                 let name = field.file_name().unwrap_or("upload.csv").to_owned();
-                let size = state.store.save_upload(job_id, field, limit).await?;
-                file = Some((name, size));
+                let stored = state.store.save_upload(job_id, field, limit).await?;
+                file = Some((name, stored));
             }
             Some("mapping") => {
                 let text = field.text().await.map_err(multipart_error)?;
