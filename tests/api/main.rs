@@ -14,5 +14,6 @@ mod opportunities;
 mod queue_outage;
 mod real_world_csv;
 mod sales_targets;
+mod standalone;
 mod upload;
 mod worker_crash;
