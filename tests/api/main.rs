@@ -14,6 +14,7 @@ mod opportunities;
 mod queue_outage;
 mod real_world_csv;
 mod sales_targets;
+mod secrets;
 mod standalone;
 mod upload;
 mod worker_crash;
