@@ -9,6 +9,8 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin batch-import || true
 COPY src ./src
 COPY migrations ./migrations
+# The defaults are compiled into the binary (include_str! in src/config.rs).
+COPY config ./config
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin batch-import
 
 FROM debian:bookworm-slim AS runtime

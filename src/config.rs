@@ -1,12 +1,26 @@
-//! Layered configuration: `config/default.toml`, then `config/local.toml` (optional,
-//! not committed), then environment variables named after the keys in upper case.
+//! Layered configuration: the defaults compiled into the binary (`config/default.toml` at
+//! build time), then `$CONFIG_DIR/default.toml` and `$CONFIG_DIR/local.toml` (both optional,
+//! `CONFIG_DIR` defaults to `config`), then environment variables named after the keys in
+//! upper case. The binary therefore runs from any folder and when installed.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
+use config::{Config, ConfigError, Environment, File, FileFormat};
 use serde::Deserialize;
 
+/// `config/default.toml` as it was when the binary was built: every key has a value
+/// even when no configuration file is found at run time.
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
 /// Every setting of the service; see the configuration table in README.md.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// `Debug` hides the passwords of the connection URLs (see [`redact_url`]).
+#[derive(Clone, Deserialize)]
 pub struct Settings {
     /// Postgres connection string.
     pub database_url: String,
@@ -64,22 +78,30 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Loads the layered configuration from `dir` (usually `config/`) and the environment.
-    pub fn load_from(dir: &std::path::Path) -> Result<Self, config::ConfigError> {
-        config::Config::builder()
-            .add_source(config::File::from(dir.join("default.toml")).required(true))
-            .add_source(config::File::from(dir.join("local.toml")).required(false))
-            .add_source(config::Environment::default().try_parsing(true))
-            .build()?
-            .try_deserialize()
+    /// Loads the compiled-in defaults, then `dir/default.toml` and `dir/local.toml` when
+    /// they exist, then the environment.
+    pub fn load_from(dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(dir, Environment::default())
     }
 
-    /// Loads from `$CONFIG_DIR` (default `config`), then the environment.
-    pub fn load() -> Result<Self, config::ConfigError> {
+    /// Loads from `$CONFIG_DIR` (default `config`, which need not exist), then the environment.
+    pub fn load() -> Result<Self, ConfigError> {
         let dir = std::env::var_os("CONFIG_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("config"));
         Self::load_from(&dir)
+    }
+
+    /// The layers in order; `env` is a parameter so that tests need not touch the
+    /// process environment.
+    fn load_with(dir: &Path, env: Environment) -> Result<Self, ConfigError> {
+        Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(dir.join("default.toml")).required(false))
+            .add_source(File::from(dir.join("local.toml")).required(false))
+            .add_source(env.try_parsing(true))
+            .build()?
+            .try_deserialize()
     }
 
     /// The `wait=true` limit as a duration.
@@ -90,5 +112,265 @@ impl Settings {
     /// `public_url` without a trailing slash, for building links.
     pub fn public_base(&self) -> &str {
         self.public_url.trim_end_matches('/')
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured without `..` so that a new field does not compile until someone
+        // decides here whether it holds a secret.
+        let Self {
+            database_url,
+            redis_url,
+            smtp_url,
+            mail_from,
+            listen_addr,
+            storage_dir,
+            public_url,
+            base_domain,
+            worker_concurrency,
+            import_chunk_rows,
+            import_writers,
+            max_upload_bytes,
+            upload_wait_timeout_secs,
+            queue_namespace,
+            job_max_attempts,
+            orphan_timeout_secs,
+            reconcile_interval_secs,
+            enqueue_grace_secs,
+            stale_upload_secs,
+            auto_migrate,
+            log_format,
+            maintenance,
+            rate_limit_rps,
+            rate_limit_burst,
+        } = self;
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(database_url))
+            .field("redis_url", &redact_url(redis_url))
+            .field("smtp_url", &redact_url(smtp_url))
+            .field("mail_from", mail_from)
+            .field("listen_addr", listen_addr)
+            .field("storage_dir", storage_dir)
+            .field("public_url", &redact_url(public_url))
+            .field("base_domain", base_domain)
+            .field("worker_concurrency", worker_concurrency)
+            .field("import_chunk_rows", import_chunk_rows)
+            .field("import_writers", import_writers)
+            .field("max_upload_bytes", max_upload_bytes)
+            .field("upload_wait_timeout_secs", upload_wait_timeout_secs)
+            .field("queue_namespace", queue_namespace)
+            .field("job_max_attempts", job_max_attempts)
+            .field("orphan_timeout_secs", orphan_timeout_secs)
+            .field("reconcile_interval_secs", reconcile_interval_secs)
+            .field("enqueue_grace_secs", enqueue_grace_secs)
+            .field("stale_upload_secs", stale_upload_secs)
+            .field("auto_migrate", auto_migrate)
+            .field("log_format", log_format)
+            .field("maintenance", maintenance)
+            .field("rate_limit_rps", rate_limit_rps)
+            .field("rate_limit_burst", rate_limit_burst)
+            .finish()
+    }
+}
+
+/// What [`redact_url`] shows for text that is not a URL with a host: it cannot tell
+/// where a password would be, so it shows nothing of it.
+const UNREADABLE_URL: &str = "*** (not a URL with a host; hidden)";
+
+/// A connection URL fit for logs: the password (`user:***@host`) and the values of query
+/// parameters that look like credentials (`?password=***`) are replaced by `***`.
+/// Anything that does not parse as a URL with a host is hidden whole.
+pub fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return UNREADABLE_URL.to_owned();
+    };
+    if url.cannot_be_a_base() {
+        // `user:pass@host` without a scheme parses as scheme `user`, path `pass@host`.
+        return UNREADABLE_URL.to_owned();
+    }
+    if url.password().is_some() && url.set_password(Some("***")).is_err() {
+        return UNREADABLE_URL.to_owned();
+    }
+    if url.query_pairs().any(|(key, _)| is_secret_param(&key)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if is_secret_param(&key) {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+/// Query parameters that carry credentials, e.g. libpq's `password` or `sslpassword`.
+fn is_secret_param(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["pass", "secret", "token"].iter().any(|s| key.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use config::Map;
+
+    /// An environment holding only `vars`, instead of the process environment.
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let vars: Map<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Environment::default().source(Some(vars))
+    }
+
+    fn missing_dir() -> PathBuf {
+        std::env::temp_dir().join(format!("batch-import-no-config-{}", std::process::id()))
+    }
+
+    #[test]
+    fn loads_the_compiled_in_defaults_without_a_config_dir() {
+        let dir = missing_dir();
+        assert!(!dir.exists());
+        let settings = Settings::load_with(&dir, env(&[])).unwrap();
+        assert_eq!(
+            settings.database_url,
+            "postgres://postgres@127.0.0.1:5432/batch_import"
+        );
+        assert_eq!(settings.listen_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(settings.import_chunk_rows, 5000);
+        assert!(settings.auto_migrate);
+    }
+
+    #[test]
+    fn the_environment_overrides_the_defaults() {
+        let settings = Settings::load_with(
+            &missing_dir(),
+            env(&[
+                ("DATABASE_URL", "postgres://app:pw@db:5432/prod"),
+                ("WORKER_CONCURRENCY", "7"),
+                ("AUTO_MIGRATE", "false"),
+                ("LISTEN_ADDR", "0.0.0.0:9000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.database_url, "postgres://app:pw@db:5432/prod");
+        assert_eq!(settings.worker_concurrency, 7);
+        assert!(!settings.auto_migrate);
+        assert_eq!(settings.listen_addr, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(
+            settings.redis_url, "redis://127.0.0.1:6379",
+            "the rest stays"
+        );
+    }
+
+    #[test]
+    fn config_dir_files_override_the_defaults_and_the_environment_overrides_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("default.toml"), "worker_concurrency = 3\n").unwrap();
+        std::fs::write(
+            dir.join("local.toml"),
+            "worker_concurrency = 4\nqueue_namespace = \"local\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load_with(dir, env(&[])).unwrap();
+        assert_eq!(settings.worker_concurrency, 4);
+        assert_eq!(settings.queue_namespace, "local");
+        assert_eq!(settings.import_writers, 2, "compiled-in default");
+
+        let settings = Settings::load_with(dir, env(&[("QUEUE_NAMESPACE", "env")])).unwrap();
+        assert_eq!(settings.queue_namespace, "env");
+    }
+
+    #[test]
+    fn the_repository_config_dir_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let settings = Settings::load_with(&dir, env(&[])).unwrap();
+        assert_eq!(settings.log_format, "pretty");
+    }
+
+    #[test]
+    fn debug_output_hides_every_password() {
+        let mut settings = Settings::load_with(&missing_dir(), env(&[])).unwrap();
+        settings.database_url =
+            "postgres://app:pg-s3cret@db:5432/prod?sslpassword=key-s3cret".into();
+        settings.redis_url = "redis://:redis-s3cret@cache:6379/0".into();
+        settings.smtp_url = "smtps://mailer:smtp-s3cret@smtp.example.com:465".into();
+        let debug = format!("{settings:?}");
+        let pretty = format!("{settings:#?}");
+        for secret in ["pg-s3cret", "key-s3cret", "redis-s3cret", "smtp-s3cret"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+            assert!(!pretty.contains(secret), "{secret} in {pretty}");
+        }
+        assert!(debug.contains("postgres://app:***@db:5432/prod"), "{debug}");
+        assert!(debug.contains("redis://:***@cache:6379/0"), "{debug}");
+        assert!(
+            debug.contains("smtps://mailer:***@smtp.example.com:465"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("worker_concurrency: 2"),
+            "other fields stay: {debug}"
+        );
+    }
+
+    #[test]
+    fn redact_url_replaces_the_password() {
+        assert_eq!(
+            redact_url("postgres://user:pass@host/db"),
+            "postgres://user:***@host/db"
+        );
+        assert_eq!(
+            redact_url("postgres://user:p%40ss%2Fw@host:5432/db"),
+            "postgres://user:***@host:5432/db"
+        );
+        assert_eq!(
+            redact_url("redis://:pass@host:6379"),
+            "redis://:***@host:6379"
+        );
+        assert_eq!(
+            redact_url("smtps://user:pass@smtp.example.com?tls=required"),
+            "smtps://user:***@smtp.example.com?tls=required"
+        );
+    }
+
+    #[test]
+    fn redact_url_keeps_urls_without_a_password() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/batch_import",
+            "redis://127.0.0.1:6379",
+            "smtp://127.0.0.1:1025",
+            "smtp://host:587?tls=required",
+        ] {
+            assert_eq!(redact_url(url), url);
+        }
+    }
+
+    #[test]
+    fn redact_url_hides_credentials_in_the_query() {
+        let redacted = redact_url("postgres://db/app?user=app&password=hunter2&sslmode=require");
+        assert!(!redacted.contains("hunter2"), "{redacted}");
+        assert!(redacted.contains("password=***"), "{redacted}");
+        assert!(redacted.contains("user=app") && redacted.contains("sslmode=require"));
+    }
+
+    #[test]
+    fn redact_url_hides_what_it_cannot_read() {
+        for raw in [
+            "user:hunter2@host/db",
+            "postgres://user:hun/ter2@host/db",
+            "not a url hunter2",
+            "",
+        ] {
+            let redacted = redact_url(raw);
+            assert!(!redacted.contains("hunter2"), "{raw} -> {redacted}");
+            assert_eq!(redacted, UNREADABLE_URL, "{raw}");
+        }
     }
 }

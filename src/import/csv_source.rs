@@ -377,7 +377,7 @@ mod tests {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
 
     /// A temp file removed on drop.
     struct TempCsv(PathBuf);
@@ -714,7 +714,7 @@ mod tests {
         assert_eq!(text, "a\nb\nc\n\nd\n");
     }
 
-    // Real files written by others (see ../shared/corpus/SOURCES.md beside the repository).
+    // Real files written by others (see tests/corpus/SOURCES.md).
 
     #[test]
     fn corpus_csv_spectrum_matches_expected_values() {

@@ -599,8 +599,8 @@ mod tests {
     /// The header line of a corpus file, read through csv_source.
     fn corpus_header(rel: &str) -> StringRecord {
         use super::super::csv_source;
-        let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus"))
-            .join(rel);
+        let path =
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus")).join(rel);
         let format = csv_source::sniff(&path).unwrap();
         let mut reader = csv_source::open(&path, &format).unwrap();
         let mut header = StringRecord::new();

@@ -1,4 +1,4 @@
-//! Every CSV written by others in the shared corpus goes through the real import engine:
+//! Every CSV written by others in tests/corpus (see its SOURCES.md) goes through the real import engine:
 //! it must import (with consistent counts) or fail with a specific reason — never panic,
 //! never hang, never report counts that do not add up.
 
@@ -10,7 +10,7 @@ use batch_import::import::{
 
 use crate::helpers::spawn_app_with;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
 
 fn corpus_files() -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
@@ -62,7 +62,7 @@ fn first_two_columns(path: &Path) -> Option<HashMap<String, String>> {
 async fn every_corpus_file_imports_or_fails_with_a_reason() {
     let files = corpus_files();
     if !Path::new(CORPUS).exists() || files.is_empty() {
-        panic!("the shared corpus is missing at {CORPUS}");
+        panic!("the corpus is missing at {CORPUS}");
     }
     let app = spawn_app_with(|_| {}, false).await;
     let slug = batch_import::domain::TenantSlug::parse("corpus").unwrap();

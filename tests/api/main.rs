@@ -21,5 +21,7 @@ mod rate_limit;
 mod real_world_csv;
 mod reconciler;
 mod sales_targets;
+mod secrets;
+mod standalone;
 mod upload;
 mod worker_crash;

@@ -1,5 +1,5 @@
 //! Files as Excel, Salesforce, HubSpot and Google Sheets write them (fixtures in
-//! tests/fixtures, modelled on the exports in the shared corpus).
+//! tests/fixtures, modelled on the exports in tests/corpus).
 
 use serde_json::Value;
 
@@ -227,9 +227,9 @@ async fn a_salesforce_opportunity_export_from_the_corpus_imports_whole() {
     let key = app.admin_key().await;
     let file = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/corpus/salesforce-data-cloud-workshop/Opportunity.csv"
+        "/tests/corpus/salesforce-data-cloud-workshop/Opportunity.csv"
     ))
-    .expect("the shared corpus is next to the repository");
+    .expect("tests/corpus holds the Data Cloud export");
     let query = format!("mapping={}", urlencode(r#"{"Id":"Opportunity ID"}"#));
     let job = app.import(&key, "opportunities", &query, file).await;
     assert_eq!(job["state"], "completed", "{job}");

@@ -78,6 +78,8 @@ impl Stack {
             // Recover within seconds from what the scenarios break on purpose.
             ("RECONCILE_INTERVAL_SECS", "1"),
             ("ENQUEUE_GRACE_SECS", "2"),
+            // Scenarios poll and upload fast with one key; the per-key limit is not under test.
+            ("RATE_LIMIT_RPS", "0"),
             ("UPLOAD_WAIT_TIMEOUT_SECS", "30"),
             ("BASE_DOMAIN", "example.test"),
         ]

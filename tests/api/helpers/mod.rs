@@ -21,6 +21,21 @@ pub fn database_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// Whether the tests show their logs: `TEST_LOG=1` (any value but empty or `0`).
+pub fn test_log() -> bool {
+    std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Logs go to stdout with `TEST_LOG=1`, to a sink otherwise (`cargo test` does not capture
+/// what other threads write to stdout, so every test would print its server's log).
+fn init_test_logs() {
+    if test_log() {
+        batch_import::telemetry::init("pretty");
+    } else {
+        batch_import::telemetry::init_with_writer("pretty", std::io::sink);
+    }
+}
+
 /// The settings of a test: defaults from `config/`, isolated database, queue and storage.
 pub fn test_settings(smtp: &SmtpServer, storage: &std::path::Path) -> Settings {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
@@ -61,7 +76,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the API; `customise` adjusts the settings; `with_worker` adds an in-process worker.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings), with_worker: bool) -> TestApp {
-    batch_import::telemetry::init("pretty");
+    init_test_logs();
     let smtp = SmtpServer::start();
     let storage = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -282,7 +297,12 @@ pub fn process_env(settings: &Settings) -> Vec<(&'static str, String)> {
             settings.enqueue_grace_secs.to_string(),
         ),
         ("STALE_UPLOAD_SECS", settings.stale_upload_secs.to_string()),
-        ("RUST_LOG", "info,sqlx=warn".to_owned()),
+        // Processes the tests start print their log into the test's output: only warnings
+        // and errors unless TEST_LOG asks for everything.
+        (
+            "RUST_LOG",
+            if test_log() { "info,sqlx=warn" } else { "warn" }.to_owned(),
+        ),
     ]
 }
 
