@@ -377,7 +377,12 @@ async fn write_chunk<K: ImportKind>(
     };
     match written {
         Ok(result) => Ok(result.rejected),
-        Err(e) if is_transient_db_error(&e) || rows.len() == 1 => Err(e.into()),
+        Err(e) if is_transient_db_error(&e) => Err(e.into()),
+        // One row refused for its data (say a key too long to index) is an error row.
+        Err(e) if rows.len() == 1 => Ok(vec![(
+            0,
+            format!("the row could not be saved: {}", db_message(&e)),
+        )]),
         Err(e) => {
             tracing::warn!(error = %e, rows = rows.len(), "chunk refused; writing its rows one by one");
             let mut refused = Vec::new();

@@ -7,6 +7,7 @@ mod contacts;
 mod corpus;
 mod email;
 mod errors;
+mod fuzz;
 mod health;
 mod helpers;
 mod jobs;
