@@ -258,6 +258,13 @@ fn open_and_resolve<K: ImportKind>(request: &ImportRequest) -> Result<OpenedFile
             Ok(true) if csv_source::is_blank(&header) => continue,
             Ok(true) => break,
             Ok(false) => return Err(ImportError::BadFile("the file has no header line".into())),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                return Err(ImportError::BadFile(
+                    "the header line contains characters that cannot be read as UTF-8; save \
+                     the file as UTF-8 CSV"
+                        .into(),
+                ));
+            }
             Err(e) => return Err(csv_error(e)),
         }
     }

@@ -169,6 +169,11 @@ async fn check(
                 reason.trim().len() > 10,
                 "refused without a reason: {reason:?}"
             );
+            // Words for a sales admin, not a Rust value.
+            prop_assert!(
+                !reason.contains("Some(") && !reason.contains(" { "),
+                "refused with a debug dump: {reason:?}"
+            );
             return Ok(());
         }
         Err(other) => {
@@ -273,5 +278,55 @@ async fn a_key_too_long_to_index_is_an_error_row_not_a_failed_job() {
         );
         let errors = std::fs::read_to_string(dir.path().join("long.errors.csv")).unwrap();
         assert!(errors.contains("the row could not be saved"), "{errors}");
+    }
+}
+
+/// A stray invalid byte after a UTF-8 BOM makes its row an error row (it was stored as
+/// U+FFFD); in the header line it refuses the file with a sentence, not a debug dump.
+#[tokio::test]
+async fn invalid_utf8_after_a_utf8_bom_is_an_error_row_or_a_readable_refusal() {
+    let (pool, tenant_id) = database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |bytes: &'static [u8]| {
+        let path = dir.path().join("bom.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let request = ImportRequest {
+            tenant_id,
+            path,
+            error_path: dir.path().join("bom.errors.csv"),
+            mapping: None,
+            chunk_rows: 10,
+            writers: 1,
+        };
+        import::run(JobKind::Opportunities, &pool, request, Progress::None)
+    };
+    let outcome = run(b"\xEF\xBB\xBFOpportunity ID,Opportunity Name\nU-1,M\xFCller\nU-2,Ann\n")
+        .await
+        .unwrap();
+    let counts = outcome.counts;
+    assert_eq!(
+        (
+            counts.total_original_rows,
+            counts.total_imported_rows,
+            counts.total_error_rows
+        ),
+        (2, 1, 1)
+    );
+    let errors = std::fs::read_to_string(dir.path().join("bom.errors.csv")).unwrap();
+    assert!(errors.contains("cannot be read"), "{errors}");
+    let replaced: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM opportunities WHERE name LIKE '%\u{fffd}%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(replaced, 0);
+
+    match run(b"\xEF\xBB\xBFOpportunity ID,Opportunity N\xE4me\nU-1,x\n").await {
+        Err(ImportError::BadFile(reason)) => assert_eq!(
+            reason,
+            "the header line contains characters that cannot be read as UTF-8; save the file \
+             as UTF-8 CSV"
+        ),
+        other => panic!("{other:?}"),
     }
 }

@@ -222,6 +222,8 @@ pub struct RefRecord {
     pub fields: Vec<String>,
     /// False for a record that ends with the file inside an open quote.
     pub terminated: bool,
+    /// Set by a caller that knows the record is not valid text in its encoding.
+    pub invalid_utf8: bool,
 }
 
 impl RefRecord {
@@ -281,6 +283,7 @@ pub fn reference_records(text: &str, delimiter: char) -> Vec<RefRecord> {
                     line: start,
                     fields: std::mem::take(&mut fields),
                     terminated: true,
+                    invalid_utf8: false,
                 });
                 state = State::StartRecord;
             }
@@ -310,6 +313,7 @@ pub fn reference_records(text: &str, delimiter: char) -> Vec<RefRecord> {
             line: start,
             fields,
             terminated: state != State::InQuotes,
+            invalid_utf8: false,
         });
     }
     records

@@ -71,8 +71,21 @@ fn read_both(bytes: &[u8]) -> Result<Option<(Read, Vec<RefRecord>)>, TestCaseErr
         }
     }
     let text = inputs::decode(bytes, format.encoding);
-    let expected = inputs::reference_records(&text, char::from(format.delimiter));
+    let mut expected = inputs::reference_records(&text, char::from(format.delimiter));
+    if format.encoding == encoding_rs::UTF_8 && !text_has_replacement_char(bytes) {
+        // Invalid UTF-8 (possible after a UTF-8 BOM) must fail its record, never be
+        // replaced by U+FFFD: the reference decodes it as U+FFFD, so those records are
+        // the ones that must come out as non-UTF-8.
+        for record in &mut expected {
+            record.invalid_utf8 = record.fields.iter().any(|f| f.contains('\u{fffd}'));
+        }
+    }
     Ok(Some((read, expected)))
+}
+
+/// Whether the file holds U+FFFD itself, as UTF-8.
+fn text_has_replacement_char(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| w == "\u{fffd}".as_bytes())
 }
 
 /// The reader agrees with the reference record for record: same count, same fields,
@@ -100,6 +113,12 @@ fn check_reader(bytes: &[u8]) -> Result<(), TestCaseError> {
             }
             None => prop_assert!(!reference.is_blank(), "a non-UTF-8 record is blank"),
         }
+        prop_assert_eq!(
+            fields.is_none(),
+            reference.invalid_utf8,
+            "invalid UTF-8 must fail its record: {:?}",
+            reference
+        );
     }
     Ok(())
 }
@@ -144,4 +163,45 @@ fn reference_reader_follows_rfc_4180_and_csv_leniency() {
     );
     let lines: Vec<_> = records.iter().map(|r| r.line).collect();
     assert_eq!(lines, [1, 3, 4]);
+}
+
+// Inputs the properties found, kept as plain tests.
+
+/// An open quote at the end of the file runs to the end and makes one record; the final
+/// line break the reader adds joins the field.
+#[test]
+fn open_quote_at_the_end_of_the_file() {
+    check_reader(b"\"\"\r\"").unwrap();
+    check_reader(b"a\n\"x\ny\"\r\n\"").unwrap();
+}
+
+/// Byte order marks repeated after the first: the UTF-16 decoder removes one more and
+/// csv one more again, so a header line of nothing but BOMs is blank.
+#[test]
+fn repeated_byte_order_marks() {
+    check_reader(b"\xFE\xFF\xFE\xFF\"").unwrap();
+    check_reader(b"\xFF\xFE\xFF\xFE\xFF\xFE").unwrap();
+    check_reader(b"\xEF\xBB\xBF\xEF\xBB\xBF\xEF\xBB\xBFa\n").unwrap();
+}
+
+/// A Windows-1252 file cut by an open quote in its third line.
+#[test]
+fn open_quote_in_a_windows_1252_file() {
+    check_reader(
+        b"Opportunity ID;Opportunity Name\r\nDE-1;M\xFCller\r\nDE-2;\";80000,50;Caf\xE9\r\nDE-3;x\r\n",
+    )
+    .unwrap();
+}
+
+/// A stray invalid byte after a UTF-8 BOM fails its record (the engine makes it an error
+/// row); it was silently read as U+FFFD because the decoder was given the encoding,
+/// which turns off `utf8_passthru`.
+#[test]
+fn invalid_utf8_after_a_utf8_bom_fails_its_record() {
+    let bytes = b"\xEF\xBB\xBFName,City\nJ\xC3\xBCrgen,M\xFCnchen\nAnn,Paris\n";
+    let (read, _) = read_both(bytes).unwrap().unwrap();
+    assert_eq!(read.len(), 3);
+    assert_eq!(read[1].1, None, "{read:?}");
+    assert_eq!(read[2].1, Some(vec!["Ann".to_owned(), "Paris".to_owned()]));
+    check_reader(bytes).unwrap();
 }
