@@ -37,7 +37,7 @@ fn respell(name: &str, choices: &[u8]) -> String {
         let choice = choices.get(i).copied().unwrap_or(0);
         if c == ' ' {
             // Any separator, or none at all.
-            out.extend([" ", "_", "-", ".", ""][usize::from(choice % 5)].chars());
+            out.push_str([" ", "_", "-", ".", ""][usize::from(choice % 5)]);
             continue;
         }
         match choice % 4 {
