@@ -51,10 +51,23 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| CSV_EXTENSIONS.contains(&e))
+            && !is_notice(&path)
         {
             files.push(path);
         }
     }
+}
+
+/// Licence texts and notes that sit beside the corpus files.
+fn is_notice(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_uppercase();
+    ["LICEN", "COPYING", "NOTICE", "README", "SOURCES"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// Byte strings that matter to a CSV reader: quotes, delimiters, line breaks, byte order
