@@ -123,13 +123,17 @@ fn reference_rows(path: &Path, bytes: &[u8]) -> Option<usize> {
     Some(inputs::reference_data_rows(&text, char::from(format.delimiter)).len())
 }
 
-/// The rows of an error CSV (without its header line).
-fn error_file_rows(path: &Path) -> usize {
+/// The `Line` and `Error` cells of each row of an error CSV (its last two columns).
+fn error_file_rows(path: &Path) -> Vec<(String, String)> {
     csv::Reader::from_path(path)
         .unwrap()
         .records()
-        .map(Result::unwrap)
-        .count()
+        .map(|record| {
+            let record = record.unwrap();
+            let n = record.len();
+            (record[n - 2].to_owned(), record[n - 1].to_owned())
+        })
+        .collect()
 }
 
 async fn check(
@@ -197,11 +201,20 @@ async fn check(
     );
     prop_assert_eq!(outcome.error_file, counts.total_error_rows > 0);
     if outcome.error_file {
+        let rows = error_file_rows(&error_path);
         prop_assert_eq!(
-            error_file_rows(&error_path) as i64,
+            rows.len() as i64,
             counts.total_error_rows,
             "rows in the error CSV"
         );
+        for (line, error) in rows {
+            prop_assert!(line.parse::<u64>().is_ok_and(|l| l >= 1), "Line {:?}", line);
+            prop_assert!(
+                error.trim().len() > 5,
+                "an error row without a reason: {:?}",
+                error
+            );
+        }
     }
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(&error_path);
