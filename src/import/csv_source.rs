@@ -115,9 +115,11 @@ pub fn open(
     } else {
         // Passthru keeps UTF-8 bytes as they are: a stray invalid byte after a UTF-8 BOM
         // then rejects its row instead of silently becoming U+FFFD in the database.
+        // Passthru only applies to an encoding found from the BOM, not to one given.
+        let given = (format.encoding != UTF_8).then_some(format.encoding);
         Box::new(
             DecodeReaderBytesBuilder::new()
-                .encoding(Some(format.encoding))
+                .encoding(given)
                 .utf8_passthru(true)
                 .strip_bom(true)
                 .build(file),

@@ -286,6 +286,13 @@ fn open_and_resolve<K: ImportKind>(request: &ImportRequest) -> Result<OpenedFile
             Ok(true) if csv_source::is_blank(&header) => continue,
             Ok(true) => break,
             Ok(false) => return Err(ImportError::BadFile("the file has no header line".into())),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                return Err(ImportError::BadFile(
+                    "the header line contains characters that cannot be read as UTF-8; save \
+                     the file as UTF-8 CSV"
+                        .into(),
+                ));
+            }
             Err(e) => return Err(csv_error(e)),
         }
     }
@@ -414,6 +421,7 @@ async fn write_chunk<K: ImportKind>(
     match written {
         Ok(result) => Ok(result.rejected),
         Err(e) if is_transient_db_error(&e) => Err(e.into()),
+        // One row refused for its data (say a key too long to index) is an error row.
         Err(e) if rows.len() == 1 => Ok(vec![(
             0,
             format!("the row could not be saved: {}", db_message(&e)),

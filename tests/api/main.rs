@@ -8,6 +8,7 @@ mod corpus;
 mod disk_full;
 mod email;
 mod errors;
+mod fuzz;
 mod health;
 mod helpers;
 mod idempotency;
