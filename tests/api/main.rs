@@ -5,7 +5,6 @@ mod cli;
 mod compose;
 mod contacts;
 mod corpus;
-mod disk_full;
 mod email;
 mod errors;
 mod fuzz;
