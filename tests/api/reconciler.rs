@@ -131,7 +131,7 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_deliveries_of_one_job_import_it_once() {
-    let app = spawn_app_with(|_| {}, false).await;
+    let app = spawn_app_with(|s| s.import_chunk_rows = 100, false).await;
     let key = app.admin_key().await;
     let id = app
         .upload_job(&key, "opportunities", "", opportunities_csv("D", 3000))
