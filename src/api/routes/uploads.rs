@@ -77,17 +77,9 @@ async fn upload(
     }
     let send_error_email = flag(query.send_error_email.as_deref(), "send_error_email")?;
     let wait = flag(query.wait.as_deref(), "wait")?;
-    let mut mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
+    let mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
     let idempotency_key = idempotency_key(&headers)?;
-    let limit = state.settings.max_upload_bytes;
-    // Refuse at once what cannot fit, before reading a byte (multipart framing aside).
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit + 64 * 1024) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
+    refuse_declared_oversize(&headers, state.settings.max_upload_bytes)?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::BadRequest(format!(
             "send the CSV as multipart/form-data in a field named \"file\" ({e})"
@@ -95,42 +87,18 @@ async fn upload(
     })?;
 
     let job_id = Uuid::new_v4();
-    let stored = receive(&state, job_id, &mut multipart, &mut mapping).await;
-    let (file_name, StoredUpload { size, sha256 }) = match stored {
-        Ok(Some(file)) => file,
-        Ok(None) => {
-            return Err(ApiError::BadRequest(
-                "the multipart field \"file\" with the CSV is missing".into(),
-            ));
-        }
-        Err(e) => {
-            state.store.remove_upload(job_id).await;
-            return Err(e);
-        }
-    };
-    let checked = if size == 0 {
-        Err(ApiError::BadRequest("the file is empty".into()))
-    } else if let Some(mapping) = &mapping {
-        import::header::validate_mapping(mapping, import::fields_of(kind))
-            .map_err(|e| ApiError::BadRequest(e.to_string()))
-    } else {
-        Ok(())
-    };
-    if let Err(e) = checked {
-        state.store.remove_upload(job_id).await;
-        return Err(e);
-    }
-
+    let (file_name, upload, mapping) =
+        store_checked_file(&state, kind, job_id, &mut multipart, mapping).await?;
     let new_job = NewJob {
         id: job_id,
         tenant_id: caller.tenant_id,
         user_id: caller.user_id,
         kind,
         file_name,
-        file_size: size as i64,
+        file_size: upload.size as i64,
         column_mapping: mapping,
         send_error_email,
-        file_sha256: idempotency_key.is_some().then(|| sha256.to_vec()),
+        file_sha256: idempotency_key.is_some().then(|| upload.sha256.to_vec()),
         idempotency_key: idempotency_key.map(IdempotencyKey::into_inner),
     };
     let submitted =
@@ -163,6 +131,56 @@ async fn upload(
         );
     }
     Ok(response)
+}
+
+/// Refuses at once what cannot fit, before reading a byte (multipart framing aside).
+fn refuse_declared_oversize(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit + 64 * 1024) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(())
+}
+
+/// Stores the upload and checks it is importable at all (not empty, a mapping that names
+/// supported fields); on any refusal nothing is kept. Returns the file's name, what was
+/// stored and the mapping (from the query or the multipart field).
+async fn store_checked_file(
+    state: &AppState,
+    kind: JobKind,
+    job_id: Uuid,
+    multipart: &mut Multipart,
+    mut mapping: Option<ColumnMapping>,
+) -> Result<(String, StoredUpload, Option<ColumnMapping>), ApiError> {
+    let stored = receive(state, job_id, multipart, &mut mapping).await;
+    let (file_name, upload) = match stored {
+        Ok(Some(file)) => file,
+        Ok(None) => {
+            return Err(ApiError::BadRequest(
+                "the multipart field \"file\" with the CSV is missing".into(),
+            ));
+        }
+        Err(e) => {
+            state.store.remove_upload(job_id).await;
+            return Err(e);
+        }
+    };
+    let checked = if upload.size == 0 {
+        Err(ApiError::BadRequest("the file is empty".into()))
+    } else if let Some(mapping) = &mapping {
+        import::header::validate_mapping(mapping, import::fields_of(kind))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    } else {
+        Ok(())
+    };
+    if let Err(e) = checked {
+        state.store.remove_upload(job_id).await;
+        return Err(e);
+    }
+    Ok((file_name, upload, mapping))
 }
 
 /// The optional `Idempotency-Key` header, validated (one value of 1–255 visible ASCII).
