@@ -1,43 +1,24 @@
 //! The API killed (kill -9) while a client is still sending its file: the partial file
 //! must not stay in `STORAGE_DIR/uploads` for ever.
 
-use std::{
-    collections::BTreeSet,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use tokio::io::AsyncWriteExt;
 
 use crate::{
-    checks::{self, Expected},
+    checks::Ledger,
     csv_files::opportunities,
-    process::{eventually, serial, wait_until},
-    redis::RedisServer,
-    smtp::SmtpServer,
-    stack::{Services, Stack, file_names, shared_database_url},
+    process::{eventually, wait_until},
+    scenario::{Options, Scenario},
+    stack::file_names,
 };
 
 const BOUND: Duration = Duration::from_secs(45);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_killed_mid_upload_leaves_no_partial_file_once_restarted() {
-    let _serial = serial().await;
-    let smtp = SmtpServer::start();
-    let scratch = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(scratch.path().join("redis")).await;
-    let mut stack = Stack::new(
-        Services {
-            database_url: shared_database_url(),
-            redis_url: redis.url(),
-            smtp_url: smtp.url(),
-            storage_dir: None,
-        },
-        &[],
-    )
-    .await;
-    stack.start_api().await;
-    stack.start_worker();
-    let key = stack.admin_key();
+    let mut s = Scenario::start(Options::default()).await;
+    let (stack, key) = (&mut s.stack, &s.key);
 
     // A slow client: it announces 10 MB, sends 3 MB and then waits.
     let boundary = "faultsuiteboundary";
@@ -47,8 +28,7 @@ async fn an_api_killed_mid_upload_leaves_no_partial_file_once_restarted() {
     )
     .into_bytes();
     let announced = 10 * 1024 * 1024;
-    let port: u16 = stack.address.rsplit(':').next().unwrap().parse().unwrap();
-    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", stack.port()))
         .await
         .unwrap();
     let request = format!(
@@ -112,15 +92,8 @@ async fn an_api_killed_mid_upload_leaves_no_partial_file_once_restarted() {
     );
 
     // The restarted API works.
-    let file = opportunities("AFTER", 50, Some(25), None);
-    let job = stack
-        .upload_job(&key, "opportunities", "send_error_email=true", file.csv)
+    let mut ledger = Ledger::default();
+    s.import(&mut ledger, opportunities("AFTER", 50, Some(25), None))
         .await;
-    let expected = [Expected {
-        job,
-        rows: file.rows,
-        errors: file.errors,
-    }];
-    let stored: BTreeSet<String> = file.ids;
-    checks::nothing_lost(&mut stack, &smtp, &expected, &stored, BOUND).await;
+    s.nothing_lost(&ledger, BOUND).await;
 }

@@ -6,6 +6,7 @@ use std::{collections::BTreeSet, time::Duration};
 use uuid::Uuid;
 
 use crate::{
+    csv_files::OppFile,
     smtp::SmtpServer,
     stack::{Stack, file_names},
 };
@@ -20,16 +21,31 @@ pub struct Expected {
     pub errors: i64,
 }
 
-/// Runs every check. `stored` holds the Opportunity IDs the database must hold in the end
-/// (one tenant per scenario); workers that exit on their own are restarted meanwhile, as
-/// a supervisor would.
-pub async fn nothing_lost(
-    stack: &mut Stack,
-    smtp: &SmtpServer,
-    expected: &[Expected],
-    stored: &BTreeSet<String>,
-    bound: Duration,
-) {
+/// What a scenario uploaded and what that must leave in the database.
+#[derive(Default)]
+pub struct Ledger {
+    /// The jobs and their counts.
+    pub expected: Vec<Expected>,
+    /// The Opportunity IDs the database must hold in the end (one tenant per scenario).
+    pub stored: BTreeSet<String>,
+}
+
+impl Ledger {
+    /// Records that `job` imports `file`.
+    pub fn add(&mut self, job: Uuid, file: OppFile) {
+        self.expected.push(Expected {
+            job,
+            rows: file.rows,
+            errors: file.errors,
+        });
+        self.stored.extend(file.ids);
+    }
+}
+
+/// Runs every check of what `ledger` recorded; workers that exit on their own are
+/// restarted meanwhile, as a supervisor would.
+pub async fn nothing_lost(stack: &mut Stack, smtp: &SmtpServer, ledger: &Ledger, bound: Duration) {
+    let (expected, stored) = (&ledger.expected, &ledger.stored);
     all_terminal_within(stack, bound).await;
     counts_exact(stack, expected).await;
     no_row_twice(stack).await;

@@ -49,6 +49,17 @@ pub fn opportunities(
     }
 }
 
+/// A file of the opportunities `ids` and nothing else: the keys a scenario then holds.
+pub fn held(ids: &[&str]) -> OppFile {
+    let rows: Vec<String> = ids.iter().map(|h| format!("{h},held")).collect();
+    OppFile {
+        csv: format!("Opportunity ID,Opportunity Name\n{}\n", rows.join("\n")),
+        rows: ids.len() as i64,
+        errors: 0,
+        ids: ids.iter().map(|h| (*h).to_owned()).collect(),
+    }
+}
+
 /// Locks the opportunities `ids` (they must exist) in a transaction the caller keeps open:
 /// an import that upserts one of them waits at that chunk until the transaction ends.
 pub async fn hold(db: &PgPool, ids: &[&str]) -> Transaction<'static, Postgres> {

@@ -1,90 +1,33 @@
 //! `STORAGE_DIR` on a 2 MB tmpfs: an upload that does not fit answers `507` (JSend) and
 //! keeps nothing; the next one that fits works. Mounting needs root (`.ci/run` is root).
 
-use std::{collections::BTreeSet, path::Path, process::Command, time::Duration};
+use std::time::Duration;
 
 use crate::{
-    checks::{self, Expected},
+    checks::Ledger,
     csv_files::opportunities,
-    process::{eventually, serial},
-    redis::RedisServer,
-    smtp::SmtpServer,
-    stack::{Services, Stack, file_names, shared_database_url},
+    process::eventually,
+    scenario::{Options, Scenario},
+    stack::file_names,
 };
 
 const BOUND: Duration = Duration::from_secs(45);
 
-/// A small tmpfs, unmounted when dropped (after the processes that use it are gone).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("bi-faults-tmpfs")
-            .tempdir()
-            .unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs needs root (as in .ci/run): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            // Still busy: detach it now; the kernel frees it when the last user goes.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_507_and_keeps_nothing() {
-    let _serial = serial().await;
-    let smtp = SmtpServer::start();
-    let scratch = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(scratch.path().join("redis")).await;
-    let disk = Tmpfs::mount("2m");
-    let mut stack = Stack::new(
-        Services {
-            database_url: shared_database_url(),
-            redis_url: redis.url(),
-            smtp_url: smtp.url(),
-            storage_dir: Some(disk.path().to_owned()),
-        },
-        &[],
-    )
+    // The scenario drops its processes before it unmounts the tmpfs.
+    let mut s = Scenario::start(Options {
+        storage_tmpfs: Some("2m"),
+        ..Options::default()
+    })
     .await;
-    stack.start_api().await;
-    stack.start_worker();
-    let key = stack.admin_key();
+    let (stack, key) = (&s.stack, &s.key);
 
     // About 3 MB: under the upload limit, over the free space.
     let big = opportunities("BIG", 60_000, None, None);
     assert!(big.csv.len() > 2 * 1024 * 1024);
     let (status, body) = stack
-        .upload(&key, "opportunities", "", big.csv.clone())
+        .upload(key, "opportunities", "", big.csv.clone())
         .await;
     assert_eq!(status, 507, "an upload the disk cannot hold: {body}");
     assert_eq!(body["status"], "error", "JSend error: {body}");
@@ -113,16 +56,8 @@ async fn a_full_disk_answers_507_and_keeps_nothing() {
     assert_eq!(open, 0, "no job waits for a file that was not stored");
 
     // The space is free again: a file that fits imports.
-    let small = opportunities("SMALL", 200, Some(50), None);
-    let job = stack
-        .upload_job(&key, "opportunities", "send_error_email=true", small.csv)
+    let mut ledger = Ledger::default();
+    s.import(&mut ledger, opportunities("SMALL", 200, Some(50), None))
         .await;
-    let expected = [Expected {
-        job,
-        rows: small.rows,
-        errors: small.errors,
-    }];
-    let stored: BTreeSet<String> = small.ids;
-    checks::nothing_lost(&mut stack, &smtp, &expected, &stored, BOUND).await;
-    drop(stack); // The processes go before the mount does.
+    s.nothing_lost(&ledger, BOUND).await;
 }

@@ -18,7 +18,9 @@ mod process;
 mod proxy;
 mod raw_http;
 mod redis;
+mod scenario;
 mod stack;
+mod tmpfs;
 
 mod api_killed;
 mod disk_full;

@@ -1,19 +1,16 @@
 //! Malformed requests, one of each kind: every one answers 4xx/5xx with a JSend body
 //! (`fail` with `data.message`, or `error` with `message`), and the API keeps serving.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::time::Duration;
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    checks::{self, Expected},
+    checks::Ledger,
     csv_files::opportunities,
-    process::serial,
     raw_http::{RawResponse, multipart, request, send},
-    redis::RedisServer,
-    smtp::SmtpServer,
-    stack::{Services, Stack, shared_database_url},
+    scenario::{Options, Scenario},
 };
 
 const UPLOAD: &str = "/api/v1/opportunities/upload";
@@ -384,25 +381,9 @@ fn protocol_garbage() -> Vec<(&'static str, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_jsend_errors_and_the_api_keeps_serving() {
-    let _serial = serial().await;
-    let smtp = SmtpServer::start();
-    let scratch = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(scratch.path().join("redis")).await;
-    let mut stack = Stack::new(
-        Services {
-            database_url: shared_database_url(),
-            redis_url: redis.url(),
-            smtp_url: smtp.url(),
-            storage_dir: None,
-        },
-        &[],
-    )
-    .await;
-    stack.start_api().await;
-    stack.start_worker();
-    let key = stack.admin_key();
+    let mut s = Scenario::start(Options::default()).await;
     let rep_key = {
-        let out = stack.cli(&[
+        let out = s.stack.cli(&[
             "keys",
             "create",
             "--tenant",
@@ -412,9 +393,9 @@ async fn malformed_requests_get_jsend_errors_and_the_api_keeps_serving() {
         ]);
         out.lines().last().unwrap().trim().to_owned()
     };
-    let port: u16 = stack.address.rsplit(':').next().unwrap().parse().unwrap();
+    let port = s.stack.port();
 
-    let cases = cases(&key, &rep_key);
+    let cases = cases(&s.key, &rep_key);
     assert!(cases.len() >= 50, "{} kinds", cases.len());
     let mut problems = Vec::new();
     for (what, bytes) in cases {
@@ -431,26 +412,12 @@ async fn malformed_requests_get_jsend_errors_and_the_api_keeps_serving() {
     }
 
     // Still serving: a good upload imports.
-    let (status, _) = stack.get("", "/api/v1/healthz").await;
+    let (status, _) = s.stack.get("", "/api/v1/healthz").await;
     assert_eq!(status, 200, "the API answers after the malformed requests");
-    let file = opportunities("GOOD", 30, Some(10), None);
-    let job = stack
-        .upload_job(&key, "opportunities", "send_error_email=true", file.csv)
+    let mut ledger = Ledger::default();
+    s.import(&mut ledger, opportunities("GOOD", 30, Some(10), None))
         .await;
-    let expected = [Expected {
-        job,
-        rows: file.rows,
-        errors: file.errors,
-    }];
-    let stored: BTreeSet<String> = file.ids;
-    checks::nothing_lost(
-        &mut stack,
-        &smtp,
-        &expected,
-        &stored,
-        Duration::from_secs(30),
-    )
-    .await;
+    s.nothing_lost(&ledger, Duration::from_secs(30)).await;
     assert!(
         problems.is_empty(),
         "{} malformed requests were not answered with a JSend error:\n{}",

@@ -247,6 +247,11 @@ impl Stack {
             .join("\n")
     }
 
+    /// The API's port.
+    pub fn port(&self) -> u16 {
+        self.address.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
     /// `STORAGE_DIR/uploads`.
     pub fn uploads(&self) -> PathBuf {
         self.storage.join("uploads")
