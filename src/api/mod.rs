@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs", get(routes::jobs::list))
         .route("/jobs/{id}", get(routes::jobs::get))
         .route("/jobs/{id}/cancel", post(routes::jobs::cancel))
+        .route("/jobs/{id}/events", get(routes::job_events::events))
         .route("/jobs/{id}/errors.csv", get(routes::jobs::error_file))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))

@@ -11,6 +11,7 @@ mod fuzz;
 mod health;
 mod helpers;
 mod idempotency;
+mod job_events;
 mod jobs;
 mod jsend_errors;
 mod keys;

@@ -117,7 +117,7 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// The caller's tenant's job `raw_id`; another tenant's job is as absent as a missing one.
-async fn tenant_job(
+pub(super) async fn tenant_job(
     state: &AppState,
     tenant_id: Uuid,
     raw_id: &str,

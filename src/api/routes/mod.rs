@@ -2,6 +2,7 @@
 
 pub mod contacts;
 pub mod health;
+pub mod job_events;
 pub mod jobs;
 pub mod opportunities;
 pub mod sales_targets;

@@ -1,0 +1,135 @@
+//! `GET /jobs/{id}/events`: a job's progress as Server-Sent Events, so a client can follow
+//! an import without polling. One `job` event (the same object as `GET /jobs/{id}`) each
+//! time the job's state, progress or counts change; the stream ends after the event of
+//! its terminal state.
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    extract::State,
+    response::sse::{Event, KeepAlive, Sse},
+};
+use futures::Stream;
+use uuid::Uuid;
+
+use super::jobs::tenant_job;
+use crate::{
+    api::{AppState, auth::Caller, error::ApiError, extract::Path, views::JobView},
+    db::{self, jobs::JobRecord},
+};
+
+/// How often the job's row is read while nothing changes. Progress is recorded once per
+/// chunk, so a client sees every chunk that takes longer than this.
+const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// What a client is told about; a change in any of it is a new event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snapshot {
+    state: String,
+    rows_processed: i64,
+    counts: (Option<i64>, Option<i64>, Option<i64>),
+    error: Option<String>,
+}
+
+impl Snapshot {
+    fn of(job: &JobRecord) -> Self {
+        Self {
+            state: job.state().as_str().to_owned(),
+            rows_processed: job.rows_processed,
+            counts: (
+                job.total_original_rows,
+                job.total_imported_rows,
+                job.total_error_rows,
+            ),
+            error: job.error.clone(),
+        }
+    }
+}
+
+/// Where the stream stands between two events.
+struct Follow {
+    db: sqlx::PgPool,
+    tenant_id: Uuid,
+    job_id: Uuid,
+    public_base: String,
+    /// The job as read but not yet compared (the first read comes from the request).
+    next: Option<JobRecord>,
+    last: Option<Snapshot>,
+    sent: u64,
+    done: bool,
+}
+
+/// The job's events until its terminal state.
+pub async fn events(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let job = tenant_job(&state, caller.tenant_id, &id).await?;
+    let follow = Follow {
+        db: state.db.clone(),
+        tenant_id: caller.tenant_id,
+        job_id: job.id,
+        public_base: state.settings.public_base().to_owned(),
+        next: Some(job),
+        last: None,
+        sent: 0,
+        done: false,
+    };
+    let stream = futures::stream::unfold(follow, |mut follow| async move {
+        let event = next_event(&mut follow).await?;
+        Some((Ok(event), follow))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Waits for the job's next change and describes it; `None` once the stream is over.
+async fn next_event(follow: &mut Follow) -> Option<Event> {
+    if follow.done {
+        return None;
+    }
+    loop {
+        let job = match follow.next.take() {
+            Some(job) => job,
+            None => {
+                tokio::time::sleep(POLL_EVERY).await;
+                match db::jobs::get_for_tenant(&follow.db, follow.tenant_id, follow.job_id).await {
+                    Ok(Some(job)) => job,
+                    Ok(None) => return follow.end_with_error("the job no longer exists"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job events: could not read the job");
+                        return follow
+                            .end_with_error("the job could not be read; reconnect to follow it");
+                    }
+                }
+            }
+        };
+        let snapshot = Snapshot::of(&job);
+        if follow.last.as_ref() == Some(&snapshot) {
+            continue;
+        }
+        follow.done = job.state().is_terminal();
+        follow.last = Some(snapshot);
+        follow.sent += 1;
+        let view = JobView::new(job, &follow.public_base);
+        let event = Event::default()
+            .event("job")
+            .id(follow.sent.to_string())
+            .json_data(&view)
+            .unwrap_or_else(|_| Event::default().event("job"));
+        return Some(event);
+    }
+}
+
+impl Follow {
+    /// Ends the stream with an `error` event saying why.
+    fn end_with_error(&mut self, message: &str) -> Option<Event> {
+        self.done = true;
+        Some(
+            Event::default()
+                .event("error")
+                .json_data(serde_json::json!({ "status": "error", "message": message }))
+                .unwrap_or_default(),
+        )
+    }
+}
