@@ -68,6 +68,10 @@ pub struct Settings {
     pub auto_migrate: bool,
     /// `pretty` or `json` log lines.
     pub log_format: String,
+    /// `tenant:email` of an admin that `serve` creates on a new installation (no API key
+    /// exists yet), printing its key once in its log; ignored once any key exists.
+    #[serde(default)]
+    pub bootstrap_admin: Option<String>,
     /// Maintenance mode: uploads answer 503 (nothing is stored) while reads keep working.
     #[serde(default)]
     pub maintenance: bool,
@@ -141,6 +145,7 @@ impl fmt::Debug for Settings {
             stale_upload_secs,
             auto_migrate,
             log_format,
+            bootstrap_admin,
             maintenance,
             rate_limit_rps,
             rate_limit_burst,
@@ -167,6 +172,7 @@ impl fmt::Debug for Settings {
             .field("stale_upload_secs", stale_upload_secs)
             .field("auto_migrate", auto_migrate)
             .field("log_format", log_format)
+            .field("bootstrap_admin", bootstrap_admin)
             .field("maintenance", maintenance)
             .field("rate_limit_rps", rate_limit_rps)
             .field("rate_limit_burst", rate_limit_burst)

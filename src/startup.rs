@@ -33,6 +33,9 @@ pub enum StartupError {
     /// Files or sockets.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// `BOOTSTRAP_ADMIN` is not `tenant:email`.
+    #[error("BOOTSTRAP_ADMIN: {0}")]
+    Bootstrap(String),
 }
 
 /// Opens the pool and, when `migrate` is set, creates the database and applies migrations.
@@ -68,6 +71,9 @@ impl ApiServer {
         migrate: bool,
     ) -> Result<Self, StartupError> {
         let db = database(&settings, 20, migrate).await?;
+        if let Some(spec) = &settings.bootstrap_admin {
+            bootstrap_admin(&db, spec).await?;
+        }
         let store = FileStore::open(&settings.storage_dir).await?;
         // Partial files of requests that died with an earlier process.
         let stale = std::time::Duration::from_secs(settings.stale_upload_secs);
@@ -107,6 +113,30 @@ impl ApiServer {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// On a new installation (no API key yet) creates the admin `tenant:email` and prints its
+/// key once in the log, so that a first `docker compose up` can be used at once.
+async fn bootstrap_admin(db: &sqlx::PgPool, spec: &str) -> Result<(), StartupError> {
+    let (tenant, email) = spec
+        .split_once(':')
+        .ok_or_else(|| StartupError::Bootstrap(format!("{spec:?} is not tenant:email")))?;
+    let slug = crate::domain::TenantSlug::parse(tenant.trim()).map_err(StartupError::Bootstrap)?;
+    let email = email.trim();
+    if !email_address::EmailAddress::is_valid(email) {
+        return Err(StartupError::Bootstrap(format!(
+            "{email:?} is not an email address"
+        )));
+    }
+    if let Some(key) = db::accounts::create_first_admin(db, &slug, email).await? {
+        tracing::warn!(
+            tenant = slug.as_str(),
+            email,
+            key = key.expose(),
+            "created the first admin key; it is shown only this once, keep it"
+        );
+    }
+    Ok(())
 }
 
 /// Everything a worker process needs, built from the settings.

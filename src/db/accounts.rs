@@ -46,6 +46,44 @@ pub async fn create_key(
     admin: bool,
 ) -> Result<ApiKey, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let key = insert_key(&mut tx, slug, email, admin).await?;
+    tx.commit().await?;
+    Ok(key)
+}
+
+/// Any constant unique to the bootstrap lock.
+const BOOTSTRAP_LOCK: i64 = 0x6269_5f62_6f6f_7473; // "bi_boots"
+
+/// Creates the first admin and its key, but only while no API key exists at all (a new
+/// installation); `None` otherwise. Safe when several API processes start at once.
+pub async fn create_first_admin(
+    pool: &PgPool,
+    slug: &TenantSlug,
+    email: &str,
+) -> Result<Option<ApiKey>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(BOOTSTRAP_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
+        .fetch_one(&mut *tx)
+        .await?;
+    if any {
+        return Ok(None);
+    }
+    let key = insert_key(&mut tx, slug, email, true).await?;
+    tx.commit().await?;
+    Ok(Some(key))
+}
+
+/// The inserts of `create_key`, inside the caller's transaction.
+async fn insert_key(
+    tx: &mut sqlx::PgConnection,
+    slug: &TenantSlug,
+    email: &str,
+    admin: bool,
+) -> Result<ApiKey, sqlx::Error> {
     let tenant_id: Uuid = sqlx::query_scalar(
         "INSERT INTO tenants (id, slug) VALUES ($1, $2)
          ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug
@@ -75,7 +113,6 @@ pub async fn create_key(
         .bind(key.display_prefix())
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
     Ok(key)
 }
 

@@ -81,6 +81,11 @@ fn compose_has_the_services_and_workers_can_scale() {
         assert!(env["DATABASE_URL"].contains("@postgres:5432/"));
         assert!(env["REDIS_URL"].contains("redis:6379"));
     }
+    // A first `docker compose up` leaves the user an admin key in the API's log.
+    let api = resolve_env(&compose, "api");
+    let (tenant, email) = api["BOOTSTRAP_ADMIN"].split_once(':').unwrap();
+    assert!(batch_import::domain::TenantSlug::parse(tenant).is_ok());
+    assert!(email.contains('@'));
 }
 
 fn resolve_env(compose: &Value, svc: &str) -> std::collections::HashMap<String, String> {

@@ -1,6 +1,7 @@
 //! Integration tests through the HTTP API against real Postgres, Redis and SMTP.
 
 mod auth;
+mod bootstrap;
 mod cli;
 mod compose;
 mod contacts;
