@@ -96,8 +96,7 @@ async fn send_report(ctx: &WorkerContext, job: &JobRecord) {
         Ok(content) if content.len() <= report::MAX_ATTACHMENT_BYTES => Some(content),
         _ => None,
     };
-    let url = crate::domain::error_file_url(ctx.settings.public_base(), job.id);
-    let email = report::build(job, &to, &url, attachment);
+    let email = report::build(job, &to, ctx.settings.public_base(), attachment);
     let mut delay = Duration::from_secs(1);
     let outcome = loop {
         match ctx.mailer.send(email.clone()).await {

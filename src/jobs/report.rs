@@ -13,8 +13,15 @@ pub fn wanted(job: &JobRecord) -> bool {
             || (job.state().is_terminal() && job.total_error_rows.unwrap_or(0) > 0))
 }
 
-/// Builds the report. `error_csv` is the error file's content when it exists and fits.
-pub fn build(job: &JobRecord, to: &str, error_file_url: &str, error_csv: Option<Vec<u8>>) -> Email {
+/// Failed rows shown in the HTML part; the attachment has all of them.
+const PREVIEW_ROWS: usize = 5;
+
+/// Builds the report: plain text, the same as HTML (counts as a table, the first failed
+/// rows with their line and reason, links), and the error CSV attached. `error_csv` is
+/// the error file's content when it exists and fits.
+pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec<u8>>) -> Email {
+    let error_file_url = crate::domain::error_file_url(public_base, job.id);
+    let html = html(job, public_base, error_csv.as_deref());
     let mut body = String::new();
     let subject = match job
         .error
@@ -66,6 +73,110 @@ pub fn build(job: &JobRecord, to: &str, error_file_url: &str, error_csv: Option<
         to: to.to_owned(),
         subject,
         body,
+        html: Some(html),
         attachment,
+    }
+}
+
+/// The HTML part. Everything from the upload (file name, values, reasons) is escaped.
+fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String {
+    use html_escape::encode_text as text;
+    let file = text(&job.file_name);
+    let job_url = crate::domain::job_url(public_base, job.id);
+    let mut html =
+        String::from("<!DOCTYPE html><html><body style=\"font-family:sans-serif;color:#222\">");
+    match job
+        .error
+        .as_ref()
+        .filter(|_| job.state() == JobState::Failed)
+    {
+        Some(reason) => html.push_str(&format!(
+            "<h2>Your import of &ldquo;{file}&rdquo; failed</h2><p>{}</p>",
+            text(reason)
+        )),
+        None => {
+            html.push_str(&format!(
+                "<h2>Your import of &ldquo;{file}&rdquo; finished ({})</h2>",
+                job.state().as_str()
+            ));
+            html.push_str("<table cellpadding=\"4\" style=\"border-collapse:collapse\">");
+            for (label, value) in [
+                ("Rows in the file", job.total_original_rows),
+                ("Rows imported", job.total_imported_rows),
+                ("Rows with errors", job.total_error_rows),
+            ] {
+                html.push_str(&format!(
+                    "<tr><th align=\"left\">{label}</th><td align=\"right\">{}</td></tr>",
+                    value.unwrap_or(0)
+                ));
+            }
+            html.push_str("</table>");
+        }
+    }
+    let preview = error_csv.map(failed_rows).unwrap_or_default();
+    if !preview.is_empty() {
+        html.push_str("<h3>First failed rows</h3><table cellpadding=\"4\" border=\"1\" style=\"border-collapse:collapse\"><tr><th>Line</th><th>Error</th></tr>");
+        for (line, reason) in &preview {
+            html.push_str(&format!(
+                "<tr><td align=\"right\">{}</td><td>{}</td></tr>",
+                text(line),
+                text(reason)
+            ));
+        }
+        html.push_str("</table><p>The attached CSV lists every failed row; fix them and upload that file again.</p>");
+    }
+    html.push_str(&format!(
+        "<p><a href=\"{}\">The job</a> (open it with your API key)</p></body></html>",
+        html_escape::encode_double_quoted_attribute(&job_url)
+    ));
+    html
+}
+
+/// The `Line` and `Error` of the first failed rows of an error CSV.
+fn failed_rows(error_csv: &[u8]) -> Vec<(String, String)> {
+    let content = error_csv
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(error_csv);
+    let mut reader = csv::Reader::from_reader(content);
+    let Ok(header) = reader.headers().cloned() else {
+        return Vec::new();
+    };
+    // `Line` and `Error` follow the upload's own columns, which may use those names too.
+    let names: Vec<&str> = header.iter().collect();
+    let (Some(line), Some(error)) = (
+        names.iter().rposition(|h| *h == "Line"),
+        names.iter().rposition(|h| *h == "Error"),
+    ) else {
+        return Vec::new();
+    };
+    reader
+        .records()
+        .map_while(Result::ok)
+        .take(PREVIEW_ROWS)
+        .map(|row| {
+            (
+                row.get(line).unwrap_or_default().to_owned(),
+                row.get(error).unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failed_rows;
+
+    #[test]
+    fn the_preview_reads_line_and_error_after_the_uploads_own_columns() {
+        let csv =
+            "\u{feff}Error,Line,Name,Line,Error\nx,y,A,3,Amount is bad\nx,y,B,7,Name is missing\n";
+        assert_eq!(
+            failed_rows(csv.as_bytes()),
+            [
+                ("3".to_owned(), "Amount is bad".to_owned()),
+                ("7".to_owned(), "Name is missing".to_owned())
+            ]
+        );
+        assert!(failed_rows(b"not,an,error,file\n1,2,3,4\n").is_empty());
     }
 }

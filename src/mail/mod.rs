@@ -43,6 +43,8 @@ pub struct Email {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// The same message as HTML, sent beside the text as `multipart/alternative`.
+    pub html: Option<String>,
     /// File name and content of a CSV attachment.
     pub attachment: Option<(String, Vec<u8>)>,
 }
@@ -77,17 +79,27 @@ impl EmailClient {
             .from(self.from.clone())
             .to(to)
             .subject(email.subject);
-        let text = SinglePart::plain(email.body);
-        let message = match email.attachment {
-            Some((name, content)) => builder.multipart(
-                MultiPart::mixed().singlepart(text).singlepart(
-                    Attachment::new(name)
-                        .body(content, ContentType::parse("text/csv").expect("valid mime")),
-                ),
+        let message = match (email.html, email.attachment) {
+            (None, None) => builder.singlepart(SinglePart::plain(email.body))?,
+            (None, Some(attachment)) => builder.multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(email.body))
+                    .singlepart(csv_attachment(attachment)),
             )?,
-            None => builder.singlepart(text)?,
+            (Some(html), None) => {
+                builder.multipart(MultiPart::alternative_plain_html(email.body, html))?
+            }
+            (Some(html), Some(attachment)) => builder.multipart(
+                MultiPart::mixed()
+                    .multipart(MultiPart::alternative_plain_html(email.body, html))
+                    .singlepart(csv_attachment(attachment)),
+            )?,
         };
         self.transport.send(message).await?;
         Ok(())
     }
+}
+
+fn csv_attachment((name, content): (String, Vec<u8>)) -> SinglePart {
+    Attachment::new(name).body(content, ContentType::parse("text/csv").expect("valid mime"))
 }

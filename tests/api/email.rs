@@ -31,6 +31,19 @@ async fn failed_rows_are_emailed_with_the_error_csv_when_asked() {
         body.contains("Rows imported:      1") && body.contains("Rows with errors:   1"),
         "{body}"
     );
+    // The same report as HTML beside the text: counts, the failed rows, the job's link.
+    let html = parsed.body_html(0).expect("an HTML part").to_string();
+    let id = job["id"].as_str().unwrap();
+    assert!(html.contains("Rows with errors"), "{html}");
+    assert!(
+        html.contains("<td align=\"right\">3</td>"),
+        "line 3 failed: {html}"
+    );
+    assert!(html.contains("ten"), "the reason names the value: {html}");
+    assert!(
+        html.contains(&format!("{}/api/v1/jobs/{id}", app.address)),
+        "links the job: {html}"
+    );
     let attachment = parsed
         .attachments()
         .next()
@@ -40,7 +53,6 @@ async fn failed_rows_are_emailed_with_the_error_csv_when_asked() {
     assert!(content.contains("B1,Bad,ten,3,"), "{content}");
 
     // The job records the send; a later poll shows it.
-    let id = job["id"].as_str().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let job = app.wait_for_job(&key, id).await;
