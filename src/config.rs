@@ -72,6 +72,9 @@ pub struct Settings {
     /// exists yet), printing its key once in its log; ignored once any key exists.
     #[serde(default)]
     pub bootstrap_admin: Option<String>,
+    /// Where a worker serves its Prometheus metrics (`GET /metrics`); off when unset.
+    #[serde(default)]
+    pub metrics_addr: Option<SocketAddr>,
     /// Maintenance mode: uploads answer 503 (nothing is stored) while reads keep working.
     #[serde(default)]
     pub maintenance: bool,
@@ -146,6 +149,7 @@ impl fmt::Debug for Settings {
             auto_migrate,
             log_format,
             bootstrap_admin,
+            metrics_addr,
             maintenance,
             rate_limit_rps,
             rate_limit_burst,
@@ -173,6 +177,7 @@ impl fmt::Debug for Settings {
             .field("auto_migrate", auto_migrate)
             .field("log_format", log_format)
             .field("bootstrap_admin", bootstrap_admin)
+            .field("metrics_addr", metrics_addr)
             .field("maintenance", maintenance)
             .field("rate_limit_rps", rate_limit_rps)
             .field("rate_limit_burst", rate_limit_burst)

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod import;
 pub mod jobs;
 pub mod mail;
+pub mod prometheus;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -70,6 +70,7 @@ impl ApiServer {
         settings: Settings,
         migrate: bool,
     ) -> Result<Self, StartupError> {
+        crate::prometheus::handle();
         let db = database(&settings, 20, migrate).await?;
         if let Some(spec) = &settings.bootstrap_admin {
             bootstrap_admin(&db, spec).await?;
@@ -179,9 +180,39 @@ pub async fn run_worker(
     migrate: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerRunError> {
+    let metrics = match settings.metrics_addr {
+        Some(addr) => Some(serve_worker_metrics(addr).await?),
+        None => None,
+    };
     let ctx = worker_context(settings, migrate).await?;
-    crate::jobs::worker::run(ctx, shutdown).await?;
+    let result = crate::jobs::worker::run(ctx, shutdown).await;
+    if let Some(server) = metrics {
+        server.abort();
+    }
+    result?;
     Ok(())
+}
+
+/// Serves this worker's metrics at `GET /metrics` on `addr`, so each of N workers can be
+/// scraped.
+async fn serve_worker_metrics(
+    addr: SocketAddr,
+) -> Result<tokio::task::JoinHandle<()>, StartupError> {
+    let handle = crate::prometheus::handle();
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "worker metrics listening");
+    let router = Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    );
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::warn!(error = %e, "worker metrics stopped");
+        }
+    }))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

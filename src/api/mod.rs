@@ -77,7 +77,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", get(routes::metrics::metrics))
         .fallback(routes::not_found)
+        .route_layer(axum::middleware::from_fn(crate::prometheus::track_http))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_cap))
         // Outside the body limit, so its plain-text 413 becomes JSend too.

@@ -504,3 +504,23 @@ pub async fn find_by_idempotency_key(
     .fetch_optional(pool)
     .await
 }
+
+/// Jobs of all tenants by kind and state: `(kind, state, jobs)`, for metrics.
+pub async fn totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT kind, state, count(*) FROM import_jobs GROUP BY kind, state")
+        .fetch_all(pool)
+        .await
+}
+
+/// Rows of all ended jobs by kind: `(kind, imported, failed)`, for metrics.
+pub async fn row_totals(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kind, COALESCE(sum(total_imported_rows), 0)::bigint,
+                COALESCE(sum(total_error_rows), 0)::bigint
+           FROM import_jobs
+          WHERE state IN ('completed', 'failed', 'cancelled')
+          GROUP BY kind",
+    )
+    .fetch_all(pool)
+    .await
+}

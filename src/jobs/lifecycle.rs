@@ -58,6 +58,17 @@ pub async fn end(
         }
         None => tracing::info!(state = state.as_str(), counts = ?counts, "job ended"),
     }
+    let took = job
+        .started_at
+        .zip(job.finished_at)
+        .and_then(|(started, finished)| (finished - started).to_std().ok());
+    crate::prometheus::job_ended(
+        job.kind(),
+        job.state(),
+        job.total_imported_rows.unwrap_or(0),
+        job.total_error_rows.unwrap_or(0),
+        took,
+    );
     send_report(ctx, &job).await;
     ctx.store.remove_upload(job_id).await;
     Ok(Some(job))
@@ -109,6 +120,7 @@ async fn send_report(ctx: &WorkerContext, job: &JobRecord) {
             Err(e) => break Err(e.to_string()),
         }
     };
+    crate::prometheus::email(outcome.is_ok());
     match &outcome {
         Ok(()) => tracing::info!(%to, "error email sent"),
         Err(e) => tracing::warn!(error = %e, "error email could not be sent"),

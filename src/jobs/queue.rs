@@ -137,6 +137,17 @@ impl JobQueue {
         Ok(exists && !matches!(status.as_deref(), Some("Done" | "Killed" | "Failed")))
     }
 
+    /// Tasks waiting in Redis: queued now or scheduled for later.
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        let (active, scheduled): (u64, u64) = redis::pipe()
+            .llen(self.config.active_jobs_list())
+            .zcard(self.config.scheduled_jobs_set())
+            .query_async(&mut conn)
+            .await?;
+        Ok(active + scheduled)
+    }
+
     /// Checks that Redis answers (once more after a reconnect).
     pub async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();

@@ -17,6 +17,7 @@ mod jobs;
 mod jsend_errors;
 mod keys;
 mod maintenance;
+mod metrics;
 mod opportunities;
 mod queue_outage;
 mod rate_limit;

@@ -4,6 +4,7 @@ pub mod contacts;
 pub mod health;
 pub mod job_events;
 pub mod jobs;
+pub mod metrics;
 pub mod opportunities;
 pub mod sales_targets;
 pub mod uploads;

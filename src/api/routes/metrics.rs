@@ -1,0 +1,39 @@
+//! `GET /metrics`: Prometheus text. This process's HTTP metrics, plus the whole import
+//! picture read at scrape time: jobs by kind and state and their rows from Postgres,
+//! tasks waiting in Redis. No key: keep the path internal (see README).
+
+use axum::{extract::State, http::header, response::IntoResponse};
+
+use crate::{api::AppState, db, prometheus};
+
+/// Renders the metrics.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match db::jobs::totals(&state.db).await {
+        Ok(totals) => {
+            for (kind, job_state, jobs) in totals {
+                metrics::gauge!(prometheus::JOBS, "kind" => kind, "state" => job_state)
+                    .set(jobs as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: could not read the job totals"),
+    }
+    match db::jobs::row_totals(&state.db).await {
+        Ok(rows) => {
+            for (kind, imported, failed) in rows {
+                metrics::gauge!(prometheus::JOB_ROWS, "kind" => kind.clone(), "outcome" => "imported")
+                    .set(imported as f64);
+                metrics::gauge!(prometheus::JOB_ROWS, "kind" => kind, "outcome" => "failed")
+                    .set(failed as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: could not read the row totals"),
+    }
+    match state.queue.depth().await {
+        Ok(depth) => metrics::gauge!(prometheus::QUEUE_DEPTH).set(depth as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: could not read the queue depth"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        prometheus::handle().render(),
+    )
+}

@@ -1,0 +1,101 @@
+//! Prometheus metrics. One recorder per process; the API serves it at `/metrics` (with
+//! job totals read from Postgres at scrape time), a worker on `METRICS_ADDR` when set.
+
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{MatchedPath, Request},
+    middleware::Next,
+    response::Response,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::domain::{JobKind, JobState};
+
+/// HTTP requests by method, route and status.
+pub const HTTP_REQUESTS: &str = "batch_import_http_requests_total";
+/// HTTP request latency by method and route.
+pub const HTTP_DURATION: &str = "batch_import_http_request_duration_seconds";
+/// Jobs that ended in this process, by kind and final state.
+pub const JOBS_ENDED: &str = "batch_import_jobs_ended_total";
+/// Rows of ended jobs, by kind and outcome (`imported`, `failed`).
+pub const ROWS: &str = "batch_import_rows_total";
+/// How long an import run took, by kind.
+pub const IMPORT_DURATION: &str = "batch_import_import_duration_seconds";
+/// Error report emails by outcome (`sent`, `failed`).
+pub const EMAILS: &str = "batch_import_emails_total";
+/// All jobs in Postgres by kind and state (read at scrape time by the API).
+pub const JOBS: &str = "batch_import_jobs";
+/// Rows of all finished jobs in Postgres by kind and outcome (read at scrape time).
+pub const JOB_ROWS: &str = "batch_import_job_rows";
+/// Tasks waiting in Redis (read at scrape time by the API).
+pub const QUEUE_DEPTH: &str = "batch_import_queue_depth";
+
+/// Latency buckets, in seconds, from a fast GET to a long `wait=true` upload or import.
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// The process's recorder, installed on first use.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .expect("buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder installed first (a test harness, say): ours then only
+            // renders what is recorded through it, which is nothing; keep going.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Middleware: counts and times every request by its route pattern (not its path, so
+/// job ids do not make a series each).
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Records a job that ended in this process.
+pub fn job_ended(
+    kind: JobKind,
+    state: JobState,
+    imported: i64,
+    failed: i64,
+    took: Option<Duration>,
+) {
+    let kind = kind.as_str();
+    metrics::counter!(JOBS_ENDED, "kind" => kind, "state" => state.as_str()).increment(1);
+    metrics::counter!(ROWS, "kind" => kind, "outcome" => "imported")
+        .increment(imported.max(0) as u64);
+    metrics::counter!(ROWS, "kind" => kind, "outcome" => "failed").increment(failed.max(0) as u64);
+    if let Some(took) = took {
+        metrics::histogram!(IMPORT_DURATION, "kind" => kind).record(took.as_secs_f64());
+    }
+}
+
+/// Records an error report email.
+pub fn email(sent: bool) {
+    let outcome = if sent { "sent" } else { "failed" };
+    metrics::counter!(EMAILS, "outcome" => outcome).increment(1);
+}

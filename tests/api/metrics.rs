@@ -1,0 +1,117 @@
+//! `GET /metrics` on the API (no key) and on a worker's `METRICS_ADDR`: a scrape after an
+//! import shows the counts moved by exactly that import.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{process_env, spawn_app_with};
+
+/// The value of the sample `name{labels…}`, 0 when absent (a series not yet recorded).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+async fn scrape(url: &str) -> String {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    response.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_after_an_import_shows_exactly_that_import() {
+    let app = spawn_app_with(|_| {}, false).await;
+    let key = app.admin_key().await;
+    let worker_metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
+        .arg("work")
+        .envs(process_env(&app.settings))
+        .env("METRICS_ADDR", worker_metrics.to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let api = format!("{}/metrics", app.address);
+    let completed = [("kind", "opportunities"), ("state", "completed")];
+    let imported = [("kind", "opportunities"), ("outcome", "imported")];
+    let failed = [("kind", "opportunities"), ("outcome", "failed")];
+    let before = scrape(&api).await;
+
+    let csv = "Opportunity ID,Opportunity Name,Amount\nA,a,1\nB,b,x\nC,c,3\nD,d,y\nE,e,5\n";
+    let job = app.import(&key, "opportunities", "", csv).await;
+    assert_eq!(job["total_imported_rows"], 3);
+
+    let after = scrape(&api).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    assert_eq!(moved("batch_import_jobs", &completed), 1.0, "{after}");
+    assert_eq!(moved("batch_import_job_rows", &imported), 3.0, "{after}");
+    assert_eq!(moved("batch_import_job_rows", &failed), 2.0, "{after}");
+    assert!(
+        sample(
+            &after,
+            "batch_import_http_requests_total",
+            &[("route", "/api/v1/opportunities/upload"), ("status", "202")]
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        after.contains("batch_import_http_request_duration_seconds_bucket"),
+        "{after}"
+    );
+    assert!(after.contains("batch_import_queue_depth"), "{after}");
+
+    // The worker's own process metrics, on its METRICS_ADDR.
+    let url = format!("http://{worker_metrics}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let worker = loop {
+        if let Ok(response) = reqwest::get(&url).await {
+            break response.text().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "the worker serves its metrics");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        sample(&worker, "batch_import_jobs_ended_total", &completed),
+        1.0,
+        "{worker}"
+    );
+    assert_eq!(
+        sample(&worker, "batch_import_rows_total", &imported),
+        3.0,
+        "{worker}"
+    );
+    assert_eq!(
+        sample(&worker, "batch_import_rows_total", &failed),
+        2.0,
+        "{worker}"
+    );
+    assert_eq!(
+        sample(
+            &worker,
+            "batch_import_import_duration_seconds_count",
+            &[("kind", "opportunities")]
+        ),
+        1.0,
+        "{worker}"
+    );
+}
