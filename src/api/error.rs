@@ -92,14 +92,6 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<crate::jobs::submit::SubmitError> for ApiError {
-    fn from(error: crate::jobs::submit::SubmitError) -> Self {
-        match error {
-            crate::jobs::submit::SubmitError::Database(e) => e.into(),
-        }
-    }
-}
-
 impl From<crate::storage::StoreError> for ApiError {
     fn from(error: crate::storage::StoreError) -> Self {
         use crate::storage::StoreError;

@@ -8,10 +8,7 @@
 
 use sqlx::PgPool;
 
-use super::{
-    queue::JobQueue,
-    submit::{self, SubmitError},
-};
+use super::{queue::JobQueue, submit};
 use crate::{
     db::{
         self,
@@ -79,10 +76,7 @@ pub enum IdempotencyError {
     /// The key was used in the last 24 hours for another file (or another kind).
     #[error("this Idempotency-Key was already used for another file in the last 24 hours")]
     KeyReused,
-    /// The upload could not be submitted.
-    #[error(transparent)]
-    Submit(#[from] SubmitError),
-    /// Looking the key up failed.
+    /// Recording the job or looking the key up failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -95,9 +89,8 @@ pub async fn submit_once(
     store: &FileStore,
     job: &NewJob,
 ) -> Result<Submitted, IdempotencyError> {
-    let outcome = submit_or_replay(db, queue, store, job).await;
+    let outcome = submit_or_replay(db, queue, job).await;
     if !matches!(outcome, Ok(Submitted::New(_))) {
-        // `submit` removes it on its own errors too; removing twice is harmless.
         store.remove_upload(job.id).await;
     }
     outcome
@@ -106,11 +99,10 @@ pub async fn submit_once(
 async fn submit_or_replay(
     db: &PgPool,
     queue: &JobQueue,
-    store: &FileStore,
     job: &NewJob,
 ) -> Result<Submitted, IdempotencyError> {
     let Some(key) = job.idempotency_key.as_deref() else {
-        return Ok(Submitted::New(submit::submit(db, queue, store, job).await?));
+        return Ok(Submitted::New(submit::submit(db, queue, job).await?));
     };
     // Also releases the key when its job is older than the window.
     if let Some(first) =
@@ -118,14 +110,14 @@ async fn submit_or_replay(
     {
         return replay(first, job);
     }
-    match submit::submit(db, queue, store, job).await {
+    match submit::submit(db, queue, job).await {
         Ok(record) => Ok(Submitted::New(record)),
         // A concurrent upload with this key inserted its job first.
-        Err(SubmitError::Database(e)) if is_key_conflict(&e) => {
+        Err(e) if is_key_conflict(&e) => {
             tracing::info!(job_id = %job.id, "a concurrent upload took this Idempotency-Key first");
             match db::jobs::find_by_idempotency_key(db, job.tenant_id, key, WINDOW_SECS).await? {
                 Some(first) => replay(first, job),
-                None => Err(SubmitError::Database(e).into()),
+                None => Err(e.into()),
             }
         }
         Err(e) => Err(e.into()),

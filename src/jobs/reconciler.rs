@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::queue::JobQueue;
-use crate::{db, storage::FileStore};
+use crate::{db, domain::JobState, storage::FileStore};
 
 /// Any constant unique to this lock, shared by all workers.
 const LOCK_KEY: i64 = 0x6261_7463_685f_7263; // "batch_rc"
@@ -153,9 +153,9 @@ pub async fn sweep_files(
     let ids: Vec<Uuid> = uploads.iter().map(|u| u.job_id).collect();
     let states: HashMap<Uuid, String> = db::jobs::states_of(db, &ids).await?.into_iter().collect();
     for upload in uploads {
-        let unneeded = match states.get(&upload.job_id).map(String::as_str) {
-            Some("queued" | "running") => false,
-            Some(_) => true,
+        let unneeded = match states.get(&upload.job_id) {
+            // An unreadable state is left alone: only a known ended job loses its file.
+            Some(state) => state.parse::<JobState>().is_ok_and(JobState::is_terminal),
             None => upload.idle >= stale,
         };
         if unneeded {

@@ -6,40 +6,19 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::queue::JobQueue;
-use crate::{
-    db::{
-        self,
-        jobs::{JobRecord, NewJob},
-    },
-    storage::FileStore,
+use crate::db::{
+    self,
+    jobs::{JobRecord, NewJob},
 };
-
-/// Why an upload could not become a queued job. Its file is removed.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// The job row could not be written.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-}
 
 /// Records the job (queued) and then enqueues it: the row exists before a worker can see
 /// the task. Postgres is the truth: when Redis cannot take the task now (down, or the
 /// API dies right here), the job stays queued and the reconciler enqueues it once Redis
-/// answers. Redis being down delays imports; it does not refuse them.
-pub async fn submit(
-    db: &PgPool,
-    queue: &JobQueue,
-    store: &FileStore,
-    job: &NewJob,
-) -> Result<JobRecord, SubmitError> {
+/// answers. Redis being down delays imports; it does not refuse them. Only a failed
+/// insert is an error; the caller then removes the upload.
+pub async fn submit(db: &PgPool, queue: &JobQueue, job: &NewJob) -> Result<JobRecord, sqlx::Error> {
     let task_id = Uuid::new_v4();
-    let record = match db::jobs::insert(db, job, task_id).await {
-        Ok(record) => record,
-        Err(e) => {
-            store.remove_upload(job.id).await;
-            return Err(e.into());
-        }
-    };
+    let record = db::jobs::insert(db, job, task_id).await?;
     match queue.enqueue(job.id, task_id).await {
         Ok(()) => {
             tracing::info!(job_id = %job.id, kind = job.kind.as_str(), size = job.file_size, "upload queued")

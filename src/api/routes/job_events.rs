@@ -16,6 +16,7 @@ use super::jobs::tenant_job;
 use crate::{
     api::{AppState, auth::Caller, error::ApiError, extract::Path, views::JobView},
     db::{self, jobs::JobRecord},
+    domain::JobState,
 };
 
 /// How often the job's row is read while nothing changes. Progress is recorded once per
@@ -25,7 +26,7 @@ const POLL_EVERY: Duration = Duration::from_millis(200);
 /// What a client is told about; a change in any of it is a new event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Snapshot {
-    state: String,
+    state: JobState,
     rows_processed: i64,
     counts: (Option<i64>, Option<i64>, Option<i64>),
     error: Option<String>,
@@ -34,7 +35,7 @@ struct Snapshot {
 impl Snapshot {
     fn of(job: &JobRecord) -> Self {
         Self {
-            state: job.state().as_str().to_owned(),
+            state: job.state(),
             rows_processed: job.rows_processed,
             counts: (
                 job.total_original_rows,

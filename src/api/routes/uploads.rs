@@ -203,7 +203,6 @@ impl From<IdempotencyError> for ApiError {
     fn from(error: IdempotencyError) -> Self {
         match error {
             IdempotencyError::KeyReused => Self::Conflict(error.to_string()),
-            IdempotencyError::Submit(e) => e.into(),
             IdempotencyError::Database(e) => e.into(),
         }
     }
