@@ -16,7 +16,14 @@ pub struct JobView {
     pub kind: &'static str,
     pub state: &'static str,
     pub file_name: String,
+    /// The uploaded file's size in bytes.
+    pub file_size: i64,
     pub rows_processed: i64,
+    /// Bytes of the file behind `rows_processed` (equal to `file_size` once completed).
+    pub bytes_processed: i64,
+    /// `bytes_processed` as a whole percentage of `file_size` (0–100): a true measure of
+    /// progress while the file's row count is not known yet.
+    pub progress_percent: u8,
     pub total_original_rows: Option<i64>,
     pub total_imported_rows: Option<i64>,
     pub total_error_rows: Option<i64>,
@@ -46,8 +53,11 @@ impl JobView {
             } else {
                 String::new()
             },
+            progress_percent: progress_percent(job.bytes_processed, job.file_size),
             file_name: job.file_name,
+            file_size: job.file_size,
             rows_processed: job.rows_processed,
+            bytes_processed: job.bytes_processed,
             total_original_rows: job.total_original_rows,
             total_imported_rows: job.total_imported_rows,
             total_error_rows: job.total_error_rows,
@@ -63,6 +73,14 @@ impl JobView {
 }
 
 pub use crate::domain::{error_file_url, job_url};
+
+/// `done` of `total` in whole percent, rounded down so that 100 means finished.
+fn progress_percent(done: i64, total: i64) -> u8 {
+    if total <= 0 {
+        return 0;
+    }
+    (done.clamp(0, total) as i128 * 100 / total as i128) as u8
+}
 
 /// `close_date` in the documented (PHP DateTime) shape.
 #[derive(Debug, Serialize)]
@@ -179,5 +197,19 @@ impl From<crate::db::sales_targets::SalesTarget> for SalesTargetView {
             month: t.month.format("%Y-%m").to_string(),
             amount: t.amount.to_f64(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_percent;
+
+    #[test]
+    fn progress_is_a_whole_percentage_rounded_down() {
+        assert_eq!(progress_percent(0, 0), 0);
+        assert_eq!(progress_percent(1, 3), 33);
+        assert_eq!(progress_percent(999, 1000), 99);
+        assert_eq!(progress_percent(1000, 1000), 100);
+        assert_eq!(progress_percent(5000, 1000), 100);
     }
 }

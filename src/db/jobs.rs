@@ -25,6 +25,8 @@ pub struct JobRecord {
     pub column_mapping: Option<Json<ColumnMapping>>,
     pub send_error_email: bool,
     pub rows_processed: i64,
+    /// Bytes of the file read by the chunks committed so far (`file_size` once completed).
+    pub bytes_processed: i64,
     pub total_original_rows: Option<i64>,
     pub total_imported_rows: Option<i64>,
     pub total_error_rows: Option<i64>,
@@ -105,7 +107,7 @@ pub struct ImportCounts {
 }
 
 const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, file_size, column_mapping,
-    send_error_email, rows_processed, total_original_rows, total_imported_rows, total_error_rows,
+    send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
     error, attempts, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
     email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after";
 
@@ -184,7 +186,7 @@ pub async fn claim(
 ) -> Result<Option<JobRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE import_jobs
-            SET state = 'running', started_at = now(), rows_processed = 0,
+            SET state = 'running', started_at = now(), rows_processed = 0, bytes_processed = 0,
                 total_original_rows = NULL, total_imported_rows = NULL, total_error_rows = NULL,
                 error = NULL, attempts = attempts + 1,
                 lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3)
@@ -211,24 +213,27 @@ pub enum Renewal {
     Lost,
 }
 
-/// Extends the lease and, when given, records progress.
+/// Extends the lease and, when given, records progress: rows processed and how far into
+/// the file (bytes) they reach.
 pub async fn renew(
     pool: &PgPool,
     id: Uuid,
     lease: &Lease,
-    rows_processed: Option<i64>,
+    progress: Option<(i64, i64)>,
 ) -> Result<Renewal, sqlx::Error> {
     let cancel: Option<bool> = sqlx::query_scalar(
         "UPDATE import_jobs
             SET lease_expires_at = now() + make_interval(secs => $3),
-                rows_processed = COALESCE($4, rows_processed)
+                rows_processed = COALESCE($4, rows_processed),
+                bytes_processed = LEAST(file_size, COALESCE($5, bytes_processed))
           WHERE id = $1 AND state = 'running' AND lease_owner = $2
       RETURNING cancel_requested_at IS NOT NULL",
     )
     .bind(id)
     .bind(&lease.owner)
     .bind(lease.seconds())
-    .bind(rows_processed)
+    .bind(progress.map(|(rows, _)| rows))
+    .bind(progress.map(|(_, bytes)| bytes))
     .fetch_optional(pool)
     .await?;
     Ok(match cancel {
@@ -255,6 +260,8 @@ pub async fn end(
             SET state = $2, finished_at = now(), error = $3,
                 lease_owner = NULL, lease_expires_at = NULL,
                 rows_processed = GREATEST(rows_processed, COALESCE($4, 0)),
+                bytes_processed = CASE WHEN $2 = 'completed' THEN file_size
+                                       ELSE bytes_processed END,
                 total_original_rows = COALESCE($4, total_original_rows),
                 total_imported_rows = COALESCE($5, total_imported_rows),
                 total_error_rows = COALESCE($6, total_error_rows)
@@ -288,7 +295,7 @@ pub async fn release_for_retry(
 ) -> Result<bool, sqlx::Error> {
     let released = sqlx::query(
         "UPDATE import_jobs
-            SET state = 'queued', rows_processed = 0, error = $3,
+            SET state = 'queued', rows_processed = 0, bytes_processed = 0, error = $3,
                 lease_owner = NULL, lease_expires_at = NULL, enqueued_at = NULL,
                 run_after = now() + make_interval(secs => $4)
           WHERE id = $1 AND state = 'running' AND lease_owner = $2",
@@ -307,7 +314,7 @@ pub async fn release_for_retry(
 pub async fn expire_leases(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
     let expired = sqlx::query(
         "UPDATE import_jobs
-            SET state = 'queued', rows_processed = 0, lease_owner = NULL,
+            SET state = 'queued', rows_processed = 0, bytes_processed = 0, lease_owner = NULL,
                 lease_expires_at = NULL, enqueued_at = NULL, run_after = now(),
                 error = 'the worker running it stopped reporting; handed on to another worker'
           WHERE state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()",

@@ -9,6 +9,8 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use csv::StringRecord;
 use encoding_rs::{DecoderResult, Encoding, UTF_8, WINDOWS_1252};
@@ -109,7 +111,33 @@ pub fn open(
     path: impl AsRef<Path>,
     format: &CsvFormat,
 ) -> Result<csv::Reader<Box<dyn Read + Send>>, SourceError> {
-    let file = File::open(path.as_ref())?;
+    open_counted(path, format).map(|(reader, _)| reader)
+}
+
+/// How many bytes of the upload a reader has taken from the file so far; shared with
+/// the thread that reads. Counts the file's own bytes (before decoding), so it compares
+/// with the file's size whatever the encoding; it runs ahead of the last record by at
+/// most the reader's buffers.
+#[derive(Debug, Clone, Default)]
+pub struct BytesRead(Arc<AtomicU64>);
+
+impl BytesRead {
+    /// The bytes read so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// [`open`], also returning a handle that tells how far into the file the reader is.
+pub fn open_counted(
+    path: impl AsRef<Path>,
+    format: &CsvFormat,
+) -> Result<(csv::Reader<Box<dyn Read + Send>>, BytesRead), SourceError> {
+    let bytes_read = BytesRead::default();
+    let file = Counting {
+        inner: File::open(path.as_ref())?,
+        read: bytes_read.clone(),
+    };
     let text: Box<dyn Read + Send> = if format.encoding == UTF_8 && !format.had_bom {
         Box::new(file)
     } else {
@@ -130,11 +158,26 @@ pub fn open(
         after_cr: false,
         missing_final_lf: false,
     };
-    Ok(csv::ReaderBuilder::new()
+    let reader = csv::ReaderBuilder::new()
         .delimiter(format.delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(Box::new(text)))
+        .from_reader(Box::new(text) as Box<dyn Read + Send>);
+    Ok((reader, bytes_read))
+}
+
+/// A reader that adds what it reads to a [`BytesRead`].
+struct Counting<R> {
+    inner: R,
+    read: BytesRead,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.0.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Reads the next record like `csv::Reader::read_record`, and sets its position line to

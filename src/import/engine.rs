@@ -108,10 +108,12 @@ pub enum Verdict {
 /// Told after each committed chunk how many rows of the file are done; decides whether
 /// the import goes on. Keeps the engine free of any knowledge of the jobs table.
 pub trait ProgressSink: Send + Sync {
-    /// `rows_processed` rows have been read and their chunk committed.
+    /// `rows_processed` rows, ending about `bytes_processed` bytes into the file, have
+    /// been read and their chunk committed.
     fn chunk_committed(
         &self,
         rows_processed: i64,
+        bytes_processed: i64,
     ) -> futures::future::BoxFuture<'_, Result<Verdict, ImportError>>;
 }
 
@@ -129,6 +131,8 @@ struct Chunk<R> {
     parts: Vec<Part<R>>,
     rejected: Vec<RejectedRow>,
     rows_read: u64,
+    /// How far into the file the reader was when the chunk was cut.
+    bytes_read: u64,
 }
 
 /// The rows of a chunk that one writer upserts.
@@ -153,6 +157,7 @@ impl<R> Chunk<R> {
             parts,
             rejected: Vec::new(),
             rows_read: 0,
+            bytes_read: 0,
         }
     }
 }
@@ -164,7 +169,7 @@ pub async fn run_import<K: ImportKind>(
     progress: Progress<'_>,
 ) -> Result<ImportOutcome, ImportError> {
     let chunk_rows = request.chunk_rows.max(1);
-    let (reader, format, columns, header_names) = {
+    let (reader, bytes_read, format, columns, header_names) = {
         let request = request.clone();
         tokio::task::spawn_blocking(move || open_and_resolve::<K>(&request))
             .await
@@ -180,7 +185,13 @@ pub async fn run_import<K: ImportKind>(
         let writers = request.writers.max(1);
         tokio::task::spawn_blocking(move || {
             parse_chunks::<K>(
-                reader, &format, &columns, tenant_id, chunk_rows, writers, &tx,
+                (reader, bytes_read),
+                &format,
+                &columns,
+                tenant_id,
+                chunk_rows,
+                writers,
+                &tx,
             )
         })
     };
@@ -230,7 +241,11 @@ pub async fn run_import<K: ImportKind>(
             }
             counts.total_error_rows += chunk.rejected.len() as i64;
             if let Progress::Report(sink) = progress {
-                match sink.chunk_committed(counts.total_original_rows).await? {
+                let bytes = chunk.bytes_read as i64;
+                match sink
+                    .chunk_committed(counts.total_original_rows, bytes)
+                    .await?
+                {
                     Verdict::Continue => {}
                     Verdict::Cancel => {
                         cancelled = true;
@@ -270,6 +285,7 @@ pub async fn run_import<K: ImportKind>(
 
 type OpenedFile = (
     csv::Reader<Box<dyn std::io::Read + Send>>,
+    csv_source::BytesRead,
     CsvFormat,
     ColumnMap,
     Vec<String>,
@@ -279,7 +295,8 @@ type OpenedFile = (
 fn open_and_resolve<K: ImportKind>(request: &ImportRequest) -> Result<OpenedFile, ImportError> {
     let bad_file = |e: &dyn std::fmt::Display| ImportError::BadFile(e.to_string());
     let format = csv_source::sniff(&request.path).map_err(|e| bad_file(&e))?;
-    let mut reader = csv_source::open(&request.path, &format).map_err(|e| bad_file(&e))?;
+    let (mut reader, bytes_read) =
+        csv_source::open_counted(&request.path, &format).map_err(|e| bad_file(&e))?;
     let mut header = StringRecord::new();
     loop {
         match csv_source::read_record(&mut reader, &mut header) {
@@ -299,7 +316,7 @@ fn open_and_resolve<K: ImportKind>(request: &ImportRequest) -> Result<OpenedFile
     let columns = header::resolve(&header, K::FIELDS, request.mapping.as_ref())
         .map_err(|e| ImportError::BadFile(format!("the header line is not usable: {e}")))?;
     let names = columns.header_names().map(str::to_owned).collect();
-    Ok((reader, format, columns, names))
+    Ok((reader, bytes_read, format, columns, names))
 }
 
 /// A CSV error that is not about one row: the file cannot be read on.
@@ -312,7 +329,10 @@ fn csv_error(error: csv::Error) -> ImportError {
 
 /// The parser thread: reads records, validates them and sends chunks.
 fn parse_chunks<K: ImportKind>(
-    mut reader: csv::Reader<Box<dyn std::io::Read + Send>>,
+    (mut reader, bytes_read): (
+        csv::Reader<Box<dyn std::io::Read + Send>>,
+        csv_source::BytesRead,
+    ),
     format: &CsvFormat,
     columns: &ColumnMap,
     tenant_id: Uuid,
@@ -323,6 +343,7 @@ fn parse_chunks<K: ImportKind>(
     let part_capacity = chunk_rows.div_ceil(writers);
     // Encoding here overlaps with Postgres executing the previous chunk.
     let send = |mut chunk: Chunk<K::Row>| {
+        chunk.bytes_read = bytes_read.get();
         for part in &mut chunk.parts {
             part.prepared = match K::prepare(tenant_id, columns, &part.rows) {
                 Some(Ok(prepared)) => Some(prepared),

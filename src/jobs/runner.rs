@@ -212,13 +212,17 @@ impl LeasedProgress {
 }
 
 impl ProgressSink for LeasedProgress {
-    fn chunk_committed(&self, rows_processed: i64) -> BoxFuture<'_, Result<Verdict, ImportError>> {
+    fn chunk_committed(
+        &self,
+        rows_processed: i64,
+        bytes_processed: i64,
+    ) -> BoxFuture<'_, Result<Verdict, ImportError>> {
         async move {
             if self.lost.load(Ordering::SeqCst) {
                 return Ok(Verdict::LostLease);
             }
-            let renewal =
-                db::jobs::renew(&self.pool, self.job_id, &self.lease, Some(rows_processed)).await?;
+            let progress = Some((rows_processed, bytes_processed));
+            let renewal = db::jobs::renew(&self.pool, self.job_id, &self.lease, progress).await?;
             Ok(match renewal {
                 Renewal::Held => Verdict::Continue,
                 Renewal::CancelRequested => Verdict::Cancel,

@@ -104,6 +104,7 @@ async fn a_running_job_stops_at_a_chunk_boundary_and_keeps_what_it_committed() {
     let app = spawn_app().await;
     let key = app.admin_key().await;
     let csv = opportunities_csv("C", 30_000);
+    let file_size = csv.len() as i64;
     let id = app.upload_job(&key, "opportunities", "", csv).await;
     app.wait_until_midway(&key, &id).await;
     let reader = app.key("rep-tenant", "rep@example.com", false).await;
@@ -120,6 +121,13 @@ async fn a_running_job_stops_at_a_chunk_boundary_and_keeps_what_it_committed() {
     assert!(imported > 0 && imported < 30_000, "{job}");
     let stored = app.stored_opportunities().await;
     assert_eq!(stored, imported, "the committed rows stay");
+    // Progress in bytes stops where the committed rows end.
+    assert_eq!(job["file_size"], file_size, "{job}");
+    let bytes = job["bytes_processed"].as_i64().unwrap();
+    assert!(bytes > 0 && bytes < file_size, "{job}");
+    let percent = job["progress_percent"].as_i64().unwrap();
+    assert_eq!(percent, bytes * 100 / file_size, "{job}");
+    assert!(percent < 100, "{job}");
     assert!(
         job["error"]
             .as_str()
@@ -127,4 +135,18 @@ async fn a_running_job_stops_at_a_chunk_boundary_and_keeps_what_it_committed() {
             .contains(&format!("after {imported} rows")),
         "{job}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_job_has_read_its_whole_file() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let csv = opportunities_csv("P", 50);
+    let file_size = csv.len() as i64;
+    let id = app.upload_job(&key, "opportunities", "", csv).await;
+    let job = app.wait_for_job(&key, &id).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["file_size"], file_size, "{job}");
+    assert_eq!(job["bytes_processed"], file_size, "{job}");
+    assert_eq!(job["progress_percent"], 100, "{job}");
 }

@@ -83,7 +83,9 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
         "a held job cannot be claimed"
     );
     assert_eq!(
-        db::jobs::renew(&app.db, id, &first, Some(1)).await.unwrap(),
+        db::jobs::renew(&app.db, id, &first, Some((1, 10)))
+            .await
+            .unwrap(),
         Renewal::Held
     );
 
@@ -99,7 +101,9 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
             .is_some()
     );
     assert_eq!(
-        db::jobs::renew(&app.db, id, &first, Some(2)).await.unwrap(),
+        db::jobs::renew(&app.db, id, &first, Some((2, 20)))
+            .await
+            .unwrap(),
         Renewal::Lost,
         "the first run learns at its next chunk that it lost the job"
     );
