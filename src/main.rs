@@ -100,17 +100,25 @@ enum KeysCommand {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
+    // A usage error exits 1 like any other error (clap's own code is 2, which `upload`
+    // keeps for "some rows failed"); help and version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return Ok(ExitCode::from(u8::from(error.use_stderr())));
+        }
+    };
     // Before the runtime starts its threads: the setting applies to arenas made later.
     batch_import::alloc::limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the Tokio runtime")?
-        .block_on(run())
+        .block_on(run(cli))
 }
 
-async fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The client commands speak HTTP only: no configuration, no logging setup.
     let command = match cli.command {
         Command::Upload(args) => return Ok(client_exit(client::upload(args).await)),

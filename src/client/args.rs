@@ -76,7 +76,7 @@ pub struct JobsArgs {
     #[arg(long)]
     pub state: Option<JobState>,
     /// At most this many jobs, newest first (1–1000).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
     /// Print the list as JSON (the API's objects) instead of a table.
     #[arg(long)]

@@ -66,8 +66,11 @@ pub async fn follow(
             match stream_events(client, &mut watcher).await {
                 Ok(()) => failing_since = None,
                 // The API has no event stream (an older version, a proxy that refuses
-                // it): poll instead. A real refusal (key, job) shows in the poll below.
-                Err(ClientError::Api { status, .. }) if (400..500).contains(&status) => {
+                // it): poll instead. A real refusal (key, job) shows in the poll below; a
+                // rate limit is only a reason to wait.
+                Err(ClientError::Api { status, .. })
+                    if (400..500).contains(&status) && status != 429 =>
+                {
                     source = Source::Polling;
                 }
                 Err(_) => {} // The poll below tells whether the API is reachable.

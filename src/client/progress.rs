@@ -41,8 +41,10 @@ impl Bars {
     /// The job's progress: a bar of rows once the total is known, a spinner before.
     pub fn job(self) -> JobProgress {
         let bar = self.bar(None);
-        bar.set_style(style("{spinner} {msg}"));
-        bar.enable_steady_tick(TICK);
+        bar.set_style(style("{spinner} {msg} ({elapsed})"));
+        if self == Self::Shown {
+            bar.enable_steady_tick(TICK);
+        }
         JobProgress { bar, total: None }
     }
 }

@@ -263,6 +263,11 @@ async fn a_failed_job_a_wrong_key_and_a_bad_mapping_exit_1_with_the_reason() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--mapping"), "{}", stderr(&out));
 
+    // Usage errors are errors too: 1, not clap's 2 (which means "some rows failed").
+    let out = client(&app, &key, &["upload", "--kind", "leads", &good]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("leads"), "{}", stderr(&out));
+
     let out = client(
         &app,
         &key,
