@@ -63,8 +63,10 @@ pub async fn follow(
     let mut backoff = POLL_EVERY;
     while !watcher.ended() {
         if source == Source::Events {
+            // Only a successful read of the job counts as the API being back: a stream
+            // that opens and drops at once must not keep the client waiting forever.
             match stream_events(client, &mut watcher).await {
-                Ok(()) => failing_since = None,
+                Ok(()) => {}
                 // The API has no event stream (an older version, a proxy that refuses
                 // it): poll instead. A real refusal (key, job) shows in the poll below; a
                 // rate limit is only a reason to wait.

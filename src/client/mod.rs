@@ -83,6 +83,12 @@ pub enum ClientError {
         /// What was wrong with it.
         detail: String,
     },
+    /// Ctrl-C while following: the job goes on without the client.
+    #[error("interrupted; job {id} goes on: follow it with `batch-import job {id}`")]
+    Interrupted {
+        /// The job.
+        id: uuid::Uuid,
+    },
     /// The job could not be read for too long while following it.
     #[error("lost track of job {id}; follow it with `batch-import job {id}`")]
     FollowLost {

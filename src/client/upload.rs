@@ -41,8 +41,13 @@ pub async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
     if mode == Mode::Plain {
         eprintln!("uploaded {} as job {}", args.file.display(), job.id);
     }
+    let id = job.id;
     let mut progress = mode.bars().job();
-    let followed = follow(&client, job, &mut progress, mode).await;
+    let followed = tokio::select! {
+        followed = follow(&client, job, &mut progress, mode) => followed,
+        // Stopping the client does not stop the job; say how to find it again.
+        _ = tokio::signal::ctrl_c() => Err(ClientError::Interrupted { id }),
+    };
     progress.finish();
     let job = followed?;
 
