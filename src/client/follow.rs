@@ -75,6 +75,8 @@ pub async fn follow(
                 {
                     source = Source::Polling;
                 }
+                // Events this client cannot read: the job itself still can be.
+                Err(ClientError::Unexpected { .. }) => source = Source::Polling,
                 Err(_) => {} // The poll below tells whether the API is reachable.
             }
             if watcher.ended() {
@@ -107,7 +109,9 @@ pub async fn follow(
 }
 
 /// Reads the event stream until it ends or breaks, handing every `job` event to the
-/// watcher. `Ok` when the stream delivered at least one event or ended cleanly.
+/// watcher. `Ok` once the stream is over, whether it ended, dropped or said it could not
+/// read the job (the caller reads the job then and reconnects); `Err` when it could not be
+/// opened or carried an event that is not a job.
 async fn stream_events(client: &ApiClient, watcher: &mut Watcher<'_>) -> Result<(), ClientError> {
     let events = client.events(watcher.last.id).await?;
     futures::pin_mut!(events);
