@@ -2,10 +2,12 @@
 //!
 //! The API (`api`) stores uploads (`storage`), records jobs (`db`) and enqueues them
 //! (`jobs::queue`); workers (`jobs::worker`) run the import engine (`import`) and send
-//! error reports (`mail`). `startup` wires the pieces for the binary and the tests.
+//! error reports (`mail`). `startup` wires the pieces for the binary and the tests;
+//! `client` is the command-line client of the HTTP API (`upload`, `jobs`, `job`).
 
 pub mod alloc;
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod domain;

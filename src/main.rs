@@ -1,9 +1,11 @@
-//! The `batch-import` binary: `serve`, `work`, `migrate`, `keys create|list|revoke`, `import`.
+//! The `batch-import` binary: `serve`, `work`, `migrate`, `keys create|list|revoke`, `import`,
+//! and the HTTP client commands `upload`, `jobs`, `job`.
 
 use anyhow::Context;
-use std::path::PathBuf;
+use std::{path::PathBuf, process::ExitCode};
 
 use batch_import::{
+    client,
     config::Settings,
     db,
     domain::{JobKind, TenantSlug},
@@ -61,6 +63,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Upload a CSV to a running API, follow its job with progress bars, save the failed
+    /// rows as FILE.errors.csv; the exit code says how it went (see --help).
+    Upload(client::UploadArgs),
+    /// List the tenant's jobs from a running API, newest first.
+    Jobs(client::JobsArgs),
+    /// Show one job from a running API.
+    Job(client::JobArgs),
 }
 
 #[derive(Subcommand)]
@@ -90,21 +99,36 @@ enum KeysCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
+    // A usage error exits 1 like any other error (clap's own code is 2, which `upload`
+    // keeps for "some rows failed"); help and version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return Ok(ExitCode::from(u8::from(error.use_stderr())));
+        }
+    };
     // Before the runtime starts its threads: the setting applies to arenas made later.
     batch_import::alloc::limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the Tokio runtime")?
-        .block_on(run())
+        .block_on(run(cli))
 }
 
-async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The client commands speak HTTP only: no configuration, no logging setup.
+    let command = match cli.command {
+        Command::Upload(args) => return Ok(client_exit(client::upload(args).await)),
+        Command::Jobs(args) => return Ok(client_exit(client::jobs(args).await)),
+        Command::Job(args) => return Ok(client_exit(client::job(args).await)),
+        command => command,
+    };
     let settings = Settings::load().context("could not load the configuration")?;
     telemetry::init(&settings.log_format);
-    match cli.command {
+    match command {
         Command::Serve { no_migrate } => {
             let migrate = settings.auto_migrate && !no_migrate;
             let server = startup::ApiServer::build(settings, migrate)
@@ -218,8 +242,20 @@ async fn run() -> anyhow::Result<()> {
                 db::accounts::Revoked::NotFound => anyhow::bail!("no API key with id {id}"),
             }
         }
+        Command::Upload(_) | Command::Jobs(_) | Command::Job(_) => {
+            unreachable!("the client commands return above")
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A client command's exit code; its error on stderr as one line with its causes (the
+/// API's message first), without the backtrace `anyhow` prints for the server commands.
+fn client_exit(result: Result<ExitCode, client::ClientError>) -> ExitCode {
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {:#}", anyhow::Error::from(error));
+        ExitCode::from(client::EXIT_FAILED)
+    })
 }
 
 /// `keys list` output: one aligned row per key under a header row.

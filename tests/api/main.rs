@@ -3,6 +3,7 @@
 mod auth;
 mod bootstrap;
 mod cli;
+mod client_cli;
 mod compose;
 mod contacts;
 mod corpus;

@@ -1,0 +1,96 @@
+//! The command-line arguments of the client commands (`upload`, `jobs`, `job`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use uuid::Uuid;
+
+use crate::domain::{JobKind, JobState};
+
+/// The API's address when neither `--url` nor `BATCH_IMPORT_URL` is given: the listen
+/// port of `config/default.toml` and of `docker-compose.yml`.
+pub const DEFAULT_URL: &str = "http://localhost:8080";
+
+/// Where the API is and which key to use; shared by every client command.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The API's base URL (http or https).
+    #[arg(long, env = "BATCH_IMPORT_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+    /// The API key, sent as the Authorization header.
+    #[arg(long, env = "BATCH_IMPORT_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+/// `batch-import upload`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Exit codes:
+  0  every row was imported
+  2  the job completed but some rows failed; they are saved next to FILE as FILE.errors.csv
+  1  the job failed or was cancelled, or any other error (the API's message is on stderr)
+  With --no-wait: 0 once the API has accepted the upload.
+
+Examples:
+  export BATCH_IMPORT_KEY=<admin key>
+  batch-import upload --kind opportunities opps.csv
+  batch-import upload --kind contacts --send-error-email contacts.csv
+  batch-import upload --kind opportunities --mapping '{\"Deal\":\"Opportunity Name\"}' deals.csv
+  batch-import upload --kind sales_targets --no-wait targets.csv")]
+pub struct UploadArgs {
+    /// What the file holds: opportunities, contacts or sales_targets.
+    #[arg(long)]
+    pub kind: JobKind,
+    /// The CSV file.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Email the uploader the counts and the error CSV when rows fail.
+    #[arg(long)]
+    pub send_error_email: bool,
+    /// JSON object mapping the file's column names to supported fields.
+    #[arg(long)]
+    pub mapping: Option<String>,
+    /// Print the job's id and URL once the upload is accepted; do not follow it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Print the job as JSON (the API's object) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `batch-import jobs`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Examples:
+  batch-import jobs
+  batch-import jobs --kind contacts --state failed
+  batch-import jobs --state completed --json")]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only jobs of this kind: opportunities, contacts or sales_targets.
+    #[arg(long)]
+    pub kind: Option<JobKind>,
+    /// Only jobs in this state: queued, running, completed, failed or cancelled.
+    #[arg(long)]
+    pub state: Option<JobState>,
+    /// At most this many jobs, newest first (1–1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Print the list as JSON (the API's objects) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `batch-import job`.
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// The job's id (as `upload` and `jobs` print it).
+    pub id: Uuid,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Print the job as JSON (the API's object) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

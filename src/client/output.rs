@@ -1,0 +1,224 @@
+//! What the client prints: plain `name=value` lines and aligned tables for people and
+//! scripts, the API's own JSON with `--json`.
+
+use std::io::IsTerminal;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Job, progress::Bars};
+
+/// How output is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// stdout is a terminal: progress bars on stderr, text on stdout.
+    Terminal,
+    /// stdout is a pipe or a file: text only, state changes as lines on stderr.
+    Plain,
+    /// `--json`: the API's JSON on stdout, nothing else there.
+    Json,
+}
+
+impl Mode {
+    /// `--json` wins; otherwise whether stdout is a terminal decides.
+    pub fn detect(json: bool) -> Self {
+        if json {
+            Self::Json
+        } else if std::io::stdout().is_terminal() {
+            Self::Terminal
+        } else {
+            Self::Plain
+        }
+    }
+
+    /// Bars only for a person watching a terminal.
+    pub fn bars(self) -> Bars {
+        if self == Self::Terminal {
+            Bars::Shown
+        } else {
+            Bars::Hidden
+        }
+    }
+}
+
+/// Prints JSON on stdout, pretty on a terminal.
+pub fn print_json(value: &Value) {
+    let text = if std::io::stdout().is_terminal() {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    println!("{}", text.unwrap_or_default());
+}
+
+/// The job's id and URL, as `upload --no-wait` prints them.
+pub fn accepted(job: &Job) -> String {
+    format!(
+        "job={}\nurl={}\nstate={}\n",
+        job.id,
+        job.url,
+        job.state.as_str()
+    )
+}
+
+/// The finished job's counts as the API names them, then where the failed rows were saved.
+pub fn outcome(job: &Job, saved: Option<&std::path::Path>) -> String {
+    let count = |n: Option<i64>| n.map_or_else(String::new, |n| n.to_string());
+    let mut out = format!(
+        "job={}\nstate={}\ntotal_original_rows={}\ntotal_imported_rows={}\ntotal_error_rows={}\nerror_file={}\n",
+        job.id,
+        job.state.as_str(),
+        count(job.total_original_rows),
+        count(job.total_imported_rows),
+        count(job.total_error_rows),
+        job.error_file,
+    );
+    if let Some(error) = &job.error {
+        out.push_str(&format!("error={}\n", one_line(error)));
+    }
+    if let Some(path) = saved {
+        out.push_str(&format!("error_csv={}\n", path.display()));
+    }
+    out
+}
+
+/// `jobs`: one aligned row per job under a header row.
+pub fn job_table(jobs: &[Job]) -> String {
+    let count = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let mut rows = vec![
+        [
+            "ID", "KIND", "STATE", "ROWS", "IMPORTED", "FAILED", "CREATED", "FILE",
+        ]
+        .map(String::from),
+    ];
+    rows.extend(jobs.iter().map(|j| {
+        [
+            j.id.to_string(),
+            j.kind.clone(),
+            j.state.as_str().to_owned(),
+            j.rows_processed.to_string(),
+            count(j.total_imported_rows),
+            count(j.total_error_rows),
+            timestamp(j.created_at),
+            one_line(&j.file_name),
+        ]
+    }));
+    table(&rows)
+}
+
+/// `job ID`: one `name  value` line per field, aligned.
+pub fn job_details(job: &Job) -> String {
+    let count = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".to_owned(), timestamp);
+    let rows = vec![
+        ["id".to_owned(), job.id.to_string()],
+        ["url".to_owned(), job.url.clone()],
+        ["kind".to_owned(), job.kind.clone()],
+        ["state".to_owned(), job.state.as_str().to_owned()],
+        ["file_name".to_owned(), one_line(&job.file_name)],
+        ["rows_processed".to_owned(), job.rows_processed.to_string()],
+        [
+            "total_original_rows".to_owned(),
+            count(job.total_original_rows),
+        ],
+        [
+            "total_imported_rows".to_owned(),
+            count(job.total_imported_rows),
+        ],
+        ["total_error_rows".to_owned(), count(job.total_error_rows)],
+        [
+            "error_file".to_owned(),
+            if job.error_file.is_empty() {
+                "-".to_owned()
+            } else {
+                job.error_file.clone()
+            },
+        ],
+        [
+            "error".to_owned(),
+            job.error
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), one_line),
+        ],
+        ["created_at".to_owned(), timestamp(job.created_at)],
+        ["started_at".to_owned(), time(job.started_at)],
+        ["finished_at".to_owned(), time(job.finished_at)],
+    ];
+    table(&rows)
+}
+
+/// Left-aligned columns two spaces apart, no trailing spaces.
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A file name or message on one line, so that it cannot break the layout.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A UTC time to the second, as `keys list` prints it.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(value: Value) -> Job {
+        Job::from_value(value).unwrap()
+    }
+
+    fn sample() -> Value {
+        serde_json::json!({
+            "id": "6f1c1d1e-4a7b-4c1f-9d7e-0c1c2d3e4f50",
+            "url": "http://localhost:8080/api/v1/jobs/6f1c1d1e-4a7b-4c1f-9d7e-0c1c2d3e4f50",
+            "kind": "opportunities", "state": "completed", "file_name": "opps\n.csv",
+            "rows_processed": 4, "total_original_rows": 4, "total_imported_rows": 3,
+            "total_error_rows": 1, "error_file": "http://x/errors.csv", "error": null,
+            "created_at": "2026-01-02T03:04:05.678Z", "started_at": null, "finished_at": null,
+        })
+    }
+
+    #[test]
+    fn the_outcome_names_the_counts_as_the_api_does() {
+        let text = outcome(
+            &job(sample()),
+            Some(std::path::Path::new("a.csv.errors.csv")),
+        );
+        assert!(text.contains("\ntotal_original_rows=4\n"), "{text}");
+        assert!(text.contains("\ntotal_imported_rows=3\n"));
+        assert!(text.contains("\ntotal_error_rows=1\n"));
+        assert!(text.contains("\nerror_file=http://x/errors.csv\n"));
+        assert!(text.ends_with("error_csv=a.csv.errors.csv\n"));
+    }
+
+    #[test]
+    fn tables_are_aligned_and_file_names_stay_on_one_line() {
+        let text = job_table(&[job(sample())]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].find("KIND"), lines[1].find("opportunities"));
+        assert!(lines[1].ends_with("opps .csv"));
+        assert!(lines[1].contains("2026-01-02T03:04:05Z"));
+        let details = job_details(&job(sample()));
+        assert!(details.contains("\ntotal_error_rows     1\n"), "{details}");
+        assert!(details.contains("\nstarted_at           -\n"));
+    }
+}

@@ -1,0 +1,91 @@
+//! Progress bars on stderr: bytes sent while uploading, then rows while the job runs.
+//! Hidden unless stdout is a terminal, so pipes and logs get plain lines only.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Job;
+use crate::domain::JobState;
+
+const TICK: Duration = Duration::from_millis(120);
+
+/// Whether bars are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bars {
+    /// Draw them (stdout is a terminal and no `--json`).
+    Shown,
+    /// Draw nothing.
+    Hidden,
+}
+
+impl Bars {
+    fn bar(self, length: Option<u64>) -> ProgressBar {
+        match (self, length) {
+            (Self::Hidden, _) => ProgressBar::hidden(),
+            (Self::Shown, Some(length)) => ProgressBar::new(length),
+            (Self::Shown, None) => ProgressBar::new_spinner(),
+        }
+    }
+
+    /// A bar of the upload's bytes; advance it with [`ProgressBar::inc`] as the body is read.
+    pub fn upload(self, bytes: u64) -> ProgressBar {
+        let bar = self.bar(Some(bytes));
+        bar.set_style(style(
+            "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {eta}",
+        ));
+        bar.set_message("uploading");
+        bar
+    }
+
+    /// The job's progress: a bar of rows once the total is known, a spinner before.
+    pub fn job(self) -> JobProgress {
+        let bar = self.bar(None);
+        bar.set_style(style("{spinner} {msg} ({elapsed})"));
+        if self == Self::Shown {
+            bar.enable_steady_tick(TICK);
+        }
+        JobProgress { bar, total: None }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// The second bar: the job's state and rows.
+#[derive(Debug)]
+pub struct JobProgress {
+    bar: ProgressBar,
+    total: Option<u64>,
+}
+
+impl JobProgress {
+    /// Shows what a new snapshot of the job says.
+    pub fn update(&mut self, job: &Job) {
+        let total = job.total_original_rows.map(|t| t.max(0) as u64);
+        if total.is_some() && self.total.is_none() {
+            self.bar.set_length(total.unwrap_or(0));
+            self.bar.set_style(style(
+                "{msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec}",
+            ));
+            self.total = total;
+        }
+        self.bar.set_position(job.rows_processed.max(0) as u64);
+        let message = match job.state {
+            JobState::Queued => "queued, waiting for a worker".to_owned(),
+            JobState::Running if self.total.is_none() => {
+                format!("running: {} rows", job.rows_processed)
+            }
+            state => state.as_str().to_owned(),
+        };
+        self.bar.set_message(message);
+    }
+
+    /// Removes the bar (the summary is printed after it).
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
