@@ -6,6 +6,7 @@ mod cli;
 mod compose;
 mod contacts;
 mod corpus;
+mod dashboard;
 mod email;
 mod errors;
 mod fuzz;
