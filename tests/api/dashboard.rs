@@ -12,7 +12,7 @@ use std::{
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::helpers::{opportunities_csv, spawn_app};
+use crate::helpers::{opportunities_csv, spawn_app_with};
 
 /// Where Debian's `chromium-driver` and `chromium` put them; `CHROMEDRIVER` and `CHROMIUM`
 /// point elsewhere.
@@ -239,7 +239,7 @@ fn target_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_and_its_files_are_served_with_their_types_and_a_strict_policy() {
-    let app = crate::helpers::spawn_app_with(|_| {}, false).await;
+    let app = spawn_app_with(|_| {}, false).await;
     let page = app.get_anonymous("/").await;
     assert_eq!(page.status(), 200);
     let headers = page.headers().clone();
@@ -281,7 +281,8 @@ const WITH_BAD_ROWS: &str = "Opportunity ID,Opportunity Name,Amount\n\
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
-    let app = spawn_app().await;
+    // A 1 MB limit: the long import's file (about 800 KB) fits, a 2 MB one does not.
+    let app = spawn_app_with(|s| s.max_upload_bytes = 1024 * 1024, true).await;
     let admin = app.key("acme", "boss@acme.com", true).await;
     let reader = app.key("acme", "rep@acme.com", false).await;
     let files = tempfile::tempdir().unwrap();
@@ -361,8 +362,33 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         )
         .await;
 
-    // A file with two bad rows, followed live to the end.
     browser.find("#mapping").await.clear().await.unwrap();
+
+    // Over the size limit: the API's 413 message.
+    let huge = files.path().join("huge.csv");
+    std::fs::write(&huge, opportunities_csv("H", 120_000)).unwrap();
+    assert!(std::fs::metadata(&huge).unwrap().len() > 2 * 1024 * 1024);
+    browser
+        .find("#file")
+        .await
+        .send_keys(huge.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.click("#upload-button").await;
+    browser
+        .wait_for(
+            "#upload-message",
+            "File too large: the file is larger than the 1 MB limit",
+        )
+        .await;
+
+    // A file with two bad rows, followed live to the end.
+    browser
+        .find("#file")
+        .await
+        .send_keys(small.to_str().unwrap())
+        .await
+        .unwrap();
     browser.click("#send-error-email").await;
     browser.click("#upload-button").await;
     browser
@@ -474,9 +500,8 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         "no cancel button once the job is over"
     );
 
-    // A file that cannot be imported at all: failed, with the reason.
-    let broken = files.path().join("people.csv");
-    std::fs::write(&broken, "Name,Phone\nAda,123\n").unwrap();
+    // A file dropped on the page (a drop event as the browser fires it) that cannot be
+    // imported at all: failed, with the reason.
     browser
         .find("#kind")
         .await
@@ -484,11 +509,14 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         .await
         .unwrap();
     browser
-        .find("#file")
-        .await
-        .send_keys(broken.to_str().unwrap())
-        .await
-        .unwrap();
+        .js(
+            "const files = new DataTransfer();
+             files.items.add(new File(['Name,Phone\\nAda,123\\n'], 'people.csv', {type: 'text/csv'}));
+             document.getElementById('drop-zone').dispatchEvent(
+                 new DragEvent('drop', {dataTransfer: files, bubbles: true, cancelable: true}));",
+        )
+        .await;
+    browser.wait_for("#file-info", "people.csv").await;
     browser.click("#upload-button").await;
     browser
         .wait_for("#upload-message", "“people.csv” was uploaded")

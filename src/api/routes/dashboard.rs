@@ -18,7 +18,7 @@ const STYLE_CSS: &str = include_str!("../dashboard/style.css");
 /// inline code, no other origin, no framing, no form posting elsewhere. The icon is a
 /// `data:` URL so that no request for `/favicon.ico` ends in a 404.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; \
+     style-src 'self'; connect-src 'self'; img-src data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
 /// `/` (the page), `/dashboard` (sends the browser to `/`) and the page's two files.
