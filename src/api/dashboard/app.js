@@ -38,6 +38,7 @@ const session = {
   timer: null,
   wanted: null, // the job of the `#job=<id>` fragment
   file: null, // the file picked or dropped
+  upload: null, // the XMLHttpRequest of the upload under way
   total: null, // X-Total-Count of the job list
 };
 
@@ -120,6 +121,7 @@ function signOut(message) {
   session.timer = null;
   for (const controller of session.streams.values()) controller.abort();
   session.streams.clear();
+  session.upload?.abort();
   session.jobs.clear();
   session.key = null;
   session.total = null;
@@ -168,8 +170,10 @@ async function submitSignIn(event) {
 // ---- The job list -------------------------------------------------------------------
 
 async function refreshJobs() {
+  const key = session.key;
   const response = await api(`jobs?limit=${LIST_LIMIT}`);
   const body = await response.json();
+  if (session.key !== key) return; // signed out (or in with another key) meanwhile
   session.total = Number(response.headers.get("X-Total-Count")) || body.data.length;
   for (const job of body.data) updateJob(job);
   show($("jobs-message"), "");
@@ -409,7 +413,9 @@ async function openWanted() {
   if (!session.jobs.has(id)) {
     try {
       const response = await api(`jobs/${id}`);
-      updateJob((await response.json()).data);
+      const job = (await response.json()).data;
+      if (!session.key) return;
+      updateJob(job);
       followMore();
     } catch (error) {
       show($("jobs-message"), `The linked import could not be shown. ${error.message}`, "error");
@@ -479,6 +485,7 @@ function submitUpload(event) {
 
   // XMLHttpRequest, not fetch: only it reports the bytes sent.
   const request = new XMLHttpRequest();
+  session.upload = request;
   const queryText = query.toString();
   request.open("POST", `${API}${kind}/upload${queryText ? `?${queryText}` : ""}`);
   request.setRequestHeader("Authorization", session.key);
@@ -521,6 +528,7 @@ function submitUpload(event) {
     );
   };
   request.onloadend = () => {
+    session.upload = null;
     $("upload-button").disabled = false;
     $("upload-progress").hidden = true;
   };
