@@ -260,6 +260,18 @@ async fn the_dashboard_and_its_files_are_served_with_their_types_and_a_strict_po
     assert!(html.contains("dashboard/app.js") && html.contains("dashboard/style.css"));
     assert!(!html.contains("http"), "nothing is loaded from elsewhere");
 
+    // Other methods get the JSend 405 every route gives.
+    let post = app
+        .client
+        .post(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET,HEAD");
+    let body: Value = post.json().await.unwrap();
+    assert_eq!(body["status"], "fail", "{body}");
+
     let redirect = app.get_anonymous("/dashboard").await;
     assert_eq!(redirect.status(), 303);
     assert_eq!(redirect.headers()["location"], "./");
