@@ -473,6 +473,10 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
             text.ends_with("rows read") && !text.starts_with("0 ")
         })
         .await;
+    // Followed through its event stream, not only by the periodic refresh.
+    browser
+        .wait_for(&format!("{long} [data-field=live]"), "Live")
+        .await;
     assert_eq!(
         browser
             .js(&format!(

@@ -263,8 +263,8 @@ function drawJob(item, job) {
   // The reason a job failed is an error; why one was cancelled is plain information.
   show(field(item, "error"), job.error, job.state === "failed" ? "error" : undefined);
   let email = "";
-  if (job.email_sent_at) email = `The failed rows were emailed ${times.format(new Date(job.email_sent_at))}.`;
-  else if (job.email_error) email = `The email with the failed rows could not be sent: ${job.email_error}`;
+  if (job.email_sent_at) email = `The error report was emailed ${times.format(new Date(job.email_sent_at))}.`;
+  else if (job.email_error) email = `The error report could not be emailed: ${job.email_error}`;
   show(field(item, "email"), email);
   item.querySelector("[data-action=download]").hidden = !job.error_file;
   item.querySelector("[data-action=cancel]").hidden = TERMINAL.has(job.state);
@@ -305,17 +305,26 @@ async function follow(id) {
       headers: { Accept: "text/event-stream" },
       signal: controller.signal,
     });
+    setLive(id, true);
     await readEvents(response.body, (event, data) => {
       if (event === "job") updateJob(JSON.parse(data));
       else if (event === "error") notice(id, jsendMessage(JSON.parse(data)), "error");
     });
-  } catch (error) {
-    // The periodic refresh takes over and opens the stream again while the job runs.
-    if (error.name === "AbortError") return;
+  } catch {
+    // Aborted at sign-out, refused or cut: the periodic refresh takes over and opens the
+    // stream again while the job runs (not at once, which could loop on a failing server).
+    return;
   } finally {
     if (session.streams.get(id) === controller) session.streams.delete(id);
+    setLive(id, false);
   }
-  if (session.key) followMore();
+  // The job is over: its slot can follow another one.
+  if (session.key && TERMINAL.has(session.jobs.get(id)?.state)) followMore();
+}
+
+function setLive(id, live) {
+  const item = document.getElementById(`job-${id}`);
+  if (item) field(item, "live").hidden = !live;
 }
 
 /** Parses a `text/event-stream` body, calling `onEvent(type, data)` for each event. */
