@@ -72,6 +72,8 @@ impl Browser {
         let downloads = tempfile::tempdir().unwrap();
         let capabilities = json!({
             "browserName": "chrome",
+            // Keeps the console for `console_problems`.
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": [
@@ -206,6 +208,40 @@ impl Browser {
         let png = self.client.screenshot().await.unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Browser {
+    /// The console entries (since the last call) that are not about an HTTP status: an
+    /// uncaught error, a Content-Security-Policy violation. Answers such as the 401 of a
+    /// wrong key are logged by Chrome as failed loads, which the page expects.
+    async fn console_problems(&self) -> Vec<Value> {
+        let id = self.session_id.as_deref().unwrap();
+        let log: Value = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/session/{id}/se/log",
+                self.driver_port
+            ))
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entries = log["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("chromedriver's log: {log}"));
+        entries
+            .iter()
+            .filter(|entry| {
+                let message = entry["message"].as_str().unwrap_or_default();
+                entry["level"] != "INFO"
+                    && !(entry["source"] == "network"
+                        && message.contains("the server responded with a status of"))
+            })
+            .cloned()
+            .collect()
     }
 }
 
@@ -588,6 +624,9 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         assert!(Instant::now() < deadline, "the linked job is highlighted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    let problems = browser.console_problems().await;
+    assert!(problems.is_empty(), "the console shows {problems:#?}");
 
     let target = target_dir();
     browser
