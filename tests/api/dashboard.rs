@@ -522,6 +522,9 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         json!(false),
         "the bar is indeterminate while the total is unknown"
     );
+    browser
+        .screenshot(&target_dir().join("dashboard-running.png"), 1280, 1000)
+        .await;
     browser.click(&format!("{long} [data-action=cancel]")).await;
     let question = browser.accept_dialog().await;
     assert!(question.contains("all-deals.csv"), "{question}");
