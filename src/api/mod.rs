@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(routes::metrics::metrics))
+        .merge(routes::dashboard::router())
         .fallback(routes::not_found)
         .route_layer(axum::middleware::from_fn(crate::prometheus::track_http))
         .layer(DefaultBodyLimit::disable())

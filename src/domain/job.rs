@@ -93,6 +93,12 @@ pub fn job_url(public_base: &str, id: uuid::Uuid) -> String {
     format!("{public_base}/api/v1/jobs/{id}")
 }
 
+/// The job on the dashboard (the page the API serves at `/`), for people: the fragment
+/// opens the job once the reader signs in, and never reaches a server log.
+pub fn dashboard_job_url(public_base: &str, id: uuid::Uuid) -> String {
+    format!("{public_base}/#job={id}")
+}
+
 /// The public URL of a job's error CSV.
 pub fn error_file_url(public_base: &str, id: uuid::Uuid) -> String {
     format!("{}/errors.csv", job_url(public_base, id))

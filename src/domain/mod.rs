@@ -5,5 +5,5 @@ mod job;
 mod tenant_slug;
 
 pub use api_key::ApiKey;
-pub use job::{JobKind, JobState, UnknownValue, error_file_url, job_url};
+pub use job::{JobKind, JobState, UnknownValue, dashboard_job_url, error_file_url, job_url};
 pub use tenant_slug::TenantSlug;

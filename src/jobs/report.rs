@@ -17,8 +17,8 @@ pub fn wanted(job: &JobRecord) -> bool {
 const PREVIEW_ROWS: usize = 5;
 
 /// Builds the report: plain text, the same as HTML (counts as a table, the first failed
-/// rows with their line and reason, links), and the error CSV attached. `error_csv` is
-/// the error file's content when it exists and fits.
+/// rows with their line and reason, a link to the job on the dashboard), and the error
+/// CSV attached. `error_csv` is the error file's content when it exists and fits.
 pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec<u8>>) -> Email {
     let error_file_url = crate::domain::error_file_url(public_base, job.id);
     let html = html(job, public_base, error_csv.as_deref());
@@ -52,7 +52,11 @@ pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec
             )
         }
     };
-    body.push_str(&format!("\nJob: {}\n", job.id));
+    body.push_str(&format!(
+        "\nJob: {}\nSee it on the dashboard (sign in with your API key): {}\n",
+        job.id,
+        crate::domain::dashboard_job_url(public_base, job.id)
+    ));
     let attachment = match error_csv {
         Some(content) => {
             body.push_str(
@@ -82,7 +86,7 @@ pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec
 fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String {
     use html_escape::encode_text as text;
     let file = text(&job.file_name);
-    let job_url = crate::domain::job_url(public_base, job.id);
+    let dashboard_url = crate::domain::dashboard_job_url(public_base, job.id);
     let mut html =
         String::from("<!DOCTYPE html><html><body style=\"font-family:sans-serif;color:#222\">");
     match job
@@ -126,8 +130,8 @@ fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String 
         html.push_str("</table><p>The attached CSV lists every failed row; fix them and upload that file again.</p>");
     }
     html.push_str(&format!(
-        "<p><a href=\"{}\">The job</a> (open it with your API key)</p></body></html>",
-        html_escape::encode_double_quoted_attribute(&job_url)
+        "<p><a href=\"{}\">See the job on the dashboard</a> (sign in with your API key)</p></body></html>",
+        html_escape::encode_double_quoted_attribute(&dashboard_url)
     ));
     html
 }

@@ -40,9 +40,28 @@ async fn failed_rows_are_emailed_with_the_error_csv_when_asked() {
         "line 3 failed: {html}"
     );
     assert!(html.contains("ten"), "the reason names the value: {html}");
+    // Both parts link the job on the dashboard, a page anyone with the email can open.
+    let dashboard_link = format!("{}/#job={id}", app.address);
     assert!(
-        html.contains(&format!("{}/api/v1/jobs/{id}", app.address)),
-        "links the job: {html}"
+        html.contains(&format!("href=\"{dashboard_link}\"")),
+        "links the job on the dashboard: {html}"
+    );
+    assert!(body.contains(&dashboard_link), "{body}");
+    let page = app.client.get(&dashboard_link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        page.headers()
+    );
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<title>Batch import</title>")
     );
     let attachment = parsed
         .attachments()

@@ -116,7 +116,7 @@ async fn bad_paths_and_unknown_routes_are_jsend() {
     )
     .await;
     assert!(message.contains("UTF-8"), "{message}");
-    for path in ["/api/v1/nope", "/nope", "/api/v2/jobs", "/"] {
+    for path in ["/api/v1/nope", "/nope", "/api/v2/jobs", "/dashboard/nope"] {
         jsend_error(app.get(&key, path).await, StatusCode::NOT_FOUND).await;
     }
 }

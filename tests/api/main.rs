@@ -7,6 +7,7 @@ mod client_cli;
 mod compose;
 mod contacts;
 mod corpus;
+mod dashboard;
 mod email;
 mod errors;
 mod fuzz;

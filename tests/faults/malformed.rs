@@ -122,7 +122,12 @@ fn cases(key: &str, rep_key: &str) -> Vec<(String, Vec<u8>)> {
         // Routing and methods.
         ("unknown API path", get("/api/v1/nope")),
         ("path outside the API", get("/nope")),
-        ("root", get("/")),
+        // `/` serves the dashboard page; an unknown file beside it is a 404.
+        ("unknown dashboard file", get("/dashboard/nope.js")),
+        (
+            "POST on the dashboard page",
+            request("POST", "/", &[], Some(b"")),
+        ),
         (
             "PUT on an upload",
             request("PUT", UPLOAD, &[auth], Some(CSV)),

@@ -1,6 +1,7 @@
 //! Route handlers, one file per resource.
 
 pub mod contacts;
+pub mod dashboard;
 pub mod health;
 pub mod job_events;
 pub mod jobs;

@@ -1,0 +1,593 @@
+// The batch-import dashboard: sign in with an API key, upload CSVs, follow the imports.
+// Plain browser JavaScript with no dependencies; the API is this page's own origin, and
+// every path is relative so the page also works behind a proxy that adds a path prefix.
+
+const API = "api/v1/";
+const KEY_STORAGE = "batch-import.api-key";
+const LIST_LIMIT = 50;
+// The list is read again this often, for jobs uploaded elsewhere and as a fallback when a
+// stream drops.
+const REFRESH_MS = 5000;
+// A browser keeps about six connections per server over HTTP/1.1, and each event stream
+// holds one: follow a few jobs live and leave the rest to the periodic refresh.
+const MAX_STREAMS = 3;
+
+const KINDS = { opportunities: "Opportunities", contacts: "Contacts", sales_targets: "Sales targets" };
+const STATES = { queued: "Queued", running: "Running", completed: "Completed", failed: "Failed", cancelled: "Cancelled" };
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const STATUS_LABELS = {
+  400: "The server refused the request",
+  401: "Not signed in",
+  403: "Not allowed",
+  404: "Not found",
+  409: "Not possible now",
+  413: "File too large",
+  429: "Too many requests",
+  503: "Service unavailable",
+  507: "Storage full",
+};
+
+const $ = (id) => document.getElementById(id);
+const numbers = new Intl.NumberFormat();
+const times = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+const session = {
+  key: null,
+  jobs: new Map(), // id → the job as the API last showed it
+  streams: new Map(), // id → AbortController of its event stream
+  timer: null,
+  wanted: null, // the job of the `#job=<id>` fragment
+  file: null, // the file picked or dropped
+  upload: null, // the XMLHttpRequest of the upload under way
+  total: null, // X-Total-Count of the job list
+};
+
+/** An API answer other than success, with the server's own words in `detail`. */
+class ApiError extends Error {
+  constructor(status, detail) {
+    const label = STATUS_LABELS[status] || (status >= 500 ? "Server error" : `Error ${status}`);
+    super(detail ? `${label}: ${detail}` : `${label} (HTTP ${status}).`);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+/** The message of a JSend body: `message` for `error`, `data.message` (or `data`) for `fail`. */
+function jsendMessage(body) {
+  if (!body || typeof body !== "object") return null;
+  if (typeof body.message === "string") return body.message;
+  if (typeof body.data === "string") return body.data;
+  if (body.data && typeof body.data.message === "string") return body.data.message;
+  return null;
+}
+
+async function errorOf(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // Not JSON (a proxy's page, say): the status alone must do.
+  }
+  return new ApiError(response.status, jsendMessage(body));
+}
+
+const unreachable = () =>
+  new ApiError(0, "the server could not be reached; check the connection and try again");
+
+/** `fetch` of an API path with the key; rejects with an ApiError unless the answer is 2xx. */
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers);
+  headers.set("Authorization", session.key);
+  if (!headers.has("Accept")) headers.set("Accept", "application/json");
+  let response;
+  try {
+    response = await fetch(API + path, { ...options, headers, cache: "no-store" });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw unreachable();
+  }
+  if (!response.ok) {
+    const error = await errorOf(response);
+    if (error.status === 401 && session.key) keyRejected(error);
+    throw error;
+  }
+  return response;
+}
+
+function show(element, text, kind) {
+  element.textContent = text || "";
+  element.hidden = !text;
+  element.classList.toggle("error", kind === "error");
+  element.classList.toggle("success", kind === "success");
+}
+
+// ---- Signing in and out -------------------------------------------------------------
+
+async function signIn(key) {
+  session.key = key;
+  await refreshJobs(); // proves the key: 401 for a wrong one
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $("sign-in").hidden = true;
+  $("app").hidden = false;
+  $("session").hidden = false;
+  session.timer = setInterval(() => {
+    if (document.visibilityState === "visible") refreshJobs().catch(listFailed);
+  }, REFRESH_MS);
+  openWanted();
+}
+
+function signOut(message) {
+  clearInterval(session.timer);
+  session.timer = null;
+  for (const controller of session.streams.values()) controller.abort();
+  session.streams.clear();
+  session.upload?.abort();
+  session.jobs.clear();
+  session.key = null;
+  session.total = null;
+  sessionStorage.removeItem(KEY_STORAGE);
+  $("jobs").replaceChildren();
+  show($("jobs-message"), "");
+  show($("upload-message"), "");
+  $("upload-form").reset();
+  pickFile(null);
+  $("app").hidden = true;
+  $("session").hidden = true;
+  $("sign-in").hidden = false;
+  $("api-key").value = "";
+  show($("sign-in-error"), message, "error");
+  $("api-key").focus();
+}
+
+/** A key that worked stops working (revoked, say): back to the sign-in form. */
+function keyRejected(error) {
+  if (!$("app").hidden) signOut(`Signed out: ${error.detail || "the API key is no longer valid"}.`);
+}
+
+async function submitSignIn(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (!key) {
+    show($("sign-in-error"), "Enter your API key.", "error");
+    return;
+  }
+  const button = $("sign-in-button");
+  button.disabled = true;
+  show($("sign-in-error"), "");
+  try {
+    await signIn(key);
+    $("api-key").value = "";
+  } catch (error) {
+    session.key = null;
+    const text = error.status === 401 ? `Sign-in failed: ${error.detail}` : error.message;
+    show($("sign-in-error"), text, "error");
+    $("api-key").select();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- The job list -------------------------------------------------------------------
+
+async function refreshJobs() {
+  const key = session.key;
+  const response = await api(`jobs?limit=${LIST_LIMIT}`);
+  const body = await response.json();
+  if (session.key !== key) return; // signed out (or in with another key) meanwhile
+  session.total = Number(response.headers.get("X-Total-Count")) || body.data.length;
+  for (const job of body.data) updateJob(job);
+  show($("jobs-message"), "");
+  renderListInfo();
+  followMore();
+}
+
+function listFailed(error) {
+  if (error.status !== 401) show($("jobs-message"), `The list could not be updated. ${error.message}`, "error");
+}
+
+function renderListInfo() {
+  $("jobs-empty").hidden = session.jobs.size > 0;
+  const more = session.total - Math.min(session.total, LIST_LIMIT);
+  show($("jobs-more"), more > 0 ? `Showing the newest ${LIST_LIMIT} of ${numbers.format(session.total)} imports.` : "");
+}
+
+/** Records a job as the API shows it and draws it; newest first. */
+function updateJob(job) {
+  const previous = session.jobs.get(job.id);
+  session.jobs.set(job.id, job);
+  let item = document.getElementById(`job-${job.id}`);
+  if (!item) {
+    item = $("job-template").content.firstElementChild.cloneNode(true);
+    item.id = `job-${job.id}`;
+    item.dataset.jobId = job.id;
+    item.dataset.created = Date.parse(job.created_at);
+    item.tabIndex = -1;
+    item.querySelector("[data-action=download]").addEventListener("click", () => downloadErrors(job.id));
+    item.querySelector("[data-action=cancel]").addEventListener("click", () => cancelJob(job.id));
+    const older = [...$("jobs").children].find((other) => Number(other.dataset.created) < Number(item.dataset.created));
+    $("jobs").insertBefore(item, older || null);
+  }
+  if (!previous || JSON.stringify(previous) !== JSON.stringify(job)) drawJob(item, job);
+  // A notice about a run in progress ("stopping…") is over once the job is.
+  if (TERMINAL.has(job.state) && previous && !TERMINAL.has(previous.state)) show(field(item, "notice"), "");
+  if (session.wanted === job.id) item.classList.add("highlight");
+}
+
+function field(item, name) {
+  return item.querySelector(`[data-field=${name}]`);
+}
+
+const count = (value) => (value === null || value === undefined ? "—" : numbers.format(value));
+
+function drawJob(item, job) {
+  item.dataset.state = job.state;
+  field(item, "state").textContent = STATES[job.state] || job.state;
+  field(item, "file").textContent = job.file_name;
+  field(item, "kind").textContent = KINDS[job.kind] || job.kind;
+  let meta = `Uploaded ${times.format(new Date(job.created_at))}`;
+  if (job.started_at && job.finished_at) {
+    meta += ` · took ${duration(new Date(job.finished_at) - new Date(job.started_at))}`;
+  }
+  field(item, "meta").textContent = `${meta} · job ${job.id.slice(0, 8)}`;
+  field(item, "meta").title = `Job ${job.id}`;
+
+  // The API counts the file's rows as it reads them and knows the total only at the end:
+  // while a job runs, the bar is indeterminate and the text says how far it got.
+  const bar = field(item, "bar");
+  const progress = field(item, "progress");
+  bar.hidden = false;
+  if (job.state === "queued") {
+    bar.max = 100;
+    bar.value = 0;
+    progress.textContent = "Waiting for a worker";
+  } else if (job.state === "running") {
+    bar.removeAttribute("value");
+    progress.textContent = `${count(job.rows_processed)} rows read`;
+  } else if (job.state === "completed") {
+    const total = job.total_original_rows || 0;
+    bar.max = Math.max(total, 1);
+    bar.value = total === 0 ? 1 : Math.min(job.rows_processed, total);
+    progress.textContent = `${Math.round((100 * bar.value) / bar.max)}%`;
+  } else {
+    bar.hidden = true;
+    progress.textContent =
+      job.state === "cancelled" ? `Stopped after ${count(job.rows_processed)} rows` : "Not imported";
+  }
+  bar.setAttribute("aria-label", `Progress of ${job.file_name}`);
+
+  // A cancelled job counted only the rows it read before it stopped.
+  field(item, "total-label").textContent = job.state === "cancelled" ? "Rows read" : "Rows in the file";
+  field(item, "total").textContent = count(job.total_original_rows);
+  field(item, "imported").textContent = count(job.total_imported_rows);
+  field(item, "errors").textContent = count(job.total_error_rows);
+  // The reason a job failed is an error; why one was cancelled is plain information.
+  show(field(item, "error"), job.error, job.state === "failed" ? "error" : undefined);
+  let email = "";
+  if (job.email_sent_at) email = `The error report was emailed ${times.format(new Date(job.email_sent_at))}.`;
+  else if (job.email_error) email = `The error report could not be emailed: ${job.email_error}`;
+  show(field(item, "email"), email);
+  item.querySelector("[data-action=download]").hidden = !job.error_file;
+  item.querySelector("[data-action=cancel]").hidden = TERMINAL.has(job.state);
+}
+
+function duration(ms) {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function notice(id, text, kind) {
+  const item = document.getElementById(`job-${id}`);
+  if (item) show(field(item, "notice"), text, kind);
+}
+
+// ---- Live updates: the job's Server-Sent Events, read with fetch ---------------------
+
+/** Opens streams for the newest unfinished jobs, up to MAX_STREAMS at once. */
+function followMore() {
+  const waiting = [...session.jobs.values()]
+    .filter((job) => !TERMINAL.has(job.state) && !session.streams.has(job.id))
+    .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+  for (const job of waiting) {
+    if (session.streams.size >= MAX_STREAMS) break;
+    follow(job.id);
+  }
+}
+
+/** EventSource cannot send the Authorization header, so the stream is read with fetch. */
+async function follow(id) {
+  const controller = new AbortController();
+  session.streams.set(id, controller);
+  try {
+    const response = await api(`jobs/${encodeURIComponent(id)}/events`, {
+      headers: { Accept: "text/event-stream" },
+      signal: controller.signal,
+    });
+    setLive(id, true);
+    await readEvents(response.body, (event, data) => {
+      if (event === "job") updateJob(JSON.parse(data));
+      else if (event === "error") notice(id, jsendMessage(JSON.parse(data)), "error");
+    });
+  } catch {
+    // Aborted at sign-out, refused or cut: the periodic refresh takes over and opens the
+    // stream again while the job runs (not at once, which could loop on a failing server).
+    return;
+  } finally {
+    if (session.streams.get(id) === controller) session.streams.delete(id);
+    setLive(id, false);
+  }
+  // The job is over: its slot can follow another one.
+  if (session.key && TERMINAL.has(session.jobs.get(id)?.state)) followMore();
+}
+
+function setLive(id, live) {
+  const item = document.getElementById(`job-${id}`);
+  if (item) field(item, "live").hidden = !live;
+}
+
+/** Parses a `text/event-stream` body, calling `onEvent(type, data)` for each event. */
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let type = "message";
+  let data = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const lines = buffer.split("\n");
+    buffer = lines.pop(); // the unfinished last line waits for more
+    for (const raw of lines) {
+      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+      if (line === "") {
+        if (data.length) onEvent(type, data.join("\n"));
+        type = "message";
+        data = [];
+        continue;
+      }
+      if (line.startsWith(":")) continue; // a keep-alive comment
+      const colon = line.indexOf(":");
+      const name = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (name === "event") type = value;
+      else if (name === "data") data.push(value);
+    }
+  }
+}
+
+// ---- Job actions --------------------------------------------------------------------
+
+/** The error CSV needs the Authorization header: fetched here, saved from a Blob URL. */
+async function downloadErrors(id) {
+  const item = document.getElementById(`job-${id}`);
+  const button = item.querySelector("[data-action=download]");
+  button.disabled = true;
+  try {
+    const response = await api(`jobs/${encodeURIComponent(id)}/errors.csv`, {
+      headers: { Accept: "text/csv" },
+    });
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = `errors-${id}.csv`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    // The download starts after click() returns; the URL must live until it has.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    notice(id, "The failed rows were downloaded.", "success");
+  } catch (error) {
+    notice(id, `The failed rows could not be downloaded. ${error.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function cancelJob(id) {
+  const job = session.jobs.get(id);
+  if (!window.confirm(`Cancel the import of “${job.file_name}”? Rows already imported stay.`)) return;
+  const button = document.getElementById(`job-${id}`).querySelector("[data-action=cancel]");
+  button.disabled = true;
+  try {
+    const response = await api(`jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
+    const body = await response.json();
+    updateJob(body.data);
+    if (!TERMINAL.has(body.data.state)) {
+      notice(id, "Stopping after the rows being imported now…");
+      followMore();
+    }
+  } catch (error) {
+    notice(id, `The import could not be cancelled. ${error.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- The `#job=<id>` link (the error report email links here) ------------------------
+
+function wantedFromHash() {
+  const match = /^#job=([0-9a-fA-F-]{36})$/.exec(window.location.hash);
+  return match ? match[1].toLowerCase() : null;
+}
+
+async function openWanted() {
+  for (const item of document.querySelectorAll(".job.highlight")) item.classList.remove("highlight");
+  session.wanted = wantedFromHash();
+  const id = session.wanted;
+  if (!id || !session.key) return;
+  if (!session.jobs.has(id)) {
+    try {
+      const response = await api(`jobs/${id}`);
+      const job = (await response.json()).data;
+      if (!session.key) return;
+      updateJob(job);
+      followMore();
+    } catch (error) {
+      show($("jobs-message"), `The linked import could not be shown. ${error.message}`, "error");
+      return;
+    }
+  }
+  const item = document.getElementById(`job-${id}`);
+  item.classList.add("highlight");
+  item.scrollIntoView({ block: "center" });
+  item.focus({ preventScroll: true });
+}
+
+// ---- Uploading ----------------------------------------------------------------------
+
+/** The mapping textarea as an object of strings, `null` when empty; throws a readable Error. */
+function parseMapping(text) {
+  if (!text.trim()) return null;
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`The column mapping is not valid JSON (${error.message}).`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new Error('The column mapping must be a JSON object, like {"Deal": "Opportunity Name"}.');
+  }
+  for (const [column, target] of Object.entries(value)) {
+    if (typeof target !== "string") {
+      throw new Error(`In the column mapping, “${column}” must map to a field name in quotes.`);
+    }
+  }
+  return Object.keys(value).length ? value : null;
+}
+
+function pickFile(file) {
+  session.file = file || null;
+  $("file-info").textContent = file
+    ? `${file.name} · ${numbers.format(Math.ceil(file.size / 1024))} KB`
+    : "…or drop the file here.";
+}
+
+function submitUpload(event) {
+  event.preventDefault();
+  const message = $("upload-message");
+  const mappingBox = $("mapping");
+  mappingBox.removeAttribute("aria-invalid");
+  if (!session.file) {
+    show(message, "Choose a CSV file first.", "error");
+    return;
+  }
+  let mapping;
+  try {
+    mapping = parseMapping(mappingBox.value);
+  } catch (error) {
+    $("mapping-details").open = true;
+    mappingBox.setAttribute("aria-invalid", "true");
+    mappingBox.focus();
+    show(message, error.message, "error");
+    return;
+  }
+  const kind = $("kind").value;
+  const query = new URLSearchParams();
+  if ($("send-error-email").checked) query.set("send_error_email", "true");
+  if (mapping) query.set("mapping", JSON.stringify(mapping));
+  const form = new FormData();
+  form.append("file", session.file, session.file.name);
+
+  // XMLHttpRequest, not fetch: only it reports the bytes sent.
+  const request = new XMLHttpRequest();
+  session.upload = request;
+  const queryText = query.toString();
+  request.open("POST", `${API}${kind}/upload${queryText ? `?${queryText}` : ""}`);
+  request.setRequestHeader("Authorization", session.key);
+  request.setRequestHeader("Accept", "application/json");
+  request.responseType = "json";
+  const bar = $("upload-bar");
+  const fileName = session.file.name;
+  request.upload.onprogress = (progress) => {
+    if (!progress.lengthComputable) return;
+    bar.max = progress.total;
+    bar.value = progress.loaded;
+    $("upload-percent").textContent = `${Math.floor((100 * progress.loaded) / progress.total)}%`;
+  };
+  request.onload = () => {
+    if (request.status === 200 || request.status === 202) {
+      const job = request.response.data;
+      show(message, `“${fileName}” was uploaded; its import is ${job.state}.`, "success");
+      // The kind, the email box and the mapping stay for the next file.
+      $("file").value = "";
+      pickFile(null);
+      history.replaceState(null, "", `#job=${job.id}`);
+      session.wanted = job.id;
+      updateJob(job);
+      session.total = (session.total || 0) + 1;
+      renderListInfo();
+      openWanted();
+      followMore();
+    } else {
+      const error = new ApiError(request.status, jsendMessage(request.response));
+      if (error.status === 401) keyRejected(error);
+      show(message, `The upload was refused. ${error.message}`, "error");
+    }
+  };
+  request.onerror = () => {
+    show(
+      message,
+      "The upload did not complete: the server could not be reached or closed the connection " +
+        "(a file over the size limit ends that way too).",
+      "error",
+    );
+  };
+  request.onloadend = () => {
+    session.upload = null;
+    $("upload-button").disabled = false;
+    $("upload-progress").hidden = true;
+  };
+  $("upload-button").disabled = true;
+  bar.max = 100;
+  bar.value = 0;
+  $("upload-percent").textContent = "0%";
+  $("upload-progress").hidden = false;
+  show(message, "");
+  request.send(form);
+}
+
+function setUpDropZone() {
+  const zone = $("drop-zone");
+  // A file dropped beside the zone would make the browser leave the page to show it.
+  for (const type of ["dragover", "drop"]) window.addEventListener(type, (event) => event.preventDefault());
+  zone.addEventListener("dragover", (event) => {
+    event.dataTransfer.dropEffect = "copy";
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    zone.classList.remove("dragging");
+    const files = event.dataTransfer.files;
+    if (!files.length) return;
+    $("file").files = files;
+    pickFile(files[0]);
+  });
+}
+
+// ---- Start --------------------------------------------------------------------------
+
+function start() {
+  $("sign-in-form").addEventListener("submit", submitSignIn);
+  $("sign-out").addEventListener("click", () => signOut(""));
+  $("upload-form").addEventListener("submit", submitUpload);
+  $("file").addEventListener("change", () => pickFile($("file").files[0]));
+  $("refresh").addEventListener("click", () => refreshJobs().catch(listFailed));
+  window.addEventListener("hashchange", openWanted);
+  setUpDropZone();
+  const saved = sessionStorage.getItem(KEY_STORAGE);
+  if (saved) {
+    signIn(saved).catch((error) => {
+      session.key = null;
+      if (error.status === 401) sessionStorage.removeItem(KEY_STORAGE);
+      show($("sign-in-error"), `Sign-in failed: ${error.detail || error.message}`, "error");
+    });
+  } else {
+    $("api-key").focus();
+  }
+}
+
+start();
