@@ -23,6 +23,10 @@ pub struct Job {
     pub file_name: String,
     /// Rows read so far.
     pub rows_processed: i64,
+    /// Bytes of the file behind `rows_processed` as a whole percentage (0 from an API
+    /// that does not report it).
+    #[serde(default)]
+    pub progress_percent: u8,
     /// Rows in the file, once the job has ended.
     pub total_original_rows: Option<i64>,
     /// Rows imported, once the job has ended.

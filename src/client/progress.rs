@@ -1,4 +1,5 @@
-//! Progress bars on stderr: bytes sent while uploading, then rows while the job runs.
+//! Progress bars on stderr: bytes sent while uploading, then the share of the file the
+//! job has imported.
 //! Hidden unless stdout is a terminal, so pipes and logs get plain lines only.
 
 use std::time::Duration;
@@ -38,14 +39,14 @@ impl Bars {
         bar
     }
 
-    /// The job's progress: a bar of rows once the total is known, a spinner before.
+    /// The job's progress: a bar of the file's bytes read (percent), with the rows so far.
     pub fn job(self) -> JobProgress {
-        let bar = self.bar(None);
-        bar.set_style(style("{spinner} {msg} ({elapsed})"));
+        let bar = self.bar(Some(100));
+        bar.set_style(style("{msg} [{bar:30}] {pos}% ({elapsed})"));
         if self == Self::Shown {
             bar.enable_steady_tick(TICK);
         }
-        JobProgress { bar, total: None }
+        JobProgress { bar }
     }
 }
 
@@ -55,30 +56,23 @@ fn style(template: &str) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
-/// The second bar: the job's state and rows.
+/// The second bar: the job's state, its percentage and rows.
 #[derive(Debug)]
 pub struct JobProgress {
     bar: ProgressBar,
-    total: Option<u64>,
 }
 
 impl JobProgress {
     /// Shows what a new snapshot of the job says.
     pub fn update(&mut self, job: &Job) {
-        let total = job.total_original_rows.map(|t| t.max(0) as u64);
-        if total.is_some() && self.total.is_none() {
-            self.bar.set_length(total.unwrap_or(0));
-            self.bar.set_style(style(
-                "{msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec}",
-            ));
-            self.total = total;
-        }
-        self.bar.set_position(job.rows_processed.max(0) as u64);
+        let percent = match job.state {
+            JobState::Completed => 100,
+            _ => job.progress_percent.min(100),
+        };
+        self.bar.set_position(u64::from(percent));
         let message = match job.state {
             JobState::Queued => "queued, waiting for a worker".to_owned(),
-            JobState::Running if self.total.is_none() => {
-                format!("running: {} rows", job.rows_processed)
-            }
+            JobState::Running => format!("running: {} rows", job.rows_processed),
             state => state.as_str().to_owned(),
         };
         self.bar.set_message(message);

@@ -485,7 +485,8 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         )
         .await;
 
-    // A long import: seen running (rows read so far, no made-up percentage), then cancelled.
+    // A long import: seen running (its percentage of the file and the rows so far), then
+    // cancelled.
     browser
         .find("#file")
         .await
@@ -506,22 +507,22 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
     let long = format!("#job-{large_id}");
     browser
         .wait_for_text(&format!("{long} [data-field=progress]"), |text| {
-            text.ends_with("rows read") && !text.starts_with("0 ")
+            text.ends_with("rows read") && !text.contains(" 0 rows")
         })
         .await;
     // Followed through its event stream, not only by the periodic refresh.
     browser
         .wait_for(&format!("{long} [data-field=live]"), "Live")
         .await;
-    assert_eq!(
-        browser
-            .js(&format!(
-                "return document.querySelector('{long} progress').hasAttribute('value')"
-            ))
-            .await,
-        json!(false),
-        "the bar is indeterminate while the total is unknown"
-    );
+    // The bar is the share of the file's bytes read, as the API reports it.
+    let shown = browser
+        .js(&format!(
+            "return document.querySelector('{long} progress').value"
+        ))
+        .await
+        .as_f64()
+        .unwrap();
+    assert!((0.0..100.0).contains(&shown), "bar at {shown}");
     browser
         .screenshot(&target_dir().join("dashboard-running.png"), 1280, 1000)
         .await;
@@ -535,6 +536,12 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
     assert_eq!(cancelled["state"], "cancelled");
     let imported = cancelled["total_imported_rows"].as_i64().unwrap();
     assert!(imported > 0 && imported < 30_000, "{cancelled}");
+    let stopped_at = format!("Stopped at {}%", cancelled["progress_percent"]);
+    browser
+        .wait_for_text(&format!("{long} [data-field=progress]"), |text| {
+            text.starts_with(&stopped_at)
+        })
+        .await;
     // Numbers are shown with the locale's grouping (12,345).
     browser
         .wait_for_text(&format!("{long} [data-field=imported]"), |text| {

@@ -231,27 +231,27 @@ function drawJob(item, job) {
   field(item, "meta").textContent = `${meta} · job ${job.id.slice(0, 8)}`;
   field(item, "meta").title = `Job ${job.id}`;
 
-  // The API counts the file's rows as it reads them and knows the total only at the end:
-  // while a job runs, the bar is indeterminate and the text says how far it got.
+  // The row count of a file is known only at its end; the API measures progress in bytes of
+  // the file read by the committed chunks, a true percentage (progress_percent).
   const bar = field(item, "bar");
   const progress = field(item, "progress");
   bar.hidden = false;
+  bar.max = 100;
   if (job.state === "queued") {
-    bar.max = 100;
     bar.value = 0;
     progress.textContent = "Waiting for a worker";
   } else if (job.state === "running") {
-    bar.removeAttribute("value");
-    progress.textContent = `${count(job.rows_processed)} rows read`;
+    bar.value = job.progress_percent;
+    progress.textContent = `${job.progress_percent}% · ${count(job.rows_processed)} rows read`;
   } else if (job.state === "completed") {
-    const total = job.total_original_rows || 0;
-    bar.max = Math.max(total, 1);
-    bar.value = total === 0 ? 1 : Math.min(job.rows_processed, total);
-    progress.textContent = `${Math.round((100 * bar.value) / bar.max)}%`;
+    bar.value = 100;
+    progress.textContent = "100%";
   } else {
     bar.hidden = true;
     progress.textContent =
-      job.state === "cancelled" ? `Stopped after ${count(job.rows_processed)} rows` : "Not imported";
+      job.state === "cancelled"
+        ? `Stopped at ${job.progress_percent}%, after ${count(job.rows_processed)} rows`
+        : "Not imported";
   }
   bar.setAttribute("aria-label", `Progress of ${job.file_name}`);
 
