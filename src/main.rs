@@ -55,6 +55,9 @@ enum Command {
         /// JSON object mapping the file's headers to supported fields.
         #[arg(long)]
         mapping: Option<String>,
+        /// Check the file and count what an import would do, storing nothing.
+        #[arg(long)]
+        validate_only: bool,
         /// The CSV file.
         file: PathBuf,
     },
@@ -154,6 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant,
             errors,
             mapping,
+            validate_only,
             file,
         } => {
             let slug = TenantSlug::parse(&tenant).map_err(anyhow::Error::msg)?;
@@ -183,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mapping,
                 chunk_rows: settings.import_chunk_rows,
                 writers: settings.import_writers,
+                dry_run: validate_only,
             };
             let started = std::time::Instant::now();
             let outcome = import::run(kind, &pool, request, import::Progress::None).await?;
@@ -196,6 +201,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 String::new()
             };
             println!("error_file={error_file}");
+            println!("created_rows={}", counts.created_rows);
+            println!("updated_rows={}", counts.updated_rows);
+            println!("unchanged_rows={}", counts.unchanged_rows);
+            println!("dry_run={validate_only}");
             println!("seconds={:.3}", started.elapsed().as_secs_f64());
         }
         Command::Keys {

@@ -27,6 +27,16 @@ pub struct JobView {
     pub total_original_rows: Option<i64>,
     pub total_imported_rows: Option<i64>,
     pub total_error_rows: Option<i64>,
+    /// Imported rows that created a record. `created_rows + updated_rows +
+    /// unchanged_rows = total_imported_rows`.
+    pub created_rows: Option<i64>,
+    /// Imported rows that changed a stored record.
+    pub updated_rows: Option<i64>,
+    /// Imported rows whose values were all stored already: not rewritten.
+    pub unchanged_rows: Option<i64>,
+    /// True for a check of the file (`validate_only`) that stored nothing; its counts say
+    /// what the import would do.
+    pub dry_run: bool,
     /// URL of the error CSV, `""` when no row failed.
     pub error_file: String,
     /// Why the job failed, when it did.
@@ -61,6 +71,10 @@ impl JobView {
             total_original_rows: job.total_original_rows,
             total_imported_rows: job.total_imported_rows,
             total_error_rows: job.total_error_rows,
+            created_rows: job.created_rows,
+            updated_rows: job.updated_rows,
+            unchanged_rows: job.unchanged_rows,
+            dry_run: job.dry_run,
             error: job.error,
             created_at: job.created_at,
             started_at: job.started_at,

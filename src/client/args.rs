@@ -36,7 +36,8 @@ Examples:
   batch-import upload --kind opportunities opps.csv
   batch-import upload --kind contacts --send-error-email contacts.csv
   batch-import upload --kind opportunities --mapping '{\"Deal\":\"Opportunity Name\"}' deals.csv
-  batch-import upload --kind sales_targets --no-wait targets.csv")]
+  batch-import upload --kind sales_targets --no-wait targets.csv
+  batch-import upload --kind contacts --validate-only contacts.csv")]
 pub struct UploadArgs {
     /// What the file holds: opportunities, contacts or sales_targets.
     #[arg(long)]
@@ -51,6 +52,10 @@ pub struct UploadArgs {
     /// JSON object mapping the file's column names to supported fields.
     #[arg(long)]
     pub mapping: Option<String>,
+    /// Check the file and count what the import would do (created, updated, unchanged,
+    /// failed rows), storing nothing; the exit code is the same as a real import's.
+    #[arg(long)]
+    pub validate_only: bool,
     /// Print the job's id and URL once the upload is accepted; do not follow it.
     #[arg(long)]
     pub no_wait: bool,

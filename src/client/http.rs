@@ -113,16 +113,21 @@ impl ApiClient {
     }
 
     /// `POST /api/v1/{kind}/upload` with a multipart form; the accepted job.
+    /// `validate_only` asks for a dry run.
     pub async fn upload(
         &self,
         kind: JobKind,
         form: reqwest::multipart::Form,
         send_error_email: bool,
+        validate_only: bool,
     ) -> Result<Job, ClientError> {
         let url = self.url(&format!("/api/v1/{}/upload", kind.as_str()));
         let mut request = self.http.post(&url).multipart(form);
         if send_error_email {
             request = request.query(&[("send_error_email", "true")]);
+        }
+        if validate_only {
+            request = request.query(&[("validate_only", "true")]);
         }
         let response = self.send(&url, request).await?;
         Self::job_from(&url, Self::data(&url, response).await?)

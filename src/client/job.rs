@@ -33,6 +33,19 @@ pub struct Job {
     pub total_imported_rows: Option<i64>,
     /// Rows that failed, once the job has ended.
     pub total_error_rows: Option<i64>,
+    /// Imported rows that created a record, once the job has ended (absent from an API
+    /// that does not report it).
+    #[serde(default)]
+    pub created_rows: Option<i64>,
+    /// Imported rows that changed a stored record, once the job has ended.
+    #[serde(default)]
+    pub updated_rows: Option<i64>,
+    /// Imported rows whose values were stored already, once the job has ended.
+    #[serde(default)]
+    pub unchanged_rows: Option<i64>,
+    /// True for a check that stored nothing (`--validate-only`).
+    #[serde(default)]
+    pub dry_run: bool,
     /// URL of the error CSV, `""` when no row failed.
     pub error_file: String,
     /// Why the job failed, when it did.

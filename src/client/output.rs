@@ -73,6 +73,13 @@ pub fn outcome(job: &Job, saved: Option<&std::path::Path>) -> String {
         count(job.total_error_rows),
         job.error_file,
     );
+    out.push_str(&format!(
+        "created_rows={}\nupdated_rows={}\nunchanged_rows={}\ndry_run={}\n",
+        count(job.created_rows),
+        count(job.updated_rows),
+        count(job.unchanged_rows),
+        job.dry_run,
+    ));
     if let Some(error) = &job.error {
         out.push_str(&format!("error={}\n", one_line(error)));
     }
@@ -126,6 +133,10 @@ pub fn job_details(job: &Job) -> String {
             count(job.total_imported_rows),
         ],
         ["total_error_rows".to_owned(), count(job.total_error_rows)],
+        ["created_rows".to_owned(), count(job.created_rows)],
+        ["updated_rows".to_owned(), count(job.updated_rows)],
+        ["unchanged_rows".to_owned(), count(job.unchanged_rows)],
+        ["dry_run".to_owned(), job.dry_run.to_string()],
         [
             "error_file".to_owned(),
             if job.error_file.is_empty() {
@@ -192,6 +203,7 @@ mod tests {
             "kind": "opportunities", "state": "completed", "file_name": "opps\n.csv",
             "rows_processed": 4, "total_original_rows": 4, "total_imported_rows": 3,
             "total_error_rows": 1, "error_file": "http://x/errors.csv", "error": null,
+            "created_rows": 2, "updated_rows": 1, "unchanged_rows": 0, "dry_run": true,
             "created_at": "2026-01-02T03:04:05.678Z", "started_at": null, "finished_at": null,
         })
     }
@@ -205,7 +217,8 @@ mod tests {
         assert!(text.contains("\ntotal_original_rows=4\n"), "{text}");
         assert!(text.contains("\ntotal_imported_rows=3\n"));
         assert!(text.contains("\ntotal_error_rows=1\n"));
-        assert!(text.contains("\nerror_file=http://x/errors.csv\n"));
+        assert!(text.contains("\nerror_file=http://x/errors.csv\ncreated_rows=2\n"));
+        assert!(text.contains("\nupdated_rows=1\nunchanged_rows=0\ndry_run=true\n"));
         assert!(text.ends_with("error_csv=a.csv.errors.csv\n"));
     }
 

@@ -118,7 +118,9 @@ async fn send_file(client: &ApiClient, args: &UploadArgs, bars: Bars) -> Result<
         form = form.text("mapping", mapping.clone());
     }
     let form = form.part("file", part);
-    let accepted = client.upload(args.kind, form, args.send_error_email).await;
+    let accepted = client
+        .upload(args.kind, form, args.send_error_email, args.validate_only)
+        .await;
     bar.finish_and_clear();
     accepted
 }
@@ -133,6 +135,13 @@ fn summary(job: &Job, saved: Option<&Path>) -> String {
         format!("; the failed rows are in {}", p.display())
     });
     match job.state {
+        JobState::Completed if job.dry_run => format!(
+            "checked {total} rows, nothing stored: {imported} would be imported ({} created, \
+             {} updated, {} unchanged), {failed} failed{saved}",
+            job.created_rows.unwrap_or(0),
+            job.updated_rows.unwrap_or(0),
+            job.unchanged_rows.unwrap_or(0),
+        ),
         JobState::Completed if failed == 0 => format!("imported all {total} rows"),
         JobState::Completed => {
             format!("imported {imported} of {total} rows, {failed} failed{saved}")

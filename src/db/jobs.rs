@@ -30,6 +30,14 @@ pub struct JobRecord {
     pub total_original_rows: Option<i64>,
     pub total_imported_rows: Option<i64>,
     pub total_error_rows: Option<i64>,
+    /// Imported rows that were new.
+    pub created_rows: Option<i64>,
+    /// Imported rows that changed a stored row.
+    pub updated_rows: Option<i64>,
+    /// Imported rows whose values were all stored already (not rewritten).
+    pub unchanged_rows: Option<i64>,
+    /// A check of the file that wrote nothing (`validate_only`).
+    pub dry_run: bool,
     pub error: Option<String>,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
@@ -92,23 +100,32 @@ pub struct NewJob {
     pub file_size: i64,
     pub column_mapping: Option<ColumnMapping>,
     pub send_error_email: bool,
+    /// Check the file and count what would happen, writing nothing (`validate_only`).
+    pub dry_run: bool,
     /// The upload's `Idempotency-Key` header, unique per tenant (see `jobs::idempotency`).
     pub idempotency_key: Option<String>,
     /// SHA-256 of the uploaded bytes, compared when an idempotency key comes again.
     pub file_sha256: Option<Vec<u8>>,
 }
 
-/// The counts of one complete run.
+/// The counts of one complete run. `created_rows + updated_rows + unchanged_rows`
+/// equals `total_imported_rows`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportCounts {
     pub total_original_rows: i64,
     pub total_imported_rows: i64,
     pub total_error_rows: i64,
+    /// Imported rows that were new.
+    pub created_rows: i64,
+    /// Imported rows that changed a stored row.
+    pub updated_rows: i64,
+    /// Imported rows whose values were all stored already.
+    pub unchanged_rows: i64,
 }
 
 const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, file_size, column_mapping,
     send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
-    error, attempts, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
+    created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
     email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after";
 
 /// Inserts a queued job that `task_id` is about to carry. If that push never reaches the
@@ -117,8 +134,8 @@ pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRec
     sqlx::query_as(&format!(
         "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
                                   column_mapping, send_error_email, task_id, enqueued_at,
-                                  idempotency_key, file_sha256)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11)
+                                  idempotency_key, file_sha256, dry_run)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12)
          RETURNING {COLUMNS}"
     ))
     .bind(job.id)
@@ -132,6 +149,7 @@ pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRec
     .bind(task_id)
     .bind(&job.idempotency_key)
     .bind(&job.file_sha256)
+    .bind(job.dry_run)
     .fetch_one(pool)
     .await
 }
@@ -188,6 +206,7 @@ pub async fn claim(
         "UPDATE import_jobs
             SET state = 'running', started_at = now(), rows_processed = 0, bytes_processed = 0,
                 total_original_rows = NULL, total_imported_rows = NULL, total_error_rows = NULL,
+                created_rows = NULL, updated_rows = NULL, unchanged_rows = NULL,
                 error = NULL, attempts = attempts + 1,
                 lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3)
           WHERE id = $1 AND cancel_requested_at IS NULL AND run_after <= now()
@@ -264,7 +283,10 @@ pub async fn end(
                                        ELSE bytes_processed END,
                 total_original_rows = COALESCE($4, total_original_rows),
                 total_imported_rows = COALESCE($5, total_imported_rows),
-                total_error_rows = COALESCE($6, total_error_rows)
+                total_error_rows = COALESCE($6, total_error_rows),
+                created_rows = COALESCE($8, created_rows),
+                updated_rows = COALESCE($9, updated_rows),
+                unchanged_rows = COALESCE($10, unchanged_rows)
           WHERE id = $1
             AND CASE WHEN $7::text IS NULL
                      THEN state = 'queued'
@@ -280,6 +302,9 @@ pub async fn end(
     .bind(counts.map(|c| c.total_imported_rows))
     .bind(counts.map(|c| c.total_error_rows))
     .bind(lease.map(|l| l.owner.as_str()))
+    .bind(counts.map(|c| c.created_rows))
+    .bind(counts.map(|c| c.updated_rows))
+    .bind(counts.map(|c| c.unchanged_rows))
     .fetch_optional(pool)
     .await
 }

@@ -1,16 +1,16 @@
 //! Contacts: keyed by email (case-insensitive); linked to the tenant's opportunities
 //! by their external Opportunity ID, one link per upload row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use csv::StringRecord;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, key_hash, merge_per_key, newer},
+    kind::{ChunkResult, ImportKind, RowOutcomes, key_hash, merge_changed, merge_per_key, newer},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -192,7 +192,7 @@ impl ImportKind for Contacts {
     }
 
     async fn write_chunk(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         tenant_id: Uuid,
         columns: &ColumnMap,
         rows: &[ContactRow],
@@ -212,7 +212,7 @@ impl ImportKind for Contacts {
             )
             .bind(tenant_id)
             .bind(&wanted)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
             .into_iter()
             .collect()
@@ -243,7 +243,25 @@ impl ImportKind for Contacts {
         links.sort_unstable();
         links.dedup();
         let accepted: Vec<ContactRow> = accepted.into_iter().cloned().collect();
-        let contacts = merge_per_key(&accepted, |r| r.email_key.as_str(), ContactRow::merge);
+        // A repeated contact changes something when it changes a value or brings a link
+        // the earlier rows of its email did not (`merge` leaves `external_opp_id` as the
+        // first row's).
+        let mut seen_links: HashSet<(String, String)> = HashSet::new();
+        let merged = merge_per_key(
+            &accepted,
+            |r| r.email_key.as_str(),
+            |into, later| {
+                if let Some(first) = &into.external_opp_id {
+                    seen_links.insert((into.email_key.clone(), first.clone()));
+                }
+                let new_link = later
+                    .external_opp_id
+                    .as_ref()
+                    .is_some_and(|link| seen_links.insert((later.email_key.clone(), link.clone())));
+                merge_changed(into, later, ContactRow::merge) || new_link
+            },
+        );
+        let contacts = &merged.rows;
 
         let has = |field: usize| columns.has(Self::FIELDS[field].name);
         let names_given = has(FULLNAME) || has(FIRST_NAME) || has(LAST_NAME);
@@ -279,22 +297,39 @@ impl ImportKind for Contacts {
             }
         }
         let links_param = upsert.next_param();
+        // Only created and changed contacts come back from the upsert; a link of an
+        // unchanged one finds it in the statement's snapshot. A contact whose one change
+        // is a new link counts as updated.
         let statement = format!(
-            "WITH upserted AS ({upsert})
-             INSERT INTO contact_opportunities (contact_id, opportunity_id)
-             SELECT u.id, l.opportunity_id
-               FROM UNNEST(${links_param}::text[], ${}::uuid[]) AS l(email_key, opportunity_id)
-               JOIN upserted u ON u.email_key = l.email_key
-             ON CONFLICT DO NOTHING",
+            "WITH upserted AS ({upsert}),
+             linked AS (
+                 INSERT INTO contact_opportunities (contact_id, opportunity_id)
+                 SELECT COALESCE(u.id, c.id), l.opportunity_id
+                   FROM UNNEST(${links_param}::text[], ${}::uuid[]) AS l(email_key, opportunity_id)
+                   LEFT JOIN upserted u ON u.email_key = l.email_key
+                   LEFT JOIN contacts c
+                          ON u.id IS NULL AND c.tenant_id = $1 AND lower(c.email) = l.email_key
+                 ON CONFLICT DO NOTHING
+                 RETURNING contact_id)
+             SELECT (SELECT count(*) FROM upserted WHERE created),
+                    (SELECT count(*) FROM (
+                        SELECT id FROM upserted WHERE NOT created
+                        UNION
+                        SELECT l.contact_id FROM linked l
+                         WHERE NOT EXISTS (SELECT 1 FROM upserted u
+                                            WHERE u.id = l.contact_id AND u.created)) changed)",
             links_param + 1,
-            upsert = upsert.statement("RETURNING id, lower(email) AS email_key"),
+            upsert =
+                upsert.statement("RETURNING id, lower(email) AS email_key, (xmax = 0) AS created"),
         );
-        let mut query = sqlx::query(&statement).bind(tenant_id).bind(
-            contacts
-                .iter()
-                .map(|r| r.email.as_str())
-                .collect::<Vec<_>>(),
-        );
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&statement)
+            .bind(tenant_id)
+            .bind(
+                contacts
+                    .iter()
+                    .map(|r| r.email.as_str())
+                    .collect::<Vec<_>>(),
+            );
         for field in text_columns {
             query = query.bind(
                 contacts
@@ -303,11 +338,13 @@ impl ImportKind for Contacts {
                     .collect::<Vec<_>>(),
             );
         }
-        query
+        let (created, updated) = query
             .bind(links.iter().map(|(email, _)| *email).collect::<Vec<_>>())
             .bind(links.iter().map(|(_, id)| *id).collect::<Vec<_>>())
-            .execute(pool)
+            .fetch_one(&mut *conn)
             .await?;
+        result.outcomes = RowOutcomes::of_statement(contacts.len(), created, updated);
+        result.outcomes += merged.repeats;
         Ok(result)
     }
 }

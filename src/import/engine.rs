@@ -6,7 +6,7 @@
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use csv::StringRecord;
-use sqlx::PgPool;
+use sqlx::{Executor, PgConnection, PgPool};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use super::{
     csv_source::{self, CsvFormat},
     error_file::{ErrorFileWriter, RejectedRow},
     header::{self, ColumnMap},
-    kind::{ChunkResult, ImportKind, PreparedChunk},
+    kind::{ImportKind, PreparedChunk, RowOutcomes},
 };
 use crate::db::jobs::ImportCounts;
 
@@ -34,6 +34,10 @@ pub struct ImportRequest {
     /// Connections that write a chunk's partitions in parallel (rows are split by their
     /// key, so one key always goes through the same writer, in file order).
     pub writers: usize,
+    /// Check and count only: every chunk is written inside one transaction that is
+    /// rolled back at the end, so the counts are those of the real import (a key
+    /// repeated across chunks included) and nothing is stored. Uses one writer.
+    pub dry_run: bool,
 }
 
 /// How an import ended.
@@ -176,13 +180,22 @@ pub async fn run_import<K: ImportKind>(
             .map_err(|e| ImportError::Io(std::io::Error::other(e)))??
     };
     let columns = Arc::new(columns);
+    // A dry run writes through one transaction, so through one connection.
+    let writers = if request.dry_run {
+        1
+    } else {
+        request.writers.max(1)
+    };
+    let mut dry_run = match request.dry_run {
+        true => Some(pool.begin().await?),
+        false => None,
+    };
 
     // Capacity 1: the parser runs at most one chunk ahead, which keeps memory flat.
     let (tx, mut rx) = mpsc::channel::<Result<Chunk<K::Row>, ImportError>>(1);
     let parser = {
         let columns = columns.clone();
         let tenant_id = request.tenant_id;
-        let writers = request.writers.max(1);
         tokio::task::spawn_blocking(move || {
             parse_chunks::<K>(
                 (reader, bytes_read),
@@ -204,28 +217,56 @@ pub async fn run_import<K: ImportKind>(
         while let Some(chunk) = rx.recv().await {
             let mut chunk = chunk?;
             counts.total_original_rows += chunk.rows_read as i64;
-            let writes = chunk
-                .parts
-                .drain(..)
-                .filter(|part| !part.rows.is_empty())
-                .map(|mut part| {
-                    let columns = &columns;
-                    async move {
+            let parts = chunk.parts.drain(..).filter(|part| !part.rows.is_empty());
+            let written: Vec<_> = match dry_run.as_mut() {
+                // One part (one writer), inside the dry run's transaction.
+                Some(tx) => {
+                    let mut written = Vec::new();
+                    for mut part in parts {
                         let prepared = part.prepared.take();
-                        let refused = write_chunk::<K>(
-                            pool,
+                        let result = write_chunk::<K>(
+                            tx,
+                            true,
                             request.tenant_id,
-                            columns,
+                            &columns,
                             &part.rows,
                             prepared,
                         )
                         .await;
-                        (part, refused)
+                        written.push((part, result));
                     }
-                });
-            for (mut part, refused) in futures::future::join_all(writes).await {
-                let refused = refused?;
+                    written
+                }
+                None => {
+                    let writes = parts.map(|mut part| {
+                        let columns = &columns;
+                        async move {
+                            let prepared = part.prepared.take();
+                            let result = async {
+                                let mut conn = pool.acquire().await?;
+                                write_chunk::<K>(
+                                    &mut conn,
+                                    false,
+                                    request.tenant_id,
+                                    columns,
+                                    &part.rows,
+                                    prepared,
+                                )
+                                .await
+                            }
+                            .await;
+                            (part, result)
+                        }
+                    });
+                    futures::future::join_all(writes).await
+                }
+            };
+            for (mut part, result) in written {
+                let (refused, outcomes) = result?;
                 counts.total_imported_rows += (part.rows.len() - refused.len()) as i64;
+                counts.created_rows += outcomes.created;
+                counts.updated_rows += outcomes.updated;
+                counts.unchanged_rows += outcomes.unchanged;
                 for (index, problem) in refused {
                     let (record, line) = std::mem::take(&mut part.sources[index]);
                     chunk.rejected.push(RejectedRow {
@@ -270,9 +311,16 @@ pub async fn run_import<K: ImportKind>(
     if !cancelled && !lost_lease {
         parsed?;
     }
+    if let Some(tx) = dry_run {
+        tx.rollback().await?;
+    }
     debug_assert_eq!(
         counts.total_imported_rows + counts.total_error_rows,
         counts.total_original_rows
+    );
+    debug_assert_eq!(
+        counts.created_rows + counts.updated_rows + counts.unchanged_rows,
+        counts.total_imported_rows
     );
     let error_file = errors.finish()?;
     Ok(ImportOutcome {
@@ -424,35 +472,43 @@ fn parse_chunks<K: ImportKind>(
 
 /// Writes a chunk (sending its prepared upsert when there is one); when Postgres refuses
 /// it for a reason tied to the data, retries row by row so that one bad row never stops
-/// the good ones. Returns the refused rows.
+/// the good ones. Returns the refused rows and what became of the others. Inside a
+/// transaction (`savepoints`), each attempt runs under a savepoint so that a refused
+/// statement does not abort the transaction.
 async fn write_chunk<K: ImportKind>(
-    pool: &PgPool,
+    conn: &mut PgConnection,
+    savepoints: bool,
     tenant_id: Uuid,
     columns: &ColumnMap,
     rows: &[K::Row],
     prepared: Option<PreparedChunk>,
-) -> Result<Vec<(usize, String)>, ImportError> {
+) -> Result<(Vec<(usize, String)>, RowOutcomes), ImportError> {
+    savepoint(conn, savepoints, Savepoint::Set).await?;
     let written = match prepared {
-        Some(p) => sqlx::query_with(&p.sql, p.args)
-            .execute(pool)
-            .await
-            .map(|_| ChunkResult::default()),
-        None => K::write_chunk(pool, tenant_id, columns, rows).await,
+        Some(p) => p.run(conn).await,
+        None => K::write_chunk(conn, tenant_id, columns, rows).await,
     };
+    savepoint(conn, savepoints, Savepoint::settle(&written)).await?;
     match written {
-        Ok(result) => Ok(result.rejected),
+        Ok(result) => Ok((result.rejected, result.outcomes)),
         Err(e) if is_transient_db_error(&e) => Err(e.into()),
         // One row refused for its data (say a key too long to index) is an error row.
-        Err(e) if rows.len() == 1 => Ok(vec![(
-            0,
-            format!("the row could not be saved: {}", db_message(&e)),
-        )]),
+        Err(e) if rows.len() == 1 => Ok((
+            vec![(0, format!("the row could not be saved: {}", db_message(&e)))],
+            RowOutcomes::default(),
+        )),
         Err(e) => {
             tracing::warn!(error = %e, rows = rows.len(), "chunk refused; writing its rows one by one");
             let mut refused = Vec::new();
+            let mut outcomes = RowOutcomes::default();
             for (index, row) in rows.iter().enumerate() {
-                match K::write_chunk(pool, tenant_id, columns, std::slice::from_ref(row)).await {
+                savepoint(conn, savepoints, Savepoint::Set).await?;
+                let written =
+                    K::write_chunk(conn, tenant_id, columns, std::slice::from_ref(row)).await;
+                savepoint(conn, savepoints, Savepoint::settle(&written)).await?;
+                match written {
                     Ok(result) => {
+                        outcomes += result.outcomes;
                         refused.extend(result.rejected.into_iter().map(|(_, m)| (index, m)))
                     }
                     Err(e) if is_transient_db_error(&e) => return Err(e.into()),
@@ -462,9 +518,40 @@ async fn write_chunk<K: ImportKind>(
                     )),
                 }
             }
-            Ok(refused)
+            Ok((refused, outcomes))
         }
     }
+}
+
+/// A step of a write under a savepoint.
+enum Savepoint {
+    Set,
+    Release,
+    RollBack,
+}
+
+impl Savepoint {
+    /// Keeps a write that worked, undoes one that failed.
+    fn settle<T>(written: &Result<T, sqlx::Error>) -> Self {
+        if written.is_ok() {
+            Self::Release
+        } else {
+            Self::RollBack
+        }
+    }
+}
+
+/// Runs a savepoint step when writes are inside a transaction (`on`), else nothing.
+async fn savepoint(conn: &mut PgConnection, on: bool, step: Savepoint) -> Result<(), sqlx::Error> {
+    if !on {
+        return Ok(());
+    }
+    let sql = match step {
+        Savepoint::Set => "SAVEPOINT chunk",
+        Savepoint::Release => "RELEASE SAVEPOINT chunk",
+        Savepoint::RollBack => "ROLLBACK TO SAVEPOINT chunk",
+    };
+    conn.execute(sql).await.map(|_| ())
 }
 
 fn db_message(error: &sqlx::Error) -> String {

@@ -8,7 +8,7 @@ use std::{
 };
 
 use csv::StringRecord;
-use sqlx::{PgPool, error::BoxDynError, postgres::PgArguments};
+use sqlx::{PgConnection, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
 
 use super::{
@@ -16,12 +16,67 @@ use super::{
     header::{ColumnMap, FieldSpec},
 };
 
+/// What became of imported rows. Every row that is not refused counts exactly once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowOutcomes {
+    /// Rows that created a record.
+    pub created: i64,
+    /// Rows that changed a stored record (a value, or for contacts a new link).
+    pub updated: i64,
+    /// Rows whose values were all stored already; nothing was written for them.
+    pub unchanged: i64,
+}
+
+impl RowOutcomes {
+    /// The outcome of an upsert of `keys` distinct keys that reported `created` and
+    /// `updated` of them: the others were unchanged.
+    pub fn of_statement(keys: usize, created: i64, updated: i64) -> Self {
+        Self {
+            created,
+            updated,
+            unchanged: keys as i64 - created - updated,
+        }
+    }
+
+    /// All rows counted.
+    pub fn total(&self) -> i64 {
+        self.created + self.updated + self.unchanged
+    }
+}
+
+impl std::ops::AddAssign for RowOutcomes {
+    fn add_assign(&mut self, other: Self) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+    }
+}
+
 /// A chunk's upsert with its arguments already encoded, ready to send.
 pub struct PreparedChunk {
-    /// The statement.
+    /// The statement (an `Upsert::counting_statement`): answers (created, updated).
     pub sql: String,
     /// Its bind parameters, encoded in Postgres' wire format.
     pub args: PgArguments,
+    /// Distinct keys in the statement.
+    pub keys: usize,
+    /// The outcomes of rows that repeat a key of the chunk (merged into its first row).
+    pub repeats: RowOutcomes,
+}
+
+impl PreparedChunk {
+    /// Runs the upsert and counts what became of the chunk's rows.
+    pub async fn run(self, conn: &mut PgConnection) -> Result<ChunkResult, sqlx::Error> {
+        let (created, updated): (i64, i64) = sqlx::query_as_with(&self.sql, self.args)
+            .fetch_one(conn)
+            .await?;
+        let mut outcomes = RowOutcomes::of_statement(self.keys, created, updated);
+        outcomes += self.repeats;
+        Ok(ChunkResult {
+            rejected: Vec::new(),
+            outcomes,
+        })
+    }
 }
 
 /// The result of writing one chunk.
@@ -29,6 +84,8 @@ pub struct PreparedChunk {
 pub struct ChunkResult {
     /// Rows of the chunk (by index) that the database side refused, with the reason.
     pub rejected: Vec<(usize, String)>,
+    /// What became of the rows that were not refused.
+    pub outcomes: RowOutcomes,
 }
 
 /// One kind of import: its columns, how a row is validated and how a chunk is written.
@@ -63,44 +120,81 @@ pub trait ImportKind: Send + Sync + 'static {
     }
 
     /// Upserts a chunk of rows in one set-based statement (or a few), updating only the
-    /// columns present in the file.
+    /// columns present in the file, and counts what became of each row. Runs on one
+    /// connection, which may be inside the transaction of a dry run.
     fn write_chunk(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         tenant_id: Uuid,
         columns: &ColumnMap,
         rows: &[Self::Row],
     ) -> impl Future<Output = Result<ChunkResult, sqlx::Error>> + Send;
 }
 
+/// A chunk's rows with one row per key, and what became of the rows merged away.
+pub struct Merged<'r, R: Clone> {
+    /// One row per key, in first-seen order.
+    pub rows: Cow<'r, [R]>,
+    /// The rows that repeated an earlier key of the chunk: each is `updated` when it
+    /// changed what the earlier rows of its key gave, `unchanged` otherwise.
+    pub repeats: RowOutcomes,
+}
+
 /// The rows of a chunk with one row per key, in first-seen order, later rows merged into
-/// earlier ones by `merge`. `ON CONFLICT DO UPDATE` cannot touch one row twice in a
-/// statement; merging gives the result of applying the rows one after another.
-/// Borrows the chunk unchanged when no key repeats (the usual case).
+/// earlier ones by `merge`, which tells whether the later row changed anything.
+/// `ON CONFLICT DO UPDATE` cannot touch one row twice in a statement; merging gives the
+/// result of applying the rows one after another. Borrows the chunk unchanged when no key
+/// repeats (the usual case).
+///
+/// Counting: the first row of a key gets the outcome of the key's merged values against
+/// the stored data (created, updated or unchanged); each later row of the key counts as
+/// updated when it changed a value, as unchanged otherwise. So created + updated +
+/// unchanged is the number of rows, and a key repeated across chunks counts alike.
 pub fn merge_per_key<'r, R, K>(
     rows: &'r [R],
     key: impl Fn(&'r R) -> K,
-    merge: impl Fn(&mut R, &R),
-) -> Cow<'r, [R]>
+    mut merge: impl FnMut(&mut R, &R) -> bool,
+) -> Merged<'r, R>
 where
     R: Clone,
     K: Hash + Eq,
 {
     let mut seen = HashSet::with_capacity(rows.len());
     if rows.iter().all(|row| seen.insert(key(row))) {
-        return Cow::Borrowed(rows);
+        return Merged {
+            rows: Cow::Borrowed(rows),
+            repeats: RowOutcomes::default(),
+        };
     }
     let mut slots: HashMap<K, usize> = HashMap::with_capacity(rows.len());
     let mut merged: Vec<R> = Vec::with_capacity(rows.len());
+    let mut repeats = RowOutcomes::default();
     for row in rows {
         match slots.entry(key(row)) {
-            Entry::Occupied(slot) => merge(&mut merged[*slot.get()], row),
+            Entry::Occupied(slot) => {
+                if merge(&mut merged[*slot.get()], row) {
+                    repeats.updated += 1;
+                } else {
+                    repeats.unchanged += 1;
+                }
+            }
             Entry::Vacant(slot) => {
                 slot.insert(merged.len());
                 merged.push(row.clone());
             }
         }
     }
-    Cow::Owned(merged)
+    Merged {
+        rows: Cow::Owned(merged),
+        repeats,
+    }
+}
+
+/// Runs `merge` and tells whether it changed `into`: the `merge` argument of
+/// `merge_per_key` for rows compared field by field.
+pub fn merge_changed<R: Clone + PartialEq>(into: &mut R, later: &R, merge: fn(&mut R, &R)) -> bool {
+    let before = into.clone();
+    merge(into, later);
+    *into != before
 }
 
 /// A stable hash of an upsert key, for `ImportKind::partition_key`.
@@ -132,17 +226,34 @@ mod tests {
             &rows,
             |r| r.0,
             |into, later| {
-                newer(&mut into.1, &later.1);
-                newer(&mut into.2, &later.2);
+                merge_changed(into, later, |into, later| {
+                    newer(&mut into.1, &later.1);
+                    newer(&mut into.2, &later.2);
+                })
             },
         );
         assert_eq!(
-            merged.as_ref(),
+            merged.rows.as_ref(),
             &[("a", Some(3), Some("y")), ("b", None, None)]
         );
+        assert_eq!(
+            merged.repeats,
+            RowOutcomes {
+                created: 0,
+                updated: 2,
+                unchanged: 0
+            }
+        );
+        let same = vec![("a", Some(1), None::<&str>), ("a", Some(1), None)];
+        let merged = merge_per_key(
+            &same,
+            |r| r.0,
+            |into, later| merge_changed(into, later, |into, later| newer(&mut into.1, &later.1)),
+        );
+        assert_eq!(merged.repeats.unchanged, 1, "a repeat that changes nothing");
         let unique = vec![("a", Some(1), None::<&str>), ("b", None, None)];
         assert!(matches!(
-            merge_per_key(&unique, |r| r.0, |_, _| {}),
+            merge_per_key(&unique, |r| r.0, |_, _| false).rows,
             Cow::Borrowed(_)
         ));
     }

@@ -3,13 +3,13 @@
 use chrono::NaiveDate;
 use csv::StringRecord;
 use rust_decimal::Decimal;
-use sqlx::{Arguments, PgPool, error::BoxDynError, postgres::PgArguments};
+use sqlx::{Arguments, PgConnection, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
 
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_per_key, newer},
+    kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_changed, merge_per_key, newer},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -189,16 +189,15 @@ impl ImportKind for Opportunities {
     }
 
     async fn write_chunk(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         tenant_id: Uuid,
         columns: &ColumnMap,
         rows: &[OpportunityRow],
     ) -> Result<ChunkResult, sqlx::Error> {
-        let prepared = encode(tenant_id, columns, rows).map_err(sqlx::Error::Encode)?;
-        sqlx::query_with(&prepared.sql, prepared.args)
-            .execute(pool)
-            .await?;
-        Ok(ChunkResult::default())
+        encode(tenant_id, columns, rows)
+            .map_err(sqlx::Error::Encode)?
+            .run(conn)
+            .await
     }
 }
 
@@ -222,7 +221,12 @@ fn encode(
     columns: &ColumnMap,
     rows: &[OpportunityRow],
 ) -> Result<PreparedChunk, BoxDynError> {
-    let rows = merge_per_key(rows, |r| r.external_opp_id.as_str(), OpportunityRow::merge);
+    let merged = merge_per_key(
+        rows,
+        |r| r.external_opp_id.as_str(),
+        |into, later| merge_changed(into, later, OpportunityRow::merge),
+    );
+    let rows = &merged.rows;
     let present = |field: usize| columns.has(Opportunities::FIELDS[field].name);
     let mut upsert = Upsert::new("opportunities", "(tenant_id, external_opp_id)");
     upsert
@@ -252,8 +256,10 @@ fn encode(
         }
     }
     Ok(PreparedChunk {
-        sql: upsert.statement(""),
+        sql: upsert.counting_statement(),
         args,
+        keys: rows.len(),
+        repeats: merged.repeats,
     })
 }
 

@@ -3,13 +3,13 @@
 use chrono::NaiveDate;
 use csv::StringRecord;
 use rust_decimal::Decimal;
-use sqlx::{Arguments, PgPool, error::BoxDynError, postgres::PgArguments};
+use sqlx::{Arguments, PgConnection, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
 
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_per_key},
+    kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_changed, merge_per_key},
     row::RowReader,
     upsert::{OnConflict, Upsert},
     values,
@@ -98,26 +98,26 @@ impl ImportKind for SalesTargets {
     }
 
     async fn write_chunk(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         tenant_id: Uuid,
         _columns: &ColumnMap,
         rows: &[SalesTargetRow],
     ) -> Result<ChunkResult, sqlx::Error> {
-        let prepared = encode(tenant_id, rows).map_err(sqlx::Error::Encode)?;
-        sqlx::query_with(&prepared.sql, prepared.args)
-            .execute(pool)
-            .await?;
-        Ok(ChunkResult::default())
+        encode(tenant_id, rows)
+            .map_err(sqlx::Error::Encode)?
+            .run(conn)
+            .await
     }
 }
 
 /// The chunk's upsert: every column is required, so the statement never varies.
 fn encode(tenant_id: Uuid, rows: &[SalesTargetRow]) -> Result<PreparedChunk, BoxDynError> {
-    let rows = merge_per_key(
+    let merged = merge_per_key(
         rows,
         |r| (r.email_key.as_str(), r.month),
-        |into, later| into.clone_from(later),
+        |into, later| merge_changed(into, later, |into, later| into.clone_from(later)),
     );
+    let rows = &merged.rows;
     let mut upsert = Upsert::new("sales_targets", "(tenant_id, lower(rep_email), month)");
     upsert
         .column("rep_email", "text", OnConflict::Update)
@@ -133,7 +133,9 @@ fn encode(tenant_id: Uuid, rows: &[SalesTargetRow]) -> Result<PreparedChunk, Box
     args.add(rows.iter().map(|r| r.month).collect::<Vec<_>>())?;
     args.add(rows.iter().map(|r| r.amount).collect::<Vec<_>>())?;
     Ok(PreparedChunk {
-        sql: upsert.statement(""),
+        sql: upsert.counting_statement(),
         args,
+        keys: rows.len(),
+        repeats: merged.repeats,
     })
 }

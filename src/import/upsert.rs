@@ -1,5 +1,8 @@
 //! Builds `INSERT … SELECT FROM UNNEST(…) ON CONFLICT … DO UPDATE` statements: one
 //! round trip per chunk, whatever its size, updating only the columns present in the file.
+//! A stored row is rewritten only when the update would change one of its values: rows
+//! whose values are all stored already are left alone (their `updated_at` stays), and the
+//! statement reports how many rows it created and how many it updated.
 
 /// What an existing row does with a column's new value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +25,8 @@ pub struct Upsert {
     columns: Vec<&'static str>,
     arrays: Vec<String>,
     updates: Vec<String>,
+    /// The stored value of each updated column, and the value the update would give it.
+    compared: Vec<(String, String)>,
 }
 
 impl Upsert {
@@ -33,6 +38,7 @@ impl Upsert {
             columns: Vec::new(),
             arrays: Vec::new(),
             updates: Vec::new(),
+            compared: Vec::new(),
         }
     }
 
@@ -46,17 +52,14 @@ impl Upsert {
         self.arrays
             .push(format!("${}::{pg_type}[]", self.columns.len() + 2));
         self.columns.push(name);
-        match on_conflict {
-            OnConflict::Keep => {}
-            OnConflict::Update => self.updates.push(format!(
-                "{name} = COALESCE(EXCLUDED.{name}, {}.{name})",
-                self.table
-            )),
-            OnConflict::FillEmpty => self.updates.push(format!(
-                "{name} = COALESCE({}.{name}, EXCLUDED.{name})",
-                self.table
-            )),
-        }
+        let table = self.table;
+        let new_value = match on_conflict {
+            OnConflict::Keep => return self,
+            OnConflict::Update => format!("COALESCE(EXCLUDED.{name}, {table}.{name})"),
+            OnConflict::FillEmpty => format!("COALESCE({table}.{name}, EXCLUDED.{name})"),
+        };
+        self.updates.push(format!("{name} = {new_value}"));
+        self.compared.push((format!("{table}.{name}"), new_value));
         self
     }
 
@@ -65,12 +68,26 @@ impl Upsert {
         self.columns.len() + 2
     }
 
-    /// The statement, with `returning` appended when given (e.g. `RETURNING id`).
+    /// The statement, with `returning` appended when given (e.g. `RETURNING id`). Only
+    /// created and changed rows are returned; `(xmax = 0)` is true for created ones.
     pub fn statement(&self, returning: &str) -> String {
+        // A conflicting row is updated only when a value would change. IS DISTINCT FROM
+        // treats NULLs as values, and compares with the type's equality (12.0 = 12).
+        let changed = if self.compared.is_empty() {
+            "false".to_owned()
+        } else {
+            let (stored, new): (Vec<_>, Vec<_>) = self.compared.iter().cloned().unzip();
+            format!(
+                "({}) IS DISTINCT FROM ({})",
+                stored.join(", "),
+                new.join(", ")
+            )
+        };
         format!(
             "INSERT INTO {table} (tenant_id, {cols})
              SELECT $1, * FROM UNNEST({arrays})
-             ON CONFLICT {conflict} DO UPDATE SET {updates}updated_at = now() {returning}",
+             ON CONFLICT {conflict} DO UPDATE SET {updates}updated_at = now()
+             WHERE {changed} {returning}",
             table = self.table,
             cols = self.columns.join(", "),
             arrays = self.arrays.join(", "),
@@ -80,6 +97,17 @@ impl Upsert {
                 .iter()
                 .map(|u| format!("{u}, "))
                 .collect::<String>(),
+        )
+    }
+
+    /// The statement wrapped to answer one row: how many rows it created and how many
+    /// it updated (both `bigint`). Rows it neither created nor updated were unchanged.
+    pub fn counting_statement(&self) -> String {
+        format!(
+            "WITH written AS ({})
+             SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created)
+               FROM written",
+            self.statement("RETURNING (xmax = 0) AS created")
         )
     }
 }
@@ -100,7 +128,13 @@ mod tests {
         assert!(sql.contains("INSERT INTO t (tenant_id, k, v, w)"));
         assert!(sql.contains("UNNEST($2::text[], $3::numeric[], $4::text[])"));
         assert!(sql.contains(
-            "ON CONFLICT (tenant_id, k) DO UPDATE SET v = COALESCE(EXCLUDED.v, t.v), w = COALESCE(t.w, EXCLUDED.w), updated_at = now() RETURNING id"
+            "ON CONFLICT (tenant_id, k) DO UPDATE SET v = COALESCE(EXCLUDED.v, t.v), w = COALESCE(t.w, EXCLUDED.w), updated_at = now()"
         ));
+        assert!(sql.contains(
+            "WHERE (t.v, t.w) IS DISTINCT FROM (COALESCE(EXCLUDED.v, t.v), COALESCE(t.w, EXCLUDED.w)) RETURNING id"
+        ));
+        let counting = upsert.counting_statement();
+        assert!(counting.starts_with("WITH written AS (INSERT INTO t"));
+        assert!(counting.contains("RETURNING (xmax = 0) AS created)"));
     }
 }

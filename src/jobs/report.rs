@@ -39,13 +39,21 @@ pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec
             let errors = job.total_error_rows.unwrap_or(0);
             body.push_str(&format!(
                 "Your import of \"{}\" finished ({}).\n\n\
-                 Rows in the file:   {}\nRows imported:      {}\nRows with errors:   {}\n",
+                 Rows in the file:   {}\nRows imported:      {}\nRows with errors:   {}\n\
+                 Created:            {}\nUpdated:            {}\nUnchanged:          {}\n",
                 job.file_name,
                 job.state().as_str(),
                 job.total_original_rows.unwrap_or(0),
                 job.total_imported_rows.unwrap_or(0),
                 errors,
+                job.created_rows.unwrap_or(0),
+                job.updated_rows.unwrap_or(0),
+                job.unchanged_rows.unwrap_or(0),
             ));
+            if job.dry_run {
+                body.push_str(DRY_RUN_NOTE);
+                body.push('\n');
+            }
             format!(
                 "Import of {}: {errors} row(s) could not be imported",
                 job.file_name
@@ -82,6 +90,10 @@ pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec
     }
 }
 
+/// Said of a dry run (`validate_only`), in both parts.
+const DRY_RUN_NOTE: &str = "This was a check only (validate_only): nothing was stored. The counts say what an \
+     import of this file would do.";
+
 /// The HTML part. Everything from the upload (file name, values, reasons) is escaped.
 fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String {
     use html_escape::encode_text as text;
@@ -108,6 +120,9 @@ fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String 
                 ("Rows in the file", job.total_original_rows),
                 ("Rows imported", job.total_imported_rows),
                 ("Rows with errors", job.total_error_rows),
+                ("Created", job.created_rows),
+                ("Updated", job.updated_rows),
+                ("Unchanged", job.unchanged_rows),
             ] {
                 html.push_str(&format!(
                     "<tr><th align=\"left\">{label}</th><td align=\"right\">{}</td></tr>",
@@ -115,6 +130,9 @@ fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String 
                 ));
             }
             html.push_str("</table>");
+            if job.dry_run {
+                html.push_str(&format!("<p>{DRY_RUN_NOTE}</p>"));
+            }
         }
     }
     let preview = error_csv.map(failed_rows).unwrap_or_default();

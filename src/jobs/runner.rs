@@ -126,6 +126,7 @@ async fn import_under_lease(
         mapping: job.column_mapping.clone().map(|m| m.0),
         chunk_rows: ctx.settings.import_chunk_rows,
         writers: ctx.settings.import_writers,
+        dry_run: job.dry_run,
     };
     let result = import::run(job.kind(), &ctx.db, request, Progress::Report(&progress)).await;
     heartbeat.abort();

@@ -83,6 +83,7 @@ async fn every_corpus_file_imports_or_fails_with_a_reason() {
             mapping: first_two_columns(path),
             chunk_rows: 50,
             writers: 2,
+            dry_run: false,
         };
         let name = path.strip_prefix(CORPUS).unwrap().display().to_string();
         match run_import::<Opportunities>(&app.db, request, Progress::None).await {

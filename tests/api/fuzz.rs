@@ -159,6 +159,7 @@ async fn check(
         mapping,
         chunk_rows: case.chunk_rows,
         writers: case.writers,
+        dry_run: false,
     };
     let result = tokio::time::timeout(
         CASE_TIMEOUT,
@@ -275,6 +276,7 @@ async fn a_key_too_long_to_index_is_an_error_row_not_a_failed_job() {
             mapping: None,
             chunk_rows,
             writers,
+            dry_run: false,
         };
         let outcome = import::run(JobKind::Opportunities, &pool, request, Progress::None)
             .await
@@ -310,6 +312,7 @@ async fn invalid_utf8_after_a_utf8_bom_is_an_error_row_or_a_readable_refusal() {
             mapping: None,
             chunk_rows: 10,
             writers: 1,
+            dry_run: false,
         };
         import::run(JobKind::Opportunities, &pool, request, Progress::None)
     };

@@ -25,6 +25,7 @@ mod queue_outage;
 mod rate_limit;
 mod real_world_csv;
 mod reconciler;
+mod row_outcomes;
 mod sales_targets;
 mod secrets;
 mod standalone;

@@ -111,6 +111,9 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
         total_original_rows: 99,
         total_imported_rows: 99,
         total_error_rows: 0,
+        created_rows: 99,
+        updated_rows: 0,
+        unchanged_rows: 0,
     };
     assert!(
         db::jobs::end(

@@ -260,6 +260,12 @@ function drawJob(item, job) {
   field(item, "total").textContent = count(job.total_original_rows);
   field(item, "imported").textContent = count(job.total_imported_rows);
   field(item, "errors").textContent = count(job.total_error_rows);
+  field(item, "created").textContent = count(job.created_rows);
+  field(item, "updated").textContent = count(job.updated_rows);
+  field(item, "unchanged").textContent = count(job.unchanged_rows);
+  // A check (validate_only) stored nothing: its counts say what an import would do.
+  field(item, "dry-run").hidden = !job.dry_run;
+  field(item, "imported").previousElementSibling.textContent = job.dry_run ? "Would import" : "Imported";
   // The reason a job failed is an error; why one was cancelled is plain information.
   show(field(item, "error"), job.error, job.state === "failed" ? "error" : undefined);
   let email = "";
@@ -488,6 +494,7 @@ function submitUpload(event) {
   const kind = $("kind").value;
   const query = new URLSearchParams();
   if ($("send-error-email").checked) query.set("send_error_email", "true");
+  if ($("validate-only").checked) query.set("validate_only", "true");
   if (mapping) query.set("mapping", JSON.stringify(mapping));
   const form = new FormData();
   form.append("file", session.file, session.file.name);

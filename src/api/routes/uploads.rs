@@ -47,6 +47,9 @@ pub struct UploadQuery {
     wait: Option<String>,
     /// JSON object: file header → supported field.
     mapping: Option<String>,
+    /// Check the file and count what the import would do, storing nothing (default
+    /// false). Also accepted as a multipart field.
+    validate_only: Option<String>,
 }
 
 /// The `POST /{kind}/upload` route of one kind of import.
@@ -78,6 +81,7 @@ async fn upload(
     let send_error_email = flag(query.send_error_email.as_deref(), "send_error_email")?;
     let wait = flag(query.wait.as_deref(), "wait")?;
     let mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
+    let validate_only = flag(query.validate_only.as_deref(), "validate_only")?;
     let idempotency_key = idempotency_key(&headers)?;
     refuse_declared_oversize(&headers, state.settings.max_upload_bytes)?;
     let mut multipart = multipart.map_err(|e| {
@@ -87,8 +91,8 @@ async fn upload(
     })?;
 
     let job_id = Uuid::new_v4();
-    let (file_name, upload, mapping) =
-        store_checked_file(&state, kind, job_id, &mut multipart, mapping).await?;
+    let (file_name, upload, mapping, validate_only) =
+        store_checked_file(&state, kind, job_id, &mut multipart, mapping, validate_only).await?;
     let new_job = NewJob {
         id: job_id,
         tenant_id: caller.tenant_id,
@@ -98,6 +102,7 @@ async fn upload(
         file_size: upload.size as i64,
         column_mapping: mapping,
         send_error_email,
+        dry_run: validate_only,
         file_sha256: idempotency_key.is_some().then(|| upload.sha256.to_vec()),
         idempotency_key: idempotency_key.map(IdempotencyKey::into_inner),
     };
@@ -147,15 +152,16 @@ fn refuse_declared_oversize(headers: &HeaderMap, limit: u64) -> Result<(), ApiEr
 
 /// Stores the upload and checks it is importable at all (not empty, a mapping that names
 /// supported fields); on any refusal nothing is kept. Returns the file's name, what was
-/// stored and the mapping (from the query or the multipart field).
+/// stored, the mapping and `validate_only` (from the query or the multipart fields).
 async fn store_checked_file(
     state: &AppState,
     kind: JobKind,
     job_id: Uuid,
     multipart: &mut Multipart,
     mut mapping: Option<ColumnMapping>,
-) -> Result<(String, StoredUpload, Option<ColumnMapping>), ApiError> {
-    let stored = receive(state, job_id, multipart, &mut mapping).await;
+    mut validate_only: bool,
+) -> Result<(String, StoredUpload, Option<ColumnMapping>, bool), ApiError> {
+    let stored = receive(state, job_id, multipart, &mut mapping, &mut validate_only).await;
     let (file_name, upload) = match stored {
         Ok(Some(file)) => file,
         Ok(None) => {
@@ -180,7 +186,7 @@ async fn store_checked_file(
         state.store.remove_upload(job_id).await;
         return Err(e);
     }
-    Ok((file_name, upload, mapping))
+    Ok((file_name, upload, mapping, validate_only))
 }
 
 /// The optional `Idempotency-Key` header, validated (one value of 1–255 visible ASCII).
@@ -208,12 +214,14 @@ impl From<IdempotencyError> for ApiError {
     }
 }
 
-/// Reads the multipart fields: streams `file` to disk, takes `mapping` as JSON.
+/// Reads the multipart fields: streams `file` to disk, takes `mapping` as JSON and
+/// `validate_only` as a flag (either field overrides the query parameter).
 async fn receive(
     state: &AppState,
     job_id: Uuid,
     multipart: &mut Multipart,
     mapping: &mut Option<ColumnMapping>,
+    validate_only: &mut bool,
 ) -> Result<Option<(String, StoredUpload)>, ApiError> {
     let limit = state.settings.max_upload_bytes;
     let mut file = None;
@@ -240,6 +248,10 @@ async fn receive(
             Some("mapping") => {
                 let text = field.text().await.map_err(multipart_error)?;
                 *mapping = Some(parse_mapping(&text)?);
+            }
+            Some("validate_only") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                *validate_only = flag(Some(&text), "validate_only")?;
             }
             _ => {} // Unknown fields are skipped (their data is drained by next_field).
         }
