@@ -11,7 +11,9 @@
 //!
 //! - the reference (`psql`: `\copy` into a temp table + `INSERT … ON CONFLICT DO UPDATE`)
 //!   and the project end to end (HTTP upload → Redis → worker → `completed`), for new rows
-//!   and for updates, on the ~20 MB file;
+//!   and for updates (the same IDs with other values), on the ~20 MB file; and the project
+//!   re-uploading that changed file unchanged (every row `unchanged`, nothing rewritten),
+//!   reported against the reference's update time;
 //! - the engine alone (`batch-import import`) against the reference on the 1M-row file;
 //! - peak memory (VmHWM) of the worker and of the `import` process, and the API's growth
 //!   while it receives the 20 MB upload;
@@ -44,6 +46,8 @@ use support::{
 
 /// Targets of the issue.
 const E2E_MAX_RATIO: f64 = 1.3;
+/// Re-uploading an unchanged file, against the reference's update (issue 10).
+const UNCHANGED_MAX_RATIO: f64 = 0.5;
 const ENGINE_MIN_RATE_RATIO: f64 = 0.9;
 const WORKER_MAX_PEAK_MIB: f64 = 64.0;
 const API_MAX_GROWTH_MIB: f64 = 16.0;
@@ -206,6 +210,9 @@ impl CsvFile {
 struct Files {
     /// Upload-sized, clean: for the reference and the project end to end.
     upload: CsvFile,
+    /// The same IDs as `upload` with other values: the project's update case, then
+    /// uploaded again as the unchanged case.
+    changed: CsvFile,
     /// The engine file, clean.
     big: CsvFile,
     /// Upload-sized, realistic values and bad rows: the project only.
@@ -234,6 +241,13 @@ fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
     let upload = file(
         format!("opps-{}.csv", short(options.rows)),
         Spec::clean(options.rows),
+    )?;
+    let changed = file(
+        format!("opps-{}-changed.csv", short(options.rows)),
+        Spec {
+            seed: 0x0bb0_2027,
+            ..Spec::clean(options.rows)
+        },
     )?;
     let big = file(
         format!("opps-{}.csv", short(options.rows_1m)),
@@ -266,6 +280,7 @@ fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
     );
     Ok(Files {
         upload,
+        changed,
         big,
         realistic,
         small,
@@ -287,6 +302,11 @@ struct Counts {
     original: i64,
     imported: i64,
     errors: i64,
+}
+
+/// What became of a job's imported rows: created, updated, unchanged.
+fn outcomes(job: &Value) -> [i64; 3] {
+    ["created_rows", "updated_rows", "unchanged_rows"].map(|k| job[k].as_i64().unwrap_or(-1))
 }
 
 impl Counts {
@@ -662,6 +682,7 @@ impl Bench {
             seconds,
             api_growth_kib: api_after.saturating_sub(api_before),
             worker_peak_kib: worker_peak,
+            outcomes: outcomes(&job),
         })
     }
 
@@ -776,19 +797,36 @@ impl Bench {
                 project_digest == reference_digest,
                 "the project stored other values than the reference (digest {project_digest} vs {reference_digest})"
             );
+            let rows = (upload.rows - upload.bad_rows) as i64;
+            ensure!(new.outcomes == [rows, 0, 0], "new rows: {:?}", new.outcomes);
             self.settle().await?;
-            let update = self.end_to_end(upload).await?;
+            let update = self.end_to_end(&files.changed).await?;
+            ensure!(
+                update.outcomes[0] == 0 && update.outcomes[1] > rows * 9 / 10,
+                "updates: {:?}",
+                update.outcomes
+            );
+            self.settle().await?;
+            let unchanged = self.end_to_end(&files.changed).await?;
+            ensure!(
+                unchanged.outcomes == [0, 0, rows],
+                "unchanged re-upload: {:?}",
+                unchanged.outcomes
+            );
             eprintln!(
-                "  end to end {}: new {:.3} s, update {:.3} s; worker peak {}, API growth {}",
+                "  end to end {}: new {:.3} s, update {:.3} s ({} rows updated), unchanged {:.3} s; worker peak {}, API growth {}",
                 upload.name(),
                 new.seconds,
                 update.seconds,
+                update.outcomes[1],
+                unchanged.seconds,
                 mib(new.worker_peak_kib.max(update.worker_peak_kib) as f64),
                 mib(new.api_growth_kib.max(update.api_growth_kib) as f64)
             );
             r.e2e_new.push(new.seconds);
             r.e2e_update.push(update.seconds);
-            for e in [new, update] {
+            r.e2e_unchanged.push(unchanged.seconds);
+            for e in [new, update, unchanged] {
                 r.worker_peak.push(e.worker_peak_kib as f64);
                 r.api_growth.push(e.api_growth_kib as f64);
             }
@@ -985,6 +1023,8 @@ struct EndToEnd {
     seconds: f64,
     api_growth_kib: u64,
     worker_peak_kib: u64,
+    /// The job's created, updated and unchanged rows.
+    outcomes: [i64; 3],
 }
 
 /// Samples of every measurement, one per run.
@@ -994,6 +1034,7 @@ struct Results {
     ref_update: Vec<f64>,
     e2e_new: Vec<f64>,
     e2e_update: Vec<f64>,
+    e2e_unchanged: Vec<f64>,
     e2e_realistic: Vec<f64>,
     engine_small: Vec<f64>,
     engine_small_peak: Vec<f64>,
@@ -1028,6 +1069,28 @@ impl Results {
                 ..Line::default()
             });
         }
+        // Unchanged rows are not rewritten: against the reference's update (which rewrites
+        // every row), and no slower than the project's own update path.
+        let (reference, update, unchanged) = (
+            median(&self.ref_update),
+            median(&self.e2e_update),
+            median(&self.e2e_unchanged),
+        );
+        let ratio = unchanged / reference;
+        lines.push(Line {
+            measurement: "end to end, unchanged re-upload".into(),
+            file: files.changed.label(),
+            rows: Some(files.changed.rows),
+            reference: Some(reference),
+            project: Some(unchanged),
+            rate: Some(rate(files.changed.rows, unchanged)),
+            figure: format!("{:.2}× the project's update", unchanged / update),
+            target: format!(
+                "ratio ≤ {UNCHANGED_MAX_RATIO:.2} of the reference's update: {ratio:.2}"
+            ),
+            met: Some(ratio <= UNCHANGED_MAX_RATIO && unchanged <= update),
+            ..Line::default()
+        });
         lines.push(Line {
             measurement: "engine alone (`import`), new rows".into(),
             file: upload.label(),
@@ -1142,6 +1205,7 @@ impl Results {
             ("reference updates s", &self.ref_update, 3),
             ("end to end new rows s", &self.e2e_new, 3),
             ("end to end updates s", &self.e2e_update, 3),
+            ("end to end unchanged re-upload s", &self.e2e_unchanged, 3),
             ("end to end realistic s", &self.e2e_realistic, 3),
             ("import (upload-sized file) s", &self.engine_small, 3),
             ("reference (engine file) s", &self.ref_big, 3),
@@ -1155,6 +1219,12 @@ impl Results {
         let kib_to_mib: Vec<f64> = self.api_growth.iter().map(|k| k / 1024.0).collect();
         println!("- API VmHWM growth MB: {}", spread(&kib_to_mib, 1));
         println!();
+        println!(
+            "unchanged re-upload / reference update: {:.2} (target ≤ {UNCHANGED_MAX_RATIO:.2}); \
+             unchanged re-upload / project update: {:.2}",
+            median(&self.e2e_unchanged) / median(&self.ref_update),
+            median(&self.e2e_unchanged) / median(&self.e2e_update)
+        );
         println!("Targets are tracked, not asserted: a ✗ does not fail the run.");
     }
 }

@@ -73,7 +73,8 @@ pub enum Submitted {
 /// Why an upload with an idempotency key did not become (or find) a job.
 #[derive(Debug, thiserror::Error)]
 pub enum IdempotencyError {
-    /// The key was used in the last 24 hours for another file (or another kind).
+    /// The key was used in the last 24 hours for another file (or another kind, or with
+    /// `validate_only` set otherwise).
     #[error("this Idempotency-Key was already used for another file in the last 24 hours")]
     KeyReused,
     /// Recording the job or looking the key up failed.
@@ -124,9 +125,13 @@ async fn submit_or_replay(
     }
 }
 
-/// The first job when the new upload is the same file of the same kind.
+/// The first job when the new upload is the same file of the same kind, and a dry run
+/// again or a real import again (a check must never stand in for the import).
 fn replay(first: KeyedJob, job: &NewJob) -> Result<Submitted, IdempotencyError> {
-    if first.job.kind() == job.kind && first.file_sha256 == job.file_sha256 {
+    if first.job.kind() == job.kind
+        && first.file_sha256 == job.file_sha256
+        && first.job.dry_run == job.dry_run
+    {
         tracing::info!(job_id = %first.job.id, "idempotent upload answered with its first job");
         Ok(Submitted::Replayed(first.job))
     } else {

@@ -414,3 +414,29 @@ async fn a_dry_run_survives_a_row_the_database_refuses() {
     );
     assert_eq!(app.stored_opportunities().await, 3);
 }
+
+/// A check and the import of the same file under one Idempotency-Key are different
+/// requests: the import is never answered with the dry run's job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_of_a_dry_run_does_not_replay_it_for_the_import() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let csv = "Opportunity ID,Opportunity Name\nI-1,One\n";
+    let upload = |query: &'static str| {
+        app.client
+            .post(format!(
+                "{}/api/v1/opportunities/upload?{query}",
+                app.address
+            ))
+            .header("Authorization", &key)
+            .header("Idempotency-Key", "check-then-import")
+            .multipart(crate::helpers::csv_form("i.csv", csv))
+            .send()
+    };
+    let first = upload("validate_only=true").await.unwrap();
+    assert_eq!(first.status(), 202);
+    let again = upload("validate_only=true").await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let import = upload("").await.unwrap();
+    assert_eq!(import.status(), 409);
+}
