@@ -1,7 +1,8 @@
 //! Drives one import. A blocking thread parses and validates the CSV, splits each chunk's
 //! rows by key into one part per writer and encodes each part's upsert; meanwhile the async
 //! side writes the previous chunk, its parts in parallel on separate connections. Progress
-//! is recorded (and a cancel noticed) between chunks.
+//! is recorded (and a cancel noticed) between chunks. A dry run writes the same way through
+//! one connection inside a transaction that is rolled back at the end.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 

@@ -62,10 +62,15 @@ pub async fn end(
         .started_at
         .zip(job.finished_at)
         .and_then(|(started, finished)| (finished - started).to_std().ok());
+    // A dry run imported nothing: its rows are not counted as imported.
     crate::prometheus::job_ended(
         job.kind(),
         job.state(),
-        job.total_imported_rows.unwrap_or(0),
+        if job.dry_run {
+            0
+        } else {
+            job.total_imported_rows.unwrap_or(0)
+        },
         job.total_error_rows.unwrap_or(0),
         took,
     );
