@@ -1,0 +1,373 @@
+//! The OpenAPI 3.1 document of the API, served at `GET /api/v1/openapi.json`.
+//!
+//! The paths come from the router itself: [`super::documented_routes`] registers every
+//! handler through utoipa-axum's `routes!`, which adds the handler's `#[utoipa::path]` to the
+//! document at the same time as it adds the route, so the two cannot drift. This file adds
+//! what is the same for every operation: the JSend envelopes, the API-key scheme and the
+//! error answers that any authenticated request can get.
+
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use utoipa::{
+    OpenApi, ToSchema,
+    openapi::{
+        self, Ref, RefOr,
+        header::HeaderBuilder,
+        path::Operation,
+        response::ResponseBuilder,
+        schema::{ObjectBuilder, Type},
+        security::{ApiKey, ApiKeyValue, SecurityScheme},
+    },
+};
+
+use super::{
+    error::MAINTENANCE_RETRY_AFTER_SECS,
+    views::{ContactView, JobView, OpportunityView, SalesTargetView},
+};
+use crate::api::routes::health::{Liveness, Readiness};
+
+/// The name of the security scheme: the API key in the `Authorization` header.
+pub const API_KEY_SCHEME: &str = "api_key";
+
+/// The document as served (pretty JSON), built once from the code.
+pub fn json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        document()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises")
+    });
+    &JSON
+}
+
+/// Builds the whole document: the router's paths, then the parts common to all of them.
+pub fn document() -> openapi::OpenApi {
+    let (_, mut doc) = super::documented_routes().split_for_parts();
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations(item) {
+            if operation.security.is_some() {
+                add_authenticated_errors(operation);
+            }
+        }
+    }
+    doc
+}
+
+/// The fixed parts of the document; [`document`] adds the paths.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "batch-import",
+        description = "Asynchronous CSV import of sales data (opportunities, contacts, sales \
+            targets).\n\nEvery JSON answer is JSend: `{\"status\":\"success\",\"data\":…}` on \
+            success, `{\"status\":\"fail\",\"data\":{\"message\":…}}` for a 4xx and \
+            `{\"status\":\"error\",\"message\":…}` for a 5xx. A known path asked with a method \
+            it does not serve answers 405 (JSend fail) with an `Allow` header; an unknown path \
+            answers 404 (JSend fail).\n\nAll operations except `/api/v1/healthz`, \
+            `/api/v1/readyz`, `/api/v1/openapi.json` and `/metrics` need an API key in the \
+            `Authorization` header (the key itself, or `Bearer <key>`). Uploads and cancels \
+            need an administrator's key.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    components(schemas(JSendFail, JSendError)),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "uploads", description = "Upload a CSV file; it is imported by a worker"),
+        (name = "data", description = "What was imported, a page at a time"),
+        (name = "jobs", description = "Import jobs: history, progress, errors, cancelling"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// Declares the API-key scheme.
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            API_KEY_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "The API key (`bik_…`), alone or as `Bearer <key>`; `batch-import keys create` \
+                 makes one.",
+            ))),
+        );
+    }
+}
+
+/// Every operation of a path item.
+fn operations(item: &mut openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// What any request with a key can meet before or besides its handler's own answers:
+/// a missing or wrong key, the rate limit, and the database being down or failing.
+fn add_authenticated_errors(operation: &mut Operation) {
+    let retry_after = |description: &str| {
+        HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .description(Some(description))
+            .build()
+    };
+    let common = [
+        (
+            "401",
+            fail("No API key, an unknown key, or a key of another tenant's subdomain"),
+        ),
+        (
+            "429",
+            fail("This API key is over its rate limit").header(
+                "Retry-After",
+                retry_after("Whole seconds until a request is allowed again"),
+            ),
+        ),
+        (
+            "500",
+            error("An unexpected failure; the details are logged"),
+        ),
+        (
+            "503",
+            error("The database is unavailable (or, for uploads, maintenance); try again later")
+                .header(
+                    "Retry-After",
+                    retry_after(&format!(
+                        "Sent in maintenance: {MAINTENANCE_RETRY_AFTER_SECS} seconds"
+                    )),
+                ),
+        ),
+    ];
+    for (status, response) in common {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(response.build()));
+    }
+}
+
+/// A JSend `fail` answer (4xx).
+pub fn fail(description: &str) -> ResponseBuilder {
+    json_response(description, "JSendFail")
+}
+
+/// A JSend `error` answer (5xx).
+pub fn error(description: &str) -> ResponseBuilder {
+    json_response(description, "JSendError")
+}
+
+fn json_response(description: &str, schema: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        openapi::Content::new(Some(Ref::from_schema_name(schema))),
+    )
+}
+
+/// `"success"`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SuccessStatus {
+    /// The request did what it asked.
+    Success,
+}
+
+/// `"fail"`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailStatus {
+    /// The request was refused (4xx).
+    Fail,
+}
+
+/// `"error"`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorStatus {
+    /// The server failed (5xx).
+    Error,
+}
+
+/// The JSend body of every 4xx answer.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "fail", "data": {"message": "no job 3f1c…"}}))]
+pub struct JSendFail {
+    status: FailStatus,
+    data: FailData,
+}
+
+/// Why the request was refused.
+#[derive(Serialize, ToSchema)]
+pub struct FailData {
+    /// A sentence for people.
+    message: String,
+}
+
+/// The JSend body of every 5xx answer.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "error", "message": "internal server error"}))]
+pub struct JSendError {
+    status: ErrorStatus,
+    /// A sentence for people; internals are logged, not sent.
+    message: String,
+}
+
+/// Declares the JSend success envelope of one kind of `data`. Only the document uses
+/// these types: handlers build the same JSON with [`super::jsend::success`].
+macro_rules! jsend_success {
+    ($(#[$doc:meta])* $name:ident, $data:ty) => {
+        $(#[$doc])*
+        #[derive(Serialize, ToSchema)]
+        pub struct $name {
+            status: SuccessStatus,
+            data: $data,
+        }
+    };
+}
+
+jsend_success!(
+    /// One job.
+    JobResponse,
+    JobView
+);
+jsend_success!(
+    /// A page of jobs, newest first.
+    JobListResponse,
+    Vec<JobView>
+);
+jsend_success!(
+    /// A page of opportunities.
+    OpportunityListResponse,
+    Vec<OpportunityView>
+);
+jsend_success!(
+    /// A page of contacts.
+    ContactListResponse,
+    Vec<ContactView>
+);
+jsend_success!(
+    /// A page of sales targets.
+    SalesTargetListResponse,
+    Vec<SalesTargetView>
+);
+jsend_success!(
+    /// The process answers.
+    LivenessResponse,
+    Liveness
+);
+jsend_success!(
+    /// The service's dependencies.
+    ReadinessResponse,
+    Readiness
+);
+
+/// One Server-Sent Event of `GET /jobs/{id}/events`, as an object of its fields (OpenAPI
+/// 3.1 describes an event stream by the schema of one event): a `job` event whose `data` is
+/// the job's JSON, or a last `error` event whose `data` is a JSend error.
+pub struct JobEvent;
+
+impl utoipa::PartialSchema for JobEvent {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        let event = |name: &str, id: bool, data_schema: &str, description: &str| {
+            let string = || ObjectBuilder::new().schema_type(Type::String);
+            // `contentSchema` (JSON Schema 2020-12) says what the JSON text in `data` holds;
+            // utoipa has no builder for it, so it goes in as an extra keyword.
+            let data = string()
+                .content_media_type("application/json")
+                .extensions(Some(openapi::extensions::Extensions::from_iter([(
+                    "contentSchema",
+                    serde_json::json!({ "$ref": format!("#/components/schemas/{data_schema}") }),
+                )])));
+            let mut object = ObjectBuilder::new()
+                .description(Some(description))
+                .property("event", string().enum_values(Some([name])))
+                .required("event")
+                .property("data", data)
+                .required("data");
+            if id {
+                object = object
+                    .property(
+                        "id",
+                        string().description(Some("1, 2, 3 … within the stream")),
+                    )
+                    .required("id");
+            }
+            object.build()
+        };
+        openapi::schema::OneOfBuilder::new()
+            .item(event(
+                "job",
+                true,
+                "JobView",
+                "The job changed (state, progress or counts); after its terminal state the \
+                 stream ends",
+            ))
+            .item(event(
+                "error",
+                false,
+                "JSendError",
+                "The job could no longer be read; the stream ends",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for JobEvent {
+    fn schemas(schemas: &mut Vec<(String, RefOr<openapi::schema::Schema>)>) {
+        schemas.push((
+            JobView::name().into(),
+            <JobView as utoipa::PartialSchema>::schema(),
+        ));
+        JobView::schemas(schemas);
+        schemas.push((
+            JSendError::name().into(),
+            <JSendError as utoipa::PartialSchema>::schema(),
+        ));
+        JSendError::schemas(schemas);
+    }
+}
+
+/// The multipart body of an upload.
+#[derive(ToSchema)]
+pub struct UploadForm {
+    /// The CSV file (UTF-8, UTF-16 with BOM or Windows-1252; `,` `;` tab or `|`).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// Optional JSON object from the file's column names to supported fields; the same
+    /// as the `mapping` query parameter.
+    pub mapping: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_the_key_scheme() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."));
+        assert_eq!(
+            doc["components"]["securitySchemes"][API_KEY_SCHEME],
+            serde_json::json!({"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": doc["components"]["securitySchemes"][API_KEY_SCHEME]["description"]})
+        );
+        if let Ok(path) = std::env::var("OPENAPI_DUMP") {
+            std::fs::write(path, json()).unwrap();
+        }
+    }
+}
