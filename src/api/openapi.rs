@@ -14,6 +14,7 @@ use utoipa::{
     openapi::{
         self, Ref, RefOr,
         header::HeaderBuilder,
+        link::LinkBuilder,
         path::Operation,
         response::ResponseBuilder,
         schema::{ObjectBuilder, Type},
@@ -48,9 +49,47 @@ pub fn document() -> openapi::OpenApi {
             if operation.security.is_some() {
                 add_authenticated_errors(operation);
             }
+            if operation
+                .operation_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("upload_"))
+            {
+                add_job_links(operation);
+            }
         }
     }
     doc
+}
+
+/// The operations a client (or a stateful test) can call next with the job an upload
+/// answered with.
+const JOB_OPERATIONS: &[(&str, &str)] = &[
+    ("GetJob", "get_job"),
+    ("CancelJob", "cancel_job"),
+    ("FollowJobEvents", "follow_job_events"),
+    ("GetJobErrorFile", "get_job_error_file"),
+];
+
+fn add_job_links(operation: &mut Operation) {
+    for response in operation.responses.responses.values_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if response.headers.contains_key("Location") {
+            for (name, operation_id) in JOB_OPERATIONS {
+                // utoipa 5 writes `LinkBuilder::operation_id` as `operation_id` instead of
+                // the specification's `operationId`, so the field goes in as a keyword.
+                let link = LinkBuilder::new()
+                    .parameter("id", "$response.body#/data/id")
+                    .extensions(Some(openapi::extensions::Extensions::from_iter([(
+                        "operationId",
+                        *operation_id,
+                    )])))
+                    .build();
+                response.links.insert((*name).to_owned(), RefOr::T(link));
+            }
+        }
+    }
 }
 
 /// The fixed parts of the document; [`document`] adds the paths.
