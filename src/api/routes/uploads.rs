@@ -72,7 +72,7 @@ pub struct IdempotencyHeader {
 
 /// Declares the upload handler of one kind, with its place in the OpenAPI document.
 macro_rules! upload_handler {
-    ($(#[$doc:meta])* $name:ident, $kind:expr, $path:literal, $operation_id:literal) => {
+    ($(#[$doc:meta])* $name:ident, $kind:expr, $path:literal, $operation_id:literal, $example:literal) => {
         $(#[$doc])*
         #[utoipa::path(
             post,
@@ -83,7 +83,11 @@ macro_rules! upload_handler {
                 UploadQuery,
                 IdempotencyHeader,
             ),
-            request_body(content = openapi::UploadForm, content_type = "multipart/form-data"),
+            request_body(
+                content = openapi::UploadForm,
+                content_type = "multipart/form-data",
+                example = json!({ "file": $example }),
+            ),
             responses(
                 (status = 200, description = "The job has already ended (`wait=true`, or a replay of an ended job)", body = openapi::JobResponse, headers(
                     ("Location" = String, description = "The job's URL"),
@@ -118,21 +122,24 @@ upload_handler!(
     opportunities,
     JobKind::Opportunities,
     "/opportunities/upload",
-    "upload_opportunities"
+    "upload_opportunities",
+    "Opportunity ID,Opportunity Name,Amount\nO-1,First deal,1200.50\nO-2,,not a number\n"
 );
 upload_handler!(
     /// `POST /contacts/upload`.
     contacts,
     JobKind::Contacts,
     "/contacts/upload",
-    "upload_contacts"
+    "upload_contacts",
+    "Email,Fullname\nann@example.com,Ann Lee\nnot-an-email,Bob Stone\n"
 );
 upload_handler!(
     /// `POST /sales_targets/upload`.
     sales_targets,
     JobKind::SalesTargets,
     "/sales_targets/upload",
-    "upload_sales_targets"
+    "upload_sales_targets",
+    "Email Address of Salesrep,Month,Amount\nrep@example.com,2026-01,5000\nrep@example.com,someday,5000\n"
 );
 
 async fn upload(
