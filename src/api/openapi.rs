@@ -17,7 +17,7 @@ use utoipa::{
         link::LinkBuilder,
         path::Operation,
         response::ResponseBuilder,
-        schema::{ObjectBuilder, Type},
+        schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type},
         security::{ApiKey, ApiKeyValue, SecurityScheme},
     },
 };
@@ -26,7 +26,11 @@ use super::{
     error::MAINTENANCE_RETRY_AFTER_SECS,
     views::{ContactView, JobView, OpportunityView, SalesTargetView},
 };
-use crate::api::routes::health::{Liveness, Readiness};
+use crate::{
+    api::routes::health::{Liveness, Readiness},
+    domain::JobKind,
+    import,
+};
 
 /// The name of the security scheme: the API key in the `Authorization` header.
 pub const API_KEY_SCHEME: &str = "api_key";
@@ -55,6 +59,7 @@ pub fn document() -> openapi::OpenApi {
                 .is_some_and(|id| id.starts_with("upload_"))
             {
                 add_job_links(operation);
+                describe_mapping_parameter(operation);
             }
         }
     }
@@ -381,15 +386,103 @@ impl ToSchema for JobEvent {
     }
 }
 
-/// The multipart body of an upload.
-#[derive(ToSchema)]
-pub struct UploadForm {
-    /// The CSV file (UTF-8, UTF-16 with BOM or Windows-1252; `,` `;` tab or `|`).
-    #[schema(value_type = String, format = Binary)]
-    pub file: Vec<u8>,
-    /// Optional JSON object from the file's column names to supported fields; the same
-    /// as the `mapping` query parameter.
-    pub mapping: Option<String>,
+/// The column mapping of one kind, as a JSON object: the file's column names → the
+/// supported fields they hold (from the import engine's own field list).
+pub fn mapping_schema(kind: JobKind) -> openapi::schema::Schema {
+    let fields: Vec<&str> = import::fields_of(kind).iter().map(|f| f.name).collect();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Your file's column names → the supported fields they hold (the names here, or \
+             their usual aliases); columns not named are matched by their headers",
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(fields)),
+        ))
+        .into()
+}
+
+fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
+    ObjectBuilder::new()
+        .property(
+            "file",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                .description(Some(
+                    "The CSV file (UTF-8, UTF-16 with BOM or Windows-1252; separated by `,` \
+                     `;` tab or `|`); not empty",
+                )),
+        )
+        .required("file")
+        .property("mapping", mapping_schema(kind))
+        .into()
+}
+
+/// Declares the multipart body of one kind's upload.
+macro_rules! upload_form {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<openapi::schema::Schema> {
+                upload_form($kind)
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+upload_form!(
+    /// The multipart body of an opportunities upload: `file`, and optionally `mapping`.
+    OpportunitiesUploadForm,
+    JobKind::Opportunities
+);
+upload_form!(
+    /// The multipart body of a contacts upload: `file`, and optionally `mapping`.
+    ContactsUploadForm,
+    JobKind::Contacts
+);
+upload_form!(
+    /// The multipart body of a sales targets upload: `file`, and optionally `mapping`.
+    SalesTargetsUploadForm,
+    JobKind::SalesTargets
+);
+
+/// OpenAPI 3.1 describes a query parameter holding JSON by `content` instead of `schema`;
+/// utoipa's `IntoParams` knows only `schema`, so the `mapping` parameter of each upload is
+/// rewritten here with the kind's field names.
+fn describe_mapping_parameter(operation: &mut Operation) {
+    let kinds = [
+        JobKind::Opportunities,
+        JobKind::Contacts,
+        JobKind::SalesTargets,
+    ];
+    let Some(kind) = kinds
+        .into_iter()
+        .find(|kind| operation.operation_id.as_deref() == Some(&upload_operation_id(*kind)))
+    else {
+        return;
+    };
+    let schema = serde_json::to_value(mapping_schema(kind)).expect("a schema serialises");
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.name == "mapping" {
+            parameter.schema = None;
+            parameter.extensions = Some(openapi::extensions::Extensions::from_iter([(
+                "content",
+                serde_json::json!({ "application/json": { "schema": schema } }),
+            )]));
+        }
+    }
+}
+
+/// The `operationId` of the upload of `kind`, as `routes::uploads` declares it.
+fn upload_operation_id(kind: JobKind) -> String {
+    format!("upload_{}", kind.as_str())
 }
 
 #[cfg(test)]

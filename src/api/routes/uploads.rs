@@ -49,8 +49,8 @@ pub struct UploadQuery {
     /// false; `1`/`0`, `yes`/`no` also work).
     #[param(value_type = Option<bool>)]
     wait: Option<String>,
-    /// JSON object from the file's column names to supported fields, e.g.
-    /// `{"NAME":"Opportunity Name"}`.
+    /// A JSON object from the file's column names to the kind's supported fields, e.g.
+    /// `{"NAME":"Opportunity Name"}`; the same as the multipart field `mapping`.
     mapping: Option<String>,
 }
 
@@ -72,7 +72,7 @@ pub struct IdempotencyHeader {
 
 /// Declares the upload handler of one kind, with its place in the OpenAPI document.
 macro_rules! upload_handler {
-    ($(#[$doc:meta])* $name:ident, $kind:expr, $path:literal, $operation_id:literal, $example:literal) => {
+    ($(#[$doc:meta])* $name:ident, $kind:expr, $path:literal, $operation_id:literal, $form:ty, $example:literal) => {
         $(#[$doc])*
         #[utoipa::path(
             post,
@@ -84,7 +84,7 @@ macro_rules! upload_handler {
                 IdempotencyHeader,
             ),
             request_body(
-                content = openapi::UploadForm,
+                content = $form,
                 content_type = "multipart/form-data",
                 example = json!({ "file": $example }),
             ),
@@ -123,6 +123,7 @@ upload_handler!(
     JobKind::Opportunities,
     "/opportunities/upload",
     "upload_opportunities",
+    openapi::OpportunitiesUploadForm,
     "Opportunity ID,Opportunity Name,Amount\nO-1,First deal,1200.50\nO-2,,not a number\n"
 );
 upload_handler!(
@@ -131,6 +132,7 @@ upload_handler!(
     JobKind::Contacts,
     "/contacts/upload",
     "upload_contacts",
+    openapi::ContactsUploadForm,
     "Email,Fullname\nann@example.com,Ann Lee\nnot-an-email,Bob Stone\n"
 );
 upload_handler!(
@@ -139,6 +141,7 @@ upload_handler!(
     JobKind::SalesTargets,
     "/sales_targets/upload",
     "upload_sales_targets",
+    openapi::SalesTargetsUploadForm,
     "Email Address of Salesrep,Month,Amount\nrep@example.com,2026-01,5000\nrep@example.com,someday,5000\n"
 );
 
@@ -339,11 +342,21 @@ fn flag(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
 }
 
 fn parse_mapping(raw: &str) -> Result<ColumnMapping, ApiError> {
-    serde_json::from_str(raw).map_err(|e| {
+    let mapping: ColumnMapping = serde_json::from_str(raw).map_err(|e| {
         ApiError::BadRequest(format!(
             "mapping must be a JSON object from your file's column names to supported fields: {e}"
         ))
-    })
+    })?;
+    // `\u0000` is valid JSON, but no column name holds it and the job's row cannot store it.
+    if mapping
+        .iter()
+        .any(|(column, field)| column.contains('\0') || field.contains('\0'))
+    {
+        return Err(ApiError::BadRequest(
+            "mapping must not contain a NUL character (\\u0000)".into(),
+        ));
+    }
+    Ok(mapping)
 }
 
 #[cfg(test)]
@@ -367,5 +380,6 @@ mod tests {
         );
         assert!(parse_mapping("[1,2]").is_err());
         assert!(parse_mapping("{\"a\": 1}").is_err());
+        assert!(parse_mapping(r#"{"a\u0000": "Email"}"#).is_err());
     }
 }
