@@ -48,6 +48,7 @@ pub fn json() -> &'static str {
 /// Builds the whole document: the router's paths, then the parts common to all of them.
 pub fn document() -> openapi::OpenApi {
     let (_, mut doc) = super::documented_routes().split_for_parts();
+    require_every_view_field(&mut doc);
     for item in doc.paths.paths.values_mut() {
         for operation in operations(item) {
             if operation.security.is_some() {
@@ -64,6 +65,22 @@ pub fn document() -> openapi::OpenApi {
         }
     }
     doc
+}
+
+/// The views (`src/api/views.rs`) serialise every field, `null` included (none has
+/// `skip_serializing_if`), but utoipa marks `Option` fields as not required; a client may
+/// count on each field being there, so the document says so.
+fn require_every_view_field(doc: &mut openapi::OpenApi) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (name, schema) in components.schemas.iter_mut() {
+        if let (true, RefOr::T(openapi::schema::Schema::Object(object))) =
+            (name.ends_with("View"), schema)
+        {
+            object.required = object.properties.keys().cloned().collect();
+        }
+    }
 }
 
 /// The operations a client (or a stateful test) can call next with the job an upload

@@ -197,6 +197,14 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
     .map(String::from)
     .into();
     assert_eq!(properties("JobView"), job_view);
+    // Every field is always there (`null` when unknown).
+    let required: BTreeSet<String> = schemas["JobView"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(required, job_view);
     assert_eq!(
         schemas["JobState"]["enum"],
         serde_json::json!(["queued", "running", "completed", "failed", "cancelled"])
