@@ -17,7 +17,7 @@ use utoipa::{
         link::LinkBuilder,
         path::Operation,
         response::ResponseBuilder,
-        schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type},
+        schema::{AdditionalProperties, KnownFormat, ObjectBuilder, SchemaFormat, Type},
         security::{ApiKey, ApiKeyValue, SecurityScheme},
     },
 };
@@ -418,6 +418,12 @@ pub fn mapping_schema(kind: JobKind) -> openapi::schema::Schema {
                 .schema_type(Type::String)
                 .enum_values(Some(fields)),
         ))
+        // No column name holds a NUL character; the server refuses one.
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[^\\u0000]*$")),
+        ))
         .into()
 }
 
@@ -428,6 +434,7 @@ fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                .min_length(Some(1))
                 .description(Some(
                     "The CSV file (UTF-8, UTF-16 with BOM or Windows-1252; separated by `,` \
                      `;` tab or `|`); not empty",
@@ -435,6 +442,8 @@ fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
         )
         .required("file")
         .property("mapping", mapping_schema(kind))
+        // Other fields are skipped by the server, but no client needs to send any.
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .into()
 }
 

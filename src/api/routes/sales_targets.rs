@@ -23,8 +23,10 @@ pub struct TargetQuery {
     /// Only this rep's targets.
     email: Option<String>,
     /// First month, `2017-02` or any date in it.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2017-02")]
     month_from: Option<String>,
     /// Last month, `2017-12` or any date in it.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2017-12")]
     month_to: Option<String>,
 }
 
