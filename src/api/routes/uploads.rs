@@ -118,7 +118,7 @@ macro_rules! upload_handler {
 }
 
 upload_handler!(
-    /// `POST /opportunities/upload`.
+    /// Uploads a CSV of opportunities; a worker imports it. Answers with the job.
     opportunities,
     JobKind::Opportunities,
     "/opportunities/upload",
@@ -127,7 +127,7 @@ upload_handler!(
     "Opportunity ID,Opportunity Name,Amount\nO-1,First deal,1200.50\nO-2,,not a number\n"
 );
 upload_handler!(
-    /// `POST /contacts/upload`.
+    /// Uploads a CSV of contacts; a worker imports it. Answers with the job.
     contacts,
     JobKind::Contacts,
     "/contacts/upload",
@@ -136,7 +136,7 @@ upload_handler!(
     "Email,Fullname\nann@example.com,Ann Lee\nnot-an-email,Bob Stone\n"
 );
 upload_handler!(
-    /// `POST /sales_targets/upload`.
+    /// Uploads a CSV of sales targets; a worker imports it. Answers with the job.
     sales_targets,
     JobKind::SalesTargets,
     "/sales_targets/upload",
