@@ -250,6 +250,12 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
             assert_eq!(secured, !OPEN.contains(&path.as_str()), "{method} {path}");
             let responses = operation["responses"].as_object().unwrap();
             if secured {
+                assert!(
+                    operation["security"][0]
+                        .get(openapi::API_KEY_SCHEME)
+                        .is_some(),
+                    "{method} {path} uses the key scheme"
+                );
                 for status in ["401", "429", "500", "503"] {
                     assert!(responses.contains_key(status), "{method} {path} {status}");
                 }
