@@ -352,6 +352,20 @@ carl@example.com\n";
     );
     assert_error_csv_matches(&app, &key, &job, &errors).await;
     let id = job["id"].as_str().unwrap();
+    // The event stream of a finished job: one event, with the summary.
+    let events = app
+        .get(&key, &format!("/api/v1/jobs/{id}/events"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let data: Vec<Value> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect();
+    assert_eq!(data.len(), 1, "{events}");
+    assert_eq!(data[0]["error_summary"], job["error_summary"]);
     let (_, total, _, page) = get_page(
         &app,
         &key,
@@ -535,4 +549,47 @@ async fn stored_rows_stop_at_the_cap_while_the_summary_and_csv_stay_exact() {
     assert_eq!(lines, [2, 4, 6, 8]);
     let csv = app.error_csv(&key, &job).await;
     assert_eq!(error_messages(&csv).len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_error_email_lists_the_summary_one_line_per_code() {
+    let app = spawn_app().await;
+    let key = app.key("acme", "boss@acme.com", true).await;
+    // A mapped column whose name would be markup in HTML.
+    let query = serde_urlencoded::to_string([
+        ("send_error_email", "true"),
+        ("mapping", r#"{"Amt & <Net>":"Amount"}"#),
+    ])
+    .unwrap();
+    let csv = "Opportunity ID,Opportunity Name,Amt & <Net>\nG1,Good,1\nB1,Bad,ten\nB2,,eleven\n";
+    let job = app.import(&key, "opportunities", &query, csv).await;
+    assert_eq!(
+        job["error_summary"],
+        json!([
+            {"code": "invalid_amount", "column": "Amt & <Net>", "rows": 2},
+            {"code": "required_missing", "column": "Opportunity Name", "rows": 1},
+        ])
+    );
+    let messages = app
+        .smtp
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    let parsed = messages[0].parsed();
+    // Mail bodies travel with CRLF line ends.
+    let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+    assert!(
+        text.contains(
+            "Problems found:\n  2 rows: invalid_amount in Amt & <Net>\n  \
+             1 row: required_missing in Opportunity Name\n"
+        ),
+        "{text}"
+    );
+    let html = parsed.body_html(0).unwrap();
+    assert!(
+        html.contains(
+            "<h3>Problems found</h3><ul><li>2 rows: invalid_amount in Amt &amp; &lt;Net&gt;</li>\
+             <li>1 row: required_missing in Opportunity Name</li></ul>"
+        ),
+        "{html}"
+    );
 }
