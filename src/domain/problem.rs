@@ -193,6 +193,18 @@ mod tests {
     }
 
     #[test]
+    fn readme_documents_every_code() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        for code in ProblemCode::ALL {
+            assert!(
+                readme.contains(&format!("| `{code}` | ")),
+                "README.md's table of problem codes lacks {code}"
+            );
+        }
+    }
+
+    #[test]
     fn the_tally_counts_rows_per_code_and_column() {
         let problem = |code, column: Option<&str>| Problem {
             code,

@@ -593,3 +593,49 @@ async fn the_error_email_lists_the_summary_one_line_per_code() {
         "{html}"
     );
 }
+
+/// Only the run that holds a job writes its failed rows: a run that lost the job (here:
+/// the job has ended) can neither add rows nor clear those of the run that finished it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_without_the_jobs_lease_writes_and_clears_nothing() {
+    use batch_import::{
+        db::{self, jobs::Lease},
+        domain::{ErrorSummaryEntry, Problem, ProblemCode},
+        import::{FailedRows, error_file::RejectedRow},
+    };
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let csv = "Opportunity ID,Opportunity Name,Amount\nB1,Bad,x\n";
+    let job = app.import(&key, "opportunities", "", csv).await;
+    let before = all_errors(&app, &key, &job).await;
+    assert_eq!(before.len(), 1);
+    let id: uuid::Uuid = job["id"].as_str().unwrap().parse().unwrap();
+    let stale = Lease {
+        owner: "a-run-that-lost-the-job".into(),
+        duration: std::time::Duration::from_secs(10),
+    };
+    let header = vec!["Opportunity ID".to_owned()];
+    let rows = [RejectedRow {
+        record: csv::StringRecord::from(vec!["LATE"]),
+        line: 99,
+        problems: vec![Problem::of_row(ProblemCode::FieldCount, "late")],
+    }];
+    let summary = [ErrorSummaryEntry {
+        code: ProblemCode::FieldCount,
+        column: None,
+        rows: 1,
+    }];
+    let failed = FailedRows {
+        header: &header,
+        rows: &rows,
+        summary: &summary,
+    };
+    let stored = db::job_errors::record(&app.db, id, &stale, failed, 10)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    db::job_errors::clear(&app.db, id, &stale).await.unwrap();
+    assert_eq!(all_errors(&app, &key, &job).await, before);
+    let (_, _, _, now) = get_page(&app, &key, &format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(now["data"]["error_summary"], job["error_summary"]);
+}
