@@ -246,10 +246,23 @@ impl ProgressSink for LeasedProgress {
         async move {
             // Chunks are reported one at a time, so a plain load and store suffice.
             let room = self.error_room.load(Ordering::SeqCst);
-            let stored = db::job_errors::record(&self.pool, self.job_id, &self.lease, failed, room)
-                .await? as usize;
+            let record =
+                |room| db::job_errors::record(&self.pool, self.job_id, &self.lease, failed, room);
+            let stored = match record(room).await {
+                Ok(stored) => stored,
+                Err(e) if import::engine::is_transient_db_error(&e) => return Err(e.into()),
+                // The error CSV has the rows whatever happens here: rows Postgres will not
+                // store as data must not fail the import. The summary goes in alone.
+                Err(e) => {
+                    tracing::warn!(error = %e, "failed rows not stored as data; summary only");
+                    if let Err(e) = record(0).await {
+                        tracing::warn!(error = %e, "error summary not stored");
+                    }
+                    0
+                }
+            };
             self.error_room
-                .store(room.saturating_sub(stored), Ordering::SeqCst);
+                .store(room.saturating_sub(stored as usize), Ordering::SeqCst);
             Ok(())
         }
         .boxed()
