@@ -7,7 +7,19 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 /// The kind of a row's problem. Serialised in snake_case (`invalid_date`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
     /// A required value is empty.
@@ -89,7 +101,7 @@ impl std::str::FromStr for ProblemCode {
 }
 
 /// One problem of a failed row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// What kind of problem.
     pub code: ProblemCode,
@@ -116,7 +128,7 @@ impl Problem {
 }
 
 /// How many failed rows had a problem of one code in one column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorSummaryEntry {
     /// The problem's code.
     pub code: ProblemCode,

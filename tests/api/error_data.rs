@@ -639,3 +639,53 @@ async fn a_run_without_the_jobs_lease_writes_and_clears_nothing() {
     let (_, _, _, now) = get_page(&app, &key, &format!("/api/v1/jobs/{id}")).await;
     assert_eq!(now["data"]["error_summary"], job["error_summary"]);
 }
+
+/// The OpenAPI document describes the failed rows as they are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_failed_rows_as_served() {
+    use batch_import::domain::ProblemCode;
+    use std::collections::BTreeSet;
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let csv = "Opportunity ID,Opportunity Name,Amount\nB1,,x\n";
+    let job = app.import(&key, "opportunities", "", csv).await;
+    let errors = all_errors(&app, &key, &job).await;
+    let doc: Value = app
+        .get_anonymous("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let properties = |name: &str| -> BTreeSet<String> {
+        schemas[name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let keys = |value: &Value| -> BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(keys(&errors[0]), properties("JobErrorView"));
+    assert_eq!(keys(&errors[0]["problems"][0]), properties("Problem"));
+    assert_eq!(
+        keys(&job["error_summary"][0]),
+        properties("ErrorSummaryEntry")
+    );
+    let codes: Vec<&str> = ProblemCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(schemas["ProblemCode"]["enum"], json!(codes));
+    let operation = &doc["paths"]["/api/v1/jobs/{id}/errors"]["get"];
+    assert_eq!(operation["operationId"], "list_job_errors");
+    for status in ["200", "400", "404"] {
+        assert!(operation["responses"].get(status).is_some(), "{status}");
+    }
+    let parameters: BTreeSet<&str> = operation["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(parameters, ["code", "id", "limit", "offset"].into());
+}

@@ -6,6 +6,7 @@ use axum::{
     response::IntoResponse,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 use super::jobs::tenant_job;
 use crate::{
@@ -14,6 +15,7 @@ use crate::{
         auth::Caller,
         error::ApiError,
         extract::{Path, Query},
+        openapi,
         pagination::PageQuery,
         views::JobErrorView,
     },
@@ -22,13 +24,31 @@ use crate::{
 };
 
 /// Filters of the failed rows.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ErrorFilter {
     /// Only rows with a problem of this code.
+    #[param(value_type = Option<ProblemCode>)]
     code: Option<String>,
 }
 
 /// The job's failed rows in line order (those stored: at most `error_rows_stored_max`).
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/errors",
+    operation_id = "list_job_errors",
+    tag = "jobs",
+    params(("id" = Uuid, Path, description = "The job's id"), PageQuery, ErrorFilter),
+    responses(
+        (status = 200, description = "A page of the job's failed rows, in line order (empty when none failed)", body = openapi::JobErrorListResponse, headers(
+            ("X-Total-Count" = i64, description = "How many stored failed rows match the filter"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"),
+        )),
+        (status = 400, description = "The path, a paging value or the code is not valid", body = openapi::JSendFail),
+        (status = 404, description = "No such job for this tenant", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,

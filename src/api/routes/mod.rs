@@ -7,6 +7,7 @@ pub mod job_errors;
 pub mod job_events;
 pub mod jobs;
 pub mod metrics;
+pub mod openapi;
 pub mod opportunities;
 pub mod sales_targets;
 pub mod uploads;
