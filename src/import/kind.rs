@@ -15,6 +15,7 @@ use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
 };
+use crate::domain::Problem;
 
 /// What became of imported rows. Every row that is not refused counts exactly once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl PreparedChunk {
 #[derive(Debug, Default)]
 pub struct ChunkResult {
     /// Rows of the chunk (by index) that the database side refused, with the reason.
-    pub rejected: Vec<(usize, String)>,
+    pub rejected: Vec<(usize, Problem)>,
     /// What became of the rows that were not refused.
     pub outcomes: RowOutcomes,
 }
@@ -101,7 +102,7 @@ pub trait ImportKind: Send + Sync + 'static {
         columns: &ColumnMap,
         record: &StringRecord,
         format: &CsvFormat,
-    ) -> Result<Self::Row, Vec<String>>;
+    ) -> Result<Self::Row, Vec<Problem>>;
 
     /// A hash of the row's upsert key. Rows with equal keys must hash alike: they go to
     /// the same writer, which applies them in file order.

@@ -3,9 +3,11 @@
 pub mod contacts;
 pub mod dashboard;
 pub mod health;
+pub mod job_errors;
 pub mod job_events;
 pub mod jobs;
 pub mod metrics;
+pub mod openapi;
 pub mod opportunities;
 pub mod sales_targets;
 pub mod uploads;
