@@ -1089,7 +1089,6 @@ impl Results {
                 "ratio ≤ {UNCHANGED_MAX_RATIO:.2} of the reference's update: {ratio:.2}"
             ),
             met: Some(ratio <= UNCHANGED_MAX_RATIO && unchanged <= update),
-            ..Line::default()
         });
         lines.push(Line {
             measurement: "engine alone (`import`), new rows".into(),
