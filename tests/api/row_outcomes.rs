@@ -221,6 +221,20 @@ async fn outcomes_of(case: Case) {
         dry_errors,
         "the dry run's error CSV is the import's"
     );
+    // And the same errors as data, and error summary.
+    let errors = |job: &Value| {
+        let url = format!("/api/v1/jobs/{}/errors?limit=100", job["id"].as_str().unwrap());
+        let app = &app;
+        let key = &key;
+        async move {
+            let body: Value = app.get(key, &url).await.json().await.unwrap();
+            body["data"].clone()
+        }
+    };
+    let dry_data = errors(&dry).await;
+    assert_eq!(dry_data.as_array().map(Vec::len), Some(10), "{dry_data}");
+    assert_eq!(dry_data, errors(&job).await);
+    assert_eq!(dry["error_summary"], job["error_summary"]);
     let listed: Value = app
         .get(&key, &format!("/api/v1/jobs?kind={}", case.kind))
         .await
