@@ -223,7 +223,10 @@ async fn outcomes_of(case: Case) {
     );
     // And the same errors as data, and error summary.
     let errors = |job: &Value| {
-        let url = format!("/api/v1/jobs/{}/errors?limit=100", job["id"].as_str().unwrap());
+        let url = format!(
+            "/api/v1/jobs/{}/errors?limit=100",
+            job["id"].as_str().unwrap()
+        );
         let app = &app;
         let key = &key;
         async move {
