@@ -71,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/cancel", post(routes::jobs::cancel))
         .route("/jobs/{id}/events", get(routes::job_events::events))
         .route("/jobs/{id}/errors.csv", get(routes::jobs::error_file))
+        .route(
+            "/jobs/{id}/unprocessed.csv",
+            get(routes::jobs::unprocessed_file),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         // After the routes: it is set on each route present when it is called.

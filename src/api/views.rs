@@ -15,6 +15,8 @@ pub struct JobView {
     pub url: String,
     pub kind: &'static str,
     pub state: &'static str,
+    /// The name given at upload, if any.
+    pub name: Option<String>,
     pub file_name: String,
     /// The uploaded file's size in bytes.
     pub file_size: i64,
@@ -29,6 +31,9 @@ pub struct JobView {
     pub total_error_rows: Option<i64>,
     /// URL of the error CSV, `""` when no row failed.
     pub error_file: String,
+    /// URL of the rows a cancelled or failed job never got to (header + rows, as
+    /// uploaded), `""` for other jobs.
+    pub unprocessed_file: String,
     /// Why the job failed, when it did.
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -53,7 +58,13 @@ impl JobView {
             } else {
                 String::new()
             },
+            unprocessed_file: if crate::jobs::unprocessed::offered(&job) {
+                unprocessed_file_url(public_base, job.id)
+            } else {
+                String::new()
+            },
             progress_percent: progress_percent(job.bytes_processed, job.file_size),
+            name: job.name,
             file_name: job.file_name,
             file_size: job.file_size,
             rows_processed: job.rows_processed,
@@ -72,7 +83,7 @@ impl JobView {
     }
 }
 
-pub use crate::domain::{error_file_url, job_url};
+pub use crate::domain::{error_file_url, job_url, unprocessed_file_url};
 
 /// `done` of `total` in whole percent, rounded down so that 100 means finished.
 fn progress_percent(done: i64, total: i64) -> u8 {

@@ -103,3 +103,8 @@ pub fn dashboard_job_url(public_base: &str, id: uuid::Uuid) -> String {
 pub fn error_file_url(public_base: &str, id: uuid::Uuid) -> String {
     format!("{}/errors.csv", job_url(public_base, id))
 }
+
+/// The public URL of the rows a cancelled or failed job never got to.
+pub fn unprocessed_file_url(public_base: &str, id: uuid::Uuid) -> String {
+    format!("{}/unprocessed.csv", job_url(public_base, id))
+}

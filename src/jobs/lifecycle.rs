@@ -1,12 +1,12 @@
-//! The one place where a job ends: its terminal state, its error report and the removal
-//! of its upload happen here, once. The state change is guarded in Postgres, so of two
+//! The one place where a job ends: its terminal state, its error report, keeping the rows
+//! a cancelled or failed job never got to, and the removal of its upload happen here, once. The state change is guarded in Postgres, so of two
 //! runs racing to end the same job exactly one gets the row back and does the rest.
 
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{WorkerContext, report};
+use super::{WorkerContext, report, unprocessed};
 use crate::{
     db::{
         self,
@@ -69,14 +69,18 @@ pub async fn end(
         job.total_error_rows.unwrap_or(0),
         took,
     );
+    // Before the email (which may take a while) and before the upload goes.
+    unprocessed::keep_logged(&ctx.store, &job).await;
     send_report(ctx, &job).await;
     ctx.store.remove_upload(job_id).await;
     Ok(Some(job))
 }
 
 /// A delivery of a job that has already ended: only an error report that was never sent
-/// (its sender died between claiming and sending) may still be owed.
+/// (its sender died between claiming and sending) may still be owed, and the unprocessed
+/// rows of a job that ended without running (cancelled while queued) are kept here.
 pub async fn settle_ended(ctx: &WorkerContext, job: &JobRecord) {
+    unprocessed::keep_logged(&ctx.store, job).await;
     send_report(ctx, job).await;
     ctx.store.remove_upload(job.id).await;
 }

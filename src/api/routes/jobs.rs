@@ -1,4 +1,4 @@
-//! The job history, one job, its error file, and cancelling.
+//! The job history, one job, its error file, its unprocessed rows, and cancelling.
 
 use axum::{
     body::Body,
@@ -22,6 +22,7 @@ use crate::{
     },
     db::{self, jobs::JobRecord},
     domain::{JobKind, JobState},
+    jobs::unprocessed::{self, Unavailable},
 };
 
 /// Filters of the job history.
@@ -31,6 +32,8 @@ pub struct JobFilter {
     kind: Option<String>,
     /// `queued`, `running`, `completed`, `failed` or `cancelled`.
     state: Option<String>,
+    /// The job's name, matched exactly (after trimming, as names are stored).
+    name: Option<String>,
 }
 
 /// An optional filter; absent or empty means no filter, anything else must parse.
@@ -64,15 +67,14 @@ pub async fn list(
         "state",
         "queued, running, completed, failed or cancelled",
     )?;
-    let (rows, total) = db::jobs::list(
-        &state.db,
-        caller.tenant_id,
+    let name = filter.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let filter = db::jobs::ListFilter {
         kind,
-        job_state,
-        page.limit,
-        page.offset,
-    )
-    .await?;
+        state: job_state,
+        name,
+    };
+    let (rows, total) =
+        db::jobs::list(&state.db, caller.tenant_id, filter, page.limit, page.offset).await?;
     let base = state.settings.public_base();
     let headers = page.headers(base, &uri, rows.len(), total);
     let data: Vec<JobView> = rows
@@ -163,6 +165,35 @@ pub async fn error_file(
         (
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"errors-{id}.csv\""),
+        ),
+    ];
+    Ok((headers, Body::from_stream(ReaderStream::new(file))))
+}
+
+/// The rows a cancelled or failed job never got to: its header line and those rows, byte
+/// for byte as uploaded (same encoding, delimiter and line breaks), to upload again.
+pub async fn unprocessed_file(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let job = tenant_job(&state, caller.tenant_id, &id).await?;
+    let id = job.id;
+    let path = unprocessed::file_of(&state.store, &job)
+        .await
+        .map_err(|e| match e {
+            Unavailable::Io(e) => ApiError::internal(e),
+            other => ApiError::NotFound(other.to_string()),
+        })?;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(ApiError::internal)?;
+    // No charset: the bytes are the upload's own, in whatever encoding it used.
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv".to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"unprocessed-{id}.csv\""),
         ),
     ];
     Ok((headers, Body::from_stream(ReaderStream::new(file))))

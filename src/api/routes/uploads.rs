@@ -23,7 +23,7 @@ use crate::{
         views::{JobView, job_url},
     },
     db::jobs::{ColumnMapping, NewJob},
-    domain::JobKind,
+    domain::{JobKind, JobName},
     import,
     jobs::{
         idempotency::{self, IdempotencyError, IdempotencyKey, Submitted},
@@ -47,6 +47,8 @@ pub struct UploadQuery {
     wait: Option<String>,
     /// JSON object: file header → supported field.
     mapping: Option<String>,
+    /// A name for the job (a multipart field `name` wins over this).
+    name: Option<String>,
 }
 
 /// The `POST /{kind}/upload` route of one kind of import.
@@ -78,6 +80,7 @@ async fn upload(
     let send_error_email = flag(query.send_error_email.as_deref(), "send_error_email")?;
     let wait = flag(query.wait.as_deref(), "wait")?;
     let mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
+    let name = query.name.as_deref().map(parse_name).transpose()?.flatten();
     let idempotency_key = idempotency_key(&headers)?;
     refuse_declared_oversize(&headers, state.settings.max_upload_bytes)?;
     let mut multipart = multipart.map_err(|e| {
@@ -87,14 +90,16 @@ async fn upload(
     })?;
 
     let job_id = Uuid::new_v4();
-    let (file_name, upload, mapping) =
-        store_checked_file(&state, kind, job_id, &mut multipart, mapping).await?;
+    let fields = Fields { mapping, name };
+    let (file_name, upload, Fields { mapping, name }) =
+        store_checked_file(&state, kind, job_id, &mut multipart, fields).await?;
     let new_job = NewJob {
         id: job_id,
         tenant_id: caller.tenant_id,
         user_id: caller.user_id,
         kind,
         file_name,
+        name: name.map(JobName::into_inner),
         file_size: upload.size as i64,
         column_mapping: mapping,
         send_error_email,
@@ -145,17 +150,25 @@ fn refuse_declared_oversize(headers: &HeaderMap, limit: u64) -> Result<(), ApiEr
     Ok(())
 }
 
+/// The upload's settings that may come as a query parameter or as a multipart field
+/// (the field wins).
+#[derive(Debug, Default)]
+struct Fields {
+    mapping: Option<ColumnMapping>,
+    name: Option<JobName>,
+}
+
 /// Stores the upload and checks it is importable at all (not empty, a mapping that names
 /// supported fields); on any refusal nothing is kept. Returns the file's name, what was
-/// stored and the mapping (from the query or the multipart field).
+/// stored and the settings (from the query or the multipart fields).
 async fn store_checked_file(
     state: &AppState,
     kind: JobKind,
     job_id: Uuid,
     multipart: &mut Multipart,
-    mut mapping: Option<ColumnMapping>,
-) -> Result<(String, StoredUpload, Option<ColumnMapping>), ApiError> {
-    let stored = receive(state, job_id, multipart, &mut mapping).await;
+    mut fields: Fields,
+) -> Result<(String, StoredUpload, Fields), ApiError> {
+    let stored = receive(state, job_id, multipart, &mut fields).await;
     let (file_name, upload) = match stored {
         Ok(Some(file)) => file,
         Ok(None) => {
@@ -170,7 +183,7 @@ async fn store_checked_file(
     };
     let checked = if upload.size == 0 {
         Err(ApiError::BadRequest("the file is empty".into()))
-    } else if let Some(mapping) = &mapping {
+    } else if let Some(mapping) = &fields.mapping {
         import::header::validate_mapping(mapping, import::fields_of(kind))
             .map_err(|e| ApiError::BadRequest(e.to_string()))
     } else {
@@ -180,7 +193,7 @@ async fn store_checked_file(
         state.store.remove_upload(job_id).await;
         return Err(e);
     }
-    Ok((file_name, upload, mapping))
+    Ok((file_name, upload, fields))
 }
 
 /// The optional `Idempotency-Key` header, validated (one value of 1–255 visible ASCII).
@@ -208,12 +221,13 @@ impl From<IdempotencyError> for ApiError {
     }
 }
 
-/// Reads the multipart fields: streams `file` to disk, takes `mapping` as JSON.
+/// Reads the multipart fields: streams `file` to disk, takes `mapping` as JSON and
+/// `name` as text.
 async fn receive(
     state: &AppState,
     job_id: Uuid,
     multipart: &mut Multipart,
-    mapping: &mut Option<ColumnMapping>,
+    fields: &mut Fields,
 ) -> Result<Option<(String, StoredUpload)>, ApiError> {
     let limit = state.settings.max_upload_bytes;
     let mut file = None;
@@ -239,7 +253,11 @@ async fn receive(
             }
             Some("mapping") => {
                 let text = field.text().await.map_err(multipart_error)?;
-                *mapping = Some(parse_mapping(&text)?);
+                fields.mapping = Some(parse_mapping(&text)?);
+            }
+            Some("name") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                fields.name = parse_name(&text)?;
             }
             _ => {} // Unknown fields are skipped (their data is drained by next_field).
         }
@@ -256,6 +274,10 @@ fn flag(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
             "{name} must be true or false, not {other:?}"
         ))),
     }
+}
+
+fn parse_name(raw: &str) -> Result<Option<JobName>, ApiError> {
+    JobName::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 fn parse_mapping(raw: &str) -> Result<ColumnMapping, ApiError> {
