@@ -51,7 +51,10 @@ mod tests {
     #[test]
     fn names_are_trimmed_and_blank_means_none() {
         assert_eq!(
-            JobName::parse("  Q3 pipeline ").unwrap().unwrap().into_inner(),
+            JobName::parse("  Q3 pipeline ")
+                .unwrap()
+                .unwrap()
+                .into_inner(),
             "Q3 pipeline"
         );
         assert_eq!(JobName::parse(" \t ").unwrap(), None);
@@ -64,10 +67,7 @@ mod tests {
             JobName::parse(&"é".repeat(201)),
             Err(JobNameError::TooLong { chars: 201 })
         );
-        assert_eq!(
-            JobName::parse("a\nb"),
-            Err(JobNameError::ControlCharacter)
-        );
+        assert_eq!(JobName::parse("a\nb"), Err(JobNameError::ControlCharacter));
         assert_eq!(
             JobName::parse("a\u{7f}b"),
             Err(JobNameError::ControlCharacter)

@@ -250,7 +250,10 @@ mod tests {
     #[test]
     fn blank_lines_are_not_rows_and_line_breaks_stay_as_they_were() {
         let file = b"\r\n\r\nid;name\r\n\r\n1;a\r\n;;\r\n2;\"b\r\nstill b\"\r\n\r\n3;c";
-        assert_eq!(cut(file, 1), b"\r\n\r\nid;name\r\n;;\r\n2;\"b\r\nstill b\"\r\n\r\n3;c");
+        assert_eq!(
+            cut(file, 1),
+            b"\r\n\r\nid;name\r\n;;\r\n2;\"b\r\nstill b\"\r\n\r\n3;c"
+        );
         assert_eq!(cut(file, 2), b"\r\n\r\nid;name\r\n\r\n3;c");
         assert_eq!(cut(file, 3), b"\r\n\r\nid;name\r\n");
         let mac = b"id,name\r1,a\r2,b\r";

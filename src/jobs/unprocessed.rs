@@ -30,9 +30,7 @@ pub enum Unavailable {
     )]
     Completed(uuid::Uuid),
     /// The job has not ended.
-    #[error(
-        "job {0} is still {1}: unprocessed rows exist only once a job is cancelled or fails"
-    )]
+    #[error("job {0} is still {1}: unprocessed rows exist only once a job is cancelled or fails")]
     NotEnded(uuid::Uuid, &'static str),
     /// The upload was gone before they could be cut (an upload removed by hand, or a
     /// disk that was full when the job ended).
@@ -81,10 +79,7 @@ pub async fn keep_logged(store: &FileStore, job: &JobRecord) {
         return;
     }
     match keep(store, job).await {
-        Ok(true) => tracing::info!(
-            rows_processed = job.rows_processed,
-            "unprocessed rows kept"
-        ),
+        Ok(true) => tracing::info!(rows_processed = job.rows_processed, "unprocessed rows kept"),
         Ok(false) => tracing::warn!("the upload is gone; its unprocessed rows cannot be kept"),
         Err(e) => tracing::warn!(error = %e, "the unprocessed rows could not be kept"),
     }
@@ -123,7 +118,5 @@ fn write_file(
         other => std::io::Error::other(other),
     })?;
     out.flush()?;
-    out.into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()
 }

@@ -28,5 +28,6 @@ mod reconciler;
 mod sales_targets;
 mod secrets;
 mod standalone;
+mod unprocessed;
 mod upload;
 mod worker_crash;

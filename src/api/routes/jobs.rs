@@ -67,7 +67,11 @@ pub async fn list(
         "state",
         "queued, running, completed, failed or cancelled",
     )?;
-    let name = filter.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let name = filter
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
     let filter = db::jobs::ListFilter {
         kind,
         state: job_state,
