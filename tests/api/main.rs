@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod job_events;
+mod job_names;
 mod jobs;
 mod jsend_errors;
 mod keys;
