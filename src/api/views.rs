@@ -3,17 +3,20 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::{jobs::JobRecord, opportunities::Opportunity};
 
 /// A job as `GET /jobs/{id}` shows it; also the upload's answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JobView {
     pub id: Uuid,
     /// Where to poll this job.
     pub url: String,
+    #[schema(value_type = crate::domain::JobKind)]
     pub kind: &'static str,
+    #[schema(value_type = crate::domain::JobState)]
     pub state: &'static str,
     /// The name given at upload, if any.
     pub name: Option<String>,
@@ -94,18 +97,20 @@ fn progress_percent(done: i64, total: i64) -> u8 {
 }
 
 /// `close_date` in the documented (PHP DateTime) shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CloseDateView {
     pub date: String,
     pub timezone_type: u8,
+    #[schema(value_type = String, example = "UTC")]
     pub timezone: &'static str,
 }
 
 /// An opportunity in the documented shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OpportunityView {
     pub id: Uuid,
     /// `"1"` or `"0"`, as the original API sent it.
+    #[schema(value_type = String, pattern = "^[01]$", example = "1")]
     pub active: &'static str,
     pub external_opp_id: String,
     pub name: String,
@@ -158,7 +163,7 @@ impl From<Opportunity> for OpportunityView {
 }
 
 /// A contact.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ContactView {
     pub id: Uuid,
     pub email: String,
@@ -191,7 +196,7 @@ impl From<crate::db::contacts::Contact> for ContactView {
 }
 
 /// A sales target.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SalesTargetView {
     pub id: Uuid,
     pub email: String,
