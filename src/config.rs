@@ -82,6 +82,9 @@ pub struct Settings {
     pub rate_limit_rps: u32,
     /// Requests one API key may make at once above the average rate (at least 1).
     pub rate_limit_burst: u32,
+    /// Failed rows of one job kept as data for `GET /jobs/{id}/errors`; the rows beyond
+    /// are only in the error CSV (`error_summary` counts them all).
+    pub error_rows_stored_max: i64,
 }
 
 impl Settings {
@@ -153,6 +156,7 @@ impl fmt::Debug for Settings {
             maintenance,
             rate_limit_rps,
             rate_limit_burst,
+            error_rows_stored_max,
         } = self;
         f.debug_struct("Settings")
             .field("database_url", &redact_url(database_url))
@@ -181,6 +185,7 @@ impl fmt::Debug for Settings {
             .field("maintenance", maintenance)
             .field("rate_limit_rps", rate_limit_rps)
             .field("rate_limit_burst", rate_limit_burst)
+            .field("error_rows_stored_max", error_rows_stored_max)
             .finish()
     }
 }

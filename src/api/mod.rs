@@ -78,6 +78,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::job_events::events))
         .routes(routes!(routes::jobs::error_file))
         .routes(routes!(routes::jobs::unprocessed_file))
+        .routes(routes!(routes::job_errors::list))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::openapi::openapi_json));

@@ -24,7 +24,7 @@ use utoipa::{
 
 use super::{
     error::MAINTENANCE_RETRY_AFTER_SECS,
-    views::{ContactView, JobView, OpportunityView, SalesTargetView},
+    views::{ContactView, JobErrorView, JobView, OpportunityView, SalesTargetView},
 };
 use crate::{
     api::routes::health::{Liveness, Readiness},
@@ -91,6 +91,7 @@ const JOB_OPERATIONS: &[(&str, &str)] = &[
     ("FollowJobEvents", "follow_job_events"),
     ("GetJobErrorFile", "get_job_error_file"),
     ("GetJobUnprocessedFile", "get_job_unprocessed_file"),
+    ("ListJobErrors", "list_job_errors"),
 ];
 
 fn add_job_links(operation: &mut Operation) {
@@ -311,6 +312,11 @@ jsend_success!(
     /// A page of jobs, newest first.
     JobListResponse,
     Vec<JobView>
+);
+jsend_success!(
+    /// A page of a job's failed rows, in line order.
+    JobErrorListResponse,
+    Vec<JobErrorView>
 );
 jsend_success!(
     /// A page of opportunities.

@@ -3,6 +3,7 @@
 mod api_key;
 mod job;
 mod job_name;
+mod problem;
 mod tenant_slug;
 
 pub use api_key::ApiKey;
@@ -11,4 +12,5 @@ pub use job::{
     unprocessed_file_url,
 };
 pub use job_name::{JobName, JobNameError};
+pub use problem::{ErrorSummaryEntry, ErrorTally, Problem, ProblemCode};
 pub use tenant_slug::TenantSlug;

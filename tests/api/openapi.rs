@@ -24,6 +24,7 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/v1/jobs/{id}/cancel", &["post"]),
     ("/api/v1/jobs/{id}/events", &["get"]),
     ("/api/v1/jobs/{id}/errors.csv", &["get"]),
+    ("/api/v1/jobs/{id}/errors", &["get"]),
     ("/api/v1/jobs/{id}/unprocessed.csv", &["get"]),
     ("/api/v1/healthz", &["get"]),
     ("/api/v1/readyz", &["get"]),
@@ -199,6 +200,7 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
         "send_error_email",
         "email_sent_at",
         "email_error",
+        "error_summary",
     ]
     .map(String::from)
     .into();
