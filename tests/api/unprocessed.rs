@@ -204,3 +204,57 @@ async fn a_completed_job_and_another_tenants_job_answer_404() {
     let reader = app.key("acme", "rep@acme.com", false).await;
     assert_eq!(app.unprocessed(&reader, id).await, b"Name,Phone\nAda,123\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_failed_midway_after_its_retries_offers_the_rows_after_its_last_chunk() {
+    // Chunks of 10 rows; a trigger makes Postgres refuse row F-55 with a serialization
+    // failure (a passing error, so the job is retried), on every attempt.
+    let app = spawn_app_with(
+        |s| {
+            s.import_chunk_rows = 10;
+            s.job_max_attempts = 2;
+        },
+        true,
+    )
+    .await;
+    let key = app.admin_key().await;
+    for statement in [
+        "CREATE FUNCTION refuse_f55() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '40001'; END $$",
+        "CREATE TRIGGER refuse_f55 BEFORE INSERT ON opportunities FOR EACH ROW
+         WHEN (NEW.external_opp_id = 'F-55') EXECUTE FUNCTION refuse_f55()",
+    ] {
+        sqlx::query(statement).execute(&app.db).await.unwrap();
+    }
+    let csv = opportunities_csv("F", 100);
+    let id = app.upload_job(&key, "opportunities", "", csv.clone()).await;
+    let job = app
+        .wait_for_job_within(&key, &id, Duration::from_secs(120))
+        .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("gave up after 2 attempts"),
+        "{job}"
+    );
+    // Five chunks were committed by the last attempt; the sixth (rows 50–59) failed.
+    assert_eq!(job["rows_processed"], 50, "{job}");
+    let mut expected = String::from("Opportunity ID,Opportunity Name\n");
+    for line in csv.lines().skip(1 + 50) {
+        expected.push_str(line);
+        expected.push('\n');
+    }
+    let rest = app.unprocessed(&key, &id).await;
+    assert_eq!(String::from_utf8(rest.clone()).unwrap(), expected);
+
+    sqlx::query("DROP TRIGGER refuse_f55 ON opportunities")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let again = app.import(&key, "opportunities", "", rest).await;
+    assert_eq!(again["state"], "completed", "{again}");
+    assert_eq!(again["total_imported_rows"], 50);
+    assert_eq!(app.distinct_opportunities("F").await, 100);
+}
