@@ -35,6 +35,17 @@ pub enum UnprocessedError {
     Unreadable(String),
 }
 
+impl UnprocessedError {
+    /// A file that could not be opened or read stays an I/O error (the caller tells an
+    /// upload removed meanwhile by its `NotFound`); anything else is unreadable.
+    fn from_source(error: csv_source::SourceError) -> Self {
+        match error {
+            csv_source::SourceError::Io(io) => Self::Io(io),
+            other => Self::Unreadable(other.to_string()),
+        }
+    }
+}
+
 /// Writes to `out` the upload at `upload` without its first `rows_done` data rows: its
 /// bytes up to the end of the header line, then its bytes from the first row after
 /// those to the end. With `rows_done == 0` (nothing processed, or a job that failed on
@@ -50,8 +61,7 @@ pub fn write_unprocessed(
         io::copy(&mut file, out)?;
         return Ok(());
     }
-    let format =
-        csv_source::sniff(upload).map_err(|e| UnprocessedError::Unreadable(e.to_string()))?;
+    let format = csv_source::sniff(upload).map_err(UnprocessedError::from_source)?;
     let (rows_start_line, rest_start_line) = cut_lines(upload, &format, rows_done)?;
     let len = file.metadata()?.len();
     let [rows_start, rest_start] = line_offsets(
@@ -97,7 +107,7 @@ fn cut_lines(
     rows_done: u64,
 ) -> Result<(u64, u64), UnprocessedError> {
     let unreadable = |e: &dyn std::fmt::Display| UnprocessedError::Unreadable(e.to_string());
-    let mut reader = csv_source::open(upload, format).map_err(|e| unreadable(&e))?;
+    let mut reader = csv_source::open(upload, format).map_err(UnprocessedError::from_source)?;
     let mut record = StringRecord::new();
     // The header: the first record that is not blank, as the engine reads it.
     loop {
@@ -218,6 +228,18 @@ mod tests {
         let mut out = Vec::new();
         write_unprocessed(&path, rows_done, &mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn a_missing_upload_is_not_found_not_unreadable() {
+        // The API tells "the worker removed the upload meanwhile" by this kind.
+        let dir = tempfile::tempdir().unwrap();
+        let error =
+            write_unprocessed(&dir.path().join("gone.csv"), 3, &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(&error, UnprocessedError::Io(io) if io.kind() == io::ErrorKind::NotFound),
+            "{error:?}"
+        );
     }
 
     fn utf16le(text: &str) -> Vec<u8> {
