@@ -9,7 +9,8 @@ pub mod jsend;
 pub mod pagination;
 pub mod rate_limit;
 pub mod routes;
-pub mod views;
+/// The JSON shapes, shared with the webhook deliveries (`crate::views`).
+pub use crate::views;
 
 use std::sync::Arc;
 

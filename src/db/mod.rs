@@ -5,6 +5,7 @@ pub mod contacts;
 pub mod jobs;
 pub mod opportunities;
 pub mod sales_targets;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -1,4 +1,6 @@
-//! The JSON shapes of the public API.
+//! The JSON shapes of the public API, shared by the HTTP API and the webhook deliveries
+//! (which post the job as `GET /jobs/{id}` shows it): a module of its own so that the
+//! workers need not depend on the API.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
