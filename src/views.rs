@@ -202,6 +202,84 @@ impl From<crate::db::sales_targets::SalesTarget> for SalesTargetView {
     }
 }
 
+/// A webhook endpoint; never with its secret.
+#[derive(Debug, Serialize)]
+pub struct WebhookView {
+    pub id: Uuid,
+    /// Where to read (or delete) this endpoint.
+    pub self_url: String,
+    pub url: String,
+    pub description: Option<String>,
+    /// The events it receives.
+    pub events: [&'static str; 1],
+    pub created_at: DateTime<Utc>,
+}
+
+impl WebhookView {
+    /// Builds the view; `public_base` is the API's public URL without a trailing slash.
+    pub fn new(endpoint: crate::db::webhooks::Endpoint, public_base: &str) -> Self {
+        Self {
+            self_url: format!("{public_base}/api/v1/webhooks/{}", endpoint.id),
+            id: endpoint.id,
+            url: endpoint.url,
+            description: endpoint.description,
+            events: [crate::webhooks::JOB_FINISHED],
+            created_at: endpoint.created_at,
+        }
+    }
+}
+
+/// The answer to registering an endpoint: the endpoint and, this once, its secret.
+#[derive(Debug, Serialize)]
+pub struct CreatedWebhookView {
+    #[serde(flatten)]
+    pub endpoint: WebhookView,
+    /// The signing secret (`whsec_…`). Shown only here: keep it now.
+    pub secret: String,
+}
+
+/// One delivery of an event to an endpoint and how its attempts went.
+#[derive(Debug, Serialize)]
+pub struct WebhookDeliveryView {
+    pub id: Uuid,
+    pub event: String,
+    pub job_id: Uuid,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// HTTP status of the last attempt; `null` when it got no answer.
+    pub last_status_code: Option<i32>,
+    /// Why the last attempt failed; `null` when it succeeded or none was made.
+    pub last_error: Option<String>,
+    /// How long the last attempt took, in milliseconds.
+    pub last_duration_ms: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When the next attempt is due; `null` once delivered or failed.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::webhooks::Delivery> for WebhookDeliveryView {
+    fn from(d: crate::db::webhooks::Delivery) -> Self {
+        Self {
+            next_attempt_at: (d.state == "pending").then_some(d.next_attempt_at),
+            id: d.id,
+            event: d.event,
+            job_id: d.job_id,
+            state: d.state,
+            attempts: d.attempts,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            last_duration_ms: d.last_duration_ms,
+            created_at: d.created_at,
+            last_attempt_at: d.last_attempt_at,
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::progress_percent;

@@ -72,6 +72,18 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/cancel", post(routes::jobs::cancel))
         .route("/jobs/{id}/events", get(routes::job_events::events))
         .route("/jobs/{id}/errors.csv", get(routes::jobs::error_file))
+        .route(
+            "/webhooks",
+            get(routes::webhooks::list).post(routes::webhooks::create),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(routes::webhooks::get).delete(routes::webhooks::delete),
+        )
+        .route(
+            "/webhooks/{id}/deliveries",
+            get(routes::webhooks::deliveries),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         // After the routes: it is set on each route present when it is called.

@@ -93,7 +93,11 @@ pub async fn get_endpoint(
 
 /// Deletes the tenant's endpoint with its deliveries (pending ones are never sent; one a
 /// worker is sending right now finishes and finds nothing to record). False when absent.
-pub async fn delete_endpoint(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete_endpoint(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2")
         .bind(id)
         .bind(tenant_id)

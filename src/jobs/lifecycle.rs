@@ -49,8 +49,7 @@ pub async fn end(
     // The end and the webhook deliveries it owes commit together: a crash right after the
     // end cannot lose a delivery, and one before it leaves the job to end again.
     let mut tx = ctx.db.begin().await?;
-    let Some(job) =
-        db::jobs::end(&mut *tx, job_id, lease, state, counts, error.as_deref()).await?
+    let Some(job) = db::jobs::end(&mut *tx, job_id, lease, state, counts, error.as_deref()).await?
     else {
         tracing::info!(
             state = state.as_str(),

@@ -146,10 +146,11 @@ impl Deliverer {
                 "webhook not delivered; retrying later"
             ),
         }
-        match webhooks::record_attempt(&self.db, delivery.id, delivery.lease_token, &result).await
-        {
+        match webhooks::record_attempt(&self.db, delivery.id, delivery.lease_token, &result).await {
             Ok(true) => {}
-            Ok(false) => tracing::info!("webhook attempt not recorded: endpoint deleted or lease lost"),
+            Ok(false) => {
+                tracing::info!("webhook attempt not recorded: endpoint deleted or lease lost")
+            }
             // The lease lapses and the delivery is tried again: at least once.
             Err(e) => tracing::warn!(error = %e, "webhook attempt not recorded"),
         }

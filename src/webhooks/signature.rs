@@ -42,8 +42,14 @@ mod tests {
             sign("whsec_test", 1_700_000_000, br#"{"a":1}"#),
             OPENSSL_REFERENCE
         );
-        assert_ne!(sign("whsec_other", 1_700_000_000, br#"{"a":1}"#), OPENSSL_REFERENCE);
-        assert_ne!(sign("whsec_test", 1_700_000_001, br#"{"a":1}"#), OPENSSL_REFERENCE);
+        assert_ne!(
+            sign("whsec_other", 1_700_000_000, br#"{"a":1}"#),
+            OPENSSL_REFERENCE
+        );
+        assert_ne!(
+            sign("whsec_test", 1_700_000_001, br#"{"a":1}"#),
+            OPENSSL_REFERENCE
+        );
     }
 
     const OPENSSL_REFERENCE: &str =

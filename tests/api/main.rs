@@ -29,4 +29,5 @@ mod sales_targets;
 mod secrets;
 mod standalone;
 mod upload;
+mod webhooks;
 mod worker_crash;

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod opportunities;
 pub mod sales_targets;
 pub mod uploads;
+pub mod webhooks;
 
 use axum::{extract::OriginalUri, http::Method};
 
