@@ -699,3 +699,58 @@ async fn a_job_cancelled_before_it_ran_owes_its_deliveries_too() {
     assert_eq!(payload["state"], "cancelled");
     assert_eq!(payload["id"], job_id.as_str());
 }
+
+#[tokio::test]
+async fn a_delivery_claimed_by_a_worker_that_died_is_sent_by_another() {
+    let app = spawn_app_with(
+        |s| {
+            s.webhook_allow_private_networks = true;
+            s.webhook_retry_base_secs = 1;
+        },
+        false,
+    )
+    .await;
+    let key = app.admin_key().await;
+    let receiver = Receiver::start(0).await;
+    let webhook_id = register(&app, &key, &receiver.url()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // No worker yet: cancelling the queued job ends it and owes the delivery.
+    let job_id = app
+        .upload_job(&key, "opportunities", "", opportunities_csv("dead", 2))
+        .await;
+    let response = app
+        .post(&key, &format!("/api/v1/jobs/{job_id}/cancel"))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // A worker claims it (a short lease, for the test) and dies before sending or recording.
+    let claimed = batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let (a, b) = tokio::join!(
+        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10),
+        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10),
+    );
+    assert!(
+        a.unwrap().is_empty() && b.unwrap().is_empty(),
+        "nobody else gets a claimed delivery while its lease holds"
+    );
+    let list = deliveries(&app, &key, &webhook_id).await;
+    assert_eq!(list[0]["state"], "pending");
+    assert_eq!(list[0]["attempts"], 1);
+
+    let settings = app.settings.clone();
+    let worker = tokio::spawn(async move {
+        batch_import::startup::run_worker(settings, false, std::future::pending())
+            .await
+            .unwrap();
+    });
+    let list = wait_for_deliveries(&app, &key, &webhook_id, settled).await;
+    worker.abort();
+    assert_eq!(list[0]["state"], "delivered", "{}", list[0]);
+    assert_eq!(list[0]["attempts"], 2, "the dead worker's attempt counts");
+    assert_eq!(receiver.received().len(), 1);
+}
