@@ -91,7 +91,11 @@ impl Deliverer {
                 // A full batch: more may be due right now.
                 Ok(n) if n as i64 == BATCH => continue,
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "webhook deliveries not claimed; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook deliveries not claimed; retrying");
+                    // Postgres is down or struggling: no need to ask every second.
+                    tokio::time::sleep(POLL * 4).await;
+                }
             }
             tokio::time::sleep(POLL).await;
         }
@@ -137,6 +141,7 @@ impl Deliverer {
             duration,
             retry_in: retry_delay(self.config.retry_base, attempts),
         };
+        crate::prometheus::webhook_attempt(state);
         match state {
             "delivered" => tracing::info!(status = status_code, "webhook delivered"),
             "failed" => tracing::warn!(error = error.as_deref(), "webhook failed for good"),

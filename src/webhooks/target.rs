@@ -135,7 +135,7 @@ async fn resolve_public(name: &str) -> Result<Vec<SocketAddr>, TargetError> {
 pub fn refused_kind(addr: IpAddr) -> Option<&'static str> {
     match addr {
         IpAddr::V4(v4) => refused_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             // ::ffff:127.0.0.1 reaches 127.0.0.1.
             Some(v4) => refused_v4(v4),
             None => refused_v6(v6),
@@ -162,6 +162,20 @@ fn refused_v4(v4: Ipv4Addr) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The IPv4 address an IPv6 address stands for: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`, deprecated) or NAT64 (`64:ff9b::a.b.c.d`).
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let low = Ipv4Addr::from(((s[6] as u32) << 16) | s[7] as u32);
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    // `::` and `::1` are IPv6's own unspecified and loopback addresses.
+    let compatible = s[..6] == [0; 6] && !v6.is_unspecified() && !v6.is_loopback();
+    (nat64 || compatible).then_some(low)
 }
 
 fn refused_v6(v6: Ipv6Addr) -> Option<&'static str> {
@@ -238,6 +252,9 @@ mod tests {
             "ff02::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b::10.0.0.1",
         ] {
             assert!(kind(addr).is_some(), "{addr} must be refused");
         }
@@ -255,6 +272,7 @@ mod tests {
             "2606:4700:4700::1111",
             "fec0::1",
             "::ffff:8.8.8.8",
+            "64:ff9b::8.8.8.8",
         ] {
             assert_eq!(kind(addr), None, "{addr} is public");
         }
