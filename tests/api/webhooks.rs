@@ -547,6 +547,20 @@ async fn private_urls_are_refused_unless_the_setting_allows_them() {
     ] {
         register(&relaxed, &key, url).await;
     }
+    for (description, says) in [
+        ("a\u{0}b".to_owned(), "control characters"),
+        ("x".repeat(501), "at most 500"),
+    ] {
+        let body = json!({ "url": "http://127.0.0.1:9/", "description": description });
+        let response = post_json(&relaxed, &key, "/api/v1/webhooks", &body).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["data"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -51,13 +51,18 @@ pub async fn create(
         .description
         .map(|d| d.trim().to_owned())
         .filter(|d| !d.is_empty());
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "description must be at most {MAX_DESCRIPTION_CHARS} characters"
-        )));
+    if let Some(d) = &description {
+        if d.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "description must be at most {MAX_DESCRIPTION_CHARS} characters"
+            )));
+        }
+        // Postgres text cannot hold NUL, and no note needs other control characters.
+        if d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(ApiError::BadRequest(
+                "description must not contain control characters".into(),
+            ));
+        }
     }
     let secret = secret::generate();
     let endpoint = db::webhooks::insert_endpoint(
