@@ -5,17 +5,20 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::{jobs::JobRecord, opportunities::Opportunity};
 
 /// A job as `GET /jobs/{id}` shows it; also the upload's answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JobView {
     pub id: Uuid,
     /// Where to poll this job.
     pub url: String,
+    #[schema(value_type = crate::domain::JobKind)]
     pub kind: &'static str,
+    #[schema(value_type = crate::domain::JobState)]
     pub state: &'static str,
     pub file_name: String,
     /// The uploaded file's size in bytes.
@@ -85,18 +88,20 @@ fn progress_percent(done: i64, total: i64) -> u8 {
 }
 
 /// `close_date` in the documented (PHP DateTime) shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CloseDateView {
     pub date: String,
     pub timezone_type: u8,
+    #[schema(value_type = String, example = "UTC")]
     pub timezone: &'static str,
 }
 
 /// An opportunity in the documented shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OpportunityView {
     pub id: Uuid,
     /// `"1"` or `"0"`, as the original API sent it.
+    #[schema(value_type = String, pattern = "^[01]$", example = "1")]
     pub active: &'static str,
     pub external_opp_id: String,
     pub name: String,
@@ -149,7 +154,7 @@ impl From<Opportunity> for OpportunityView {
 }
 
 /// A contact.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ContactView {
     pub id: Uuid,
     pub email: String,
@@ -182,7 +187,7 @@ impl From<crate::db::contacts::Contact> for ContactView {
 }
 
 /// A sales target.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SalesTargetView {
     pub id: Uuid,
     pub email: String,
@@ -203,14 +208,16 @@ impl From<crate::db::sales_targets::SalesTarget> for SalesTargetView {
 }
 
 /// A webhook endpoint; never with its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookView {
     pub id: Uuid,
     /// Where to read (or delete) this endpoint.
     pub self_url: String,
+    /// Where the calls go.
     pub url: String,
     pub description: Option<String>,
     /// The events it receives.
+    #[schema(value_type = Vec<String>, example = json!(["job.finished"]))]
     pub events: [&'static str; 1],
     pub created_at: DateTime<Utc>,
 }
@@ -230,21 +237,56 @@ impl WebhookView {
 }
 
 /// The answer to registering an endpoint: the endpoint and, this once, its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedWebhookView {
-    #[serde(flatten)]
-    pub endpoint: WebhookView,
+    pub id: Uuid,
+    /// Where to read (or delete) this endpoint.
+    pub self_url: String,
+    /// Where the calls go.
+    pub url: String,
+    pub description: Option<String>,
+    /// The events it receives.
+    #[schema(value_type = Vec<String>, example = json!(["job.finished"]))]
+    pub events: [&'static str; 1],
+    pub created_at: DateTime<Utc>,
     /// The signing secret (`whsec_…`). Shown only here: keep it now.
+    #[schema(example = "whsec_5e0c…")]
     pub secret: String,
 }
 
+impl CreatedWebhookView {
+    /// The endpoint with its secret.
+    pub fn new(endpoint: WebhookView, secret: String) -> Self {
+        let WebhookView {
+            id,
+            self_url,
+            url,
+            description,
+            events,
+            created_at,
+        } = endpoint;
+        Self {
+            id,
+            self_url,
+            url,
+            description,
+            events,
+            created_at,
+            secret,
+        }
+    }
+}
+
 /// One delivery of an event to an endpoint and how its attempts went.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookDeliveryView {
     pub id: Uuid,
+    /// `job.finished`.
+    #[schema(example = "job.finished")]
     pub event: String,
     pub job_id: Uuid,
     /// `pending`, `delivered` or `failed`.
+    #[schema(value_type = WebhookDeliveryState)]
     pub state: String,
     /// Attempts made so far.
     pub attempts: i32,
@@ -259,6 +301,18 @@ pub struct WebhookDeliveryView {
     /// When the next attempt is due; `null` once delivered or failed.
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Where a webhook delivery is (the values of [`WebhookDeliveryView::state`]).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookDeliveryState {
+    /// Not delivered yet; `next_attempt_at` says when it is tried.
+    Pending,
+    /// An attempt got a 2xx answer; never sent again.
+    Delivered,
+    /// Every attempt failed.
+    Failed,
 }
 
 impl From<crate::db::webhooks::Delivery> for WebhookDeliveryView {

@@ -25,10 +25,32 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_nul(parts.uri.query())?;
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Self(value))
             .map_err(query_rejection)
+    }
+}
+
+/// Refuses a NUL character (`%00`) in any query parameter's name or value: no parameter
+/// needs one, and Postgres text cannot hold it, so a filter carrying one would fail in the
+/// database as a 500 instead of a 400 that names it.
+fn refuse_nul(query: Option<&str>) -> Result<(), ApiError> {
+    // A raw NUL cannot be in a URI; `%00` is its only spelling.
+    let Some(query) = query.filter(|q| q.contains("%00")) else {
+        return Ok(());
+    };
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+    match pairs
+        .iter()
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        Some((name, _)) => Err(ApiError::BadRequest(format!(
+            "invalid query string: {} must not contain a NUL character",
+            name.replace('\0', "\\0")
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -109,6 +131,19 @@ mod tests {
     struct Paging {
         #[allow(dead_code)]
         limit: Option<i64>,
+    }
+
+    #[test]
+    fn nul_characters_are_refused_naming_the_parameter() {
+        assert!(refuse_nul(None).is_ok());
+        assert!(refuse_nul(Some("email=a%2500b&limit=1")).is_ok());
+        let error = refuse_nul(Some("limit=1&email=a%00b")).unwrap_err();
+        assert!(
+            matches!(&error, ApiError::BadRequest(m) if m.contains("email") && m.contains("NUL")),
+            "{error}"
+        );
+        let error = refuse_nul(Some("x%00y=1")).unwrap_err().to_string();
+        assert!(error.contains("x\\0y"), "{error}");
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 
@@ -12,11 +13,14 @@ pub const MAX_LIMIT: i64 = 1000;
 
 /// The paging query parameters, as sent: parsed by [`PageQuery::validate`] so that
 /// `limit=abc` or a number beyond 64 bits gets a message naming the parameter.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page (default 100, at most 1000).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Items to skip.
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub offset: Option<String>,
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 pub struct UnknownValue(pub String);
 
 /// What a job imports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// Opportunities, keyed by the tenant's external Opportunity ID.
@@ -41,7 +41,7 @@ impl std::str::FromStr for JobKind {
 }
 
 /// Where a job is in its life. `completed`, `failed` and `cancelled` are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Stored and enqueued, not yet picked up by a worker.

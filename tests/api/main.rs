@@ -20,6 +20,7 @@ mod jsend_errors;
 mod keys;
 mod maintenance;
 mod metrics;
+mod openapi;
 mod opportunities;
 mod queue_outage;
 mod rate_limit;

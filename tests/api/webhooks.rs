@@ -768,3 +768,90 @@ async fn a_delivery_claimed_by_a_worker_that_died_is_sent_by_another() {
     assert_eq!(list[0]["attempts"], 2, "the dead worker's attempt counts");
     assert_eq!(receiver.received().len(), 1);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_webhook_answers() {
+    let app = spawn_app_with(|s| s.webhook_allow_private_networks = true, false).await;
+    let doc: Value = app
+        .get_anonymous("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let properties = |name: &str| -> Vec<String> {
+        let mut keys: Vec<String> = schemas[name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {name}"))
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    let keys = |value: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+
+    let key = app.admin_key().await;
+    let response = post_json(
+        &app,
+        &key,
+        "/api/v1/webhooks",
+        &json!({ "url": "http://127.0.0.1:9/hook" }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(keys(&created), properties("CreatedWebhookResponse"));
+    assert_eq!(keys(&created["data"]), properties("CreatedWebhookView"));
+    let id = created["data"]["id"].as_str().unwrap();
+
+    let one: Value = app
+        .get(&key, &format!("/api/v1/webhooks/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys(&one["data"]), properties("WebhookView"));
+    assert!(!properties("WebhookView").contains(&"secret".to_owned()));
+
+    let job_id = app
+        .upload_job(&key, "opportunities", "", opportunities_csv("doc", 1))
+        .await;
+    app.post(&key, &format!("/api/v1/jobs/{job_id}/cancel"))
+        .await;
+    let list = deliveries(&app, &key, id).await;
+    assert_eq!(keys(&list[0]), properties("WebhookDeliveryView"));
+    assert_eq!(
+        schemas["WebhookDeliveryState"]["enum"],
+        json!(["pending", "delivered", "failed"])
+    );
+
+    let deleted = delete(&app, &key, &format!("/api/v1/webhooks/{id}")).await;
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(keys(&deleted), properties("DeletedResponse"));
+
+    // The call itself, in the document's `webhooks`.
+    let call = &doc["webhooks"]["jobFinished"]["post"];
+    assert_eq!(
+        call["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/JobView"
+    );
+    let headers: Vec<&str> = call["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "Batch-Import-Event",
+            "Batch-Import-Delivery",
+            "Batch-Import-Signature"
+        ]
+    );
+}

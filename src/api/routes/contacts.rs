@@ -5,23 +5,40 @@ use axum::{
     response::IntoResponse,
 };
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::{
     api::{
-        AppState, auth::Caller, error::ApiError, extract::Query, jsend, pagination::PageQuery,
-        views::ContactView,
+        AppState, auth::Caller, error::ApiError, extract::Query, jsend, openapi,
+        pagination::PageQuery, views::ContactView,
     },
     db,
 };
 
 /// Filters of the contact list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContactFilter {
     /// Only contacts linked to this external Opportunity ID.
     opportunity_id: Option<String>,
 }
 
 /// The tenant's contacts, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/contacts",
+    operation_id = "list_contacts",
+    tag = "data",
+    params(PageQuery, ContactFilter),
+    responses(
+        (status = 200, description = "A page of contacts", body = openapi::ContactListResponse, headers(
+            ("X-Total-Count" = i64, description = "How many match the filter"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"),
+        )),
+        (status = 400, description = "A paging value is not valid", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,

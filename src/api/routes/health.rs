@@ -1,18 +1,57 @@
 //! Liveness and readiness.
 
 use axum::{Json, extract::State, response::IntoResponse};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::api::{AppState, error::ApiError, jsend};
+use crate::api::{AppState, error::ApiError, jsend, openapi};
+
+/// The answer of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `true`: the process answers.
+    pub alive: bool,
+}
+
+/// The answer of `GET /readyz` while Postgres answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `"ok"`.
+    pub postgres: String,
+    /// `"ok"`, or why Redis is unavailable.
+    pub redis: String,
+    /// `true` while Redis is unavailable: uploads are kept but imported later.
+    pub degraded: bool,
+    /// Whether uploads are taken.
+    pub accepting_uploads: bool,
+}
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process answers", body = openapi::LivenessResponse)),
+)]
 pub async fn healthz() -> Json<Value> {
-    jsend::success(json!({ "alive": true }))
+    jsend::success(Liveness { alive: true })
 }
 
 /// `GET /readyz`: ready while Postgres answers (503 otherwise). Without Redis the API
 /// still takes uploads (the reconciler enqueues them later), so a Redis outage reports
 /// `degraded` instead of not ready.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Postgres answers; `degraded` while Redis does not", body = openapi::ReadinessResponse),
+        (status = 503, description = "Postgres is not reachable", body = openapi::JSendError),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     sqlx::query("SELECT 1")
         .execute(&state.db)
@@ -28,10 +67,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
             )
         }
     };
-    Ok(jsend::success(json!({
-        "postgres": "ok",
-        "redis": redis,
-        "degraded": degraded,
-        "accepting_uploads": true,
-    })))
+    Ok(jsend::success(Readiness {
+        postgres: "ok".to_owned(),
+        redis,
+        degraded,
+        accepting_uploads: true,
+    }))
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::jobs::tenant_job;
 use crate::{
-    api::{AppState, auth::Caller, error::ApiError, extract::Path, views::JobView},
+    api::{AppState, auth::Caller, error::ApiError, extract::Path, openapi, views::JobView},
     db::{self, jobs::JobRecord},
     domain::JobState,
 };
@@ -61,6 +61,19 @@ struct Follow {
 }
 
 /// The job's events until its terminal state.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/events",
+    operation_id = "follow_job_events",
+    tag = "jobs",
+    params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Server-Sent Events: a `job` event (data: the job, as `GET /jobs/{id}` shows it) at each change, until the terminal state; an `error` event (data: JSend error) ends the stream early when the job cannot be read", content_type = "text/event-stream", body = openapi::JobEvent),
+        (status = 400, description = "The path is not valid", body = openapi::JSendFail),
+        (status = 404, description = "No such job for this tenant", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn events(
     State(state): State<AppState>,
     Caller(caller): Caller,

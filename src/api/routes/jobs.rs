@@ -8,6 +8,7 @@ use axum::{
 };
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::{
@@ -16,7 +17,7 @@ use crate::{
         auth::Caller,
         error::ApiError,
         extract::{Path, Query},
-        jsend,
+        jsend, openapi,
         pagination::PageQuery,
         views::JobView,
     },
@@ -26,11 +27,14 @@ use crate::{
 };
 
 /// Filters of the job history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobFilter {
     /// `opportunities`, `contacts` or `sales_targets`.
+    #[param(value_type = Option<JobKind>)]
     kind: Option<String>,
     /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    #[param(value_type = Option<JobState>)]
     state: Option<String>,
 }
 
@@ -47,6 +51,21 @@ where
 }
 
 /// The tenant's jobs, newest first.
+#[utoipa::path(
+    get,
+    path = "/jobs",
+    operation_id = "list_jobs",
+    tag = "jobs",
+    params(PageQuery, JobFilter),
+    responses(
+        (status = 200, description = "A page of jobs, newest first", body = openapi::JobListResponse, headers(
+            ("X-Total-Count" = i64, description = "How many jobs match the filters"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"),
+        )),
+        (status = 400, description = "A paging value or a filter is not valid", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -85,6 +104,22 @@ pub async fn list(
 
 /// Cancels a job (admin keys): a queued job never runs (200, `cancelled`); a running one
 /// stops at its next chunk boundary, keeping the rows it committed (202, still `running`).
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/cancel",
+    operation_id = "cancel_job",
+    tag = "jobs",
+    params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The queued job is cancelled and will never run", body = openapi::JobResponse),
+        (status = 202, description = "The running job stops at its next chunk; rows committed stay", body = openapi::JobResponse),
+        (status = 400, description = "The path is not valid", body = openapi::JSendFail),
+        (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
+        (status = 404, description = "No such job for this tenant", body = openapi::JSendFail),
+        (status = 409, description = "The job has already ended", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -137,6 +172,19 @@ pub(super) async fn tenant_job(
 }
 
 /// One job of the caller's tenant.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}",
+    operation_id = "get_job",
+    tag = "jobs",
+    params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job", body = openapi::JobResponse),
+        (status = 400, description = "The path is not valid", body = openapi::JSendFail),
+        (status = 404, description = "No such job for this tenant", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -150,6 +198,21 @@ pub async fn get(
 }
 
 /// The job's error CSV (UTF-8 with BOM), streamed from the file store.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/errors.csv",
+    operation_id = "get_job_error_file",
+    tag = "jobs",
+    params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The rows that failed, as uploaded, with an error column", content_type = "text/csv", body = String, headers(
+            ("Content-Disposition" = String, description = "`attachment; filename=\"errors-<id>.csv\"`"),
+        )),
+        (status = 400, description = "The path is not valid", body = openapi::JSendFail),
+        (status = 404, description = "No such job for this tenant, or it has no error file (not ended, or no row failed)", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn error_file(
     State(state): State<AppState>,
     Caller(caller): Caller,

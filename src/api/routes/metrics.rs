@@ -7,6 +7,13 @@ use axum::{extract::State, http::header, response::IntoResponse};
 use crate::{api::AppState, db, prometheus};
 
 /// Renders the metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String)),
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     match db::jobs::totals(&state.db).await {
         Ok(totals) => {

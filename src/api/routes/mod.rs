@@ -6,6 +6,7 @@ pub mod health;
 pub mod job_events;
 pub mod jobs;
 pub mod metrics;
+pub mod openapi;
 pub mod opportunities;
 pub mod sales_targets;
 pub mod uploads;

@@ -7,13 +7,28 @@ use axum::{
 
 use crate::{
     api::{
-        AppState, auth::Caller, error::ApiError, extract::Query, jsend, pagination::PageQuery,
-        views::OpportunityView,
+        AppState, auth::Caller, error::ApiError, extract::Query, jsend, openapi,
+        pagination::PageQuery, views::OpportunityView,
     },
     db,
 };
 
 /// The tenant's opportunities, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/opportunities",
+    operation_id = "list_opportunities",
+    tag = "data",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of opportunities", body = openapi::OpportunityListResponse, headers(
+            ("X-Total-Count" = i64, description = "How many there are"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"),
+        )),
+        (status = 400, description = "A paging value is not valid", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,

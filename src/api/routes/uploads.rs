@@ -8,9 +8,9 @@ use axum::{
     },
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{MethodRouter, post},
 };
 use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
         auth::Caller,
         error::ApiError,
         extract::Query,
-        jsend,
+        jsend, openapi,
         views::{JobView, job_url},
     },
     db::jobs::{ColumnMapping, NewJob},
@@ -39,28 +39,111 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// The upload's query parameters.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
-    /// Email the uploader when rows fail (default false).
+    /// Email the uploader when rows fail (default false; `1`/`0`, `yes`/`no` also work).
+    #[param(value_type = Option<bool>)]
     send_error_email: Option<String>,
-    /// Hold the request until the job ends (default false).
+    /// Hold the request until the job ends, at most `upload_wait_timeout_secs` (default
+    /// false; `1`/`0`, `yes`/`no` also work).
+    #[param(value_type = Option<bool>)]
     wait: Option<String>,
-    /// JSON object: file header → supported field.
+    /// A JSON object from the file's column names to the kind's supported fields, e.g.
+    /// `{"NAME":"Opportunity Name"}`; the same as the multipart field `mapping`.
     mapping: Option<String>,
 }
 
-/// The `POST /{kind}/upload` route of one kind of import.
-pub fn route(kind: JobKind) -> MethodRouter<AppState> {
-    post(
-        move |state: State<AppState>,
-              caller: Caller,
-              query: Query<UploadQuery>,
-              headers: HeaderMap,
-              multipart: Result<Multipart, MultipartRejection>| {
-            upload(kind, state, caller, query, headers, multipart)
-        },
-    )
+/// The upload's optional header, as the OpenAPI document describes it; the handler reads
+/// it from the [`HeaderMap`] so that it can refuse a repeated header.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// 1–255 visible ASCII characters. The same key with the same file answers with the
+    /// first upload's job (`Idempotent-Replayed: true`) instead of importing it again; with
+    /// another file it is a 409.
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = "^[!-~]{1,255}$",
+        nullable = false
+    )]
+    pub idempotency_key: Option<String>,
 }
+
+/// Declares the upload handler of one kind, with its place in the OpenAPI document.
+macro_rules! upload_handler {
+    ($(#[$doc:meta])* $name:ident, $kind:expr, $path:literal, $operation_id:literal, $form:ty, $example:literal) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            post,
+            path = $path,
+            operation_id = $operation_id,
+            tag = "uploads",
+            params(
+                UploadQuery,
+                IdempotencyHeader,
+            ),
+            request_body(
+                content = $form,
+                content_type = "multipart/form-data",
+                example = json!({ "file": $example }),
+            ),
+            responses(
+                (status = 200, description = "The job has already ended (`wait=true`, or a replay of an ended job)", body = openapi::JobResponse, headers(
+                    ("Location" = String, description = "The job's URL"),
+                    ("Idempotent-Replayed" = String, description = "`true` when this repeats an earlier upload's job"),
+                )),
+                (status = 202, description = "The file is stored and the job is queued (or still running)", body = openapi::JobResponse, headers(
+                    ("Location" = String, description = "The job's URL"),
+                    ("Idempotent-Replayed" = String, description = "`true` when this repeats an earlier upload's job"),
+                )),
+                (status = 400, description = "Not multipart, no `file` field, an empty file, a bad flag, mapping or Idempotency-Key", body = openapi::JSendFail),
+                (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
+                (status = 409, description = "The Idempotency-Key was used for another file", body = openapi::JSendFail),
+                (status = 413, description = "The file is over `max_upload_bytes`", body = openapi::JSendFail),
+                (status = 507, description = "The file store is full; nothing was kept", body = openapi::JSendError),
+            ),
+            security(("api_key" = [])),
+        )]
+        pub async fn $name(
+            state: State<AppState>,
+            caller: Caller,
+            query: Query<UploadQuery>,
+            headers: HeaderMap,
+            multipart: Result<Multipart, MultipartRejection>,
+        ) -> Result<Response, ApiError> {
+            upload($kind, state, caller, query, headers, multipart).await
+        }
+    };
+}
+
+upload_handler!(
+    /// Uploads a CSV of opportunities; a worker imports it. Answers with the job.
+    opportunities,
+    JobKind::Opportunities,
+    "/opportunities/upload",
+    "upload_opportunities",
+    openapi::OpportunitiesUploadForm,
+    "Opportunity ID,Opportunity Name,Amount\nO-1,First deal,1200.50\nO-2,,not a number\n"
+);
+upload_handler!(
+    /// Uploads a CSV of contacts; a worker imports it. Answers with the job.
+    contacts,
+    JobKind::Contacts,
+    "/contacts/upload",
+    "upload_contacts",
+    openapi::ContactsUploadForm,
+    "Email,Fullname\nann@example.com,Ann Lee\nnot-an-email,Bob Stone\n"
+);
+upload_handler!(
+    /// Uploads a CSV of sales targets; a worker imports it. Answers with the job.
+    sales_targets,
+    JobKind::SalesTargets,
+    "/sales_targets/upload",
+    "upload_sales_targets",
+    openapi::SalesTargetsUploadForm,
+    "Email Address of Salesrep,Month,Amount\nrep@example.com,2026-01,5000\nrep@example.com,someday,5000\n"
+);
 
 async fn upload(
     kind: JobKind,
@@ -259,11 +342,21 @@ fn flag(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
 }
 
 fn parse_mapping(raw: &str) -> Result<ColumnMapping, ApiError> {
-    serde_json::from_str(raw).map_err(|e| {
+    let mapping: ColumnMapping = serde_json::from_str(raw).map_err(|e| {
         ApiError::BadRequest(format!(
             "mapping must be a JSON object from your file's column names to supported fields: {e}"
         ))
-    })
+    })?;
+    // `\u0000` is valid JSON, but no column name holds it and the job's row cannot store it.
+    if mapping
+        .iter()
+        .any(|(column, field)| column.contains('\0') || field.contains('\0'))
+    {
+        return Err(ApiError::BadRequest(
+            "mapping must not contain a NUL character (\\u0000)".into(),
+        ));
+    }
+    Ok(mapping)
 }
 
 #[cfg(test)]
@@ -287,5 +380,6 @@ mod tests {
         );
         assert!(parse_mapping("[1,2]").is_err());
         assert!(parse_mapping("{\"a\": 1}").is_err());
+        assert!(parse_mapping(r#"{"a\u0000": "Email"}"#).is_err());
     }
 }

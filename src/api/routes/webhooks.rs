@@ -6,6 +6,7 @@ use axum::{
     response::IntoResponse,
 };
 use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
@@ -14,7 +15,7 @@ use crate::{
         auth::Caller,
         error::ApiError,
         extract::{Json, Path, Query},
-        jsend,
+        jsend, openapi,
         pagination::PageQuery,
         views::{CreatedWebhookView, WebhookDeliveryView, WebhookView},
     },
@@ -26,17 +27,36 @@ use crate::{
 const MAX_DESCRIPTION_CHARS: usize = 500;
 
 /// The body of `POST /webhooks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://example.com/hooks/batch-import", "description": "CRM sync"}))]
 pub struct NewWebhook {
-    /// Where to post: `http` or `https`, no credentials, not a private address.
+    /// Where to post: `http` or `https`, without credentials, not a private address.
+    #[schema(max_length = 2048, example = "https://example.com/hooks/batch-import")]
     url: String,
-    /// A note for people.
+    /// A note for people (at most 500 characters).
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: Option<String>,
 }
 
 /// Registers an endpoint; the answer shows its signing secret, this once.
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    operation_id = "create_webhook",
+    tag = "webhooks",
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "The endpoint, with its signing secret (shown only here)", body = openapi::CreatedWebhookResponse, headers(
+            ("Location" = String, description = "The endpoint's URL"),
+        )),
+        (status = 400, description = "The body is not valid, or the URL is refused (scheme, credentials, a private address, does not resolve)", body = openapi::JSendFail),
+        (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
+        (status = 415, description = "The body is not declared as JSON", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -79,14 +99,27 @@ pub async fn create(
     tracing::info!(webhook_id = %endpoint.id, "webhook endpoint registered");
     let view = WebhookView::new(endpoint, state.settings.public_base());
     let location = [(header::LOCATION, view.self_url.clone())];
-    let created = CreatedWebhookView {
-        endpoint: view,
-        secret,
-    };
+    let created = CreatedWebhookView::new(view, secret);
     Ok((StatusCode::CREATED, location, jsend::success(created)))
 }
 
 /// The tenant's endpoints, newest first.
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    operation_id = "list_webhooks",
+    tag = "webhooks",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of endpoints, newest first", body = openapi::WebhookListResponse, headers(
+            ("X-Total-Count" = i64, description = "How many endpoints the tenant has"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"),
+        )),
+        (status = 400, description = "A paging value is not valid", body = openapi::JSendFail),
+        (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -107,6 +140,20 @@ pub async fn list(
 }
 
 /// One endpoint of the tenant.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    operation_id = "get_webhook",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint (without its secret)", body = openapi::WebhookResponse),
+        (status = 400, description = "The path is not valid", body = openapi::JSendFail),
+        (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
+        (status = 404, description = "No such endpoint for this tenant", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -121,6 +168,20 @@ pub async fn get(
 }
 
 /// Deletes an endpoint; its pending deliveries are never sent.
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    operation_id = "delete_webhook",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "Deleted, with its deliveries", body = openapi::DeletedResponse),
+        (status = 400, description = "The path is not valid", body = openapi::JSendFail),
+        (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
+        (status = 404, description = "No such endpoint for this tenant", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -136,6 +197,23 @@ pub async fn delete(
 }
 
 /// The endpoint's deliveries, newest first.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    operation_id = "list_webhook_deliveries",
+    tag = "webhooks",
+    params(("id" = Uuid, Path, description = "The endpoint's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of deliveries, newest first", body = openapi::WebhookDeliveryListResponse, headers(
+            ("X-Total-Count" = i64, description = "How many deliveries the endpoint has"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"),
+        )),
+        (status = 400, description = "The path or a paging value is not valid", body = openapi::JSendFail),
+        (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
+        (status = 404, description = "No such endpoint for this tenant", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
 pub async fn deliveries(
     State(state): State<AppState>,
     Caller(caller): Caller,

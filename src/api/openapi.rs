@@ -1,0 +1,616 @@
+//! The OpenAPI 3.1 document of the API, served at `GET /api/v1/openapi.json`.
+//!
+//! The paths come from the router itself: [`super::documented_routes`] registers every
+//! handler through utoipa-axum's `routes!`, which adds the handler's `#[utoipa::path]` to the
+//! document at the same time as it adds the route, so the two cannot drift. This file adds
+//! what is the same for every operation: the JSend envelopes, the API-key scheme and the
+//! error answers that any authenticated request can get.
+
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use utoipa::{
+    OpenApi, ToSchema,
+    openapi::{
+        self, Ref, RefOr,
+        header::HeaderBuilder,
+        link::LinkBuilder,
+        path::Operation,
+        response::ResponseBuilder,
+        schema::{AdditionalProperties, KnownFormat, ObjectBuilder, SchemaFormat, Type},
+        security::{ApiKey, ApiKeyValue, SecurityScheme},
+    },
+};
+
+use super::{
+    error::MAINTENANCE_RETRY_AFTER_SECS,
+    views::{
+        ContactView, CreatedWebhookView, JobView, OpportunityView, SalesTargetView,
+        WebhookDeliveryView, WebhookView,
+    },
+};
+use crate::{
+    api::routes::health::{Liveness, Readiness},
+    domain::JobKind,
+    import,
+};
+
+/// The name of the security scheme: the API key in the `Authorization` header.
+pub const API_KEY_SCHEME: &str = "api_key";
+
+/// The document as served (pretty JSON), built once from the code.
+pub fn json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        document()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises")
+    });
+    &JSON
+}
+
+/// Builds the whole document: the router's paths, then the parts common to all of them.
+pub fn document() -> openapi::OpenApi {
+    let (_, mut doc) = super::documented_routes().split_for_parts();
+    require_every_view_field(&mut doc);
+    add_webhook_call(&mut doc);
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations(item) {
+            if operation.security.is_some() {
+                add_authenticated_errors(operation);
+            }
+            if operation
+                .operation_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("upload_"))
+            {
+                add_job_links(operation);
+                describe_mapping_parameter(operation);
+            }
+        }
+    }
+    doc
+}
+
+/// The views (`src/api/views.rs`) serialise every field, `null` included (none has
+/// `skip_serializing_if`), but utoipa marks `Option` fields as not required; a client may
+/// count on each field being there, so the document says so.
+fn require_every_view_field(doc: &mut openapi::OpenApi) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (name, schema) in components.schemas.iter_mut() {
+        if let (true, RefOr::T(openapi::schema::Schema::Object(object))) =
+            (name.ends_with("View"), schema)
+        {
+            object.required = object.properties.keys().cloned().collect();
+        }
+    }
+}
+
+/// The operations a client (or a stateful test) can call next with the job an upload
+/// answered with.
+const JOB_OPERATIONS: &[(&str, &str)] = &[
+    ("GetJob", "get_job"),
+    ("CancelJob", "cancel_job"),
+    ("FollowJobEvents", "follow_job_events"),
+    ("GetJobErrorFile", "get_job_error_file"),
+];
+
+fn add_job_links(operation: &mut Operation) {
+    for response in operation.responses.responses.values_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if response.headers.contains_key("Location") {
+            for (name, operation_id) in JOB_OPERATIONS {
+                // utoipa 5 writes `LinkBuilder::operation_id` as `operation_id` instead of
+                // the specification's `operationId`, so the field goes in as a keyword.
+                let link = LinkBuilder::new()
+                    .parameter("id", "$response.body#/data/id")
+                    .extensions(Some(openapi::extensions::Extensions::from_iter([(
+                        "operationId",
+                        *operation_id,
+                    )])))
+                    .build();
+                response.links.insert((*name).to_owned(), RefOr::T(link));
+            }
+        }
+    }
+}
+
+/// The fixed parts of the document; [`document`] adds the paths.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "batch-import",
+        description = "Asynchronous CSV import of sales data (opportunities, contacts, sales \
+            targets).\n\nEvery JSON answer is JSend: `{\"status\":\"success\",\"data\":…}` on \
+            success, `{\"status\":\"fail\",\"data\":{\"message\":…}}` for a 4xx and \
+            `{\"status\":\"error\",\"message\":…}` for a 5xx. A known path asked with a method \
+            it does not serve answers 405 (JSend fail) with an `Allow` header; an unknown path \
+            answers 404 (JSend fail).\n\nAll operations except `/api/v1/healthz`, \
+            `/api/v1/readyz`, `/api/v1/openapi.json` and `/metrics` need an API key in the \
+            `Authorization` header (the key itself, or `Bearer <key>`). Uploads, cancels and \
+            webhooks need an administrator's key.\n\nA registered webhook endpoint gets a \
+            signed POST of the job when one ends: see `webhooks` (`jobFinished`) for the call \
+            and its headers.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    components(schemas(JSendFail, JSendError)),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "uploads", description = "Upload a CSV file; it is imported by a worker"),
+        (name = "data", description = "What was imported, a page at a time"),
+        (name = "jobs", description = "Import jobs: history, progress, errors, cancelling"),
+        (name = "webhooks", description = "Endpoints that get a signed POST of each job that ends, and their deliveries"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// Declares the API-key scheme.
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            API_KEY_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "The API key (`bik_…`), alone or as `Bearer <key>`; `batch-import keys create` \
+                 makes one.",
+            ))),
+        );
+    }
+}
+
+/// Every operation of a path item.
+fn operations(item: &mut openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// What any request with a key can meet before or besides its handler's own answers:
+/// a missing or wrong key, the rate limit, and the database being down or failing.
+fn add_authenticated_errors(operation: &mut Operation) {
+    let retry_after = |description: &str| {
+        HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .description(Some(description))
+            .build()
+    };
+    let common = [
+        (
+            "401",
+            fail("No API key, an unknown key, or a key of another tenant's subdomain"),
+        ),
+        (
+            "429",
+            fail("This API key is over its rate limit").header(
+                "Retry-After",
+                retry_after("Whole seconds until a request is allowed again"),
+            ),
+        ),
+        (
+            "500",
+            error("An unexpected failure; the details are logged"),
+        ),
+        (
+            "503",
+            error("The database is unavailable (or, for uploads, maintenance); try again later")
+                .header(
+                    "Retry-After",
+                    retry_after(&format!(
+                        "Sent in maintenance: {MAINTENANCE_RETRY_AFTER_SECS} seconds"
+                    )),
+                ),
+        ),
+    ];
+    for (status, response) in common {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(response.build()));
+    }
+}
+
+/// A JSend `fail` answer (4xx).
+pub fn fail(description: &str) -> ResponseBuilder {
+    json_response(description, "JSendFail")
+}
+
+/// A JSend `error` answer (5xx).
+pub fn error(description: &str) -> ResponseBuilder {
+    json_response(description, "JSendError")
+}
+
+fn json_response(description: &str, schema: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        openapi::Content::new(Some(Ref::from_schema_name(schema))),
+    )
+}
+
+/// `"success"`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SuccessStatus {
+    /// The request did what it asked.
+    Success,
+}
+
+/// `"fail"`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailStatus {
+    /// The request was refused (4xx).
+    Fail,
+}
+
+/// `"error"`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorStatus {
+    /// The server failed (5xx).
+    Error,
+}
+
+/// The JSend body of every 4xx answer.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "fail", "data": {"message": "no job 3f1c…"}}))]
+pub struct JSendFail {
+    status: FailStatus,
+    data: FailData,
+}
+
+/// Why the request was refused.
+#[derive(Serialize, ToSchema)]
+pub struct FailData {
+    /// A sentence for people.
+    message: String,
+}
+
+/// The JSend body of every 5xx answer.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "error", "message": "internal server error"}))]
+pub struct JSendError {
+    status: ErrorStatus,
+    /// A sentence for people; internals are logged, not sent.
+    message: String,
+}
+
+/// Declares the JSend success envelope of one kind of `data`. Only the document uses
+/// these types: handlers build the same JSON with [`super::jsend::success`].
+macro_rules! jsend_success {
+    ($(#[$doc:meta])* $name:ident, $data:ty) => {
+        $(#[$doc])*
+        #[derive(Serialize, ToSchema)]
+        pub struct $name {
+            status: SuccessStatus,
+            data: $data,
+        }
+    };
+}
+
+jsend_success!(
+    /// One job.
+    JobResponse,
+    JobView
+);
+jsend_success!(
+    /// A page of jobs, newest first.
+    JobListResponse,
+    Vec<JobView>
+);
+jsend_success!(
+    /// A page of opportunities.
+    OpportunityListResponse,
+    Vec<OpportunityView>
+);
+jsend_success!(
+    /// A page of contacts.
+    ContactListResponse,
+    Vec<ContactView>
+);
+jsend_success!(
+    /// A page of sales targets.
+    SalesTargetListResponse,
+    Vec<SalesTargetView>
+);
+jsend_success!(
+    /// A webhook endpoint, without its secret.
+    WebhookResponse,
+    WebhookView
+);
+jsend_success!(
+    /// A webhook endpoint just registered, with its secret (shown only here).
+    CreatedWebhookResponse,
+    CreatedWebhookView
+);
+jsend_success!(
+    /// A page of webhook endpoints, newest first.
+    WebhookListResponse,
+    Vec<WebhookView>
+);
+jsend_success!(
+    /// A page of an endpoint's deliveries, newest first.
+    WebhookDeliveryListResponse,
+    Vec<WebhookDeliveryView>
+);
+jsend_success!(
+    /// Done; there is nothing to show (`data` is `null`).
+    DeletedResponse,
+    Null
+);
+jsend_success!(
+    /// The process answers.
+    LivenessResponse,
+    Liveness
+);
+jsend_success!(
+    /// The service's dependencies.
+    ReadinessResponse,
+    Readiness
+);
+
+/// JSON `null`: the `data` of an answer that has nothing to show.
+#[derive(Serialize)]
+pub struct Null;
+
+impl utoipa::PartialSchema for Null {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        ObjectBuilder::new().schema_type(Type::Null).into()
+    }
+}
+
+impl ToSchema for Null {}
+
+/// The call a registered endpoint gets when a job ends, as an OpenAPI 3.1 `webhooks` entry
+/// (utoipa has no builder for the top-level `webhooks`, so it goes in as an extra keyword).
+fn add_webhook_call(doc: &mut openapi::OpenApi) {
+    let header = |name: &str, description: &str| {
+        serde_json::json!({
+            "name": name, "in": "header", "required": true,
+            "description": description, "schema": { "type": "string" },
+        })
+    };
+    let call = serde_json::json!({
+        "jobFinished": { "post": {
+            "summary": "A job of the tenant ended (completed, failed or cancelled)",
+            "description": "Sent to every endpoint of the tenant, signed; retried with \
+                exponential backoff until a 2xx answer or `WEBHOOK_MAX_ATTEMPTS`. Redirects are \
+                not followed. At least once: dedupe by `Batch-Import-Delivery`.",
+            "operationId": "job_finished",
+            "tags": ["webhooks"],
+            "parameters": [
+                header("Batch-Import-Event", "`job.finished`"),
+                header("Batch-Import-Delivery", "The delivery's id, the same on every retry"),
+                header(
+                    "Batch-Import-Signature",
+                    "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed with the \
+                     endpoint's whole secret>`",
+                ),
+            ],
+            "requestBody": {
+                "description": "The job as `GET /api/v1/jobs/{id}` shows its `data` when it ended",
+                "required": true,
+                "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/JobView" },
+                } },
+            },
+            "responses": {
+                "2XX": { "description": "Delivered; never sent again" },
+                "default": { "description": "Not delivered; retried later" },
+            },
+        } },
+    });
+    doc.extensions.get_or_insert_with(Default::default).merge(
+        openapi::extensions::Extensions::from_iter([("webhooks", call)]),
+    );
+}
+
+/// One Server-Sent Event of `GET /jobs/{id}/events`, as an object of its fields (OpenAPI
+/// 3.1 describes an event stream by the schema of one event): a `job` event whose `data` is
+/// the job's JSON, or a last `error` event whose `data` is a JSend error.
+pub struct JobEvent;
+
+impl utoipa::PartialSchema for JobEvent {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        let event = |name: &str, id: bool, data_schema: &str, description: &str| {
+            let string = || ObjectBuilder::new().schema_type(Type::String);
+            // `contentSchema` (JSON Schema 2020-12) says what the JSON text in `data` holds;
+            // utoipa has no builder for it, so it goes in as an extra keyword.
+            let data = string()
+                .content_media_type("application/json")
+                .extensions(Some(openapi::extensions::Extensions::from_iter([(
+                    "contentSchema",
+                    serde_json::json!({ "$ref": format!("#/components/schemas/{data_schema}") }),
+                )])));
+            let mut object = ObjectBuilder::new()
+                .description(Some(description))
+                .property("event", string().enum_values(Some([name])))
+                .required("event")
+                .property("data", data)
+                .required("data");
+            if id {
+                object = object
+                    .property(
+                        "id",
+                        string().description(Some("1, 2, 3 … within the stream")),
+                    )
+                    .required("id");
+            }
+            object.build()
+        };
+        openapi::schema::OneOfBuilder::new()
+            .item(event(
+                "job",
+                true,
+                "JobView",
+                "The job changed (state, progress or counts); after its terminal state the \
+                 stream ends",
+            ))
+            .item(event(
+                "error",
+                false,
+                "JSendError",
+                "The job could no longer be read; the stream ends",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for JobEvent {
+    fn schemas(schemas: &mut Vec<(String, RefOr<openapi::schema::Schema>)>) {
+        schemas.push((
+            JobView::name().into(),
+            <JobView as utoipa::PartialSchema>::schema(),
+        ));
+        JobView::schemas(schemas);
+        schemas.push((
+            JSendError::name().into(),
+            <JSendError as utoipa::PartialSchema>::schema(),
+        ));
+        JSendError::schemas(schemas);
+    }
+}
+
+/// The column mapping of one kind, as a JSON object: the file's column names → the
+/// supported fields they hold (from the import engine's own field list).
+pub fn mapping_schema(kind: JobKind) -> openapi::schema::Schema {
+    let fields: Vec<&str> = import::fields_of(kind).iter().map(|f| f.name).collect();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Your file's column names → the supported fields they hold (the names here, or \
+             their usual aliases); columns not named are matched by their headers",
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(fields)),
+        ))
+        // No column name holds a NUL character; the server refuses one.
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[^\\u0000]*$")),
+        ))
+        .into()
+}
+
+fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
+    ObjectBuilder::new()
+        .property(
+            "file",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+                .min_length(Some(1))
+                .description(Some(
+                    "The CSV file (UTF-8, UTF-16 with BOM or Windows-1252; separated by `,` \
+                     `;` tab or `|`); not empty",
+                )),
+        )
+        .required("file")
+        .property("mapping", mapping_schema(kind))
+        // Other fields are skipped by the server, but no client needs to send any.
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .into()
+}
+
+/// Declares the multipart body of one kind's upload.
+macro_rules! upload_form {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<openapi::schema::Schema> {
+                upload_form($kind)
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+upload_form!(
+    /// The multipart body of an opportunities upload: `file`, and optionally `mapping`.
+    OpportunitiesUploadForm,
+    JobKind::Opportunities
+);
+upload_form!(
+    /// The multipart body of a contacts upload: `file`, and optionally `mapping`.
+    ContactsUploadForm,
+    JobKind::Contacts
+);
+upload_form!(
+    /// The multipart body of a sales targets upload: `file`, and optionally `mapping`.
+    SalesTargetsUploadForm,
+    JobKind::SalesTargets
+);
+
+/// OpenAPI 3.1 describes a query parameter holding JSON by `content` instead of `schema`;
+/// utoipa's `IntoParams` knows only `schema`, so the `mapping` parameter of each upload is
+/// rewritten here with the kind's field names.
+fn describe_mapping_parameter(operation: &mut Operation) {
+    let kinds = [
+        JobKind::Opportunities,
+        JobKind::Contacts,
+        JobKind::SalesTargets,
+    ];
+    let Some(kind) = kinds
+        .into_iter()
+        .find(|kind| operation.operation_id.as_deref() == Some(&upload_operation_id(*kind)))
+    else {
+        return;
+    };
+    let schema = serde_json::to_value(mapping_schema(kind)).expect("a schema serialises");
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.name == "mapping" {
+            parameter.schema = None;
+            parameter.extensions = Some(openapi::extensions::Extensions::from_iter([(
+                "content",
+                serde_json::json!({ "application/json": { "schema": schema } }),
+            )]));
+        }
+    }
+}
+
+/// The `operationId` of the upload of `kind`, as `routes::uploads` declares it.
+fn upload_operation_id(kind: JobKind) -> String {
+    format!("upload_{}", kind.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_the_key_scheme() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."));
+        assert_eq!(
+            doc["components"]["securitySchemes"][API_KEY_SCHEME],
+            serde_json::json!({"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": doc["components"]["securitySchemes"][API_KEY_SCHEME]["description"]})
+        );
+    }
+}
