@@ -63,8 +63,11 @@ pub fn document() -> openapi::OpenApi {
                 .as_deref()
                 .is_some_and(|id| id.starts_with("upload_"))
             {
-                add_job_links(operation);
+                add_links(operation, JOB_OPERATIONS);
                 describe_mapping_parameter(operation);
+            }
+            if operation.operation_id.as_deref() == Some("create_webhook") {
+                add_links(operation, WEBHOOK_OPERATIONS);
             }
         }
     }
@@ -96,13 +99,23 @@ const JOB_OPERATIONS: &[(&str, &str)] = &[
     ("GetJobErrorFile", "get_job_error_file"),
 ];
 
-fn add_job_links(operation: &mut Operation) {
+/// The operations a client (or a stateful test) can call next with the endpoint it just
+/// registered.
+const WEBHOOK_OPERATIONS: &[(&str, &str)] = &[
+    ("GetWebhook", "get_webhook"),
+    ("ListWebhookDeliveries", "list_webhook_deliveries"),
+    ("DeleteWebhook", "delete_webhook"),
+];
+
+/// Links each answer with a `Location` header to `targets`, passing the answer's
+/// `data.id` as their `id`.
+fn add_links(operation: &mut Operation, targets: &[(&str, &str)]) {
     for response in operation.responses.responses.values_mut() {
         let RefOr::T(response) = response else {
             continue;
         };
         if response.headers.contains_key("Location") {
-            for (name, operation_id) in JOB_OPERATIONS {
+            for (name, operation_id) in targets {
                 // utoipa 5 writes `LinkBuilder::operation_id` as `operation_id` instead of
                 // the specification's `operationId`, so the field goes in as a keyword.
                 let link = LinkBuilder::new()

@@ -834,6 +834,20 @@ async fn the_openapi_document_describes_the_webhook_answers() {
     let deleted: Value = deleted.json().await.unwrap();
     assert_eq!(keys(&deleted), properties("DeletedResponse"));
 
+    // Registering links to what can be done with the new endpoint.
+    let links = doc["paths"]["/api/v1/webhooks"]["post"]["responses"]["201"]["links"]
+        .as_object()
+        .unwrap();
+    let mut targets: Vec<&str> = links
+        .values()
+        .map(|l| l["operationId"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        ["delete_webhook", "get_webhook", "list_webhook_deliveries"]
+    );
+
     // The call itself, in the document's `webhooks`.
     let call = &doc["webhooks"]["jobFinished"]["post"];
     assert_eq!(

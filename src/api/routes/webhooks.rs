@@ -32,7 +32,11 @@ const MAX_DESCRIPTION_CHARS: usize = 500;
 #[schema(example = json!({"url": "https://example.com/hooks/batch-import", "description": "CRM sync"}))]
 pub struct NewWebhook {
     /// Where to post: `http` or `https`, without credentials, not a private address.
-    #[schema(max_length = 2048, example = "https://example.com/hooks/batch-import")]
+    #[schema(
+        max_length = 2048,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://",
+        example = "https://example.com/hooks/batch-import"
+    )]
     url: String,
     /// A note for people (at most 500 characters).
     #[serde(default)]
