@@ -8,7 +8,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::{jobs::JobRecord, opportunities::Opportunity};
+use crate::{
+    db::{
+        job_errors::{HeaderValue, StoredError},
+        jobs::JobRecord,
+        opportunities::Opportunity,
+    },
+    domain::{ErrorSummaryEntry, Problem},
+};
 
 /// A job as `GET /jobs/{id}` shows it; also the upload's answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,6 +49,9 @@ pub struct JobView {
     pub send_error_email: bool,
     pub email_sent_at: Option<DateTime<Utc>>,
     pub email_error: Option<String>,
+    /// Failed rows per problem code and column, most frequent first (a row with problems
+    /// of several codes or columns counts in each). Grows while the job runs.
+    pub error_summary: Vec<ErrorSummaryEntry>,
 }
 
 impl JobView {
@@ -73,6 +83,7 @@ impl JobView {
             send_error_email: job.send_error_email,
             email_sent_at: job.email_sent_at,
             email_error: job.email_error,
+            error_summary: job.error_summary.0,
         }
     }
 }
@@ -207,6 +218,48 @@ impl From<crate::db::sales_targets::SalesTarget> for SalesTargetView {
     }
 }
 
+/// A failed row of a job as `GET /jobs/{id}/errors` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobErrorView {
+    /// The physical line where the row starts in the upload (the header is line 1), as
+    /// the error CSV's `Line` column says.
+    pub line: i64,
+    /// The row's cells as uploaded under their header names, in the header's order;
+    /// `null` for a column the row has no cell for.
+    #[schema(value_type = std::collections::HashMap<String, Option<String>>)]
+    pub values: RowValues,
+    /// Cells beyond the header, up to the last non-empty one (`[]` when none).
+    pub extra_values: Vec<String>,
+    /// Every problem of the row.
+    pub problems: Vec<Problem>,
+}
+
+impl From<StoredError> for JobErrorView {
+    fn from(e: StoredError) -> Self {
+        Self {
+            line: e.line,
+            values: RowValues(e.row_values.0),
+            extra_values: e.extra_values.0,
+            problems: e.problems.0,
+        }
+    }
+}
+
+/// A JSON object whose keys keep the header's order.
+#[derive(Debug)]
+pub struct RowValues(pub Vec<HeaderValue>);
+
+impl Serialize for RowValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for HeaderValue(name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
 /// A webhook endpoint; never with its secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookView {
@@ -337,6 +390,18 @@ impl From<crate::db::webhooks::Delivery> for WebhookDeliveryView {
 #[cfg(test)]
 mod tests {
     use super::progress_percent;
+
+    #[test]
+    fn row_values_keep_the_header_order() {
+        let values = super::RowValues(vec![
+            super::HeaderValue("Zeta".into(), Some("1".into())),
+            super::HeaderValue("Alpha".into(), None),
+        ]);
+        assert_eq!(
+            serde_json::to_string(&values).unwrap(),
+            r#"{"Zeta":"1","Alpha":null}"#
+        );
+    }
 
     #[test]
     fn progress_is_a_whole_percentage_rounded_down() {

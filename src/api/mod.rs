@@ -81,6 +81,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::webhooks::list, routes::webhooks::create))
         .routes(routes!(routes::webhooks::get, routes::webhooks::delete))
         .routes(routes!(routes::webhooks::deliveries))
+        .routes(routes!(routes::job_errors::list))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::openapi::openapi_json));

@@ -25,7 +25,7 @@ use utoipa::{
 use super::{
     error::MAINTENANCE_RETRY_AFTER_SECS,
     views::{
-        ContactView, CreatedWebhookView, JobView, OpportunityView, SalesTargetView,
+        ContactView, CreatedWebhookView, JobErrorView, JobView, OpportunityView, SalesTargetView,
         WebhookDeliveryView, WebhookView,
     },
 };
@@ -97,6 +97,7 @@ const JOB_OPERATIONS: &[(&str, &str)] = &[
     ("CancelJob", "cancel_job"),
     ("FollowJobEvents", "follow_job_events"),
     ("GetJobErrorFile", "get_job_error_file"),
+    ("ListJobErrors", "list_job_errors"),
 ];
 
 /// The operations a client (or a stateful test) can call next with the endpoint it just
@@ -330,6 +331,11 @@ jsend_success!(
     /// A page of jobs, newest first.
     JobListResponse,
     Vec<JobView>
+);
+jsend_success!(
+    /// A page of a job's failed rows, in line order.
+    JobErrorListResponse,
+    Vec<JobErrorView>
 );
 jsend_success!(
     /// A page of opportunities.

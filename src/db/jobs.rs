@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
 
-use crate::domain::{JobKind, JobState};
+use crate::domain::{ErrorSummaryEntry, JobKind, JobState};
 
 /// Column mapping given at upload: file header → supported field.
 pub type ColumnMapping = std::collections::HashMap<String, String>;
@@ -48,6 +48,8 @@ pub struct JobRecord {
     pub enqueued_at: Option<DateTime<Utc>>,
     /// The job is not run before this (a transient failure's backoff).
     pub run_after: DateTime<Utc>,
+    /// Failed rows per problem code and column (see `db::job_errors`).
+    pub error_summary: Json<Vec<ErrorSummaryEntry>>,
 }
 
 /// `kind` as read from its text column.
@@ -109,7 +111,8 @@ pub struct ImportCounts {
 const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, file_size, column_mapping,
     send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
     error, attempts, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
-    email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after";
+    email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after,
+    error_summary";
 
 /// Inserts a queued job that `task_id` is about to carry. If that push never reaches the
 /// queue, the reconciler finds the task missing and enqueues the job again.

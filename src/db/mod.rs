@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod contacts;
+pub mod job_errors;
 pub mod jobs;
 pub mod opportunities;
 pub mod sales_targets;

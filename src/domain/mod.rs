@@ -2,8 +2,10 @@
 
 mod api_key;
 mod job;
+mod problem;
 mod tenant_slug;
 
 pub use api_key::ApiKey;
 pub use job::{JobKind, JobState, UnknownValue, dashboard_job_url, error_file_url, job_url};
+pub use problem::{ErrorSummaryEntry, ErrorTally, Problem, ProblemCode};
 pub use tenant_slug::TenantSlug;

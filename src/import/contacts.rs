@@ -7,6 +7,8 @@ use csv::StringRecord;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::domain::{Problem, ProblemCode};
+
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
@@ -159,7 +161,7 @@ impl ImportKind for Contacts {
         columns: &ColumnMap,
         record: &StringRecord,
         _format: &CsvFormat,
-    ) -> Result<ContactRow, Vec<String>> {
+    ) -> Result<ContactRow, Vec<Problem>> {
         let mut row = RowReader::new(columns, record, Self::FIELDS);
         let email = row.required_parsed(EMAIL, values::parse_email);
         let (fullname, first_name, last_name) = fill_names(
@@ -229,9 +231,14 @@ impl ImportKind for Contacts {
                     }
                     None => result.rejected.push((
                         index,
-                        format!(
-                            "unknown Opportunity ID \"{external}\": upload that opportunity first"
-                        ),
+                        Problem {
+                            code: ProblemCode::UnknownOpportunity,
+                            column: columns.header_of(OPPORTUNITY_ID).map(str::to_owned),
+                            value: Some(external.to_owned()),
+                            message: format!(
+                                "unknown Opportunity ID \"{external}\": upload that opportunity first"
+                            ),
+                        },
                     )),
                 },
                 None => accepted.push(row),

@@ -16,7 +16,10 @@ use super::{
     header::{self, ColumnMap},
     kind::{ChunkResult, ImportKind, PreparedChunk},
 };
-use crate::db::jobs::ImportCounts;
+use crate::{
+    db::jobs::ImportCounts,
+    domain::{ErrorSummaryEntry, ErrorTally, Problem, ProblemCode},
+};
 
 /// What to import.
 #[derive(Debug, Clone)]
@@ -115,6 +118,27 @@ pub trait ProgressSink: Send + Sync {
         rows_processed: i64,
         bytes_processed: i64,
     ) -> futures::future::BoxFuture<'_, Result<Verdict, ImportError>>;
+
+    /// Told, before `chunk_committed`, about a chunk that had failed rows (the error CSV
+    /// has them already). The default keeps nothing.
+    fn rows_rejected<'a>(
+        &'a self,
+        failed: FailedRows<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<(), ImportError>> {
+        let _ = failed;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The failed rows of one committed chunk, for a [`ProgressSink`] that keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedRows<'a> {
+    /// The upload's header cells (the error CSV's columns before `Line` and `Error`).
+    pub header: &'a [String],
+    /// The chunk's failed rows, in line order.
+    pub rows: &'a [RejectedRow],
+    /// Failed rows per code and column over the whole run so far (exact).
+    pub summary: &'a [ErrorSummaryEntry],
 }
 
 /// Where progress goes after each chunk.
@@ -196,7 +220,8 @@ pub async fn run_import<K: ImportKind>(
         })
     };
 
-    let mut errors = ErrorFileWriter::new(&request.error_path, header_names);
+    let mut errors = ErrorFileWriter::new(&request.error_path, header_names.clone());
+    let mut tally = ErrorTally::default();
     let mut counts = ImportCounts::default();
     let mut cancelled = false;
     let mut lost_lease = false;
@@ -238,8 +263,21 @@ pub async fn run_import<K: ImportKind>(
             chunk.rejected.sort_by_key(|row| row.line);
             for row in &chunk.rejected {
                 errors.write(row)?;
+                tally.add(&row.problems);
             }
             counts.total_error_rows += chunk.rejected.len() as i64;
+            match progress {
+                Progress::Report(sink) if !chunk.rejected.is_empty() => {
+                    let summary = tally.summary();
+                    let failed = FailedRows {
+                        header: &header_names,
+                        rows: &chunk.rejected,
+                        summary: &summary,
+                    };
+                    sink.rows_rejected(failed).await?;
+                }
+                _ => {}
+            }
             if let Progress::Report(sink) = progress {
                 let bytes = chunk.bytes_read as i64;
                 match sink
@@ -371,7 +409,10 @@ fn parse_chunks<K: ImportKind>(
                     chunk.rejected.push(RejectedRow {
                         record: StringRecord::new(),
                         line,
-                        problems: vec!["the row contains characters that cannot be read".into()],
+                        problems: vec![Problem::of_row(
+                            ProblemCode::UnreadableText,
+                            "the row contains characters that cannot be read",
+                        )],
                     });
                     continue;
                 }
@@ -431,7 +472,7 @@ async fn write_chunk<K: ImportKind>(
     columns: &ColumnMap,
     rows: &[K::Row],
     prepared: Option<PreparedChunk>,
-) -> Result<Vec<(usize, String)>, ImportError> {
+) -> Result<Vec<(usize, Problem)>, ImportError> {
     let written = match prepared {
         Some(p) => sqlx::query_with(&p.sql, p.args)
             .execute(pool)
@@ -443,10 +484,7 @@ async fn write_chunk<K: ImportKind>(
         Ok(result) => Ok(result.rejected),
         Err(e) if is_transient_db_error(&e) => Err(e.into()),
         // One row refused for its data (say a key too long to index) is an error row.
-        Err(e) if rows.len() == 1 => Ok(vec![(
-            0,
-            format!("the row could not be saved: {}", db_message(&e)),
-        )]),
+        Err(e) if rows.len() == 1 => Ok(vec![(0, refused_by_database(&e))]),
         Err(e) => {
             tracing::warn!(error = %e, rows = rows.len(), "chunk refused; writing its rows one by one");
             let mut refused = Vec::new();
@@ -456,15 +494,20 @@ async fn write_chunk<K: ImportKind>(
                         refused.extend(result.rejected.into_iter().map(|(_, m)| (index, m)))
                     }
                     Err(e) if is_transient_db_error(&e) => return Err(e.into()),
-                    Err(e) => refused.push((
-                        index,
-                        format!("the row could not be saved: {}", db_message(&e)),
-                    )),
+                    Err(e) => refused.push((index, refused_by_database(&e))),
                 }
             }
             Ok(refused)
         }
     }
+}
+
+/// The problem of a row Postgres refused for its data.
+fn refused_by_database(error: &sqlx::Error) -> Problem {
+    Problem::of_row(
+        ProblemCode::RejectedByDatabase,
+        format!("the row could not be saved: {}", db_message(error)),
+    )
 }
 
 fn db_message(error: &sqlx::Error) -> String {

@@ -12,6 +12,8 @@ use std::{
 
 use csv::StringRecord;
 
+use crate::domain::Problem;
+
 /// A row that could not be imported.
 #[derive(Debug, Clone)]
 pub struct RejectedRow {
@@ -19,8 +21,42 @@ pub struct RejectedRow {
     pub record: StringRecord,
     /// The physical line in the upload where the row starts (the header is line 1).
     pub line: u64,
-    /// Every problem of the row, in words a sales admin understands.
-    pub problems: Vec<String>,
+    /// Every problem of the row; their messages are in words a sales admin understands.
+    pub problems: Vec<Problem>,
+}
+
+impl RejectedRow {
+    /// The row's cells as read (untrimmed) under their header names, in header order;
+    /// `None` for a column the row has no cell for.
+    pub fn values<'a>(
+        &'a self,
+        header: &'a [String],
+    ) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.as_str(), self.record.get(i)))
+    }
+
+    /// The cells beyond the header's `width`, up to the last non-empty one (trailing
+    /// empty cells are what spreadsheets add, not data).
+    pub fn extra_values(&self, width: usize) -> Vec<&str> {
+        let cells: Vec<&str> = self.record.iter().skip(width).collect();
+        let keep = cells
+            .iter()
+            .rposition(|cell| !cell.trim().is_empty())
+            .map_or(0, |last| last + 1);
+        cells[..keep].to_vec()
+    }
+
+    /// The text of the error CSV's `Error` cell: every problem's message.
+    pub fn message(&self) -> String {
+        self.problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// Writes the error CSV lazily: no file exists until the first rejected row.
@@ -56,7 +92,7 @@ impl ErrorFileWriter {
         }
         let writer = self.writer.as_mut().expect("created above");
         let line = row.line.to_string();
-        let error = row.problems.join("; ");
+        let error = row.message();
         // The Error cell quotes values, so it is neutralised like the cells themselves.
         let fields = (0..width).map(|i| neutralise(row.record.get(i).unwrap_or("")));
         write_row(
@@ -141,6 +177,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn values_follow_the_header_and_extra_cells_stop_at_the_last_non_empty_one() {
+        let header: Vec<String> = vec!["A".into(), "B".into(), "C".into()];
+        let row = |cells: &[&str]| RejectedRow {
+            record: StringRecord::from(cells.to_vec()),
+            line: 2,
+            problems: Vec::new(),
+        };
+        let short = row(&[" 1 ", ""]);
+        assert_eq!(
+            short.values(&header).collect::<Vec<_>>(),
+            [("A", Some(" 1 ")), ("B", Some("")), ("C", None)]
+        );
+        assert!(short.extra_values(3).is_empty());
+        let long = row(&["1", "2", "3", "x", "", "y", "", " "]);
+        assert_eq!(long.extra_values(3), ["x", "", "y"]);
+        assert!(row(&["1", "2", "3", "", " "]).extra_values(3).is_empty());
+    }
+
+    #[test]
     fn formulas_get_a_leading_quote() {
         for cell in [
             "=HYPERLINK(\"http://x\",\"y\")",
@@ -189,7 +244,10 @@ mod tests {
             .write(&RejectedRow {
                 record: StringRecord::from(vec!["@SUM(1)", "-1200.50"]),
                 line: 2,
-                problems: vec!["=bad".into()],
+                problems: vec![Problem::of_row(
+                    crate::domain::ProblemCode::FieldCount,
+                    "=bad",
+                )],
             })
             .unwrap();
         assert!(writer.finish().unwrap());

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 use csv::StringRecord;
 
+use crate::domain::{Problem, ProblemCode};
+
 /// A supported field of an import kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldSpec {
@@ -271,15 +273,25 @@ impl ColumnMap {
         self.names.iter().map(String::as_str)
     }
 
+    /// The header cell (as written, BOM removed) of the field at `spec_index`, when the
+    /// file has a column for it: the name a user sees for that column.
+    pub fn header_of(&self, spec_index: usize) -> Option<&str> {
+        let column = (*self.columns.get(spec_index)?)?;
+        self.names.get(column).map(String::as_str)
+    }
+
     /// Checks a record's field count against the header: fewer fields is an error, more
     /// only when an extra field is not empty (Excel adds trailing empty columns).
-    pub fn check_width(&self, record: &StringRecord) -> Result<(), String> {
+    pub fn check_width(&self, record: &StringRecord) -> Result<(), Problem> {
         let expected = self.width();
+        let problem = |found: usize| {
+            Problem::of_row(
+                ProblemCode::FieldCount,
+                format!("expected {expected} fields but found {found}"),
+            )
+        };
         if record.len() < expected {
-            return Err(format!(
-                "expected {expected} fields but found {}",
-                record.len()
-            ));
+            return Err(problem(record.len()));
         }
         let found = record
             .iter()
@@ -287,7 +299,7 @@ impl ColumnMap {
             .skip_while(|f| f.trim().is_empty())
             .count();
         if found > expected {
-            return Err(format!("expected {expected} fields but found {found}"));
+            return Err(problem(found));
         }
         Ok(())
     }
@@ -579,6 +591,12 @@ mod tests {
     #[test]
     fn check_width() {
         let columns = ok(&["Opportunity ID", "Name", "Amount", "", ""]);
+        let problem = columns.check_width(&rec(&["1"])).unwrap_err();
+        assert_eq!(
+            (problem.code, problem.column, problem.value),
+            (ProblemCode::FieldCount, None, None)
+        );
+        let columns = CheckMessages(columns);
         assert_eq!(columns.check_width(&rec(&["1", "a", "3"])), Ok(()));
         assert_eq!(columns.check_width(&rec(&["1", "a", ""])), Ok(()));
         assert_eq!(columns.check_width(&rec(&["1", "a", "3", "", " "])), Ok(()));
@@ -594,6 +612,23 @@ mod tests {
             columns.check_width(&rec(&["1", "a", "3", "", "5"])),
             Err("expected 3 fields but found 5".to_owned())
         );
+    }
+
+    /// `check_width` with the problem's message only.
+    struct CheckMessages(ColumnMap);
+    impl CheckMessages {
+        fn check_width(&self, record: &StringRecord) -> Result<(), String> {
+            self.0.check_width(record).map_err(|p| p.message)
+        }
+    }
+
+    #[test]
+    fn header_of_names_the_column_as_the_file_writes_it() {
+        let columns = ok(&["\u{feff}opp id", "NAME", "Notes"]);
+        assert_eq!(columns.header_of(ID), Some("opp id"));
+        assert_eq!(columns.header_of(NAME), Some("NAME"));
+        assert_eq!(columns.header_of(AMOUNT), None);
+        assert_eq!(columns.header_of(99), None);
     }
 
     /// The header line of a corpus file, read through csv_source.

@@ -15,6 +15,7 @@ use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
 };
+use crate::domain::Problem;
 
 /// A chunk's upsert with its arguments already encoded, ready to send.
 pub struct PreparedChunk {
@@ -28,7 +29,7 @@ pub struct PreparedChunk {
 #[derive(Debug, Default)]
 pub struct ChunkResult {
     /// Rows of the chunk (by index) that the database side refused, with the reason.
-    pub rejected: Vec<(usize, String)>,
+    pub rejected: Vec<(usize, Problem)>,
 }
 
 /// One kind of import: its columns, how a row is validated and how a chunk is written.
@@ -44,7 +45,7 @@ pub trait ImportKind: Send + Sync + 'static {
         columns: &ColumnMap,
         record: &StringRecord,
         format: &CsvFormat,
-    ) -> Result<Self::Row, Vec<String>>;
+    ) -> Result<Self::Row, Vec<Problem>>;
 
     /// A hash of the row's upsert key. Rows with equal keys must hash alike: they go to
     /// the same writer, which applies them in file order.

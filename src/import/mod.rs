@@ -15,7 +15,8 @@ pub mod upsert;
 pub mod values;
 
 pub use engine::{
-    ImportError, ImportOutcome, ImportRequest, Progress, ProgressSink, Verdict, run_import,
+    FailedRows, ImportError, ImportOutcome, ImportRequest, Progress, ProgressSink, Verdict,
+    run_import,
 };
 pub use kind::ImportKind;
 

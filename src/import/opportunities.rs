@@ -6,6 +6,8 @@ use rust_decimal::Decimal;
 use sqlx::{Arguments, PgPool, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
 
+use crate::domain::Problem;
+
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
@@ -145,7 +147,7 @@ impl ImportKind for Opportunities {
         columns: &ColumnMap,
         record: &StringRecord,
         format: &CsvFormat,
-    ) -> Result<OpportunityRow, Vec<String>> {
+    ) -> Result<OpportunityRow, Vec<Problem>> {
         let mut row = RowReader::new(columns, record, Self::FIELDS);
         let external_opp_id = row.required(EXTERNAL_ID);
         let name = row.required(NAME);

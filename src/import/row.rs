@@ -4,15 +4,16 @@ use csv::StringRecord;
 
 use super::{
     header::{ColumnMap, FieldSpec},
-    values,
+    values::{self, ValueError},
 };
+use crate::domain::{Problem, ProblemCode};
 
 /// Reads fields of one record by their position in a kind's `FIELDS`.
 pub struct RowReader<'a> {
     columns: &'a ColumnMap,
     record: &'a StringRecord,
     fields: &'static [FieldSpec],
-    problems: Vec<String>,
+    problems: Vec<Problem>,
 }
 
 impl<'a> RowReader<'a> {
@@ -42,12 +43,31 @@ impl<'a> RowReader<'a> {
         self.raw(field).map(str::to_owned)
     }
 
+    /// The column's header name as the file writes it (the field's name when the file has
+    /// no such column).
+    fn column(&self, field: usize) -> String {
+        self.columns
+            .header_of(field)
+            .unwrap_or(self.fields[field].name)
+            .to_owned()
+    }
+
+    /// Records that a required value is empty.
+    fn missing(&mut self, field: usize) {
+        let value = self.columns.get(field, self.record).map(str::to_owned);
+        self.problems.push(Problem {
+            code: ProblemCode::RequiredMissing,
+            column: Some(self.column(field)),
+            value,
+            message: format!("{} is empty", self.fields[field].name),
+        });
+    }
+
     /// A required text value; an empty one is a problem of the row.
     pub fn required(&mut self, field: usize) -> String {
         let value = self.text(field);
         if value.is_none() {
-            self.problems
-                .push(format!("{} is empty", self.fields[field].name));
+            self.missing(field);
         }
         value.unwrap_or_default()
     }
@@ -56,30 +76,38 @@ impl<'a> RowReader<'a> {
     pub fn parsed<T>(
         &mut self,
         field: usize,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, ValueError>,
     ) -> Option<T> {
         let raw = self.raw(field)?;
-        parse(raw)
-            .map_err(|problem| self.problems.push(problem))
-            .ok()
+        match parse(raw) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.problems.push(Problem {
+                    code: error.code,
+                    column: Some(self.column(field)),
+                    value: Some(raw.to_owned()),
+                    message: error.message,
+                });
+                None
+            }
+        }
     }
 
     /// A required parsed value.
     pub fn required_parsed<T>(
         &mut self,
         field: usize,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, ValueError>,
     ) -> Option<T> {
         if self.raw(field).is_none() {
-            self.problems
-                .push(format!("{} is empty", self.fields[field].name));
+            self.missing(field);
             return None;
         }
         self.parsed(field, parse)
     }
 
     /// The row, or every problem found while reading it.
-    pub fn finish<T>(self, build: impl FnOnce() -> T) -> Result<T, Vec<String>> {
+    pub fn finish<T>(self, build: impl FnOnce() -> T) -> Result<T, Vec<Problem>> {
         if self.problems.is_empty() {
             Ok(build())
         } else {

@@ -6,6 +6,8 @@ use rust_decimal::Decimal;
 use sqlx::{Arguments, PgPool, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
 
+use crate::domain::Problem;
+
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
@@ -69,7 +71,7 @@ impl ImportKind for SalesTargets {
         columns: &ColumnMap,
         record: &StringRecord,
         format: &CsvFormat,
-    ) -> Result<SalesTargetRow, Vec<String>> {
+    ) -> Result<SalesTargetRow, Vec<Problem>> {
         let mut row = RowReader::new(columns, record, Self::FIELDS);
         let email = row.required_parsed(EMAIL, values::parse_email);
         let month = row.required_parsed(MONTH, |raw| {

@@ -9,6 +9,24 @@ use chrono::{Datelike, Month, NaiveDate, NaiveTime};
 use email_address::{EmailAddress, Options};
 use rust_decimal::Decimal;
 
+use crate::domain::ProblemCode;
+
+/// Why a value was refused: its problem code and a sentence that quotes the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ValueError {
+    /// The problem's code.
+    pub code: ProblemCode,
+    /// The sentence for the error CSV.
+    pub message: String,
+}
+
+impl ValueError {
+    fn new(code: ProblemCode, message: String) -> Self {
+        Self { code, message }
+    }
+}
+
 /// Currency signs accepted before or after an amount.
 const CURRENCY: [char; 3] = ['$', '€', '£'];
 
@@ -27,8 +45,13 @@ const QUOTE_MAX: usize = 40;
 /// a single `.` that cannot be a thousands separator (`80000.50`, `1.5`) is then read as
 /// the decimal point, while `1.500` stays 1500. Without `decimal_comma`, `1.234.567` is
 /// rejected: a dot is the decimal point there, never a thousands separator.
-pub fn parse_amount(raw: &str, decimal_comma: bool) -> Result<Decimal, String> {
-    let not_a_number = || format!("Amount {} is not a number", quoted(raw));
+pub fn parse_amount(raw: &str, decimal_comma: bool) -> Result<Decimal, ValueError> {
+    let not_a_number = || {
+        ValueError::new(
+            ProblemCode::InvalidAmount,
+            format!("Amount {} is not a number", quoted(raw)),
+        )
+    };
     let mut s = raw.trim();
     let mut negative = false;
     if let Some(inner) = s.strip_prefix('(').and_then(|rest| rest.strip_suffix(')')) {
@@ -59,9 +82,12 @@ pub fn parse_amount(raw: &str, decimal_comma: bool) -> Result<Decimal, String> {
     };
     let number = number.ok_or_else(not_a_number)?;
     let value = Decimal::from_str_exact(&number).map_err(|_| {
-        format!(
-            "Amount {} is too large or has too many decimals",
-            quoted(raw)
+        ValueError::new(
+            ProblemCode::AmountOutOfRange,
+            format!(
+                "Amount {} is too large or has too many decimals",
+                quoted(raw)
+            ),
         )
     })?;
     Ok(if negative { -value } else { value })
@@ -119,13 +145,13 @@ fn plain_number(s: &str, point: char, group: char) -> Option<String> {
 /// A slash date is day-first when its first number is above 12, month-first when its
 /// second is; otherwise day-first only when `day_first` (semicolon files). Two-digit
 /// years and impossible dates (`2/30/2017`) are errors.
-pub fn parse_date(raw: &str, day_first: bool) -> Result<NaiveDate, String> {
+pub fn parse_date(raw: &str, day_first: bool) -> Result<NaiveDate, ValueError> {
     date_with_time(raw.trim(), day_first).map_err(|issue| issue.message("Date", raw))
 }
 
 /// Parses a month: any date [`parse_date`] accepts, or `2017-02`, `02/2017`, `Feb 2017`,
 /// `February 2017`. Returns the first day of the month.
-pub fn parse_month(raw: &str, day_first: bool) -> Result<NaiveDate, String> {
+pub fn parse_month(raw: &str, day_first: bool) -> Result<NaiveDate, ValueError> {
     let s = raw.trim();
     let date = match date_with_time(s, day_first) {
         Err(DateIssue::Unrecognised) => month_only(s),
@@ -144,24 +170,30 @@ enum DateIssue {
 }
 
 impl DateIssue {
-    fn message(self, label: &str, raw: &str) -> String {
+    fn message(self, label: &str, raw: &str) -> ValueError {
         let value = quoted(raw);
-        let example = if label == "Month" {
-            "YYYY-MM"
-        } else {
-            "YYYY-MM-DD"
-        };
+        let month = label == "Month";
+        let example = if month { "YYYY-MM" } else { "YYYY-MM-DD" };
         match self {
-            DateIssue::Unrecognised => {
+            DateIssue::Unrecognised => ValueError::new(
+                if month {
+                    ProblemCode::InvalidMonth
+                } else {
+                    ProblemCode::InvalidDate
+                },
                 format!(
                     "{label} {value} is not a recognised {}; use {example}",
                     label.to_lowercase()
-                )
-            }
-            DateIssue::TwoDigitYear => {
-                format!("{label} {value} has a two-digit year; write the year with four digits")
-            }
-            DateIssue::NotInCalendar => format!("{label} {value} does not exist in the calendar"),
+                ),
+            ),
+            DateIssue::TwoDigitYear => ValueError::new(
+                ProblemCode::TwoDigitYear,
+                format!("{label} {value} has a two-digit year; write the year with four digits"),
+            ),
+            DateIssue::NotInCalendar => ValueError::new(
+                ProblemCode::DateNotInCalendar,
+                format!("{label} {value} does not exist in the calendar"),
+            ),
         }
     }
 }
@@ -335,7 +367,7 @@ fn ymd(year: i32, month: u32, day: u32) -> Result<NaiveDate, DateIssue> {
 
 /// Checks an e-mail address (with a domain that has a dot, without display name) and
 /// returns it trimmed, as written. Compare addresses with [`email_key`].
-pub fn parse_email(raw: &str) -> Result<String, String> {
+pub fn parse_email(raw: &str) -> Result<String, ValueError> {
     let email = raw.trim();
     let options = Options::default()
         .with_required_tld()
@@ -343,7 +375,12 @@ pub fn parse_email(raw: &str) -> Result<String, String> {
         .without_domain_literal();
     EmailAddress::parse_with_options(email, options)
         .map(|_| email.to_owned())
-        .map_err(|_| format!("Email {} is not a valid email address", quoted(raw)))
+        .map_err(|_| {
+            ValueError::new(
+                ProblemCode::InvalidEmail,
+                format!("Email {} is not a valid email address", quoted(raw)),
+            )
+        })
 }
 
 /// The key for comparing e-mail addresses case-insensitively.
@@ -369,6 +406,47 @@ fn quoted(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The message tests below compare sentences; `codes_of_each_failure` the codes.
+    fn parse_amount(raw: &str, decimal_comma: bool) -> Result<Decimal, String> {
+        super::parse_amount(raw, decimal_comma).map_err(|e| e.message)
+    }
+    fn parse_date(raw: &str, day_first: bool) -> Result<NaiveDate, String> {
+        super::parse_date(raw, day_first).map_err(|e| e.message)
+    }
+    fn parse_month(raw: &str, day_first: bool) -> Result<NaiveDate, String> {
+        super::parse_month(raw, day_first).map_err(|e| e.message)
+    }
+    fn parse_email(raw: &str) -> Result<String, String> {
+        super::parse_email(raw).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn codes_of_each_failure() {
+        let code = |result: Result<(), ValueError>| result.unwrap_err().code;
+        let amount = |raw: &str| code(super::parse_amount(raw, false).map(drop));
+        let date = |raw: &str| code(super::parse_date(raw, false).map(drop));
+        let month = |raw: &str| code(super::parse_month(raw, false).map(drop));
+        assert_eq!(amount("12abc"), ProblemCode::InvalidAmount);
+        assert_eq!(amount(&"9".repeat(40)), ProblemCode::AmountOutOfRange);
+        assert_eq!(
+            amount("0.12345678901234567890123456789"),
+            ProblemCode::AmountOutOfRange
+        );
+        assert_eq!(date("abc"), ProblemCode::InvalidDate);
+        assert_eq!(date("2/15/17"), ProblemCode::TwoDigitYear);
+        assert_eq!(date("2017-02-30"), ProblemCode::DateNotInCalendar);
+        assert_eq!(month("Q1 2017"), ProblemCode::InvalidMonth);
+        assert_eq!(month("Feb-17"), ProblemCode::TwoDigitYear);
+        assert_eq!(month("13/2017"), ProblemCode::DateNotInCalendar);
+        assert_eq!(
+            code(super::parse_email("jane@").map(drop)),
+            ProblemCode::InvalidEmail
+        );
+        // The message is the error's text.
+        let error = super::parse_amount("x", false).unwrap_err();
+        assert_eq!(error.to_string(), error.message);
+    }
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()

@@ -52,6 +52,7 @@ pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec
             )
         }
     };
+    body.push_str(&summary_text(job));
     body.push_str(&format!(
         "\nJob: {}\nSee it on the dashboard (sign in with your API key): {}\n",
         job.id,
@@ -117,6 +118,7 @@ fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String 
             html.push_str("</table>");
         }
     }
+    html.push_str(&summary_html(job));
     let preview = error_csv.map(failed_rows).unwrap_or_default();
     if !preview.is_empty() {
         html.push_str("<h3>First failed rows</h3><table cellpadding=\"4\" border=\"1\" style=\"border-collapse:collapse\"><tr><th>Line</th><th>Error</th></tr>");
@@ -134,6 +136,48 @@ fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String 
         html_escape::encode_double_quoted_attribute(&dashboard_url)
     ));
     html
+}
+
+/// One line per problem code and column of `error_summary`: "412 rows: invalid_date in
+/// Close Date".
+fn summary_lines(job: &JobRecord) -> Vec<String> {
+    job.error_summary
+        .0
+        .iter()
+        .map(|entry| {
+            let rows = if entry.rows == 1 { "row" } else { "rows" };
+            match &entry.column {
+                Some(column) => format!("{} {rows}: {} in {column}", entry.rows, entry.code),
+                None => format!("{} {rows}: {}", entry.rows, entry.code),
+            }
+        })
+        .collect()
+}
+
+/// The plain-text block of the summary (empty without failed rows).
+fn summary_text(job: &JobRecord) -> String {
+    let lines = summary_lines(job);
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("\nProblems found:\n");
+    for line in lines {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text
+}
+
+/// The HTML block of the summary, escaped (column names come from the upload).
+fn summary_html(job: &JobRecord) -> String {
+    let lines = summary_lines(job);
+    if lines.is_empty() {
+        return String::new();
+    }
+    let items: String = lines
+        .iter()
+        .map(|line| format!("<li>{}</li>", html_escape::encode_text(line)))
+        .collect();
+    format!("<h3>Problems found</h3><ul>{items}</ul>")
 }
 
 /// The `Line` and `Error` of the first failed rows of an error CSV.

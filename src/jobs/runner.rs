@@ -13,7 +13,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -29,7 +29,7 @@ use crate::{
         self,
         jobs::{JobRecord, Lease, Renewal},
     },
-    import::{self, ImportError, ImportRequest, Progress, ProgressSink, Verdict},
+    import::{self, FailedRows, ImportError, ImportRequest, Progress, ProgressSink, Verdict},
     mail::EmailClient,
     storage::FileStore,
 };
@@ -101,6 +101,8 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), sqlx::Error> {
         tracing::debug!("another run holds the job; dropping the delivery");
         return Ok(());
     };
+    // The failed rows of an earlier run of this job are not this run's.
+    db::job_errors::clear(&ctx.db, job_id, &lease).await?;
     tracing::info!(attempt = job.attempts, "import started");
     let result = import_under_lease(ctx, &job, &lease).await;
     conclude(ctx, &job, &lease, result, max_attempts).await
@@ -117,6 +119,9 @@ async fn import_under_lease(
         job_id: job.id,
         lease: lease.clone(),
         lost: Arc::new(AtomicBool::new(false)),
+        error_room: Arc::new(AtomicUsize::new(
+            usize::try_from(ctx.settings.error_rows_stored_max).unwrap_or(0),
+        )),
     };
     let heartbeat = tokio::spawn(progress.clone().heartbeat());
     let request = ImportRequest {
@@ -191,6 +196,8 @@ struct LeasedProgress {
     job_id: Uuid,
     lease: Lease,
     lost: Arc<AtomicBool>,
+    /// Failed rows that may still be stored as data (`error_rows_stored_max` at start).
+    error_room: Arc<AtomicUsize>,
 }
 
 impl LeasedProgress {
@@ -228,6 +235,35 @@ impl ProgressSink for LeasedProgress {
                 Renewal::CancelRequested => Verdict::Cancel,
                 Renewal::Lost => Verdict::LostLease,
             })
+        }
+        .boxed()
+    }
+
+    fn rows_rejected<'a>(
+        &'a self,
+        failed: FailedRows<'a>,
+    ) -> BoxFuture<'a, Result<(), ImportError>> {
+        async move {
+            // Chunks are reported one at a time, so a plain load and store suffice.
+            let room = self.error_room.load(Ordering::SeqCst);
+            let record =
+                |room| db::job_errors::record(&self.pool, self.job_id, &self.lease, failed, room);
+            let stored = match record(room).await {
+                Ok(stored) => stored,
+                Err(e) if import::engine::is_transient_db_error(&e) => return Err(e.into()),
+                // The error CSV has the rows whatever happens here: rows Postgres will not
+                // store as data must not fail the import. The summary goes in alone.
+                Err(e) => {
+                    tracing::warn!(error = %e, "failed rows not stored as data; summary only");
+                    if let Err(e) = record(0).await {
+                        tracing::warn!(error = %e, "error summary not stored");
+                    }
+                    0
+                }
+            };
+            self.error_room
+                .store(room.saturating_sub(stored as usize), Ordering::SeqCst);
+            Ok(())
         }
         .boxed()
     }

@@ -462,6 +462,11 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
     assert_eq!(count("imported").await, "2");
     assert_eq!(count("errors").await, "2");
     assert_eq!(count("progress").await, "100%");
+    // Under the counts, what failed: one line per problem code and column.
+    assert_eq!(
+        count("error-summary").await,
+        "2 rows: invalid_amount in Amount"
+    );
     let api_job = app.wait_for_job(&admin, &small_id).await;
     assert_eq!(api_job["total_error_rows"], 2);
     assert_eq!(api_job["send_error_email"], true);

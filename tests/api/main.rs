@@ -9,6 +9,7 @@ mod contacts;
 mod corpus;
 mod dashboard;
 mod email;
+mod error_data;
 mod errors;
 mod fuzz;
 mod health;

@@ -27,6 +27,7 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/v1/webhooks", &["get", "post"]),
     ("/api/v1/webhooks/{id}", &["delete", "get"]),
     ("/api/v1/webhooks/{id}/deliveries", &["get"]),
+    ("/api/v1/jobs/{id}/errors", &["get"]),
     ("/api/v1/healthz", &["get"]),
     ("/api/v1/readyz", &["get"]),
     ("/api/v1/openapi.json", &["get"]),
@@ -199,6 +200,7 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
         "send_error_email",
         "email_sent_at",
         "email_error",
+        "error_summary",
     ]
     .map(String::from)
     .into();

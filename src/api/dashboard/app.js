@@ -268,6 +268,32 @@ function drawJob(item, job) {
   show(field(item, "email"), email);
   item.querySelector("[data-action=download]").hidden = !job.error_file;
   item.querySelector("[data-action=cancel]").hidden = TERMINAL.has(job.state);
+  drawErrorSummary(item, job);
+}
+
+/** Entries of a job's error_summary shown under its counts; the rest are summed up. */
+const SUMMARY_SHOWN = 5;
+
+/** "412 rows: invalid_date in Close Date", one line per problem code and column. */
+function drawErrorSummary(item, job) {
+  const list = field(item, "error-summary");
+  const entries = job.error_summary || [];
+  const lines = entries.slice(0, SUMMARY_SHOWN).map((entry) => {
+    const where = entry.column === null ? "" : ` in ${entry.column}`;
+    return `${count(entry.rows)} ${entry.rows === 1 ? "row" : "rows"}: ${entry.code}${where}`;
+  });
+  if (entries.length > SUMMARY_SHOWN) {
+    lines.push(`and ${entries.length - SUMMARY_SHOWN} more kinds of problem`);
+  }
+  // textContent only: column names come from the uploaded file.
+  list.replaceChildren(
+    ...lines.map((line) => {
+      const li = document.createElement("li");
+      li.textContent = line;
+      return li;
+    }),
+  );
+  list.hidden = lines.length === 0;
 }
 
 function duration(ms) {

@@ -30,6 +30,7 @@ struct Snapshot {
     rows_processed: i64,
     counts: (Option<i64>, Option<i64>, Option<i64>),
     error: Option<String>,
+    error_summary: Vec<crate::domain::ErrorSummaryEntry>,
 }
 
 impl Snapshot {
@@ -43,6 +44,7 @@ impl Snapshot {
                 job.total_error_rows,
             ),
             error: job.error.clone(),
+            error_summary: job.error_summary.0.clone(),
         }
     }
 }

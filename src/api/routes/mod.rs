@@ -3,6 +3,7 @@
 pub mod contacts;
 pub mod dashboard;
 pub mod health;
+pub mod job_errors;
 pub mod job_events;
 pub mod jobs;
 pub mod metrics;

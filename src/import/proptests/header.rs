@@ -142,7 +142,8 @@ fn check_resolved(
         prop_assert_eq!(value, column.and_then(|c| row.get(c)).map(|v| v.trim()));
     }
     let record = StringRecord::from(row.to_vec());
-    if let Err(message) = columns.check_width(&record) {
+    if let Err(problem) = columns.check_width(&record) {
+        let message = problem.message;
         prop_assert!(message.starts_with("expected "), "{}", message);
     }
     Ok(())

@@ -87,7 +87,7 @@ proptest! {
     #[test]
     fn amounts_never_panic_and_refusals_say_why(raw in value_like(), comma in any::<bool>()) {
         if let Err(message) = parse_amount(&raw, comma) {
-            check_message(&message, "Amount")?;
+            check_message(&message.message, "Amount")?;
         }
     }
 
@@ -97,11 +97,11 @@ proptest! {
         day_first in any::<bool>(),
     ) {
         if let Err(message) = parse_date(&raw, day_first) {
-            check_message(&message, "Date")?;
+            check_message(&message.message, "Date")?;
         }
         match parse_month(&raw, day_first) {
             Ok(month) => prop_assert_eq!(month.day(), 1),
-            Err(message) => check_message(&message, "Month")?,
+            Err(message) => check_message(&message.message, "Month")?,
         }
     }
 
@@ -112,7 +112,7 @@ proptest! {
                 prop_assert_eq!(email.as_str(), raw.trim());
                 prop_assert!(email.contains('@'));
             }
-            Err(message) => check_message(&message, "Email")?,
+            Err(message) => check_message(&message.message, "Email")?,
         }
     }
 

@@ -1,0 +1,91 @@
+//! `GET /jobs/{id}/errors`: a job's failed rows as data, a page at a time.
+
+use axum::{
+    Json,
+    extract::{OriginalUri, State},
+    response::IntoResponse,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+use super::jobs::tenant_job;
+use crate::{
+    api::{
+        AppState,
+        auth::Caller,
+        error::ApiError,
+        extract::{Path, Query},
+        openapi,
+        pagination::PageQuery,
+        views::JobErrorView,
+    },
+    db,
+    domain::ProblemCode,
+};
+
+/// Filters of the failed rows.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ErrorFilter {
+    /// Only rows with a problem of this code.
+    #[param(value_type = Option<ProblemCode>)]
+    code: Option<String>,
+}
+
+/// The job's failed rows in line order (those stored: at most `error_rows_stored_max`).
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/errors",
+    operation_id = "list_job_errors",
+    tag = "jobs",
+    params(("id" = Uuid, Path, description = "The job's id"), PageQuery, ErrorFilter),
+    responses(
+        (status = 200, description = "A page of the job's failed rows, in line order (empty when none failed)", body = openapi::JobErrorListResponse, headers(
+            ("X-Total-Count" = i64, description = "How many stored failed rows match the filter"),
+            ("Link" = String, description = "`<…>; rel=\"next\"`: the next page, when there is one"),
+        )),
+        (status = 400, description = "The path, a paging value or the code is not valid", body = openapi::JSendFail),
+        (status = 404, description = "No such job for this tenant", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    Query(page): Query<PageQuery>,
+    Query(filter): Query<ErrorFilter>,
+) -> Result<impl IntoResponse, ApiError> {
+    let job = tenant_job(&state, caller.tenant_id, &id).await?;
+    let page = page.validate()?;
+    let code = filter
+        .code
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse::<ProblemCode>())
+        .transpose()
+        .map_err(|e| {
+            let known = ProblemCode::ALL.map(ProblemCode::as_str).join(", ");
+            ApiError::BadRequest(format!("code: {e}; use one of {known}"))
+        })?;
+    let (rows, total) =
+        db::job_errors::list(&state.db, job.id, code, page.limit, page.offset).await?;
+    let headers = page.headers(state.settings.public_base(), &uri, rows.len(), total);
+    let data: Vec<JobErrorView> = rows.into_iter().map(Into::into).collect();
+    // Not `jsend::success`: its `serde_json::Value` would sort the keys of `values`,
+    // which keep the header's order here.
+    Ok((
+        headers,
+        Json(Success {
+            status: "success",
+            data,
+        }),
+    ))
+}
+
+/// A JSend success body serialised straight from its data.
+#[derive(Serialize)]
+struct Success<T> {
+    status: &'static str,
+    data: T,
+}

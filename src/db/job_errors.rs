@@ -1,0 +1,130 @@
+//! The failed rows of a job as data (`import_job_errors`) and its `error_summary`.
+//!
+//! Only the run that holds the job's lease writes them: every write is guarded by the
+//! lease in the same statement, so a run that lost its job can never mix its rows into
+//! those of the run that took over (which starts by clearing them).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{PgPool, types::Json};
+use uuid::Uuid;
+
+use super::jobs::Lease;
+use crate::{
+    domain::{Problem, ProblemCode},
+    import::FailedRows,
+};
+
+/// One stored failed row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredError {
+    /// The physical line where the row starts in the upload (the header is line 1).
+    pub line: i64,
+    /// The row's cells under their header names, in header order.
+    pub row_values: Json<Vec<HeaderValue>>,
+    /// Cells beyond the header, up to the last non-empty one.
+    pub extra_values: Json<Vec<String>>,
+    /// Every problem of the row.
+    pub problems: Json<Vec<Problem>>,
+}
+
+/// A header name and the row's cell under it (`None` when the row has no such cell).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderValue(pub String, pub Option<String>);
+
+/// Starts a run's record afresh: removes the rows and summary an earlier run of the job
+/// left. Does nothing unless `lease` holds the job.
+pub async fn clear(pool: &PgPool, job_id: Uuid, lease: &Lease) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH owner AS (
+            UPDATE import_jobs SET error_summary = '[]'
+             WHERE id = $1 AND state = 'running' AND lease_owner = $2
+            RETURNING id)
+         DELETE FROM import_job_errors WHERE job_id IN (SELECT id FROM owner)",
+    )
+    .bind(job_id)
+    .bind(&lease.owner)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records a chunk's failed rows — the first `room` of them — and the run's summary so
+/// far, while `lease` holds the job. Returns how many rows were stored.
+pub async fn record(
+    pool: &PgPool,
+    job_id: Uuid,
+    lease: &Lease,
+    failed: FailedRows<'_>,
+    room: usize,
+) -> Result<u64, sqlx::Error> {
+    let rows: Vec<serde_json::Value> = failed
+        .rows
+        .iter()
+        .take(room)
+        .map(|row| {
+            let values: Vec<HeaderValue> = row
+                .values(failed.header)
+                .map(|(name, cell)| HeaderValue(name.to_owned(), cell.map(str::to_owned)))
+                .collect();
+            json!({
+                "line": row.line,
+                "row_values": values,
+                "extra_values": row.extra_values(failed.header.len()),
+                "problems": row.problems,
+            })
+        })
+        .collect();
+    // The UPDATE locks the job's row: a run taking the job over waits for this statement
+    // (and then clears what it wrote) or makes it find another owner and write nothing.
+    let stored = sqlx::query(
+        "WITH owner AS (
+            UPDATE import_jobs SET error_summary = $3
+             WHERE id = $1 AND state = 'running' AND lease_owner = $2
+            RETURNING id)
+         INSERT INTO import_job_errors (job_id, line, row_values, extra_values, problems)
+         SELECT owner.id, (e->>'line')::bigint, e->'row_values', e->'extra_values', e->'problems'
+           FROM owner, jsonb_array_elements($4) AS e
+         ON CONFLICT (job_id, line) DO NOTHING",
+    )
+    .bind(job_id)
+    .bind(&lease.owner)
+    .bind(Json(failed.summary))
+    .bind(Json(rows))
+    .execute(pool)
+    .await?;
+    Ok(stored.rows_affected())
+}
+
+/// One page of a job's stored failed rows in line order, optionally only those with a
+/// problem of `code`, and how many there are in all.
+pub async fn list(
+    pool: &PgPool,
+    job_id: Uuid,
+    code: Option<ProblemCode>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<StoredError>, i64), sqlx::Error> {
+    // A job holds at most `error_rows_stored_max` rows: the containment test scans one
+    // job's rows through the primary key, no index on the codes is needed.
+    const FILTER: &str = "job_id = $1 AND ($2::text IS NULL OR problems @> jsonb_build_array(jsonb_build_object('code', $2::text)))";
+    let code = code.map(ProblemCode::as_str);
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM import_job_errors WHERE {FILTER}"
+    ))
+    .bind(job_id)
+    .bind(code)
+    .fetch_one(pool)
+    .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT line, row_values, extra_values, problems FROM import_job_errors
+          WHERE {FILTER} ORDER BY line LIMIT $3 OFFSET $4"
+    ))
+    .bind(job_id)
+    .bind(code)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, total))
+}
