@@ -255,7 +255,7 @@ pub async fn renew(
 /// without, only while nobody does (queued, or running with a lapsed lease). Exactly one
 /// caller gets the row back, which makes the end of a job happen once.
 pub async fn end(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     lease: Option<&Lease>,
     state: JobState,
@@ -288,7 +288,7 @@ pub async fn end(
     .bind(counts.map(|c| c.total_imported_rows))
     .bind(counts.map(|c| c.total_error_rows))
     .bind(lease.map(|l| l.owner.as_str()))
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 
@@ -473,7 +473,7 @@ pub async fn list(
 /// Cancels a tenant's job: a queued one at once (it will never run), a running one at
 /// its next chunk boundary. Returns the job as it is now, or `None` when not found.
 pub async fn cancel(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
@@ -492,7 +492,7 @@ pub async fn cancel(
     ))
     .bind(id)
     .bind(tenant_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 

@@ -72,6 +72,12 @@ impl JobState {
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
+
+    /// True for the ends that leave rows of the file unread (cancelled or failed): those
+    /// jobs offer their unprocessed rows.
+    pub fn leaves_rows_unprocessed(self) -> bool {
+        matches!(self, Self::Failed | Self::Cancelled)
+    }
 }
 
 impl std::str::FromStr for JobState {

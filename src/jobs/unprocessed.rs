@@ -17,7 +17,7 @@ use crate::{
 
 /// True for the jobs that have unprocessed rows to offer: cancelled or failed ones.
 pub fn offered(job: &JobRecord) -> bool {
-    matches!(job.state(), JobState::Cancelled | JobState::Failed)
+    job.state().leaves_rows_unprocessed()
 }
 
 /// Why a job's unprocessed rows cannot be had.

@@ -33,4 +33,5 @@ mod secrets;
 mod standalone;
 mod unprocessed;
 mod upload;
+mod webhooks;
 mod worker_crash;

@@ -24,6 +24,7 @@ use crate::{
     db::{self, jobs::JobRecord},
     domain::{JobKind, JobState},
     jobs::unprocessed::{self, Unavailable},
+    webhooks,
 };
 
 /// Filters of the job history.
@@ -135,7 +136,14 @@ pub async fn cancel(
     caller.require_admin()?;
     let id = parse_id(&id)?;
     let base = state.settings.public_base();
-    match db::jobs::cancel(&state.db, caller.tenant_id, id).await? {
+    // A queued job ends right here: its webhook deliveries commit with the cancel.
+    let mut tx = state.db.begin().await?;
+    let cancelled = db::jobs::cancel(&mut *tx, caller.tenant_id, id).await?;
+    if let Some(job) = cancelled.as_ref().filter(|job| job.state().is_terminal()) {
+        webhooks::owe_job_finished(&mut tx, job, base).await?;
+    }
+    tx.commit().await?;
+    match cancelled {
         Some(job) => {
             let status = if job.state().is_terminal() {
                 StatusCode::OK
