@@ -82,6 +82,15 @@ pub struct Settings {
     pub rate_limit_rps: u32,
     /// Requests one API key may make at once above the average rate (at least 1).
     pub rate_limit_burst: u32,
+    /// Accept webhook URLs that resolve to loopback, private, link-local, CGNAT,
+    /// unspecified or multicast addresses (refused by default: SSRF).
+    #[serde(default)]
+    pub webhook_allow_private_networks: bool,
+    /// Seconds before a failed webhook delivery's first retry; each further retry waits
+    /// three times longer (at most 6 hours).
+    pub webhook_retry_base_secs: u64,
+    /// Attempts a webhook delivery gets before it is marked `failed`.
+    pub webhook_max_attempts: u32,
     /// Failed rows of one job kept as data for `GET /jobs/{id}/errors`; the rows beyond
     /// are only in the error CSV (`error_summary` counts them all).
     pub error_rows_stored_max: i64,
@@ -156,6 +165,9 @@ impl fmt::Debug for Settings {
             maintenance,
             rate_limit_rps,
             rate_limit_burst,
+            webhook_allow_private_networks,
+            webhook_retry_base_secs,
+            webhook_max_attempts,
             error_rows_stored_max,
         } = self;
         f.debug_struct("Settings")
@@ -185,6 +197,12 @@ impl fmt::Debug for Settings {
             .field("maintenance", maintenance)
             .field("rate_limit_rps", rate_limit_rps)
             .field("rate_limit_burst", rate_limit_burst)
+            .field(
+                "webhook_allow_private_networks",
+                webhook_allow_private_networks,
+            )
+            .field("webhook_retry_base_secs", webhook_retry_base_secs)
+            .field("webhook_max_attempts", webhook_max_attempts)
             .field("error_rows_stored_max", error_rows_stored_max)
             .finish()
     }

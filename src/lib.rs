@@ -4,6 +4,8 @@
 //! (`jobs::queue`); workers (`jobs::worker`) run the import engine (`import`) and send
 //! error reports (`mail`). `startup` wires the pieces for the binary and the tests;
 //! `client` is the command-line client of the HTTP API (`upload`, `jobs`, `job`).
+//! `views` holds the public JSON shapes; `webhooks` signs and delivers the calls a tenant's
+//! endpoints get when a job ends.
 
 pub mod alloc;
 pub mod api;
@@ -18,3 +20,5 @@ pub mod prometheus;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod views;
+pub mod webhooks;

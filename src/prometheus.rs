@@ -27,6 +27,8 @@ pub const ROWS: &str = "batch_import_rows_total";
 pub const IMPORT_DURATION: &str = "batch_import_import_duration_seconds";
 /// Error report emails by outcome (`sent`, `failed`).
 pub const EMAILS: &str = "batch_import_emails_total";
+/// Webhook delivery attempts by outcome (`delivered`, `retrying`, `failed`).
+pub const WEBHOOK_ATTEMPTS: &str = "batch_import_webhook_attempts_total";
 /// All jobs in Postgres by kind and state (read at scrape time by the API).
 pub const JOBS: &str = "batch_import_jobs";
 /// Rows of all finished jobs in Postgres by kind and outcome (read at scrape time).
@@ -98,4 +100,14 @@ pub fn job_ended(
 pub fn email(sent: bool) {
     let outcome = if sent { "sent" } else { "failed" };
     metrics::counter!(EMAILS, "outcome" => outcome).increment(1);
+}
+
+/// Records a webhook delivery attempt; `state` is what the delivery became.
+pub fn webhook_attempt(state: &str) {
+    let outcome = match state {
+        "delivered" => "delivered",
+        "failed" => "failed",
+        _ => "retrying",
+    };
+    metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
 }

@@ -35,6 +35,9 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// 415: the body is not of a type the route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 405: the route exists but not with this method; the router adds `Allow`.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -68,6 +71,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,

@@ -1,8 +1,12 @@
-//! `Query` and `Path` extractors whose rejections are JSend [`ApiError`]s instead of axum's
-//! plain-text bodies, so a malformed query string or path parameter gets a clear `400`.
+//! `Query`, `Path` and `Json` extractors whose rejections are JSend [`ApiError`]s instead
+//! of axum's plain-text bodies, so a malformed query string, path parameter or JSON body
+//! gets a clear `400`.
 
 use axum::{
-    extract::{FromRequestParts, rejection::PathRejection, rejection::QueryRejection},
+    extract::{
+        FromRequest, FromRequestParts, Request,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
     http::request::Parts,
 };
 use serde::de::DeserializeOwned;
@@ -84,6 +88,35 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
         ApiError::internal(rejection.body_text())
     } else {
         ApiError::BadRequest(format!("invalid path: {}", rejection.body_text()))
+    }
+}
+
+/// axum's `Json` body, rejecting with a JSend `400` that says what is wrong with it (or
+/// `415` when it is not declared as JSON).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|axum::Json(value)| Self(value))
+            .map_err(json_rejection)
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json".into(),
+        ),
+        other => ApiError::BadRequest(format!("invalid JSON body: {}", other.body_text())),
     }
 }
 

@@ -10,7 +10,8 @@ pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;
 pub mod routes;
-pub mod views;
+/// The JSON shapes, shared with the webhook deliveries (`crate::views`).
+pub use crate::views;
 
 use std::sync::Arc;
 
@@ -77,6 +78,10 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::jobs::cancel))
         .routes(routes!(routes::job_events::events))
         .routes(routes!(routes::jobs::error_file))
+        .routes(routes!(routes::jobs::unprocessed_file))
+        .routes(routes!(routes::webhooks::list, routes::webhooks::create))
+        .routes(routes!(routes::webhooks::get, routes::webhooks::delete))
+        .routes(routes!(routes::webhooks::deliveries))
         .routes(routes!(routes::job_errors::list))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))

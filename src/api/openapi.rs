@@ -24,7 +24,10 @@ use utoipa::{
 
 use super::{
     error::MAINTENANCE_RETRY_AFTER_SECS,
-    views::{ContactView, JobErrorView, JobView, OpportunityView, SalesTargetView},
+    views::{
+        ContactView, CreatedWebhookView, JobErrorView, JobView, OpportunityView, SalesTargetView,
+        WebhookDeliveryView, WebhookView,
+    },
 };
 use crate::{
     api::routes::health::{Liveness, Readiness},
@@ -49,6 +52,7 @@ pub fn json() -> &'static str {
 pub fn document() -> openapi::OpenApi {
     let (_, mut doc) = super::documented_routes().split_for_parts();
     require_every_view_field(&mut doc);
+    add_webhook_call(&mut doc);
     for item in doc.paths.paths.values_mut() {
         for operation in operations(item) {
             if operation.security.is_some() {
@@ -59,8 +63,11 @@ pub fn document() -> openapi::OpenApi {
                 .as_deref()
                 .is_some_and(|id| id.starts_with("upload_"))
             {
-                add_job_links(operation);
+                add_links(operation, JOB_OPERATIONS);
                 describe_mapping_parameter(operation);
+            }
+            if operation.operation_id.as_deref() == Some("create_webhook") {
+                add_links(operation, WEBHOOK_OPERATIONS);
             }
         }
     }
@@ -90,16 +97,27 @@ const JOB_OPERATIONS: &[(&str, &str)] = &[
     ("CancelJob", "cancel_job"),
     ("FollowJobEvents", "follow_job_events"),
     ("GetJobErrorFile", "get_job_error_file"),
+    ("GetJobUnprocessedFile", "get_job_unprocessed_file"),
     ("ListJobErrors", "list_job_errors"),
 ];
 
-fn add_job_links(operation: &mut Operation) {
+/// The operations a client (or a stateful test) can call next with the endpoint it just
+/// registered.
+const WEBHOOK_OPERATIONS: &[(&str, &str)] = &[
+    ("GetWebhook", "get_webhook"),
+    ("ListWebhookDeliveries", "list_webhook_deliveries"),
+    ("DeleteWebhook", "delete_webhook"),
+];
+
+/// Links each answer with a `Location` header to `targets`, passing the answer's
+/// `data.id` as their `id`.
+fn add_links(operation: &mut Operation, targets: &[(&str, &str)]) {
     for response in operation.responses.responses.values_mut() {
         let RefOr::T(response) = response else {
             continue;
         };
         if response.headers.contains_key("Location") {
-            for (name, operation_id) in JOB_OPERATIONS {
+            for (name, operation_id) in targets {
                 // utoipa 5 writes `LinkBuilder::operation_id` as `operation_id` instead of
                 // the specification's `operationId`, so the field goes in as a keyword.
                 let link = LinkBuilder::new()
@@ -127,8 +145,10 @@ fn add_job_links(operation: &mut Operation) {
             it does not serve answers 405 (JSend fail) with an `Allow` header; an unknown path \
             answers 404 (JSend fail).\n\nAll operations except `/api/v1/healthz`, \
             `/api/v1/readyz`, `/api/v1/openapi.json` and `/metrics` need an API key in the \
-            `Authorization` header (the key itself, or `Bearer <key>`). Uploads and cancels \
-            need an administrator's key.",
+            `Authorization` header (the key itself, or `Bearer <key>`). Uploads, cancels and \
+            webhooks need an administrator's key.\n\nA registered webhook endpoint gets a \
+            signed POST of the job when one ends: see `webhooks` (`jobFinished`) for the call \
+            and its headers.",
         license(name = "MIT", identifier = "MIT"),
     ),
     components(schemas(JSendFail, JSendError)),
@@ -137,6 +157,7 @@ fn add_job_links(operation: &mut Operation) {
         (name = "uploads", description = "Upload a CSV file; it is imported by a worker"),
         (name = "data", description = "What was imported, a page at a time"),
         (name = "jobs", description = "Import jobs: history, progress, errors, cancelling"),
+        (name = "webhooks", description = "Endpoints that get a signed POST of each job that ends, and their deliveries"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]
@@ -333,6 +354,31 @@ jsend_success!(
     Vec<SalesTargetView>
 );
 jsend_success!(
+    /// A webhook endpoint, without its secret.
+    WebhookResponse,
+    WebhookView
+);
+jsend_success!(
+    /// A webhook endpoint just registered, with its secret (shown only here).
+    CreatedWebhookResponse,
+    CreatedWebhookView
+);
+jsend_success!(
+    /// A page of webhook endpoints, newest first.
+    WebhookListResponse,
+    Vec<WebhookView>
+);
+jsend_success!(
+    /// A page of an endpoint's deliveries, newest first.
+    WebhookDeliveryListResponse,
+    Vec<WebhookDeliveryView>
+);
+jsend_success!(
+    /// Done; there is nothing to show (`data` is `null`).
+    DeletedResponse,
+    Null
+);
+jsend_success!(
     /// The process answers.
     LivenessResponse,
     Liveness
@@ -342,6 +388,62 @@ jsend_success!(
     ReadinessResponse,
     Readiness
 );
+
+/// JSON `null`: the `data` of an answer that has nothing to show.
+#[derive(Serialize)]
+pub struct Null;
+
+impl utoipa::PartialSchema for Null {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        ObjectBuilder::new().schema_type(Type::Null).into()
+    }
+}
+
+impl ToSchema for Null {}
+
+/// The call a registered endpoint gets when a job ends, as an OpenAPI 3.1 `webhooks` entry
+/// (utoipa has no builder for the top-level `webhooks`, so it goes in as an extra keyword).
+fn add_webhook_call(doc: &mut openapi::OpenApi) {
+    let header = |name: &str, description: &str| {
+        serde_json::json!({
+            "name": name, "in": "header", "required": true,
+            "description": description, "schema": { "type": "string" },
+        })
+    };
+    let call = serde_json::json!({
+        "jobFinished": { "post": {
+            "summary": "A job of the tenant ended (completed, failed or cancelled)",
+            "description": "Sent to every endpoint of the tenant, signed; retried with \
+                exponential backoff until a 2xx answer or `WEBHOOK_MAX_ATTEMPTS`. Redirects are \
+                not followed. At least once: dedupe by `Batch-Import-Delivery`.",
+            "operationId": "job_finished",
+            "tags": ["webhooks"],
+            "parameters": [
+                header("Batch-Import-Event", "`job.finished`"),
+                header("Batch-Import-Delivery", "The delivery's id, the same on every retry"),
+                header(
+                    "Batch-Import-Signature",
+                    "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed with the \
+                     endpoint's whole secret>`",
+                ),
+            ],
+            "requestBody": {
+                "description": "The job as `GET /api/v1/jobs/{id}` shows its `data` when it ended",
+                "required": true,
+                "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/JobView" },
+                } },
+            },
+            "responses": {
+                "2XX": { "description": "Delivered; never sent again" },
+                "default": { "description": "Not delivered; retried later" },
+            },
+        } },
+    });
+    doc.extensions.get_or_insert_with(Default::default).merge(
+        openapi::extensions::Extensions::from_iter([("webhooks", call)]),
+    );
+}
 
 /// One Server-Sent Event of `GET /jobs/{id}/events`, as an object of its fields (OpenAPI
 /// 3.1 describes an event stream by the schema of one event): a `job` event whose `data` is
@@ -449,6 +551,17 @@ fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
         .required("file")
         .property("mapping", mapping_schema(kind))
         .property(
+            "name",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(200))
+                .description(Some(
+                    "A name for the job, shown on it and matched by `GET /jobs?name=`: \
+                     trimmed, at most 200 characters, no control characters; blank means \
+                     none. Wins over the query parameter `name`",
+                )),
+        )
+        .property(
             "validate_only",
             ObjectBuilder::new()
                 .schema_type(Type::Boolean)
@@ -479,17 +592,20 @@ macro_rules! upload_form {
 }
 
 upload_form!(
-    /// The multipart body of an opportunities upload: `file`, and optionally `mapping` and `validate_only`.
+    /// The multipart body of an opportunities upload: `file`, and optionally `mapping`,
+    /// `name` and `validate_only`.
     OpportunitiesUploadForm,
     JobKind::Opportunities
 );
 upload_form!(
-    /// The multipart body of a contacts upload: `file`, and optionally `mapping` and `validate_only`.
+    /// The multipart body of a contacts upload: `file`, and optionally `mapping`, `name`
+    /// and `validate_only`.
     ContactsUploadForm,
     JobKind::Contacts
 );
 upload_form!(
-    /// The multipart body of a sales targets upload: `file`, and optionally `mapping` and `validate_only`.
+    /// The multipart body of a sales targets upload: `file`, and optionally `mapping`,
+    /// `name` and `validate_only`.
     SalesTargetsUploadForm,
     JobKind::SalesTargets
 );

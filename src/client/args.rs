@@ -36,6 +36,7 @@ Examples:
   batch-import upload --kind opportunities opps.csv
   batch-import upload --kind contacts --send-error-email contacts.csv
   batch-import upload --kind opportunities --mapping '{\"Deal\":\"Opportunity Name\"}' deals.csv
+  batch-import upload --kind opportunities --name 'Q3 pipeline' opps.csv
   batch-import upload --kind sales_targets --no-wait targets.csv
   batch-import upload --kind contacts --validate-only contacts.csv")]
 pub struct UploadArgs {
@@ -52,6 +53,9 @@ pub struct UploadArgs {
     /// JSON object mapping the file's column names to supported fields.
     #[arg(long)]
     pub mapping: Option<String>,
+    /// A name for the job (at most 200 characters), to find it with `jobs --name`.
+    #[arg(long)]
+    pub name: Option<String>,
     /// Check the file and count what the import would do (created, updated, unchanged,
     /// failed rows), storing nothing; the exit code is the same as a real import's.
     #[arg(long)]
@@ -70,6 +74,7 @@ pub struct UploadArgs {
 Examples:
   batch-import jobs
   batch-import jobs --kind contacts --state failed
+  batch-import jobs --name 'Q3 pipeline'
   batch-import jobs --state completed --json")]
 pub struct JobsArgs {
     #[command(flatten)]
@@ -80,6 +85,9 @@ pub struct JobsArgs {
     /// Only jobs in this state: queued, running, completed, failed or cancelled.
     #[arg(long)]
     pub state: Option<JobState>,
+    /// Only jobs with exactly this name (as given at upload).
+    #[arg(long)]
+    pub name: Option<String>,
     /// At most this many jobs, newest first (1–1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,

@@ -25,6 +25,8 @@ pub struct JobFilter {
     pub kind: Option<JobKind>,
     /// Only this state.
     pub state: Option<JobState>,
+    /// Only jobs of this name (exact).
+    pub name: Option<String>,
     /// Page size.
     pub limit: u32,
 }
@@ -149,6 +151,9 @@ impl ApiClient {
         }
         if let Some(state) = filter.state {
             query.push(("state", state.as_str().to_owned()));
+        }
+        if let Some(name) = &filter.name {
+            query.push(("name", name.clone()));
         }
         let response = self.send(&url, self.http.get(&url).query(&query)).await?;
         match Self::data(&url, response).await? {

@@ -21,6 +21,9 @@ pub struct Job {
     pub state: JobState,
     /// The uploaded file's name.
     pub file_name: String,
+    /// The name given at upload (absent from an API that has no names).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Rows read so far.
     pub rows_processed: i64,
     /// Bytes of the file behind `rows_processed` as a whole percentage (0 from an API

@@ -127,6 +127,7 @@ pub async fn jobs(args: JobsArgs) -> Result<ExitCode, ClientError> {
     let filter = JobFilter {
         kind: args.kind,
         state: args.state,
+        name: args.name,
         limit: args.limit,
     };
     let jobs = client.jobs(&filter).await?;

@@ -94,7 +94,7 @@ pub fn job_table(jobs: &[Job]) -> String {
     let count = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let mut rows = vec![
         [
-            "ID", "KIND", "STATE", "ROWS", "IMPORTED", "FAILED", "CREATED", "FILE",
+            "ID", "KIND", "STATE", "ROWS", "IMPORTED", "FAILED", "CREATED", "NAME", "FILE",
         ]
         .map(String::from),
     ];
@@ -107,6 +107,7 @@ pub fn job_table(jobs: &[Job]) -> String {
             count(j.total_imported_rows),
             count(j.total_error_rows),
             timestamp(j.created_at),
+            j.name.as_deref().map_or_else(|| "-".to_owned(), one_line),
             one_line(&j.file_name),
         ]
     }));
@@ -122,6 +123,10 @@ pub fn job_details(job: &Job) -> String {
         ["url".to_owned(), job.url.clone()],
         ["kind".to_owned(), job.kind.clone()],
         ["state".to_owned(), job.state.as_str().to_owned()],
+        [
+            "name".to_owned(),
+            job.name.as_deref().map_or_else(|| "-".to_owned(), one_line),
+        ],
         ["file_name".to_owned(), one_line(&job.file_name)],
         ["rows_processed".to_owned(), job.rows_processed.to_string()],
         [

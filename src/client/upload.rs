@@ -75,7 +75,8 @@ pub fn error_csv_path(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Streams the file as the multipart field `file` (and `--mapping` as the field `mapping`),
+/// Streams the file as the multipart field `file` (`--mapping` and `--name` as the fields
+/// `mapping` and `name`),
 /// advancing the bar as the body is read; returns the accepted job.
 async fn send_file(client: &ApiClient, args: &UploadArgs, bars: Bars) -> Result<Job, ClientError> {
     let read_error = |source| ClientError::File {
@@ -116,6 +117,9 @@ async fn send_file(client: &ApiClient, args: &UploadArgs, bars: Bars) -> Result<
     let mut form = Form::new();
     if let Some(mapping) = &args.mapping {
         form = form.text("mapping", mapping.clone());
+    }
+    if let Some(name) = &args.name {
+        form = form.text("name", name.clone());
     }
     let form = form.part("file", part);
     let accepted = client

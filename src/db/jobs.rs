@@ -21,6 +21,8 @@ pub struct JobRecord {
     #[sqlx(try_from = "String")]
     pub state: JobStateColumn,
     pub file_name: String,
+    /// The name the uploader gave the job, if any.
+    pub name: Option<String>,
     pub file_size: i64,
     pub column_mapping: Option<Json<ColumnMapping>>,
     pub send_error_email: bool,
@@ -99,6 +101,8 @@ pub struct NewJob {
     pub user_id: Uuid,
     pub kind: JobKind,
     pub file_name: String,
+    /// The name the uploader gave the job (already checked).
+    pub name: Option<String>,
     pub file_size: i64,
     pub column_mapping: Option<ColumnMapping>,
     pub send_error_email: bool,
@@ -125,7 +129,7 @@ pub struct ImportCounts {
     pub unchanged_rows: i64,
 }
 
-const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, file_size, column_mapping,
+const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, name, file_size, column_mapping,
     send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
     created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
     email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after,
@@ -137,8 +141,8 @@ pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRec
     sqlx::query_as(&format!(
         "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
                                   column_mapping, send_error_email, task_id, enqueued_at,
-                                  idempotency_key, file_sha256, dry_run)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12)
+                                  idempotency_key, file_sha256, name, dry_run)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12, $13)
          RETURNING {COLUMNS}"
     ))
     .bind(job.id)
@@ -152,6 +156,7 @@ pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRec
     .bind(task_id)
     .bind(&job.idempotency_key)
     .bind(&job.file_sha256)
+    .bind(&job.name)
     .bind(job.dry_run)
     .fetch_one(pool)
     .await
@@ -269,7 +274,7 @@ pub async fn renew(
 /// without, only while nobody does (queued, or running with a lapsed lease). Exactly one
 /// caller gets the row back, which makes the end of a job happen once.
 pub async fn end(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     lease: Option<&Lease>,
     state: JobState,
@@ -308,7 +313,7 @@ pub async fn end(
     .bind(counts.map(|c| c.created_rows))
     .bind(counts.map(|c| c.updated_rows))
     .bind(counts.map(|c| c.unchanged_rows))
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 
@@ -446,33 +451,43 @@ pub async fn record_email(
     Ok(())
 }
 
-/// A tenant's jobs, newest first, optionally of one kind and state, and the total count.
+/// What the job history is filtered by; `None` means any.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter<'a> {
+    pub kind: Option<JobKind>,
+    pub state: Option<JobState>,
+    /// The job's name, matched exactly.
+    pub name: Option<&'a str>,
+}
+
+/// A tenant's jobs, newest first, filtered, and the total count.
 pub async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
-    kind: Option<JobKind>,
-    state: Option<JobState>,
+    filter: ListFilter<'_>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<JobRecord>, i64), sqlx::Error> {
-    const FILTER: &str =
-        "tenant_id = $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR state = $3)";
-    let kind = kind.map(JobKind::as_str);
-    let state = state.map(JobState::as_str);
+    const FILTER: &str = "tenant_id = $1 AND ($2::text IS NULL OR kind = $2)
+        AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR name = $4)";
+    let kind = filter.kind.map(JobKind::as_str);
+    let state = filter.state.map(JobState::as_str);
     let total: i64 =
         sqlx::query_scalar(&format!("SELECT count(*) FROM import_jobs WHERE {FILTER}"))
             .bind(tenant_id)
             .bind(kind)
             .bind(state)
+            .bind(filter.name)
             .fetch_one(pool)
             .await?;
     let rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM import_jobs WHERE {FILTER}
-          ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+          ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
     ))
     .bind(tenant_id)
     .bind(kind)
     .bind(state)
+    .bind(filter.name)
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
@@ -483,7 +498,7 @@ pub async fn list(
 /// Cancels a tenant's job: a queued one at once (it will never run), a running one at
 /// its next chunk boundary. Returns the job as it is now, or `None` when not found.
 pub async fn cancel(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
@@ -502,7 +517,7 @@ pub async fn cancel(
     ))
     .bind(id)
     .bind(tenant_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 

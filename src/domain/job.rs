@@ -72,6 +72,12 @@ impl JobState {
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
+
+    /// True for the ends that leave rows of the file unread (cancelled or failed): those
+    /// jobs offer their unprocessed rows.
+    pub fn leaves_rows_unprocessed(self) -> bool {
+        matches!(self, Self::Failed | Self::Cancelled)
+    }
 }
 
 impl std::str::FromStr for JobState {
@@ -102,4 +108,9 @@ pub fn dashboard_job_url(public_base: &str, id: uuid::Uuid) -> String {
 /// The public URL of a job's error CSV.
 pub fn error_file_url(public_base: &str, id: uuid::Uuid) -> String {
     format!("{}/errors.csv", job_url(public_base, id))
+}
+
+/// The public URL of the rows a cancelled or failed job never got to.
+pub fn unprocessed_file_url(public_base: &str, id: uuid::Uuid) -> String {
+    format!("{}/unprocessed.csv", job_url(public_base, id))
 }

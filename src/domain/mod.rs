@@ -2,10 +2,15 @@
 
 mod api_key;
 mod job;
+mod job_name;
 mod problem;
 mod tenant_slug;
 
 pub use api_key::ApiKey;
-pub use job::{JobKind, JobState, UnknownValue, dashboard_job_url, error_file_url, job_url};
+pub use job::{
+    JobKind, JobState, UnknownValue, dashboard_job_url, error_file_url, job_url,
+    unprocessed_file_url,
+};
+pub use job_name::{JobName, JobNameError};
 pub use problem::{ErrorSummaryEntry, ErrorTally, Problem, ProblemCode};
 pub use tenant_slug::TenantSlug;

@@ -11,6 +11,7 @@ pub mod kind;
 pub mod opportunities;
 pub mod row;
 pub mod sales_targets;
+pub mod unprocessed;
 pub mod upsert;
 pub mod values;
 

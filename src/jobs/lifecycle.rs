@@ -1,18 +1,20 @@
-//! The one place where a job ends: its terminal state, its error report and the removal
-//! of its upload happen here, once. The state change is guarded in Postgres, so of two
+//! The one place where a job ends: its terminal state, its error report, keeping the rows
+//! a cancelled or failed job never got to, and the removal of its upload happen here, once. The state change is guarded in Postgres, so of two
 //! runs racing to end the same job exactly one gets the row back and does the rest.
+//! The webhook deliveries a job's end owes are inserted in the same transaction.
 
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{WorkerContext, report};
+use super::{WorkerContext, report, unprocessed};
 use crate::{
     db::{
         self,
         jobs::{ImportCounts, JobRecord, Lease},
     },
     domain::JobState,
+    webhooks,
 };
 
 /// How a job ends.
@@ -44,7 +46,10 @@ pub async fn end(
         Ending::Cancelled { counts, note } => (JobState::Cancelled, counts, Some(note)),
         Ending::Failed(message) => (JobState::Failed, None, Some(message)),
     };
-    let Some(job) = db::jobs::end(&ctx.db, job_id, lease, state, counts, error.as_deref()).await?
+    // The end and the webhook deliveries it owes commit together: a crash right after the
+    // end cannot lose a delivery, and one before it leaves the job to end again.
+    let mut tx = ctx.db.begin().await?;
+    let Some(job) = db::jobs::end(&mut *tx, job_id, lease, state, counts, error.as_deref()).await?
     else {
         tracing::info!(
             state = state.as_str(),
@@ -52,6 +57,11 @@ pub async fn end(
         );
         return Ok(None);
     };
+    let webhooks = webhooks::owe_job_finished(&mut tx, &job, ctx.settings.public_base()).await?;
+    tx.commit().await?;
+    if webhooks > 0 {
+        tracing::info!(webhooks, "webhook deliveries owed");
+    }
     match &job.error {
         Some(error) => {
             tracing::info!(state = state.as_str(), %error, counts = ?counts, "job ended")
@@ -74,14 +84,18 @@ pub async fn end(
         job.total_error_rows.unwrap_or(0),
         took,
     );
+    // Before the email (which may take a while) and before the upload goes.
+    unprocessed::keep_logged(&ctx.store, &job).await;
     send_report(ctx, &job).await;
     ctx.store.remove_upload(job_id).await;
     Ok(Some(job))
 }
 
 /// A delivery of a job that has already ended: only an error report that was never sent
-/// (its sender died between claiming and sending) may still be owed.
+/// (its sender died between claiming and sending) may still be owed, and the unprocessed
+/// rows of a job that ended without running (cancelled while queued) are kept here.
 pub async fn settle_ended(ctx: &WorkerContext, job: &JobRecord) {
+    unprocessed::keep_logged(&ctx.store, job).await;
     send_report(ctx, job).await;
     ctx.store.remove_upload(job.id).await;
 }

@@ -7,6 +7,7 @@ pub mod reconciler;
 pub mod report;
 pub mod runner;
 pub mod submit;
+pub mod unprocessed;
 pub mod worker;
 
 pub use runner::{WorkerContext, execute};

@@ -159,6 +159,10 @@ pub async fn sweep_files(
             None => upload.idle >= stale,
         };
         if unneeded {
+            // A job cancelled while queued whose task was lost never reaches a worker.
+            if let Ok(Some(job)) = db::jobs::get(db, upload.job_id).await {
+                super::unprocessed::keep_logged(store, &job).await;
+            }
             tracing::info!(job_id = %upload.job_id, "removing an upload nobody will import");
             store.remove_upload(upload.job_id).await;
             removed += 1;

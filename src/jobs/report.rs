@@ -61,11 +61,20 @@ pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec
         }
     };
     body.push_str(&summary_text(job));
+    if let Some(name) = &job.name {
+        body.push_str(&format!("\nName: {name}"));
+    }
     body.push_str(&format!(
         "\nJob: {}\nSee it on the dashboard (sign in with your API key): {}\n",
         job.id,
         crate::domain::dashboard_job_url(public_base, job.id)
     ));
+    if crate::jobs::unprocessed::offered(job) {
+        body.push_str(&format!(
+            "\nThe rows it never got to (header + rows, as uploaded), ready to upload again: {}\n",
+            crate::domain::unprocessed_file_url(public_base, job.id)
+        ));
+    }
     let attachment = match error_csv {
         Some(content) => {
             body.push_str(

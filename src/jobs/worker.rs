@@ -1,5 +1,5 @@
 //! A worker process: pulls import tasks from Redis and runs them, `worker_concurrency`
-//! at a time, until shut down.
+//! at a time, until shut down. It also runs the reconciler and the webhook deliveries.
 
 use std::{
     sync::{
@@ -61,6 +61,11 @@ pub async fn run(
         ReconcilerConfig::from(settings.as_ref()),
     ));
 
+    let deliveries = tokio::spawn(crate::webhooks::delivery::run_forever(
+        ctx.db.clone(),
+        crate::webhooks::delivery::DeliveryConfig::from(settings.as_ref()),
+    ));
+
     let monitor = Monitor::new()
         .register(move |restarts| {
             // A fresh name for every start: apalis refuses a name that heartbeated recently.
@@ -94,6 +99,8 @@ pub async fn run(
     let result = monitor.run().await;
     vacuum.abort();
     reconciler.abort();
+    // A delivery cut short here stays claimed until its lease lapses, then is sent again.
+    deliveries.abort();
     match result {
         Err(e) => Err(WorkerError::Monitor(e.to_string())),
         Ok(()) if requested.load(Ordering::SeqCst) => {

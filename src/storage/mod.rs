@@ -1,5 +1,7 @@
-//! The file store shared by the API and the workers: uploads waiting to be imported and
-//! the error CSVs of finished jobs. A directory on a volume both can reach.
+//! The file store shared by the API and the workers: uploads waiting to be imported, the
+//! error CSVs of finished jobs and the unprocessed rows of cancelled or failed ones. A
+//! directory on a volume both can reach. Only `uploads/` is ever swept; the files of an
+//! ended job (`errors/<job>.csv`, `errors/<job>.unprocessed.csv`) stay with the job.
 
 mod sweep;
 
@@ -80,6 +82,24 @@ impl FileStore {
         self.root.join("errors").join(format!("{job_id}.csv"))
     }
 
+    /// Where the rows a cancelled or failed job never got to are kept (header + rows, as
+    /// uploaded), next to its error CSV.
+    pub fn unprocessed_path(&self, job_id: Uuid) -> PathBuf {
+        self.root
+            .join("errors")
+            .join(format!("{job_id}.unprocessed.csv"))
+    }
+
+    /// A private file for one writer of [`Self::unprocessed_path`], renamed over it when
+    /// complete: two writers (a worker ending the job, the API answering early) never
+    /// see each other's half-written file.
+    pub fn unprocessed_part_path(&self, job_id: Uuid) -> PathBuf {
+        self.root.join("errors").join(format!(
+            "{job_id}.unprocessed.{}.part",
+            Uuid::new_v4().simple()
+        ))
+    }
+
     /// Streams an upload to disk, never holding more than one body chunk in memory, and
     /// hashes it on the way. Over `limit` bytes the partial file is removed and `TooLarge`
     /// returned.
@@ -134,7 +154,8 @@ impl FileStore {
     }
 }
 
-async fn remove_if_exists(path: &Path) {
+/// Removes `path` if it is there (logging any other failure).
+pub(crate) async fn remove_if_exists(path: &Path) {
     if let Err(err) = tokio::fs::remove_file(path).await
         && err.kind() != std::io::ErrorKind::NotFound
     {

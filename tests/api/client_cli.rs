@@ -419,3 +419,70 @@ async fn upload_keeps_following_the_job_when_the_api_dies_and_comes_back() {
     assert_eq!(field(&out, "job"), id);
     assert_eq!(field(&out, "total_imported_rows"), rows.to_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_name_names_the_job_and_jobs_name_finds_it() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let file = write(&app, "named.csv", &opportunities_csv("NM", 3));
+    let out = client(
+        &app,
+        &key,
+        &[
+            "upload",
+            "--kind",
+            "opportunities",
+            "--name",
+            "Q3 pipeline",
+            &file,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = field(&out, "job");
+    let other = write(&app, "other.csv", &opportunities_csv("OT", 1));
+    let out = client(&app, &key, &["upload", "--kind", "opportunities", &other]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // The table has a NAME column; `--name` keeps only the job of that name.
+    let out = client(&app, &key, &["jobs", "--name", "Q3 pipeline"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and the named job: {table}");
+    assert!(lines[1].starts_with(&id), "{table}");
+    assert_eq!(
+        lines[0].find("NAME"),
+        lines[1].find("Q3 pipeline"),
+        "{table}"
+    );
+    let out = client(&app, &key, &["jobs"]).await;
+    assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+
+    let out = client(&app, &key, &["job", &id]).await;
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l == "name                 Q3 pipeline"),
+        "{}",
+        stdout(&out)
+    );
+    let out = client(&app, &key, &["job", &id, "--json"]).await;
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["name"], "Q3 pipeline");
+
+    // The API's refusal of a name too long is the client's error.
+    let long = "x".repeat(201);
+    let out = client(
+        &app,
+        &key,
+        &["upload", "--kind", "opportunities", "--name", &long, &file],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("name must be at most 200 characters"),
+        "{}",
+        stderr(&out)
+    );
+}

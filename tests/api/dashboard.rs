@@ -490,14 +490,15 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         )
         .await;
 
-    // A long import: seen running (its percentage of the file and the rows so far), then
-    // cancelled.
+    // A long import, named: seen running (its percentage of the file and the rows so
+    // far), then cancelled.
     browser
         .find("#file")
         .await
         .send_keys(large.to_str().unwrap())
         .await
         .unwrap();
+    browser.type_into("#job-name", "  All deals (Q3) ").await;
     browser.click("#upload-button").await;
     browser
         .wait_for("#upload-message", "“all-deals.csv” was uploaded")
@@ -510,6 +511,20 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         .unwrap()
         .to_owned();
     let long = format!("#job-{large_id}");
+    // The name is the job's title; the file's name moves to the line below it.
+    browser
+        .wait_for(&format!("{long} [data-field=file]"), "All deals (Q3)")
+        .await;
+    browser
+        .wait_for(&format!("{long} [data-field=meta]"), "all-deals.csv · ")
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('job-name').value")
+            .await,
+        json!(""),
+        "a name is for one upload"
+    );
     browser
         .wait_for_text(&format!("{long} [data-field=progress]"), |text| {
             text.ends_with("rows read") && !text.contains(" 0 rows")
@@ -566,6 +581,21 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
             .is_some(),
         "no cancel button once the job is over"
     );
+    // The rows it never got to, saved as they were uploaded.
+    browser
+        .click(&format!("{long} [data-action=unprocessed]"))
+        .await;
+    let rest = browser
+        .downloaded(&format!("unprocessed-{large_id}.csv"))
+        .await;
+    let rest = String::from_utf8(rest).unwrap();
+    let read = cancelled["total_original_rows"].as_i64().unwrap() as usize;
+    assert!(
+        rest.starts_with(&format!("Opportunity ID,Opportunity Name\nL-{read},")),
+        "{}",
+        &rest[..200.min(rest.len())]
+    );
+    assert_eq!(rest.lines().count(), 1 + 30_000 - read);
 
     // A file dropped on the page (a drop event as the browser fires it) that cannot be
     // imported at all: failed, with the reason.

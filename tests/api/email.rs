@@ -153,3 +153,65 @@ async fn an_unreachable_smtp_server_does_not_fail_the_import() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_email_body_names_the_job_and_a_failed_job_links_its_unprocessed_rows() {
+    let app = spawn_app().await;
+    let key = app.key("acme", "boss@acme.com", true).await;
+    let job = app
+        .import(
+            &key,
+            "opportunities",
+            "send_error_email=true&name=Weekly+CRM+sync",
+            MIXED,
+        )
+        .await;
+    assert_eq!(job["name"], "Weekly CRM sync");
+    let failed = app
+        .import(
+            &key,
+            "contacts",
+            "send_error_email=true",
+            "Name,Phone\nAda,1\n",
+        )
+        .await;
+    assert_eq!(failed["state"], "failed");
+
+    let messages = app.smtp.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(messages.len(), 2);
+    let mut named = None;
+    let mut broken = None;
+    for mail in &messages {
+        let parsed = mail.parsed();
+        let subject = parsed.subject().unwrap().to_owned();
+        let body = parsed.body_text(0).unwrap().to_string();
+        if body.contains(job["id"].as_str().unwrap()) {
+            named = Some((subject, body));
+        } else {
+            broken = Some(body);
+        }
+    }
+    let (subject, body) = named.expect("the named job's email");
+    // The subject stays as it was; the body shows the name.
+    assert_eq!(
+        subject,
+        "Import of upload.csv: 1 row(s) could not be imported"
+    );
+    assert!(
+        body.lines()
+            .any(|l| l.trim_end() == "Name: Weekly CRM sync"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("unprocessed.csv"),
+        "a completed job has none: {body}"
+    );
+    let broken = broken.expect("the failed job's email");
+    assert!(!broken.contains("Name: "), "{broken}");
+    let link = format!(
+        "{}/api/v1/jobs/{}/unprocessed.csv",
+        app.address,
+        failed["id"].as_str().unwrap()
+    );
+    assert!(broken.contains(&link), "{broken}");
+}

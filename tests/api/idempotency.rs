@@ -282,6 +282,7 @@ async fn a_second_job_row_with_a_taken_key_is_refused_by_the_unique_index() {
         user_id,
         kind: JobKind::Opportunities,
         file_name: "a.csv".into(),
+        name: None,
         file_size: 1,
         column_mapping: None,
         send_error_email: false,

@@ -203,6 +203,7 @@ function updateJob(job) {
     item.dataset.created = Date.parse(job.created_at);
     item.tabIndex = -1;
     item.querySelector("[data-action=download]").addEventListener("click", () => downloadErrors(job.id));
+    item.querySelector("[data-action=unprocessed]").addEventListener("click", () => downloadUnprocessed(job.id));
     item.querySelector("[data-action=cancel]").addEventListener("click", () => cancelJob(job.id));
     const older = [...$("jobs").children].find((other) => Number(other.dataset.created) < Number(item.dataset.created));
     $("jobs").insertBefore(item, older || null);
@@ -222,9 +223,10 @@ const count = (value) => (value === null || value === undefined ? "—" : number
 function drawJob(item, job) {
   item.dataset.state = job.state;
   field(item, "state").textContent = STATES[job.state] || job.state;
-  field(item, "file").textContent = job.file_name;
+  // A named job shows its name; the file's name moves to the line below.
+  field(item, "file").textContent = job.name || job.file_name;
   field(item, "kind").textContent = KINDS[job.kind] || job.kind;
-  let meta = `Uploaded ${times.format(new Date(job.created_at))}`;
+  let meta = `${job.name ? `${job.file_name} · ` : ""}Uploaded ${times.format(new Date(job.created_at))}`;
   if (job.started_at && job.finished_at) {
     meta += ` · took ${duration(new Date(job.finished_at) - new Date(job.started_at))}`;
   }
@@ -273,6 +275,8 @@ function drawJob(item, job) {
   else if (job.email_error) email = `The error report could not be emailed: ${job.email_error}`;
   show(field(item, "email"), email);
   item.querySelector("[data-action=download]").hidden = !job.error_file;
+  // Cancelled and failed jobs offer the rows they never got to, to upload again.
+  item.querySelector("[data-action=unprocessed]").hidden = !job.unprocessed_file;
   item.querySelector("[data-action=cancel]").hidden = TERMINAL.has(job.state);
   drawErrorSummary(item, job);
 }
@@ -393,27 +397,37 @@ async function readEvents(body, onEvent) {
 // ---- Job actions --------------------------------------------------------------------
 
 /** The error CSV needs the Authorization header: fetched here, saved from a Blob URL. */
-async function downloadErrors(id) {
+function downloadErrors(id) {
+  return downloadCsv(id, "download", "errors", "The failed rows");
+}
+
+/** The rows a cancelled or failed job never got to, byte for byte as uploaded. */
+function downloadUnprocessed(id) {
+  return downloadCsv(id, "unprocessed", "unprocessed", "The rows not imported");
+}
+
+/** Saves the job's `{file}.csv` as `{file}-{id}.csv`; `what` names it in the notice. */
+async function downloadCsv(id, action, file, what) {
   const item = document.getElementById(`job-${id}`);
-  const button = item.querySelector("[data-action=download]");
+  const button = item.querySelector(`[data-action=${action}]`);
   button.disabled = true;
   try {
-    const response = await api(`jobs/${encodeURIComponent(id)}/errors.csv`, {
+    const response = await api(`jobs/${encodeURIComponent(id)}/${file}.csv`, {
       headers: { Accept: "text/csv" },
     });
     const blob = await response.blob();
     const url = URL.createObjectURL(blob);
     const link = document.createElement("a");
     link.href = url;
-    link.download = `errors-${id}.csv`;
+    link.download = `${file}-${id}.csv`;
     document.body.append(link);
     link.click();
     link.remove();
     // The download starts after click() returns; the URL must live until it has.
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    notice(id, "The failed rows were downloaded.", "success");
+    notice(id, `${what} were downloaded.`, "success");
   } catch (error) {
-    notice(id, `The failed rows could not be downloaded. ${error.message}`, "error");
+    notice(id, `${what} could not be downloaded. ${error.message}`, "error");
   } finally {
     button.disabled = false;
   }
@@ -523,6 +537,8 @@ function submitUpload(event) {
   if ($("validate-only").checked) query.set("validate_only", "true");
   if (mapping) query.set("mapping", JSON.stringify(mapping));
   const form = new FormData();
+  const name = $("job-name").value.trim();
+  if (name) form.append("name", name);
   form.append("file", session.file, session.file.name);
 
   // XMLHttpRequest, not fetch: only it reports the bytes sent.
@@ -545,7 +561,8 @@ function submitUpload(event) {
     if (request.status === 200 || request.status === 202) {
       const job = request.response.data;
       show(message, `“${fileName}” was uploaded; its import is ${job.state}.`, "success");
-      // The kind, the email box and the mapping stay for the next file.
+      // The kind, the email box and the mapping stay for the next file; a name does not.
+      $("job-name").value = "";
       $("file").value = "";
       pickFile(null);
       history.replaceState(null, "", `#job=${job.id}`);

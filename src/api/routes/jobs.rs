@@ -1,4 +1,4 @@
-//! The job history, one job, its error file, and cancelling.
+//! The job history, one job, its error file, its unprocessed rows, and cancelling.
 
 use axum::{
     body::Body,
@@ -23,6 +23,8 @@ use crate::{
     },
     db::{self, jobs::JobRecord},
     domain::{JobKind, JobState},
+    jobs::unprocessed::{self, Unavailable},
+    webhooks,
 };
 
 /// Filters of the job history.
@@ -35,6 +37,10 @@ pub struct JobFilter {
     /// `queued`, `running`, `completed`, `failed` or `cancelled`.
     #[param(value_type = Option<JobState>)]
     state: Option<String>,
+    /// Only the jobs given this name at upload, matched exactly (same case, whole name)
+    /// after trimming, as names are stored; empty means no filter.
+    #[param(example = "Q3 pipeline")]
+    name: Option<String>,
 }
 
 /// An optional filter; absent or empty means no filter, anything else must parse.
@@ -83,15 +89,18 @@ pub async fn list(
         "state",
         "queued, running, completed, failed or cancelled",
     )?;
-    let (rows, total) = db::jobs::list(
-        &state.db,
-        caller.tenant_id,
+    let name = filter
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    let filter = db::jobs::ListFilter {
         kind,
-        job_state,
-        page.limit,
-        page.offset,
-    )
-    .await?;
+        state: job_state,
+        name,
+    };
+    let (rows, total) =
+        db::jobs::list(&state.db, caller.tenant_id, filter, page.limit, page.offset).await?;
     let base = state.settings.public_base();
     let headers = page.headers(base, &uri, rows.len(), total);
     let data: Vec<JobView> = rows
@@ -127,7 +136,14 @@ pub async fn cancel(
     caller.require_admin()?;
     let id = parse_id(&id)?;
     let base = state.settings.public_base();
-    match db::jobs::cancel(&state.db, caller.tenant_id, id).await? {
+    // A queued job ends right here: its webhook deliveries commit with the cancel.
+    let mut tx = state.db.begin().await?;
+    let cancelled = db::jobs::cancel(&mut *tx, caller.tenant_id, id).await?;
+    if let Some(job) = cancelled.as_ref().filter(|job| job.state().is_terminal()) {
+        webhooks::owe_job_finished(&mut tx, job, base).await?;
+    }
+    tx.commit().await?;
+    match cancelled {
         Some(job) => {
             let status = if job.state().is_terminal() {
                 StatusCode::OK
@@ -226,6 +242,50 @@ pub async fn error_file(
         (
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"errors-{id}.csv\""),
+        ),
+    ];
+    Ok((headers, Body::from_stream(ReaderStream::new(file))))
+}
+
+/// The rows a cancelled or failed job never got to: its header line and those rows, byte
+/// for byte as uploaded (same encoding, delimiter and line breaks), to upload again.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}/unprocessed.csv",
+    operation_id = "get_job_unprocessed_file",
+    tag = "jobs",
+    params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The header line and the rows the cancelled or failed job never got to, byte for byte as uploaded (the whole file when it read no row)", content_type = "text/csv", body = String, headers(
+            ("Content-Disposition" = String, description = "`attachment; filename=\"unprocessed-<id>.csv\"`"),
+        )),
+        (status = 400, description = "The path is not valid", body = openapi::JSendFail),
+        (status = 404, description = "No such job for this tenant, or it has no unprocessed rows (it completed, or is still queued or running)", body = openapi::JSendFail),
+    ),
+    security(("api_key" = [])),
+)]
+pub async fn unprocessed_file(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let job = tenant_job(&state, caller.tenant_id, &id).await?;
+    let id = job.id;
+    let path = unprocessed::file_of(&state.store, &job)
+        .await
+        .map_err(|e| match e {
+            Unavailable::Io(e) => ApiError::internal(e),
+            other => ApiError::NotFound(other.to_string()),
+        })?;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(ApiError::internal)?;
+    // No charset: the bytes are the upload's own, in whatever encoding it used.
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv".to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"unprocessed-{id}.csv\""),
         ),
     ];
     Ok((headers, Body::from_stream(ReaderStream::new(file))))

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod opportunities;
 pub mod sales_targets;
 pub mod uploads;
+pub mod webhooks;
 
 use axum::{extract::OriginalUri, http::Method};
 

@@ -23,7 +23,7 @@ use crate::{
         views::{JobView, job_url},
     },
     db::jobs::{ColumnMapping, NewJob},
-    domain::JobKind,
+    domain::{JobKind, JobName},
     import,
     jobs::{
         idempotency::{self, IdempotencyError, IdempotencyKey, Submitted},
@@ -58,6 +58,11 @@ pub struct UploadQuery {
     /// same as the multipart field `validate_only`.
     #[param(value_type = Option<bool>)]
     validate_only: Option<String>,
+    /// A name for the job, shown on it and matched by `GET /jobs?name=`: trimmed, at most
+    /// 200 characters, no control characters; blank means none. The same as the multipart
+    /// field `name`, which wins over this.
+    #[param(max_length = 200, example = "Q3 pipeline")]
+    name: Option<String>,
 }
 
 /// The upload's optional header, as the OpenAPI document describes it; the handler reads
@@ -168,6 +173,7 @@ async fn upload(
     let wait = flag(query.wait.as_deref(), "wait")?;
     let mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
     let validate_only = flag(query.validate_only.as_deref(), "validate_only")?;
+    let name = query.name.as_deref().map(parse_name).transpose()?.flatten();
     let idempotency_key = idempotency_key(&headers)?;
     refuse_declared_oversize(&headers, state.settings.max_upload_bytes)?;
     let mut multipart = multipart.map_err(|e| {
@@ -177,14 +183,27 @@ async fn upload(
     })?;
 
     let job_id = Uuid::new_v4();
-    let (file_name, upload, mapping, validate_only) =
-        store_checked_file(&state, kind, job_id, &mut multipart, mapping, validate_only).await?;
+    let fields = Fields {
+        mapping,
+        name,
+        validate_only,
+    };
+    let (
+        file_name,
+        upload,
+        Fields {
+            mapping,
+            name,
+            validate_only,
+        },
+    ) = store_checked_file(&state, kind, job_id, &mut multipart, fields).await?;
     let new_job = NewJob {
         id: job_id,
         tenant_id: caller.tenant_id,
         user_id: caller.user_id,
         kind,
         file_name,
+        name: name.map(JobName::into_inner),
         file_size: upload.size as i64,
         column_mapping: mapping,
         send_error_email,
@@ -236,18 +255,27 @@ fn refuse_declared_oversize(headers: &HeaderMap, limit: u64) -> Result<(), ApiEr
     Ok(())
 }
 
+/// The upload's settings that may come as a query parameter or as a multipart field
+/// (the field wins).
+#[derive(Debug, Default)]
+struct Fields {
+    mapping: Option<ColumnMapping>,
+    name: Option<JobName>,
+    /// A dry run (`validate_only`).
+    validate_only: bool,
+}
+
 /// Stores the upload and checks it is importable at all (not empty, a mapping that names
 /// supported fields); on any refusal nothing is kept. Returns the file's name, what was
-/// stored, the mapping and `validate_only` (from the query or the multipart fields).
+/// stored and the settings (from the query or the multipart fields).
 async fn store_checked_file(
     state: &AppState,
     kind: JobKind,
     job_id: Uuid,
     multipart: &mut Multipart,
-    mut mapping: Option<ColumnMapping>,
-    mut validate_only: bool,
-) -> Result<(String, StoredUpload, Option<ColumnMapping>, bool), ApiError> {
-    let stored = receive(state, job_id, multipart, &mut mapping, &mut validate_only).await;
+    mut fields: Fields,
+) -> Result<(String, StoredUpload, Fields), ApiError> {
+    let stored = receive(state, job_id, multipart, &mut fields).await;
     let (file_name, upload) = match stored {
         Ok(Some(file)) => file,
         Ok(None) => {
@@ -262,7 +290,7 @@ async fn store_checked_file(
     };
     let checked = if upload.size == 0 {
         Err(ApiError::BadRequest("the file is empty".into()))
-    } else if let Some(mapping) = &mapping {
+    } else if let Some(mapping) = &fields.mapping {
         import::header::validate_mapping(mapping, import::fields_of(kind))
             .map_err(|e| ApiError::BadRequest(e.to_string()))
     } else {
@@ -272,7 +300,7 @@ async fn store_checked_file(
         state.store.remove_upload(job_id).await;
         return Err(e);
     }
-    Ok((file_name, upload, mapping, validate_only))
+    Ok((file_name, upload, fields))
 }
 
 /// The optional `Idempotency-Key` header, validated (one value of 1–255 visible ASCII).
@@ -301,13 +329,12 @@ impl From<IdempotencyError> for ApiError {
 }
 
 /// Reads the multipart fields: streams `file` to disk, takes `mapping` as JSON and
-/// `validate_only` as a flag (either field overrides the query parameter).
+/// `name` as text and `validate_only` as a flag.
 async fn receive(
     state: &AppState,
     job_id: Uuid,
     multipart: &mut Multipart,
-    mapping: &mut Option<ColumnMapping>,
-    validate_only: &mut bool,
+    fields: &mut Fields,
 ) -> Result<Option<(String, StoredUpload)>, ApiError> {
     let limit = state.settings.max_upload_bytes;
     let mut file = None;
@@ -333,11 +360,15 @@ async fn receive(
             }
             Some("mapping") => {
                 let text = field.text().await.map_err(multipart_error)?;
-                *mapping = Some(parse_mapping(&text)?);
+                fields.mapping = Some(parse_mapping(&text)?);
+            }
+            Some("name") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                fields.name = parse_name(&text)?;
             }
             Some("validate_only") => {
                 let text = field.text().await.map_err(multipart_error)?;
-                *validate_only = flag(Some(&text), "validate_only")?;
+                fields.validate_only = flag(Some(&text), "validate_only")?;
             }
             _ => {} // Unknown fields are skipped (their data is drained by next_field).
         }
@@ -354,6 +385,10 @@ fn flag(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
             "{name} must be true or false, not {other:?}"
         ))),
     }
+}
+
+fn parse_name(raw: &str) -> Result<Option<JobName>, ApiError> {
+    JobName::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 fn parse_mapping(raw: &str) -> Result<ColumnMapping, ApiError> {

@@ -1,4 +1,6 @@
-//! The JSON shapes of the public API.
+//! The JSON shapes of the public API, shared by the HTTP API and the webhook deliveries
+//! (which post the job as `GET /jobs/{id}` shows it): a module of its own so that the
+//! workers need not depend on the API.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -25,6 +27,8 @@ pub struct JobView {
     pub kind: &'static str,
     #[schema(value_type = crate::domain::JobState)]
     pub state: &'static str,
+    /// The name given at upload, if any.
+    pub name: Option<String>,
     pub file_name: String,
     /// The uploaded file's size in bytes.
     pub file_size: i64,
@@ -49,6 +53,9 @@ pub struct JobView {
     pub dry_run: bool,
     /// URL of the error CSV, `""` when no row failed.
     pub error_file: String,
+    /// URL of the rows a cancelled or failed job never got to (header + rows, as
+    /// uploaded), `""` for other jobs.
+    pub unprocessed_file: String,
     /// Why the job failed, when it did.
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -76,7 +83,13 @@ impl JobView {
             } else {
                 String::new()
             },
+            unprocessed_file: if job.state().leaves_rows_unprocessed() {
+                unprocessed_file_url(public_base, job.id)
+            } else {
+                String::new()
+            },
             progress_percent: progress_percent(job.bytes_processed, job.file_size),
+            name: job.name,
             file_name: job.file_name,
             file_size: job.file_size,
             rows_processed: job.rows_processed,
@@ -100,7 +113,7 @@ impl JobView {
     }
 }
 
-pub use crate::domain::{error_file_url, job_url};
+pub use crate::domain::{error_file_url, job_url, unprocessed_file_url};
 
 /// `done` of `total` in whole percent, rounded down so that 100 means finished.
 fn progress_percent(done: i64, total: i64) -> u8 {
@@ -269,6 +282,133 @@ impl Serialize for RowValues {
             map.serialize_entry(name, value)?;
         }
         map.end()
+    }
+}
+
+/// A webhook endpoint; never with its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: Uuid,
+    /// Where to read (or delete) this endpoint.
+    pub self_url: String,
+    /// Where the calls go.
+    pub url: String,
+    pub description: Option<String>,
+    /// The events it receives.
+    #[schema(value_type = Vec<String>, example = json!(["job.finished"]))]
+    pub events: [&'static str; 1],
+    pub created_at: DateTime<Utc>,
+}
+
+impl WebhookView {
+    /// Builds the view; `public_base` is the API's public URL without a trailing slash.
+    pub fn new(endpoint: crate::db::webhooks::Endpoint, public_base: &str) -> Self {
+        Self {
+            self_url: format!("{public_base}/api/v1/webhooks/{}", endpoint.id),
+            id: endpoint.id,
+            url: endpoint.url,
+            description: endpoint.description,
+            events: [crate::webhooks::JOB_FINISHED],
+            created_at: endpoint.created_at,
+        }
+    }
+}
+
+/// The answer to registering an endpoint: the endpoint and, this once, its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhookView {
+    pub id: Uuid,
+    /// Where to read (or delete) this endpoint.
+    pub self_url: String,
+    /// Where the calls go.
+    pub url: String,
+    pub description: Option<String>,
+    /// The events it receives.
+    #[schema(value_type = Vec<String>, example = json!(["job.finished"]))]
+    pub events: [&'static str; 1],
+    pub created_at: DateTime<Utc>,
+    /// The signing secret (`whsec_…`). Shown only here: keep it now.
+    #[schema(example = "whsec_5e0c…")]
+    pub secret: String,
+}
+
+impl CreatedWebhookView {
+    /// The endpoint with its secret.
+    pub fn new(endpoint: WebhookView, secret: String) -> Self {
+        let WebhookView {
+            id,
+            self_url,
+            url,
+            description,
+            events,
+            created_at,
+        } = endpoint;
+        Self {
+            id,
+            self_url,
+            url,
+            description,
+            events,
+            created_at,
+            secret,
+        }
+    }
+}
+
+/// One delivery of an event to an endpoint and how its attempts went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDeliveryView {
+    pub id: Uuid,
+    /// `job.finished`.
+    #[schema(example = "job.finished")]
+    pub event: String,
+    pub job_id: Uuid,
+    /// `pending`, `delivered` or `failed`.
+    #[schema(value_type = WebhookDeliveryState)]
+    pub state: String,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// HTTP status of the last attempt; `null` when it got no answer.
+    pub last_status_code: Option<i32>,
+    /// Why the last attempt failed; `null` when it succeeded or none was made.
+    pub last_error: Option<String>,
+    /// How long the last attempt took, in milliseconds.
+    pub last_duration_ms: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When the next attempt is due; `null` once delivered or failed.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Where a webhook delivery is (the values of [`WebhookDeliveryView::state`]).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookDeliveryState {
+    /// Not delivered yet; `next_attempt_at` says when it is tried.
+    Pending,
+    /// An attempt got a 2xx answer; never sent again.
+    Delivered,
+    /// Every attempt failed.
+    Failed,
+}
+
+impl From<crate::db::webhooks::Delivery> for WebhookDeliveryView {
+    fn from(d: crate::db::webhooks::Delivery) -> Self {
+        Self {
+            next_attempt_at: (d.state == "pending").then_some(d.next_attempt_at),
+            id: d.id,
+            event: d.event,
+            job_id: d.job_id,
+            state: d.state,
+            attempts: d.attempts,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            last_duration_ms: d.last_duration_ms,
+            created_at: d.created_at,
+            last_attempt_at: d.last_attempt_at,
+            delivered_at: d.delivered_at,
+        }
     }
 }
 

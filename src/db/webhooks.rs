@@ -1,0 +1,278 @@
+//! Webhook endpoints and their deliveries. A delivery is owed from the transaction that
+//! ends its job; workers claim due ones with `FOR UPDATE SKIP LOCKED` and a lease, so two
+//! workers never send the same delivery at once and a worker that dies mid-send leaves it
+//! due again once its lease lapses.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// An endpoint as the API shows it: without its secret.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What registering an endpoint stores.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint<'a> {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub url: &'a str,
+    pub description: Option<&'a str>,
+    /// The signing secret; stored because HMAC needs it, never read back by the API.
+    pub secret: &'a str,
+}
+
+const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, created_at";
+
+/// Stores a new endpoint.
+pub async fn insert_endpoint(
+    pool: &PgPool,
+    endpoint: &NewEndpoint<'_>,
+) -> Result<Endpoint, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO webhook_endpoints (id, tenant_id, url, description, secret, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING {ENDPOINT_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(endpoint.tenant_id)
+    .bind(endpoint.url)
+    .bind(endpoint.description)
+    .bind(endpoint.secret)
+    .bind(endpoint.user_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// The tenant's endpoints, newest first, and how many there are.
+pub async fn list_endpoints(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Endpoint>, i64), sqlx::Error> {
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(pool)
+            .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1
+          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(tenant_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, total))
+}
+
+/// One endpoint, only when it belongs to `tenant_id`.
+pub async fn get_endpoint(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Endpoint>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2"
+    ))
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Deletes the tenant's endpoint with its deliveries (pending ones are never sent; one a
+/// worker is sending right now finishes and finds nothing to record). False when absent.
+pub async fn delete_endpoint(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2")
+        .bind(id)
+        .bind(tenant_id)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+/// Owes `event` with `payload` to every endpoint of the job's tenant. Runs inside the
+/// transaction that ends the job, so a job never ends without its deliveries.
+pub async fn insert_deliveries(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    job_id: Uuid,
+    event: &str,
+    payload: &str,
+) -> Result<u64, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, job_id, event, payload)
+         SELECT gen_random_uuid(), e.id, $2, $3, $4
+           FROM webhook_endpoints e
+          WHERE e.tenant_id = $1
+         ON CONFLICT (endpoint_id, job_id, event) DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(job_id)
+    .bind(event)
+    .bind(payload)
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected())
+}
+
+/// A delivery as `GET /webhooks/{id}/deliveries` lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub job_id: Uuid,
+    pub event: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_duration_ms: Option<i32>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The endpoint's deliveries, newest first, and how many there are.
+pub async fn list_deliveries(
+    pool: &PgPool,
+    endpoint_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Delivery>, i64), sqlx::Error> {
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1")
+            .bind(endpoint_id)
+            .fetch_one(pool)
+            .await?;
+    let rows = sqlx::query_as(
+        "SELECT id, endpoint_id, job_id, event, state, attempts, next_attempt_at,
+                last_attempt_at, last_status_code, last_error, last_duration_ms,
+                delivered_at, created_at
+           FROM webhook_deliveries WHERE endpoint_id = $1
+          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(endpoint_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, total))
+}
+
+/// A delivery a worker holds under `lease_token` until it records the attempt.
+#[derive(Clone, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: Uuid,
+    pub job_id: Uuid,
+    pub event: String,
+    pub payload: String,
+    /// Attempts including this one.
+    pub attempts: i32,
+    pub lease_token: Uuid,
+    pub url: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ClaimedDelivery {
+    // By hand: the secret must never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedDelivery")
+            .field("id", &self.id)
+            .field("job_id", &self.job_id)
+            .field("event", &self.event)
+            .field("attempts", &self.attempts)
+            .field("url", &self.url)
+            .field("secret", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Claims up to `limit` due deliveries for one attempt each: their attempt is counted
+/// and they are not due again until `lease` has passed, so a worker that dies mid-send
+/// leaves them to another one later. Rows other workers are claiming are skipped.
+pub async fn claim_due(
+    pool: &PgPool,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH due AS (
+             SELECT id FROM webhook_deliveries
+              WHERE state = 'pending' AND next_attempt_at <= now()
+              ORDER BY next_attempt_at
+              LIMIT $3
+              FOR UPDATE SKIP LOCKED
+         )
+         UPDATE webhook_deliveries d
+            SET attempts = d.attempts + 1, lease_token = $1, last_attempt_at = now(),
+                next_attempt_at = now() + make_interval(secs => $2)
+           FROM due, webhook_endpoints e
+          WHERE d.id = due.id AND e.id = d.endpoint_id
+      RETURNING d.id, d.job_id, d.event, d.payload, d.attempts, d.lease_token, e.url, e.secret",
+    )
+    .bind(Uuid::new_v4())
+    .bind(lease.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptResult<'a> {
+    /// `delivered`, `pending` (retry at `retry_in`) or `failed`.
+    pub state: &'a str,
+    pub status_code: Option<u16>,
+    pub error: Option<&'a str>,
+    pub duration: Duration,
+    /// For `pending`: when to try again.
+    pub retry_in: Duration,
+}
+
+/// Records an attempt, only while the caller's lease still holds the delivery (a worker
+/// that took too long finds it claimed again, or its endpoint deleted, and changes
+/// nothing). Returns whether it was recorded.
+pub async fn record_attempt(
+    pool: &PgPool,
+    id: Uuid,
+    lease_token: Uuid,
+    result: &AttemptResult<'_>,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE webhook_deliveries
+            SET state = $3, last_status_code = $4, last_error = $5, last_duration_ms = $6,
+                delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
+                next_attempt_at = CASE WHEN $3 = 'pending'
+                                       THEN now() + make_interval(secs => $7)
+                                       ELSE next_attempt_at END,
+                lease_token = NULL
+          WHERE id = $1 AND lease_token = $2 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(lease_token)
+    .bind(result.state)
+    .bind(result.status_code.map(i32::from))
+    .bind(result.error)
+    .bind(i32::try_from(result.duration.as_millis()).unwrap_or(i32::MAX))
+    .bind(result.retry_in.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}

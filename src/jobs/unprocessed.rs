@@ -1,0 +1,122 @@
+//! The rows a cancelled or failed job never got to: cut from its upload (header + those
+//! rows, byte for byte) into the file store before the upload is removed, so the user
+//! can upload exactly the rest.
+//!
+//! Where the job stopped is `rows_processed` as its end left it: the rows of the chunks
+//! its last run committed (a retry starts from the top, so earlier runs do not count; a
+//! row committed by an earlier run and offered again is upserted again, harmlessly). A
+//! job that stopped before committing a chunk (cancelled while queued, failed on its
+//! header, gave up between runs) has processed nothing: the whole file is unprocessed.
+
+use std::{io::Write, path::PathBuf};
+
+use crate::{
+    db::jobs::JobRecord, domain::JobState, import::unprocessed::write_unprocessed,
+    storage::FileStore,
+};
+
+/// True for the jobs that have unprocessed rows to offer: cancelled or failed ones.
+pub fn offered(job: &JobRecord) -> bool {
+    job.state().leaves_rows_unprocessed()
+}
+
+/// Why a job's unprocessed rows cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    /// The job read its whole file.
+    #[error(
+        "job {0} completed: it got to every row of its file, so it has no unprocessed rows \
+         (rows that failed are in its error file)"
+    )]
+    Completed(uuid::Uuid),
+    /// The job has not ended.
+    #[error("job {0} is still {1}: unprocessed rows exist only once a job is cancelled or fails")]
+    NotEnded(uuid::Uuid, &'static str),
+    /// The upload was gone before they could be cut (an upload removed by hand, or a
+    /// disk that was full when the job ended).
+    #[error("the unprocessed rows of job {0} were not kept")]
+    NotKept(uuid::Uuid),
+    /// Reading or writing the files failed.
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Keeps the job's unprocessed rows unless they are kept already. Returns `false` when
+/// the upload is gone (nothing to cut). Call it before removing the upload.
+pub async fn keep(store: &FileStore, job: &JobRecord) -> std::io::Result<bool> {
+    let target = store.unprocessed_path(job.id);
+    if tokio::fs::try_exists(&target).await? {
+        return Ok(true);
+    }
+    let upload = store.upload_path(job.id);
+    let part = store.unprocessed_part_path(job.id);
+    let rows_done = job.rows_processed.max(0) as u64;
+    let written = {
+        let part = part.clone();
+        tokio::task::spawn_blocking(move || write_file(&upload, rows_done, &part))
+            .await
+            .map_err(std::io::Error::other)?
+    };
+    match written {
+        Ok(()) => {}
+        Err(e) => {
+            crate::storage::remove_if_exists(&part).await;
+            return match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(false),
+                _ => Err(e),
+            };
+        }
+    }
+    // Atomic: a reader sees no file or a whole one; a second writer's identical file
+    // replaces it.
+    tokio::fs::rename(&part, &target).await?;
+    Ok(true)
+}
+
+/// Keeps them, logging instead of failing: the job has ended either way.
+pub async fn keep_logged(store: &FileStore, job: &JobRecord) {
+    if !offered(job) {
+        return;
+    }
+    match keep(store, job).await {
+        Ok(true) => tracing::info!(rows_processed = job.rows_processed, "unprocessed rows kept"),
+        Ok(false) => tracing::warn!("the upload is gone; its unprocessed rows cannot be kept"),
+        Err(e) => tracing::warn!(error = %e, "the unprocessed rows could not be kept"),
+    }
+}
+
+/// The file of the job's unprocessed rows, cutting it now when the job has just ended
+/// and its worker has not got to it yet.
+pub async fn file_of(store: &FileStore, job: &JobRecord) -> Result<PathBuf, Unavailable> {
+    match job.state() {
+        JobState::Completed => return Err(Unavailable::Completed(job.id)),
+        state if !state.is_terminal() => {
+            return Err(Unavailable::NotEnded(job.id, state.as_str()));
+        }
+        _ => {}
+    }
+    if keep(store, job).await? {
+        Ok(store.unprocessed_path(job.id))
+    } else if tokio::fs::try_exists(store.unprocessed_path(job.id)).await? {
+        // Kept by the worker between our look and the upload's removal.
+        Ok(store.unprocessed_path(job.id))
+    } else {
+        Err(Unavailable::NotKept(job.id))
+    }
+}
+
+fn write_file(
+    upload: &std::path::Path,
+    rows_done: u64,
+    part: &std::path::Path,
+) -> std::io::Result<()> {
+    // Opened first, so that a missing upload is NotFound before anything is created.
+    std::fs::File::open(upload)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(part)?);
+    write_unprocessed(upload, rows_done, &mut out).map_err(|e| match e {
+        crate::import::unprocessed::UnprocessedError::Io(io) => io,
+        other => std::io::Error::other(other),
+    })?;
+    out.flush()?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()
+}
