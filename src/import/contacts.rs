@@ -280,7 +280,6 @@ impl ImportKind for Contacts {
             }
         };
         let mut upsert = Upsert::new("contacts", "(tenant_id, lower(email))");
-        upsert.skip_unchanged("lower(s.email) = lower(u.email)");
         upsert.column("email", "text", OnConflict::Update);
         let mut text_columns: Vec<usize> = Vec::new();
         if names_given {

@@ -232,7 +232,6 @@ fn encode(
     let present = |field: usize| columns.has(Opportunities::FIELDS[field].name);
     let mut upsert = Upsert::new("opportunities", "(tenant_id, external_opp_id)");
     upsert
-        .skip_unchanged("s.external_opp_id = u.external_opp_id")
         .column("external_opp_id", "text", OnConflict::Keep)
         .column("name", "text", OnConflict::Update);
     let mut args = PgArguments::default();

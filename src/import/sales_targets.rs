@@ -122,7 +122,6 @@ fn encode(tenant_id: Uuid, rows: &[SalesTargetRow]) -> Result<PreparedChunk, Box
     let rows = &merged.rows;
     let mut upsert = Upsert::new("sales_targets", "(tenant_id, lower(rep_email), month)");
     upsert
-        .skip_unchanged("lower(s.rep_email) = lower(u.rep_email) AND s.month = u.month")
         .column("rep_email", "text", OnConflict::Update)
         .column("month", "date", OnConflict::Keep)
         .column("amount", "numeric", OnConflict::Update);

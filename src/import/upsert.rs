@@ -27,11 +27,6 @@ pub struct Upsert {
     updates: Vec<String>,
     /// The stored value of each updated column, and the value the update would give it.
     compared: Vec<(String, String)>,
-    /// The same comparison with the stored row as `s` and the file's row as `u`, for
-    /// the filter that skips unchanged rows before they reach the insert.
-    unchanged: Vec<(String, String)>,
-    /// How a stored row `s` matches a file row `u` by the conflict key.
-    key_match: Option<&'static str>,
 }
 
 impl Upsert {
@@ -44,19 +39,7 @@ impl Upsert {
             arrays: Vec::new(),
             updates: Vec::new(),
             compared: Vec::new(),
-            unchanged: Vec::new(),
-            key_match: None,
         }
-    }
-
-    /// Leaves out, before the insert, the file rows whose stored row (`s`, found by
-    /// `key_match` against the file's row `u`, e.g. `s.k = u.k`) already holds every value
-    /// the update would give it. Those rows then take no row lock and write nothing (no
-    /// WAL): an unchanged re-upload only reads. The `WHERE` of `DO UPDATE` still guards
-    /// rows that change between the check and the insert.
-    pub fn skip_unchanged(&mut self, key_match: &'static str) -> &mut Self {
-        self.key_match = Some(key_match);
-        self
     }
 
     /// Adds a column bound as a `pg_type[]` array.
@@ -75,13 +58,8 @@ impl Upsert {
             OnConflict::Update => format!("COALESCE(EXCLUDED.{name}, {table}.{name})"),
             OnConflict::FillEmpty => format!("COALESCE({table}.{name}, EXCLUDED.{name})"),
         };
-        let file_value = match on_conflict {
-            OnConflict::Update => format!("COALESCE(u.{name}, s.{name})"),
-            _ => format!("COALESCE(s.{name}, u.{name})"),
-        };
         self.updates.push(format!("{name} = {new_value}"));
         self.compared.push((format!("{table}.{name}"), new_value));
-        self.unchanged.push((format!("s.{name}"), file_value));
         self
     }
 
@@ -105,25 +83,9 @@ impl Upsert {
                 new.join(", ")
             )
         };
-        let skip = match self.key_match {
-            Some(key_match) if !self.unchanged.is_empty() => {
-                let (stored, new): (Vec<_>, Vec<_>) = self.unchanged.iter().cloned().unzip();
-                format!(
-                    " AS u({cols}) WHERE NOT EXISTS (
-                       SELECT 1 FROM {table} s
-                        WHERE s.tenant_id = $1 AND {key_match}
-                          AND ({}) IS NOT DISTINCT FROM ({}))",
-                    stored.join(", "),
-                    new.join(", "),
-                    table = self.table,
-                    cols = self.columns.join(", "),
-                )
-            }
-            _ => String::new(),
-        };
         format!(
             "INSERT INTO {table} (tenant_id, {cols})
-             SELECT $1, * FROM UNNEST({arrays}){skip}
+             SELECT $1, * FROM UNNEST({arrays})
              ON CONFLICT {conflict} DO UPDATE SET {updates}updated_at = now()
              WHERE {changed} {returning}",
             table = self.table,
@@ -170,16 +132,6 @@ mod tests {
         ));
         assert!(sql.contains(
             "WHERE (t.v, t.w) IS DISTINCT FROM (COALESCE(EXCLUDED.v, t.v), COALESCE(t.w, EXCLUDED.w)) RETURNING id"
-        ));
-        assert!(!sql.contains("NOT EXISTS"));
-        upsert.skip_unchanged("s.k = u.k");
-        let sql = upsert.statement("");
-        assert!(sql.contains(
-            "FROM UNNEST($2::text[], $3::numeric[], $4::text[]) AS u(k, v, w) WHERE NOT EXISTS"
-        ));
-        assert!(sql.contains("WHERE s.tenant_id = $1 AND s.k = u.k"));
-        assert!(sql.contains(
-            "AND (s.v, s.w) IS NOT DISTINCT FROM (COALESCE(u.v, s.v), COALESCE(s.w, u.w)))"
         ));
         let counting = upsert.counting_statement();
         assert!(counting.starts_with("WITH written AS (INSERT INTO t"));
