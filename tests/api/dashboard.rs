@@ -205,6 +205,11 @@ impl Browser {
     /// Saves a PNG of the page at `width`×`height`.
     async fn screenshot(&self, path: &Path, width: u32, height: u32) {
         self.client.set_window_size(width, height).await.unwrap();
+        // From the top, so the picture shows the page as it opens.
+        self.client
+            .execute("window.scrollTo(0, 0)", vec![])
+            .await
+            .unwrap();
         let png = self.client.screenshot().await.unwrap();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, png).unwrap();
@@ -675,7 +680,7 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
 
     let target = target_dir();
     browser
-        .screenshot(&target.join("dashboard.png"), 1280, 1000)
+        .screenshot(&target.join("dashboard.png"), 1280, 1200)
         .await;
     browser
         .screenshot(&target.join("dashboard-phone.png"), 390, 1100)
