@@ -237,14 +237,11 @@ pub async fn error_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_file()),
         Err(e) => return Err(ApiError::internal(e)),
     };
-    let headers = [
-        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-        (
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"errors-{id}.csv\""),
-        ),
-    ];
-    Ok((headers, Body::from_stream(ReaderStream::new(file))))
+    Ok(csv_attachment(
+        file,
+        "text/csv; charset=utf-8",
+        format!("errors-{id}.csv"),
+    ))
 }
 
 /// The rows a cancelled or failed job never got to: its header line and those rows, byte
@@ -281,12 +278,25 @@ pub async fn unprocessed_file(
         .await
         .map_err(ApiError::internal)?;
     // No charset: the bytes are the upload's own, in whatever encoding it used.
+    Ok(csv_attachment(
+        file,
+        "text/csv",
+        format!("unprocessed-{id}.csv"),
+    ))
+}
+
+/// A CSV file of the store streamed as a download named `file_name`.
+fn csv_attachment(
+    file: tokio::fs::File,
+    content_type: &'static str,
+    file_name: String,
+) -> impl IntoResponse {
     let headers = [
-        (header::CONTENT_TYPE, "text/csv".to_owned()),
+        (header::CONTENT_TYPE, content_type.to_owned()),
         (
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"unprocessed-{id}.csv\""),
+            format!("attachment; filename=\"{file_name}\""),
         ),
     ];
-    Ok((headers, Body::from_stream(ReaderStream::new(file))))
+    (headers, Body::from_stream(ReaderStream::new(file)))
 }
