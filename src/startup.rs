@@ -10,7 +10,7 @@ use crate::{
     api::{self, AppState},
     config::Settings,
     db,
-    jobs::{WorkerContext, queue::JobQueue},
+    jobs::{WorkerContext, health::WorkerHealth, queue::JobQueue},
     mail::{EmailClient, MailError},
     storage::FileStore,
 };
@@ -174,8 +174,26 @@ pub enum WorkerRunError {
     Worker(#[from] crate::jobs::worker::WorkerError),
 }
 
-/// Builds a worker's context and runs it until `shutdown` resolves.
+/// Builds a worker's context and runs it until `shutdown` resolves. With
+/// `worker_health_addr` set, its health listener answers from the start (see
+/// [`crate::jobs::health`]).
 pub async fn run_worker(
+    settings: Settings,
+    migrate: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerRunError> {
+    run_worker_with_health(
+        WorkerHealth::for_settings(&settings),
+        settings,
+        migrate,
+        shutdown,
+    )
+    .await
+}
+
+/// [`run_worker`] reporting to a `health` the caller keeps (tests watch it).
+pub async fn run_worker_with_health(
+    health: WorkerHealth,
     settings: Settings,
     migrate: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -184,13 +202,28 @@ pub async fn run_worker(
         Some(addr) => Some(serve_worker_metrics(addr).await?),
         None => None,
     };
-    let ctx = worker_context(settings, migrate).await?;
-    let result = crate::jobs::worker::run(ctx, shutdown).await;
-    if let Some(server) = metrics {
-        server.abort();
+    // Bound before the slow start (migrations, connecting), so that probes answer at once.
+    let probes = match settings.worker_health_addr {
+        Some(addr) => {
+            let (local, task) = crate::jobs::health::serve(addr, health.clone())
+                .await
+                .map_err(StartupError::Io)?;
+            tracing::info!(addr = %local, "worker health listening");
+            Some(task)
+        }
+        None => None,
+    };
+    let result = match worker_context(settings, migrate).await {
+        Ok(ctx) => crate::jobs::worker::run(ctx, shutdown, health.clone())
+            .await
+            .map_err(WorkerRunError::from),
+        Err(e) => Err(e.into()),
+    };
+    health.stopped();
+    for task in [metrics, probes].into_iter().flatten() {
+        task.abort();
     }
-    result?;
-    Ok(())
+    result
 }
 
 /// Serves this worker's metrics at `GET /metrics` on `addr`, so each of N workers can be

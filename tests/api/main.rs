@@ -36,3 +36,4 @@ mod unprocessed;
 mod upload;
 mod webhooks;
 mod worker_crash;
+mod worker_health;
