@@ -20,6 +20,7 @@ mod job_names;
 mod jobs;
 mod jsend_errors;
 mod keys;
+mod kubernetes;
 mod maintenance;
 mod metrics;
 mod openapi;
