@@ -104,6 +104,25 @@ fn compose_has_the_services_and_workers_can_scale() {
         grace >= drain + 10,
         "stop_grace_period {grace}s must exceed the worker's drain of {drain}s"
     );
+    // The health checks probe where the processes listen, with the binary (no curl).
+    for (svc, setting, path) in [
+        ("api", "LISTEN_ADDR", "/api/v1/readyz"),
+        ("worker", "WORKER_HEALTH_ADDR", "/healthz"),
+    ] {
+        let test: Vec<String> = compose["services"][svc]["healthcheck"]["test"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{svc} has a health check"))
+            .iter()
+            .map(scalar)
+            .collect();
+        assert_eq!(test[..3], ["CMD", "batch-import", "probe"], "{svc}");
+        let addr: std::net::SocketAddr = resolve_env(&compose, svc)[setting].parse().unwrap();
+        assert_eq!(
+            test[3],
+            format!("http://127.0.0.1:{}{path}", addr.port()),
+            "{svc}"
+        );
+    }
     // A first `docker compose up` leaves the user an admin key in the API's log.
     let api = resolve_env(&compose, "api");
     let (tenant, email) = api["BOOTSTRAP_ADMIN"].split_once(':').unwrap();

@@ -40,6 +40,17 @@ async fn until_ok(addr: std::net::SocketAddr, path: &str) -> Value {
     }
 }
 
+/// Whether `batch-import probe URL` exits 0.
+async fn probe_command(url: &str) -> bool {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
+        .args(["probe", url])
+        .output()
+        .await
+        .unwrap()
+        .status
+        .success()
+}
+
 fn sigterm(worker: &tokio::process::Child) {
     let pid = worker.id().unwrap().to_string();
     assert!(
@@ -84,6 +95,9 @@ async fn a_worker_answers_its_probes_while_its_loop_runs_and_stops_answering_whe
     let since = alive["data"]["seconds_since_heartbeat"].as_f64().unwrap();
     assert!(since < 2.5, "heartbeats arrive about every second: {alive}");
     assert!(probe(addr, "/nope").await.is_some_and(|(s, _)| s == 404));
+    // `batch-import probe`, the compose health check, agrees.
+    assert!(probe_command(&format!("http://{addr}/healthz")).await);
+    assert!(!probe_command(&format!("http://{addr}/nope")).await);
 
     sigterm(&worker);
     let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
@@ -95,6 +109,7 @@ async fn a_worker_answers_its_probes_while_its_loop_runs_and_stops_answering_whe
         probe(addr, "/healthz").await.is_none(),
         "nothing answers once the worker is gone"
     );
+    assert!(!probe_command(&format!("http://{addr}/healthz")).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
