@@ -38,6 +38,15 @@ pub enum StartupError {
     Bootstrap(String),
 }
 
+/// The Postgres pool size of an API process.
+pub const API_DB_CONNECTIONS: u32 = 20;
+
+/// The Postgres pool size of a worker process: the writers of every job it runs at once,
+/// plus two for progress and lease updates, the reconciler and the webhook deliveries.
+pub fn worker_db_connections(settings: &Settings) -> u32 {
+    (settings.worker_concurrency * settings.import_writers.max(1)) as u32 + 2
+}
+
 /// Opens the pool and, when `migrate` is set, creates the database and applies migrations.
 pub async fn database(
     settings: &Settings,
@@ -71,7 +80,7 @@ impl ApiServer {
         migrate: bool,
     ) -> Result<Self, StartupError> {
         crate::prometheus::handle();
-        let db = database(&settings, 20, migrate).await?;
+        let db = database(&settings, API_DB_CONNECTIONS, migrate).await?;
         if let Some(spec) = &settings.bootstrap_admin {
             bootstrap_admin(&db, spec).await?;
         }
@@ -145,9 +154,7 @@ pub async fn worker_context(
     settings: Settings,
     migrate: bool,
 ) -> Result<WorkerContext, StartupError> {
-    // The writers of every concurrent job, plus a few for progress and state updates.
-    let connections = (settings.worker_concurrency * settings.import_writers.max(1)) as u32 + 2;
-    let db = database(&settings, connections, migrate).await?;
+    let db = database(&settings, worker_db_connections(&settings), migrate).await?;
     let store = FileStore::open(&settings.storage_dir).await?;
     let mailer = EmailClient::new(&settings.smtp_url, &settings.mail_from)?;
     Ok(WorkerContext {

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use batch_import::domain::JobState;
+use batch_import::{domain::JobState, startup};
 use serde_yaml_ng::Value;
 
 use crate::helpers::{
@@ -481,6 +481,30 @@ fn the_pods_run_as_the_image_user_on_a_read_only_root_with_resources() {
     assert!(
         limit >= concurrency * 48,
         "a {limit} Mi limit for {concurrency} jobs"
+    );
+}
+
+#[test]
+fn the_most_workers_and_api_pods_fit_in_a_default_postgres() {
+    let resources = resources();
+    let mut settings = manifests::default_settings();
+    let config = config(&resources);
+    settings.worker_concurrency = config["WORKER_CONCURRENCY"].parse().unwrap();
+    settings.import_writers = config["IMPORT_WRITERS"].parse().unwrap();
+    let workers = find(&resources, "ScaledObject", "")["spec"]["maxReplicaCount"]
+        .as_u64()
+        .unwrap() as u32;
+    let apis = find(&resources, "Deployment", "serve")["spec"]["replicas"]
+        .as_u64()
+        .unwrap() as u32;
+    // The pool sizes the processes really use; `migrate` opens 2 (src/main.rs).
+    let needed = workers * startup::worker_db_connections(&settings)
+        + apis * startup::API_DB_CONNECTIONS
+        + 2;
+    // max_connections 100 by default, 3 of them reserved for superusers.
+    assert!(
+        needed <= 97,
+        "{workers} workers and {apis} API pods need {needed} Postgres connections"
     );
 }
 
