@@ -313,20 +313,17 @@ async fn the_probes_name_real_routes_on_the_ports_the_processes_listen_on() {
     // The Service forwards to the port the API listens on.
     let service = find(&resources, "Service", "");
     let target = &service["spec"]["ports"][0]["targetPort"];
-    let target_port = target.as_u64().map_or_else(
-        || {
-            let name = target.as_str().unwrap();
-            api["ports"]
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .find(|p| p["name"] == name)
-                .expect("the Service's targetPort names a container port")["containerPort"]
-                .as_u64()
-                .unwrap()
-        },
-        |n| n,
-    );
+    let target_port = target.as_u64().unwrap_or_else(|| {
+        let name = target.as_str().unwrap();
+        api["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .expect("the Service's targetPort names a container port")["containerPort"]
+            .as_u64()
+            .unwrap()
+    });
     assert_eq!(
         target_port,
         u64::from(config_port(&resources, "LISTEN_ADDR"))
