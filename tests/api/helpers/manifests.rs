@@ -118,3 +118,16 @@ fn unknown_variables_are_reported_and_settings_are_not() {
         vec!["WORKER_CONCURENCY".to_owned()]
     );
 }
+
+#[test]
+fn every_setting_has_a_row_in_the_readme_configuration_table() {
+    let readme = repo_file("README.md");
+    let missing: Vec<String> = setting_variables()
+        .into_iter()
+        .filter(|name| !readme.contains(&format!("\n| `{name}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "settings missing from README: {missing:?}"
+    );
+}
