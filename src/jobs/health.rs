@@ -344,4 +344,39 @@ mod tests {
         );
         assert!(readiness.redis.starts_with("unavailable"), "{readiness:?}");
     }
+
+    #[tokio::test]
+    async fn the_listener_answers_503_with_jsend_when_unhealthy() {
+        let health = WorkerHealth::new(Duration::from_secs(60));
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), health.clone())
+            .await
+            .unwrap();
+        let get = |path: &'static str| async move {
+            let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        };
+        // Starting: alive, not ready.
+        let (status, body) = get("/healthz").await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("success")));
+        assert_eq!(body["data"]["phase"], "starting");
+        let (status, body) = get("/readyz").await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (503, Some("error")),
+            "{body}"
+        );
+        assert_eq!(body["data"]["postgres"], "not checked");
+        // Stopped: dead.
+        health.stopped();
+        let (status, body) = get("/healthz").await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], "error");
+        assert_eq!(body["data"]["alive"], false);
+        assert!(
+            body["message"].as_str().unwrap().contains("stopped"),
+            "{body}"
+        );
+        task.abort();
+    }
 }
