@@ -117,7 +117,7 @@ async fn a_scrape_after_an_import_shows_exactly_that_import() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_job_gauges_fall_back_to_zero_when_no_job_is_left_in_a_state() {
+async fn queued_jobs_and_waiting_tasks_are_counted_and_fall_back_to_zero_once_drained() {
     // An autoscaler reads `queued` and `running`: they must return to 0 once the queue is
     // drained, not keep the last count a scrape saw.
     let app = spawn_app_with(|_| {}, false).await;
@@ -138,6 +138,13 @@ async fn the_job_gauges_fall_back_to_zero_when_no_job_is_left_in_a_state() {
         1.0,
         "{before}"
     );
+    // The waiting task is counted: apalis-redis keeps it in a sorted set, not in the list
+    // a plain LLEN (or KEDA's Redis list trigger) would read.
+    assert_eq!(
+        sample(&before, "batch_import_queue_depth", &[]),
+        1.0,
+        "{before}"
+    );
     // Every kind and state is reported, those without jobs as 0.
     assert!(
         before.contains("batch_import_jobs{kind=\"sales_targets\",state=\"running\"} 0"),
@@ -149,6 +156,11 @@ async fn the_job_gauges_fall_back_to_zero_when_no_job_is_left_in_a_state() {
     assert_eq!(job["state"], "completed", "{job}");
     let after = scrape(&api).await;
     assert_eq!(sample(&after, "batch_import_jobs", &queued), 0.0, "{after}");
+    assert_eq!(
+        sample(&after, "batch_import_queue_depth", &[]),
+        0.0,
+        "{after}"
+    );
     assert_eq!(
         sample(
             &after,
