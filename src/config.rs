@@ -75,6 +75,12 @@ pub struct Settings {
     /// Where a worker serves its Prometheus metrics (`GET /metrics`); off when unset.
     #[serde(default)]
     pub metrics_addr: Option<SocketAddr>,
+    /// Where a worker answers health probes (`GET /healthz`, `GET /readyz`); off when unset.
+    #[serde(default)]
+    pub worker_health_addr: Option<SocketAddr>,
+    /// How long a worker asked to stop (SIGTERM) lets its running jobs finish before it
+    /// exits anyway; an orchestrator's grace period must be longer.
+    pub worker_shutdown_timeout_secs: u64,
     /// Maintenance mode: uploads answer 503 (nothing is stored) while reads keep working.
     #[serde(default)]
     pub maintenance: bool,
@@ -162,6 +168,8 @@ impl fmt::Debug for Settings {
             log_format,
             bootstrap_admin,
             metrics_addr,
+            worker_health_addr,
+            worker_shutdown_timeout_secs,
             maintenance,
             rate_limit_rps,
             rate_limit_burst,
@@ -194,6 +202,8 @@ impl fmt::Debug for Settings {
             .field("log_format", log_format)
             .field("bootstrap_admin", bootstrap_admin)
             .field("metrics_addr", metrics_addr)
+            .field("worker_health_addr", worker_health_addr)
+            .field("worker_shutdown_timeout_secs", worker_shutdown_timeout_secs)
             .field("maintenance", maintenance)
             .field("rate_limit_rps", rate_limit_rps)
             .field("rate_limit_burst", rate_limit_burst)

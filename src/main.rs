@@ -1,5 +1,5 @@
 //! The `batch-import` binary: `serve`, `work`, `migrate`, `keys create|list|revoke`, `import`,
-//! and the HTTP client commands `upload`, `jobs`, `job`.
+//! the HTTP client commands `upload`, `jobs`, `job`, and `probe` (a container health check).
 
 use anyhow::Context;
 use std::{path::PathBuf, process::ExitCode};
@@ -73,6 +73,13 @@ enum Command {
     Jobs(client::JobsArgs),
     /// Show one job from a running API.
     Job(client::JobArgs),
+    /// GET a health URL: exit 0 on a 2xx answer within 5 s, 1 otherwise. A container
+    /// health check for the image, which has no curl (e.g. a worker's
+    /// `http://127.0.0.1:8081/healthz` with `WORKER_HEALTH_ADDR`).
+    Probe {
+        /// The URL, e.g. `http://127.0.0.1:8081/healthz`.
+        url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Upload(args) => return Ok(client_exit(client::upload(args).await)),
         Command::Jobs(args) => return Ok(client_exit(client::jobs(args).await)),
         Command::Job(args) => return Ok(client_exit(client::job(args).await)),
+        Command::Probe { url } => return Ok(probe(&url).await),
         command => command,
     };
     let settings = Settings::load().context("could not load the configuration")?;
@@ -251,7 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 db::accounts::Revoked::NotFound => anyhow::bail!("no API key with id {id}"),
             }
         }
-        Command::Upload(_) | Command::Jobs(_) | Command::Job(_) => {
+        Command::Upload(_) | Command::Jobs(_) | Command::Job(_) | Command::Probe { .. } => {
             unreachable!("the client commands return above")
         }
     }
@@ -265,6 +273,23 @@ fn client_exit(result: Result<ExitCode, client::ClientError>) -> ExitCode {
         eprintln!("error: {:#}", anyhow::Error::from(error));
         ExitCode::from(client::EXIT_FAILED)
     })
+}
+
+/// `probe`: one GET, success only for a 2xx answer; the reason on stderr otherwise.
+async fn probe(url: &str) -> ExitCode {
+    let answer = async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?;
+        client.get(url).send().await?.error_for_status()
+    };
+    match answer.await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("unhealthy: {url}: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `keys list` output: one aligned row per key under a header row.

@@ -10,7 +10,7 @@ use crate::{
     api::{self, AppState},
     config::Settings,
     db,
-    jobs::{WorkerContext, queue::JobQueue},
+    jobs::{WorkerContext, health::WorkerHealth, queue::JobQueue},
     mail::{EmailClient, MailError},
     storage::FileStore,
 };
@@ -36,6 +36,15 @@ pub enum StartupError {
     /// `BOOTSTRAP_ADMIN` is not `tenant:email`.
     #[error("BOOTSTRAP_ADMIN: {0}")]
     Bootstrap(String),
+}
+
+/// The Postgres pool size of an API process.
+pub const API_DB_CONNECTIONS: u32 = 20;
+
+/// The Postgres pool size of a worker process: the writers of every job it runs at once,
+/// plus two for progress and lease updates, the reconciler and the webhook deliveries.
+pub fn worker_db_connections(settings: &Settings) -> u32 {
+    (settings.worker_concurrency * settings.import_writers.max(1)) as u32 + 2
 }
 
 /// Opens the pool and, when `migrate` is set, creates the database and applies migrations.
@@ -71,7 +80,7 @@ impl ApiServer {
         migrate: bool,
     ) -> Result<Self, StartupError> {
         crate::prometheus::handle();
-        let db = database(&settings, 20, migrate).await?;
+        let db = database(&settings, API_DB_CONNECTIONS, migrate).await?;
         if let Some(spec) = &settings.bootstrap_admin {
             bootstrap_admin(&db, spec).await?;
         }
@@ -145,9 +154,7 @@ pub async fn worker_context(
     settings: Settings,
     migrate: bool,
 ) -> Result<WorkerContext, StartupError> {
-    // The writers of every concurrent job, plus a few for progress and state updates.
-    let connections = (settings.worker_concurrency * settings.import_writers.max(1)) as u32 + 2;
-    let db = database(&settings, connections, migrate).await?;
+    let db = database(&settings, worker_db_connections(&settings), migrate).await?;
     let store = FileStore::open(&settings.storage_dir).await?;
     let mailer = EmailClient::new(&settings.smtp_url, &settings.mail_from)?;
     Ok(WorkerContext {
@@ -174,8 +181,26 @@ pub enum WorkerRunError {
     Worker(#[from] crate::jobs::worker::WorkerError),
 }
 
-/// Builds a worker's context and runs it until `shutdown` resolves.
+/// Builds a worker's context and runs it until `shutdown` resolves. With
+/// `worker_health_addr` set, its health listener answers from the start (see
+/// [`crate::jobs::health`]).
 pub async fn run_worker(
+    settings: Settings,
+    migrate: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerRunError> {
+    run_worker_with_health(
+        WorkerHealth::for_settings(&settings),
+        settings,
+        migrate,
+        shutdown,
+    )
+    .await
+}
+
+/// [`run_worker`] reporting to a `health` the caller keeps (tests watch it).
+pub async fn run_worker_with_health(
+    health: WorkerHealth,
     settings: Settings,
     migrate: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -184,13 +209,28 @@ pub async fn run_worker(
         Some(addr) => Some(serve_worker_metrics(addr).await?),
         None => None,
     };
-    let ctx = worker_context(settings, migrate).await?;
-    let result = crate::jobs::worker::run(ctx, shutdown).await;
-    if let Some(server) = metrics {
-        server.abort();
+    // Bound before the slow start (migrations, connecting), so that probes answer at once.
+    let probes = match settings.worker_health_addr {
+        Some(addr) => {
+            let (local, task) = crate::jobs::health::serve(addr, health.clone())
+                .await
+                .map_err(StartupError::Io)?;
+            tracing::info!(addr = %local, "worker health listening");
+            Some(task)
+        }
+        None => None,
+    };
+    let result = match worker_context(settings, migrate).await {
+        Ok(ctx) => crate::jobs::worker::run(ctx, shutdown, health.clone())
+            .await
+            .map_err(WorkerRunError::from),
+        Err(e) => Err(e.into()),
+    };
+    health.stopped();
+    for task in [metrics, probes].into_iter().flatten() {
+        task.abort();
     }
-    result?;
-    Ok(())
+    result
 }
 
 /// Serves this worker's metrics at `GET /metrics` on `addr`, so each of N workers can be

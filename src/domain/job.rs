@@ -18,6 +18,9 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// Every kind, e.g. to report a zero for those without jobs.
+    pub const ALL: [JobKind; 3] = [Self::Opportunities, Self::Contacts, Self::SalesTargets];
+
     /// The name used in URLs, the database and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -57,6 +60,15 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, e.g. to report a zero for those without jobs.
+    pub const ALL: [JobState; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
     /// The name used in the database and JSON.
     pub fn as_str(self) -> &'static str {
         match self {

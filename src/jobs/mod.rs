@@ -1,5 +1,6 @@
 //! The job queue (apalis on Redis) and the workers that run imports.
 
+pub mod health;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod queue;

@@ -16,6 +16,7 @@ use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 use super::{
+    health::WorkerHealth,
     queue::{self, ImportTask, JobQueue},
     reconciler::{self, ReconcilerConfig},
     runner::{self, WorkerContext},
@@ -40,14 +41,17 @@ pub enum WorkerError {
 /// the process gives up and exits non-zero.
 const MAX_WORKER_RESTARTS: usize = 20;
 
-/// Runs a worker until `shutdown` resolves; in-flight jobs finish first. Besides the
-/// queue consumers it runs the reconciler and the vacuum of finished tasks.
+/// Runs a worker until `shutdown` resolves; in-flight jobs finish first, for at most
+/// `worker_shutdown_timeout_secs`. Besides the queue consumers it runs the reconciler and
+/// the vacuum of finished tasks. It reports how its queue loop fares to `health`.
 pub async fn run(
     ctx: WorkerContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    health: WorkerHealth,
 ) -> Result<(), WorkerError> {
     let settings = ctx.settings.clone();
     let conn = queue::connect(&settings.redis_url).await?;
+    health.running(ctx.db.clone(), conn.clone());
     let config = queue::queue_config(&settings);
     // Without polling an idle worker only looks for new tasks on its heartbeat.
     let backend = RedisStorage::<ImportTask>::new(conn.clone())
@@ -67,6 +71,10 @@ pub async fn run(
     ));
 
     let monitor = Monitor::new()
+        .on_event({
+            let health = health.clone();
+            move |_worker, event| health.observe(event)
+        })
         .register(move |restarts| {
             // A fresh name for every start: apalis refuses a name that heartbeated recently.
             let name = format!("worker-{}", Uuid::new_v4());
@@ -85,18 +93,41 @@ pub async fn run(
         });
 
     let requested = Arc::new(AtomicBool::new(false));
+    let drain_started = Arc::new(tokio::sync::Notify::new());
     let monitor_ctx = monitor.context();
     {
         let requested = requested.clone();
+        let drain_started = drain_started.clone();
+        let health = health.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("stopping: finishing the jobs in hand");
             requested.store(true, Ordering::SeqCst);
+            health.stopping();
             let _ = monitor_ctx.shutdown();
+            drain_started.notify_one();
         });
     }
+    // The drain is bounded so that the process exits before an orchestrator's grace period
+    // ends in a SIGKILL; a job cut short keeps no lease once it lapses, and the reconciler
+    // hands it to another worker (that run counts as an attempt).
+    let drain_limit = Duration::from_secs(settings.worker_shutdown_timeout_secs);
+    let drain_expired = async {
+        drain_started.notified().await;
+        tokio::time::sleep(drain_limit).await;
+    };
     let vacuum = tokio::spawn(vacuum_forever(conn, config));
-    let result = monitor.run().await;
+    let result = tokio::select! {
+        result = monitor.run() => result,
+        () = drain_expired => {
+            tracing::warn!(
+                timeout_secs = drain_limit.as_secs(),
+                "jobs still running at the shutdown timeout are abandoned; other workers re-run them once their leases lapse"
+            );
+            Ok(())
+        }
+    };
+    health.stopped();
     vacuum.abort();
     reconciler.abort();
     // A delivery cut short here stays claimed until its lease lapses, then is sent again.

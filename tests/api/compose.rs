@@ -2,10 +2,10 @@
 
 use serde_yaml_ng::Value;
 
+use crate::helpers::manifests::{self, scalar};
+
 fn compose() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml"))
-        .unwrap();
-    serde_yaml_ng::from_str(&text).expect("docker-compose.yml is valid YAML")
+    manifests::yaml("docker-compose.yml")
 }
 
 #[test]
@@ -81,6 +81,48 @@ fn compose_has_the_services_and_workers_can_scale() {
         assert!(env["DATABASE_URL"].contains("@postgres:5432/"));
         assert!(env["REDIS_URL"].contains("redis:6379"));
     }
+    // Every variable set is one the service reads (a typo would be silently ignored).
+    for svc in ["api", "worker"] {
+        let env = resolve_env(&compose, svc);
+        let unread = manifests::unread_variables(env.keys().map(String::as_str));
+        assert!(
+            unread.is_empty(),
+            "{svc} sets variables nothing reads: {unread:?}"
+        );
+    }
+    // The worker's drain is bounded by WORKER_SHUTDOWN_TIMEOUT_SECS; compose must wait longer
+    // before it kills the container.
+    let grace: u64 = scalar(&worker["stop_grace_period"])
+        .trim_end_matches('s')
+        .parse()
+        .expect("stop_grace_period in seconds");
+    let drain = resolve_env(&compose, "worker")
+        .get("WORKER_SHUTDOWN_TIMEOUT_SECS")
+        .map(|v| v.parse::<u64>().unwrap())
+        .unwrap_or(manifests::default_settings().worker_shutdown_timeout_secs);
+    assert!(
+        grace >= drain + 10,
+        "stop_grace_period {grace}s must exceed the worker's drain of {drain}s"
+    );
+    // The health checks probe where the processes listen, with the binary (no curl).
+    for (svc, setting, path) in [
+        ("api", "LISTEN_ADDR", "/api/v1/readyz"),
+        ("worker", "WORKER_HEALTH_ADDR", "/healthz"),
+    ] {
+        let test: Vec<String> = compose["services"][svc]["healthcheck"]["test"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{svc} has a health check"))
+            .iter()
+            .map(scalar)
+            .collect();
+        assert_eq!(test[..3], ["CMD", "batch-import", "probe"], "{svc}");
+        let addr: std::net::SocketAddr = resolve_env(&compose, svc)[setting].parse().unwrap();
+        assert_eq!(
+            test[3],
+            format!("http://127.0.0.1:{}{path}", addr.port()),
+            "{svc}"
+        );
+    }
     // A first `docker compose up` leaves the user an admin key in the API's log.
     let api = resolve_env(&compose, "api");
     let (tenant, email) = api["BOOTSTRAP_ADMIN"].split_once(':').unwrap();
@@ -104,13 +146,6 @@ fn resolve_env(compose: &Value, svc: &str) -> std::collections::HashMap<String, 
         }
     }
     out
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => serde_yaml_ng::to_string(other).unwrap().trim().to_owned(),
-    }
 }
 
 #[test]

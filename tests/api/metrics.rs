@@ -115,3 +115,59 @@ async fn a_scrape_after_an_import_shows_exactly_that_import() {
         "{worker}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_jobs_and_waiting_tasks_are_counted_and_fall_back_to_zero_once_drained() {
+    // An autoscaler reads `queued` and `running`: they must return to 0 once the queue is
+    // drained, not keep the last count a scrape saw.
+    let app = spawn_app_with(|_| {}, false).await;
+    let key = app.admin_key().await;
+    let api = format!("{}/metrics", app.address);
+    let queued = [("kind", "opportunities"), ("state", "queued")];
+    let id = app
+        .upload_job(
+            &key,
+            "opportunities",
+            "",
+            "Opportunity ID,Opportunity Name,Amount\nA,a,1\n",
+        )
+        .await;
+    let before = scrape(&api).await;
+    assert_eq!(
+        sample(&before, "batch_import_jobs", &queued),
+        1.0,
+        "{before}"
+    );
+    // The waiting task is counted: apalis-redis keeps it in a sorted set, not in the list
+    // a plain LLEN (or KEDA's Redis list trigger) would read.
+    assert_eq!(
+        sample(&before, "batch_import_queue_depth", &[]),
+        1.0,
+        "{before}"
+    );
+    // Every kind and state is reported, those without jobs as 0.
+    assert!(
+        before.contains("batch_import_jobs{kind=\"sales_targets\",state=\"running\"} 0"),
+        "{before}"
+    );
+
+    let _worker = crate::helpers::worker_process(&app.settings);
+    let job = app.wait_for_job(&key, &id).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    let after = scrape(&api).await;
+    assert_eq!(sample(&after, "batch_import_jobs", &queued), 0.0, "{after}");
+    assert_eq!(
+        sample(&after, "batch_import_queue_depth", &[]),
+        0.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "batch_import_jobs",
+            &[("kind", "opportunities"), ("state", "completed")]
+        ),
+        1.0,
+        "{after}"
+    );
+}

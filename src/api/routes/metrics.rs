@@ -4,7 +4,12 @@
 
 use axum::{extract::State, http::header, response::IntoResponse};
 
-use crate::{api::AppState, db, prometheus};
+use crate::{
+    api::AppState,
+    db,
+    domain::{JobKind, JobState},
+    prometheus,
+};
 
 /// Renders the metrics.
 #[utoipa::path(
@@ -17,9 +22,18 @@ use crate::{api::AppState, db, prometheus};
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     match db::jobs::totals(&state.db).await {
         Ok(totals) => {
-            for (kind, job_state, jobs) in totals {
-                metrics::gauge!(prometheus::JOBS, "kind" => kind, "state" => job_state)
-                    .set(jobs as f64);
+            // Every kind and state, 0 when no row has it: a gauge set once keeps its value,
+            // so a state whose last job left it would otherwise report its old count for
+            // ever (and an autoscaler reading `queued` would never scale down).
+            for kind in JobKind::ALL {
+                for job_state in JobState::ALL {
+                    let jobs = totals
+                        .iter()
+                        .find(|(k, s, _)| k == kind.as_str() && s == job_state.as_str())
+                        .map_or(0, |(_, _, jobs)| *jobs);
+                    metrics::gauge!(prometheus::JOBS, "kind" => kind.as_str(), "state" => job_state.as_str())
+                        .set(jobs as f64);
+                }
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: could not read the job totals"),
