@@ -1,6 +1,7 @@
 //! `spawn_app`: a real API and an in-process worker against real Postgres (a fresh
 //! database per test), real Redis (a fresh queue namespace per test) and a real SMTP server.
 
+pub mod moto;
 pub mod smtp;
 
 use std::{
@@ -13,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub use moto::MotoServer;
 pub use smtp::SmtpServer;
 
 /// The Postgres server the tests use; override with `TEST_DATABASE_SERVER`.
