@@ -300,3 +300,71 @@ async fn open_stream(path: &Path) -> Result<Option<ByteStream>, StoreError> {
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn storage_url_names_the_backend_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fallback = dir.path().join("fallback");
+        let store = Store::open(None, &fallback).await.unwrap();
+        assert!(matches!(&store, Store::File(_)));
+        assert!(fallback.join("uploads").is_dir(), "STORAGE_DIR when unset");
+
+        let named = dir.path().join("named");
+        let url = url::Url::from_directory_path(&named).unwrap();
+        let store = Store::open(Some(url.as_str()), &fallback).await.unwrap();
+        assert_eq!(store.kind(), "file");
+        assert!(named.join("errors").is_dir(), "the file URL's directory");
+
+        for bad in ["ftp://host/x", "s3:///prefix", "not a url", "file:relative"] {
+            let error = Store::open(Some(bad), &fallback).await.unwrap_err();
+            assert!(matches!(error, StoreError::Config(_)), "{bad}: {error:?}");
+        }
+        let error = Store::open(Some("s3://bucket/p?no_such_option=1"), &fallback)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("no_such_option"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_scratch_file_goes_unless_it_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(None, dir.path()).await.unwrap();
+        let job = Uuid::new_v4();
+
+        let dropped = store.unprocessed_scratch(job).unwrap();
+        std::fs::write(dropped.path(), b"a\n").unwrap();
+        let path = dropped.path().to_owned();
+        drop(dropped);
+        assert!(!path.exists(), "a scratch file dropped unkept is removed");
+
+        let kept = store.unprocessed_scratch(job).unwrap();
+        std::fs::write(kept.path(), b"a\n1\n").unwrap();
+        store.keep_unprocessed(job, kept).await.unwrap();
+        assert!(store.unprocessed_exists(job).await.unwrap());
+        let mut stream = store.unprocessed_file(job).await.unwrap().unwrap();
+        let mut content = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            content.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(content, b"a\n1\n");
+
+        // The error CSV is written in place on disk: its scratch is the final file.
+        let errors = store.error_scratch(job).unwrap();
+        std::fs::write(errors.path(), b"e\n").unwrap();
+        store.keep_error_file(job, errors).await.unwrap();
+        assert_eq!(
+            store.read_error_file(job, 10).await.unwrap().as_deref(),
+            Some(&b"e\n"[..])
+        );
+        assert_eq!(
+            store.read_error_file(job, 1).await.unwrap(),
+            None,
+            "too big"
+        );
+        assert!(store.error_file(Uuid::new_v4()).await.unwrap().is_none());
+    }
+}
