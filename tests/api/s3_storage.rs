@@ -263,3 +263,48 @@ async fn on_s3_the_reconciler_removes_uploads_nobody_will_import() {
         .await;
     assert_eq!(job["state"], "completed", "{job}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_an_upload_the_client_breaks_off_leaves_no_multipart_upload() {
+    let moto = MotoServer::start().await;
+    let app = s3_app(&moto, |_| {}, false).await;
+    let key = app.admin_key().await;
+    // 8 MiB (more than one part is uploaded), then the client's body fails mid-file.
+    let mut chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(b"Opportunity ID,Opportunity Name\n".to_vec())];
+    for _ in 0..128 {
+        chunks.push(Ok(b"ID-1,A name\n".repeat(64 * 1024 / 12)));
+    }
+    chunks.push(Err(std::io::Error::other("the client gave up")));
+    let part =
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .file_name("broken.csv");
+    let sent = app
+        .client
+        .post(format!("{}/api/v1/opportunities/upload", app.address))
+        .header("Authorization", &key)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the request cannot complete: {sent:?}");
+
+    // Aborted by the request's error path or, if the request was dropped, in the background.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let unfinished = moto.incomplete_uploads().await;
+        if unfinished.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "unfinished uploads stay: {unfinished:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(moto.keys("").await.is_empty(), "no object");
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM import_jobs")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0);
+}
