@@ -33,8 +33,13 @@ pub struct Settings {
     pub mail_from: String,
     /// Address the HTTP API listens on.
     pub listen_addr: SocketAddr,
-    /// Directory for uploads and error files; shared by the API and the workers.
+    /// Directory for uploads and error files; shared by the API and the workers. With an
+    /// `s3://` `storage_url` it holds only each process's local spool files.
     pub storage_dir: PathBuf,
+    /// Where uploads and error files live: `file:///path` or `s3://bucket/prefix` (with
+    /// the `AWS_*` variables); unset means the directory `storage_dir`.
+    #[serde(default)]
+    pub storage_url: Option<String>,
     /// Base URL of the API as clients see it, used for links such as `error_file`.
     pub public_url: String,
     /// Domain under which tenants have subdomains (`acme.<base_domain>`).
@@ -151,6 +156,7 @@ impl fmt::Debug for Settings {
             mail_from,
             listen_addr,
             storage_dir,
+            storage_url,
             public_url,
             base_domain,
             worker_concurrency,
@@ -185,6 +191,7 @@ impl fmt::Debug for Settings {
             .field("mail_from", mail_from)
             .field("listen_addr", listen_addr)
             .field("storage_dir", storage_dir)
+            .field("storage_url", &storage_url.as_deref().map(redact_url))
             .field("public_url", &redact_url(public_url))
             .field("base_domain", base_domain)
             .field("worker_concurrency", worker_concurrency)

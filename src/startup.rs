@@ -12,7 +12,7 @@ use crate::{
     db,
     jobs::{WorkerContext, health::WorkerHealth, queue::JobQueue},
     mail::{EmailClient, MailError},
-    storage::FileStore,
+    storage::{Store, StoreError},
 };
 
 /// Why a process could not start.
@@ -33,6 +33,9 @@ pub enum StartupError {
     /// Files or sockets.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The file store (`STORAGE_DIR` / `STORAGE_URL`) cannot be used.
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
     /// `BOOTSTRAP_ADMIN` is not `tenant:email`.
     #[error("BOOTSTRAP_ADMIN: {0}")]
     Bootstrap(String),
@@ -84,7 +87,7 @@ impl ApiServer {
         if let Some(spec) = &settings.bootstrap_admin {
             bootstrap_admin(&db, spec).await?;
         }
-        let store = FileStore::open(&settings.storage_dir).await?;
+        let store = open_store(&settings).await?;
         // Partial files of requests that died with an earlier process.
         let stale = std::time::Duration::from_secs(settings.stale_upload_secs);
         match store.sweep_partial_uploads(stale).await {
@@ -155,7 +158,7 @@ pub async fn worker_context(
     migrate: bool,
 ) -> Result<WorkerContext, StartupError> {
     let db = database(&settings, worker_db_connections(&settings), migrate).await?;
-    let store = FileStore::open(&settings.storage_dir).await?;
+    let store = open_store(&settings).await?;
     let mailer = EmailClient::new(&settings.smtp_url, &settings.mail_from)?;
     Ok(WorkerContext {
         db,
@@ -168,6 +171,13 @@ pub async fn worker_context(
             &Uuid::new_v4().simple().to_string()[..8]
         ),
     })
+}
+
+/// The store `STORAGE_URL` (or `STORAGE_DIR`) names.
+async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
+    let store = Store::open(settings.storage_url.as_deref(), &settings.storage_dir).await?;
+    tracing::debug!(backend = store.kind(), "file store opened");
+    Ok(store)
 }
 
 /// Why a worker process stopped.

@@ -107,6 +107,11 @@ impl From<crate::storage::StoreError> for ApiError {
                 Self::InsufficientStorage
             }
             StoreError::Io(e) => Self::internal(e),
+            StoreError::Remote(e) => {
+                tracing::error!(error = %e, "object storage failed");
+                Self::Unavailable("the file storage is unavailable; try again later".into())
+            }
+            StoreError::Config(message) => Self::internal(message),
         }
     }
 }

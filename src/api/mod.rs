@@ -32,7 +32,7 @@ use tower_http::{
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{config::Settings, jobs::queue::JobQueue, storage::FileStore};
+use crate::{config::Settings, jobs::queue::JobQueue, storage::Store};
 
 /// Where the API lives; `/metrics` is the only documented route outside it.
 pub const API_PREFIX: &str = "/api/v1";
@@ -55,7 +55,7 @@ pub struct AppState {
     /// The Redis job queue (producer side).
     pub queue: JobQueue,
     /// Uploads and error files.
-    pub store: FileStore,
+    pub store: Store,
     /// The configuration.
     pub settings: Arc<Settings>,
     /// Requests per API key (`rate_limit_rps`, `rate_limit_burst`).

@@ -14,7 +14,7 @@ use crate::{
         self,
         jobs::{JobRecord, KeyedJob, NewJob},
     },
-    storage::FileStore,
+    storage::Store,
 };
 
 /// How long a key stays bound to its first job.
@@ -87,7 +87,7 @@ pub enum IdempotencyError {
 pub async fn submit_once(
     db: &PgPool,
     queue: &JobQueue,
-    store: &FileStore,
+    store: &Store,
     job: &NewJob,
 ) -> Result<Submitted, IdempotencyError> {
     let outcome = submit_or_replay(db, queue, job).await;

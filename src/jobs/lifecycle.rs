@@ -122,9 +122,16 @@ async fn send_report(ctx: &WorkerContext, job: &JobRecord) {
             return;
         }
     }
-    let attachment = match tokio::fs::read(ctx.store.error_file_path(job.id)).await {
-        Ok(content) if content.len() <= report::MAX_ATTACHMENT_BYTES => Some(content),
-        _ => None,
+    let attachment = match ctx
+        .store
+        .read_error_file(job.id, report::MAX_ATTACHMENT_BYTES)
+        .await
+    {
+        Ok(content) => content,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the error file; sending the email without it");
+            None
+        }
     };
     let email = report::build(job, &to, ctx.settings.public_base(), attachment);
     let mut delay = Duration::from_secs(1);

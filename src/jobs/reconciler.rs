@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::queue::JobQueue;
-use crate::{db, domain::JobState, storage::FileStore};
+use crate::{db, domain::JobState, storage::Store};
 
 /// Any constant unique to this lock, shared by all workers.
 const LOCK_KEY: i64 = 0x6261_7463_685f_7263; // "batch_rc"
@@ -66,13 +66,13 @@ pub enum ReconcileError {
     /// Postgres failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// The upload directory could not be read.
+    /// The uploads could not be listed.
     #[error("file store: {0}")]
-    Io(#[from] std::io::Error),
+    Store(#[from] crate::storage::StoreError),
 }
 
 /// Ticks until the task is aborted.
-pub async fn run_forever(db: PgPool, queue: JobQueue, store: FileStore, config: ReconcilerConfig) {
+pub async fn run_forever(db: PgPool, queue: JobQueue, store: Store, config: ReconcilerConfig) {
     let mut interval = tokio::time::interval(config.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -94,7 +94,7 @@ pub async fn run_forever(db: PgPool, queue: JobQueue, store: FileStore, config: 
 pub async fn tick(
     db: &PgPool,
     queue: &JobQueue,
-    store: &FileStore,
+    store: &Store,
     config: &ReconcilerConfig,
 ) -> Result<Tick, ReconcileError> {
     let mut tx = db.begin().await?;
@@ -142,7 +142,7 @@ pub async fn tick(
 /// never got a job row (the API died between storing the file and recording the job).
 pub async fn sweep_files(
     db: &PgPool,
-    store: &FileStore,
+    store: &Store,
     stale: Duration,
 ) -> Result<usize, ReconcileError> {
     let mut removed = store.sweep_partial_uploads(stale).await?;

@@ -31,7 +31,7 @@ use crate::{
     },
     import::{self, FailedRows, ImportError, ImportRequest, Progress, ProgressSink, Verdict},
     mail::EmailClient,
-    storage::FileStore,
+    storage::Store,
 };
 
 /// What a worker needs to run jobs.
@@ -40,7 +40,7 @@ pub struct WorkerContext {
     /// Postgres.
     pub db: sqlx::PgPool,
     /// Uploads and error files.
-    pub store: FileStore,
+    pub store: Store,
     /// Sends error reports.
     pub mailer: EmailClient,
     /// The configuration.
@@ -123,11 +123,22 @@ async fn import_under_lease(
             usize::try_from(ctx.settings.error_rows_stored_max).unwrap_or(0),
         )),
     };
+    // With S3 a local copy of the upload (removed when `upload` drops) and a local error
+    // CSV that is stored below, before the job can end and be read.
+    let upload = ctx
+        .store
+        .local_upload(job.id)
+        .await
+        .map_err(std::io::Error::from)?;
+    let error_file = ctx
+        .store
+        .error_scratch(job.id)
+        .map_err(std::io::Error::from)?;
     let heartbeat = tokio::spawn(progress.clone().heartbeat());
     let request = ImportRequest {
         tenant_id: job.tenant_id,
-        path: ctx.store.upload_path(job.id),
-        error_path: ctx.store.error_file_path(job.id),
+        path: upload.path().to_owned(),
+        error_path: error_file.path().to_owned(),
         mapping: job.column_mapping.clone().map(|m| m.0),
         chunk_rows: ctx.settings.import_chunk_rows,
         writers: ctx.settings.import_writers,
@@ -135,7 +146,18 @@ async fn import_under_lease(
     };
     let result = import::run(job.kind(), &ctx.db, request, Progress::Report(&progress)).await;
     heartbeat.abort();
-    result
+    drop(upload);
+    match result {
+        // Only a run that will end the job stores its error CSV (another run has it now).
+        Ok(outcome) if !outcome.lost_lease => {
+            ctx.store
+                .keep_error_file(job.id, error_file)
+                .await
+                .map_err(std::io::Error::from)?;
+            Ok(outcome)
+        }
+        other => other,
+    }
 }
 
 /// Records how the run ended: the job's end, a retry later, or nothing (lease lost).

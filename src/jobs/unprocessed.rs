@@ -8,11 +8,13 @@
 //! job that stopped before committing a chunk (cancelled while queued, failed on its
 //! header, gave up between runs) has processed nothing: the whole file is unprocessed.
 
-use std::{io::Write, path::PathBuf};
+use std::io::Write;
 
 use crate::{
-    db::jobs::JobRecord, domain::JobState, import::unprocessed::write_unprocessed,
-    storage::FileStore,
+    db::jobs::JobRecord,
+    domain::JobState,
+    import::unprocessed::write_unprocessed,
+    storage::{ByteStream, Store, StoreError},
 };
 
 /// True for the jobs that have unprocessed rows to offer: cancelled or failed ones.
@@ -38,43 +40,42 @@ pub enum Unavailable {
     NotKept(uuid::Uuid),
     /// Reading or writing the files failed.
     #[error("file error: {0}")]
-    Io(#[from] std::io::Error),
+    Store(#[from] StoreError),
 }
 
 /// Keeps the job's unprocessed rows unless they are kept already. Returns `false` when
 /// the upload is gone (nothing to cut). Call it before removing the upload.
-pub async fn keep(store: &FileStore, job: &JobRecord) -> std::io::Result<bool> {
-    let target = store.unprocessed_path(job.id);
-    if tokio::fs::try_exists(&target).await? {
+pub async fn keep(store: &Store, job: &JobRecord) -> Result<bool, StoreError> {
+    if store.unprocessed_exists(job.id).await? {
         return Ok(true);
     }
-    let upload = store.upload_path(job.id);
-    let part = store.unprocessed_part_path(job.id);
+    let upload = match store.local_upload(job.id).await {
+        Ok(upload) => upload,
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    // Removed when dropped on any early return below.
+    let part = store.unprocessed_scratch(job.id)?;
     let rows_done = job.rows_processed.max(0) as u64;
     let written = {
-        let part = part.clone();
+        let upload = upload.path().to_owned();
+        let part = part.path().to_owned();
         tokio::task::spawn_blocking(move || write_file(&upload, rows_done, &part))
             .await
             .map_err(std::io::Error::other)?
     };
+    drop(upload);
     match written {
         Ok(()) => {}
-        Err(e) => {
-            crate::storage::remove_if_exists(&part).await;
-            return match e.kind() {
-                std::io::ErrorKind::NotFound => Ok(false),
-                _ => Err(e),
-            };
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
     }
-    // Atomic: a reader sees no file or a whole one; a second writer's identical file
-    // replaces it.
-    tokio::fs::rename(&part, &target).await?;
+    store.keep_unprocessed(job.id, part).await?;
     Ok(true)
 }
 
 /// Keeps them, logging instead of failing: the job has ended either way.
-pub async fn keep_logged(store: &FileStore, job: &JobRecord) {
+pub async fn keep_logged(store: &Store, job: &JobRecord) {
     if !offered(job) {
         return;
     }
@@ -85,9 +86,9 @@ pub async fn keep_logged(store: &FileStore, job: &JobRecord) {
     }
 }
 
-/// The file of the job's unprocessed rows, cutting it now when the job has just ended
+/// The job's unprocessed rows as a stream, cutting them now when the job has just ended
 /// and its worker has not got to it yet.
-pub async fn file_of(store: &FileStore, job: &JobRecord) -> Result<PathBuf, Unavailable> {
+pub async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unavailable> {
     match job.state() {
         JobState::Completed => return Err(Unavailable::Completed(job.id)),
         state if !state.is_terminal() => {
@@ -95,16 +96,14 @@ pub async fn file_of(store: &FileStore, job: &JobRecord) -> Result<PathBuf, Unav
         }
         _ => {}
     }
-    if keep(store, job).await? {
-        Ok(store.unprocessed_path(job.id))
-    } else if tokio::fs::try_exists(store.unprocessed_path(job.id)).await? {
-        // Kept by the worker between our look and the upload's removal.
-        Ok(store.unprocessed_path(job.id))
-    } else {
-        Err(Unavailable::NotKept(job.id))
-    }
+    // When `keep` finds no upload, the worker may have kept the rows between our look
+    // and the upload's removal: the stored file decides.
+    keep(store, job).await?;
+    store
+        .unprocessed_file(job.id)
+        .await?
+        .ok_or(Unavailable::NotKept(job.id))
 }
-
 fn write_file(
     upload: &std::path::Path,
     rows_done: u64,

@@ -1,8 +1,18 @@
-//! The file store shared by the API and the workers: uploads waiting to be imported, the
-//! error CSVs of finished jobs and the unprocessed rows of cancelled or failed ones. A
-//! directory on a volume both can reach. Only `uploads/` is ever swept; the files of an
-//! ended job (`errors/<job>.csv`, `errors/<job>.unprocessed.csv`) stay with the job.
+//! The store shared by the API and the workers: uploads waiting to be imported, the
+//! error CSVs of finished jobs and the unprocessed rows of cancelled or failed ones.
+//!
+//! [`Store`] is one of two backends with the same layout (`uploads/<job>.csv`,
+//! `errors/<job>.csv`, `errors/<job>.unprocessed.csv`):
+//! - [`FileStore`]: a directory on a volume the API and every worker can reach;
+//! - [`S3Store`]: a bucket (and prefix) on S3 or an S3-compatible server, so that the API
+//!   and the workers need no shared disk. The engine reads and writes local files, so a
+//!   worker copies the upload into a local spool file for a run and stores the error CSV
+//!   when the run ends.
+//!
+//! Only `uploads/` is ever swept; the files of an ended job stay with the job.
 
+mod s3;
+mod store;
 mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +23,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+pub use s3::S3Store;
+pub use store::{ByteStream, LocalFile, Scratch, Store};
 pub use sweep::UploadOnDisk;
 
 /// Why a file could not be stored.
@@ -33,6 +45,36 @@ pub enum StoreError {
     /// The disk said no.
     #[error("file storage error: {0}")]
     Io(std::io::Error),
+    /// The object store (S3) failed or could not be reached.
+    #[error("object storage error: {0}")]
+    Remote(#[from] object_store::Error),
+    /// `STORAGE_URL` is not a URL this service can use.
+    #[error("STORAGE_URL: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// True when the file asked for is not there (a missing upload, for instance).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
+            Self::Remote(object_store::Error::NotFound { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for std::io::Error {
+    /// For callers that speak `io::Error` (the engine): a missing file stays `NotFound`.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Io(e) | StoreError::Full(e) => e,
+            other if other.is_not_found() => {
+                std::io::Error::new(std::io::ErrorKind::NotFound, other.to_string())
+            }
+            other => std::io::Error::other(other),
+        }
+    }
 }
 
 impl From<std::io::Error> for StoreError {
@@ -57,7 +99,7 @@ pub struct StoredUpload {
     pub sha256: [u8; 32],
 }
 
-/// Uploads and error files on local (or mounted) disk.
+/// Uploads and error files on local (or mounted) disk: `STORAGE_DIR`, or `file:///path`.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: PathBuf,

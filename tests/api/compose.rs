@@ -185,3 +185,88 @@ fn dockerfile_builds_the_binary_and_ships_the_config() {
         }
     }
 }
+
+fn compose_s3() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docker-compose.s3.yml"
+    ))
+    .unwrap();
+    serde_yaml_ng::from_str(&text).expect("docker-compose.s3.yml is valid YAML")
+}
+
+/// The S3 override: a MinIO server, a one-shot bucket creation the API and workers wait
+/// for, and their `STORAGE_URL`/`AWS_*` settings naming that server, bucket and user, with
+/// the shared volume of the base file dropped.
+#[test]
+fn the_s3_override_points_api_and_workers_at_the_bucket_it_creates() {
+    let base = compose();
+    let s3 = compose_s3();
+    let services = s3["services"].as_mapping().unwrap();
+    for name in services.keys().map(|k| k.as_str().unwrap()) {
+        assert!(
+            ["minio", "minio-init", "api", "worker"].contains(&name),
+            "unexpected service {name}"
+        );
+    }
+    let minio = &s3["services"]["minio"];
+    let minio_env = resolve_env(&s3, "minio");
+    let (user, password) = (
+        &minio_env["MINIO_ROOT_USER"],
+        &minio_env["MINIO_ROOT_PASSWORD"],
+    );
+    assert!(minio["healthcheck"]["test"].as_sequence().is_some());
+    let init = &s3["services"]["minio-init"];
+    assert_eq!(
+        init["depends_on"]["minio"]["condition"], "service_healthy",
+        "the bucket is made once MinIO answers"
+    );
+    let init_command = init["command"][0].as_str().unwrap();
+
+    for svc in ["api", "worker"] {
+        assert!(
+            base["services"][svc].is_mapping(),
+            "{svc} overrides a service of docker-compose.yml"
+        );
+        let env = resolve_env(&s3, svc);
+        let storage = url::Url::parse(&env["STORAGE_URL"]).expect("STORAGE_URL is a URL");
+        assert_eq!(storage.scheme(), "s3", "{svc} STORAGE_URL");
+        let bucket = storage.host_str().unwrap();
+        assert!(
+            init_command.contains(&format!("mc mb --ignore-existing local/{bucket}")),
+            "minio-init creates the bucket {bucket}: {init_command}"
+        );
+        assert!(
+            init_command.contains(&format!("local http://minio:9000 {user} {password}")),
+            "minio-init signs in as MinIO's user: {init_command}"
+        );
+        let endpoint = url::Url::parse(&env["AWS_ENDPOINT"]).unwrap();
+        assert_eq!(endpoint.host_str(), Some("minio"), "{svc} AWS_ENDPOINT");
+        assert_eq!(endpoint.port(), Some(9000));
+        assert_eq!(endpoint.scheme(), "http");
+        assert_eq!(
+            env["AWS_ALLOW_HTTP"], "true",
+            "a plain-HTTP endpoint needs it"
+        );
+        assert_eq!(&env["AWS_ACCESS_KEY_ID"], user, "{svc} AWS_ACCESS_KEY_ID");
+        assert_eq!(&env["AWS_SECRET_ACCESS_KEY"], password);
+        assert!(!env["AWS_REGION"].is_empty());
+        assert_eq!(
+            s3["services"][svc]["depends_on"]["minio-init"]["condition"],
+            "service_completed_successfully",
+            "{svc} starts once the bucket exists"
+        );
+        // `!reset []`: the base file's shared volume is dropped, nothing is shared on disk.
+        let Value::Tagged(volumes) = &s3["services"][svc]["volumes"] else {
+            panic!("{svc} resets its volumes");
+        };
+        assert_eq!(volumes.tag, "!reset");
+        assert_eq!(volumes.value, Value::Sequence(Vec::new()));
+    }
+    assert!(
+        s3["volumes"]
+            .as_mapping()
+            .unwrap()
+            .contains_key("miniodata")
+    );
+}

@@ -456,21 +456,37 @@ fn the_pods_run_as_the_image_user_on_a_read_only_root_with_resources() {
             "{command} has memory requests and limits"
         );
     }
-    // The worker spools uploads to /tmp: a writable emptyDir there.
+    // On S3 the worker spools uploads and the API cuts unprocessed rows into
+    // STORAGE_DIR/spool: it must lie on a writable emptyDir, the root being read-only.
+    let settings = config(&resources);
+    assert!(
+        settings["STORAGE_URL"].starts_with("s3://"),
+        "pods on several nodes share no disk"
+    );
+    let storage_dir = &settings["STORAGE_DIR"];
+    for command in ["serve", "work"] {
+        let pod = &find(&resources, "Deployment", command)["spec"]["template"]["spec"];
+        let mount = pod["containers"][0]["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|m| {
+                let path = m["mountPath"].as_str().unwrap();
+                storage_dir == path || storage_dir.starts_with(&format!("{path}/"))
+            })
+            .unwrap_or_else(|| panic!("{command}: STORAGE_DIR {storage_dir} is on no mount"));
+        let volume = pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .expect("the mount names a volume");
+        assert!(
+            volume.get("emptyDir").is_some(),
+            "{command}: STORAGE_DIR is on an emptyDir"
+        );
+    }
     let worker = &find(&resources, "Deployment", "work")["spec"]["template"]["spec"];
-    let mount = worker["containers"][0]["volumeMounts"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|m| m["mountPath"] == "/tmp")
-        .expect("the worker mounts /tmp");
-    let volume = worker["volumes"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == mount["name"])
-        .expect("the /tmp mount names a volume");
-    assert!(volume.get("emptyDir").is_some(), "/tmp is an emptyDir");
     // Measured: about 47 MB at most for a worker with one 20 MB job (docs/performance.md);
     // the limit must hold WORKER_CONCURRENCY of them.
     let concurrency = setting_secs(&resources, "WORKER_CONCURRENCY", 2);

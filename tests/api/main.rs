@@ -30,6 +30,7 @@ mod rate_limit;
 mod real_world_csv;
 mod reconciler;
 mod row_outcomes;
+mod s3_storage;
 mod sales_targets;
 mod secrets;
 mod standalone;

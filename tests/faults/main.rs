@@ -7,6 +7,9 @@
 //! Every child process is killed (SIGKILL) and reaped when its guard drops, so nothing
 //! outlives a test, even one that panics.
 
+#[path = "../api/helpers/moto.rs"]
+#[allow(dead_code)]
+mod moto;
 #[path = "../api/helpers/smtp.rs"]
 #[allow(dead_code)]
 mod smtp;
@@ -27,5 +30,6 @@ mod disk_full;
 mod malformed;
 mod postgres_faults;
 mod redis_faults;
+mod s3_storage;
 mod smtp_outage;
 mod worker_storm;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::{
     checks::{self, Ledger},
     csv_files::{self, OppFile, opportunities},
+    moto::MotoServer,
     postgres::PgCluster,
     process::serial,
     proxy::Proxy,
@@ -19,6 +20,9 @@ use crate::{
     stack::{Services, Stack, shared_database_url},
     tmpfs::Tmpfs,
 };
+
+/// The key prefix of an S3 scenario's files in its bucket.
+pub const S3_PREFIX: &str = "faults";
 
 /// How a scenario's environment differs from the plain one.
 pub struct Options {
@@ -33,6 +37,9 @@ pub struct Options {
     pub storage_tmpfs: Option<&'static str>,
     /// Environment variables added to or overriding the stack's.
     pub extra_env: &'static [(&'static str, &'static str)],
+    /// Uploads and error files in a bucket of a moto server of the scenario's own
+    /// (`STORAGE_URL=s3://…` and the `AWS_*` variables) instead of `STORAGE_DIR`.
+    pub s3: bool,
 }
 
 impl Default for Options {
@@ -43,6 +50,7 @@ impl Default for Options {
             smtp_proxy: false,
             storage_tmpfs: None,
             extra_env: &[],
+            s3: false,
         }
     }
 }
@@ -56,6 +64,7 @@ pub struct Scenario {
     /// An admin key of the scenario's tenant.
     pub key: String,
     _storage: Option<Tmpfs>,
+    moto: Option<MotoServer>,
     postgres: Option<PgCluster>,
     /// The scenario's own Redis.
     pub redis: RedisServer,
@@ -80,6 +89,14 @@ impl Scenario {
         } else {
             None
         };
+        let moto = if options.s3 {
+            Some(MotoServer::start().await)
+        } else {
+            None
+        };
+        let s3_env = moto.as_ref().map(|m| m.env(S3_PREFIX)).unwrap_or_default();
+        let mut extra_env = options.extra_env.to_vec();
+        extra_env.extend(s3_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut stack = Stack::new(
             Services {
                 database_url: postgres
@@ -91,7 +108,7 @@ impl Scenario {
                     .map_or_else(|| smtp.url(), |p| format!("smtp://127.0.0.1:{}", p.port)),
                 storage_dir: storage.as_ref().map(|t| t.path().to_owned()),
             },
-            options.extra_env,
+            &extra_env,
         )
         .await;
         stack.start_api().await;
@@ -103,6 +120,7 @@ impl Scenario {
             stack,
             key,
             _storage: storage,
+            moto,
             postgres,
             redis,
             proxy,
@@ -117,6 +135,13 @@ impl Scenario {
         self.postgres
             .as_mut()
             .expect("the scenario was started with own_postgres")
+    }
+
+    /// The scenario's S3 server.
+    pub fn moto(&self) -> &MotoServer {
+        self.moto
+            .as_ref()
+            .expect("the scenario was started with s3")
     }
 
     /// The proxy in front of the SMTP server.

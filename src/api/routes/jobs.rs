@@ -7,7 +7,6 @@ use axum::{
     response::IntoResponse,
 };
 use serde::Deserialize;
-use tokio_util::io::ReaderStream;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -24,6 +23,7 @@ use crate::{
     db::{self, jobs::JobRecord},
     domain::{JobKind, JobState},
     jobs::unprocessed::{self, Unavailable},
+    storage::ByteStream,
     webhooks,
 };
 
@@ -232,10 +232,8 @@ pub async fn error_file(
     if !job.state().is_terminal() || job.total_error_rows.unwrap_or(0) == 0 {
         return Err(no_file());
     }
-    let file = match tokio::fs::File::open(state.store.error_file_path(id)).await {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_file()),
-        Err(e) => return Err(ApiError::internal(e)),
+    let Some(file) = state.store.error_file(id).await? else {
+        return Err(no_file());
     };
     Ok(csv_attachment(
         file,
@@ -268,15 +266,12 @@ pub async fn unprocessed_file(
 ) -> Result<impl IntoResponse, ApiError> {
     let job = tenant_job(&state, caller.tenant_id, &id).await?;
     let id = job.id;
-    let path = unprocessed::file_of(&state.store, &job)
+    let file = unprocessed::file_of(&state.store, &job)
         .await
         .map_err(|e| match e {
-            Unavailable::Io(e) => ApiError::internal(e),
+            Unavailable::Store(e) => ApiError::from(e),
             other => ApiError::NotFound(other.to_string()),
         })?;
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(ApiError::internal)?;
     // No charset: the bytes are the upload's own, in whatever encoding it used.
     Ok(csv_attachment(
         file,
@@ -287,7 +282,7 @@ pub async fn unprocessed_file(
 
 /// A CSV file of the store streamed as a download named `file_name`.
 fn csv_attachment(
-    file: tokio::fs::File,
+    file: ByteStream,
     content_type: &'static str,
     file_name: String,
 ) -> impl IntoResponse {
@@ -298,5 +293,5 @@ fn csv_attachment(
             format!("attachment; filename=\"{file_name}\""),
         ),
     ];
-    (headers, Body::from_stream(ReaderStream::new(file)))
+    (headers, Body::from_stream(file))
 }

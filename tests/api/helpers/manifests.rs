@@ -14,11 +14,9 @@ const READ_OUTSIDE_SETTINGS: &[&str] = &[
     "CONFIG_DIR",
 ];
 
-/// The object-storage settings of the storage work (branch wt/s3, README "Object storage"):
-/// `STORAGE_URL` and the S3 client's AWS_* variables. The manifests use them because pods on
-/// several nodes share no disk.
+/// The S3 client's AWS_* variables, read by object_store (README "Storage"), not by
+/// `Settings`. The manifests use them because pods on several nodes share no disk.
 const OBJECT_STORAGE: &[&str] = &[
-    "STORAGE_URL",
     "AWS_ENDPOINT",
     "AWS_REGION",
     "AWS_ACCESS_KEY_ID",

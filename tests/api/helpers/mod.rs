@@ -2,6 +2,7 @@
 //! database per test), real Redis (a fresh queue namespace per test) and a real SMTP server.
 
 pub mod manifests;
+pub mod moto;
 pub mod smtp;
 
 use std::{
@@ -14,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub use moto::MotoServer;
 pub use smtp::SmtpServer;
 
 /// The Postgres server the tests use; override with `TEST_DATABASE_SERVER`.
