@@ -1,8 +1,10 @@
 //! Waking idle workers when a task is pushed, so that they can poll the queue rarely.
 //!
-//! apalis-redis publishes every push (and every task a dead worker's lease releases) on
-//! `tasks:<active list>:available` (`Config::emit_events`, on by default) from inside the
-//! push script, so the message is sent only once the task can be fetched. Each worker
+//! [`JobQueue::enqueue`](super::queue::JobQueue::enqueue) publishes on
+//! `tasks:<active list>:available` once its push has returned, so the message is sent only
+//! when the task can be fetched. (apalis-redis' own push script would publish there only for
+//! tasks it puts straight on the active list; it files ours under the scheduled set, due at
+//! once. It does publish there when a dead worker's lease releases tasks.) Each worker
 //! process subscribes to that channel and turns every message into a [`WakeSignal`] that
 //! the queue consumer's poll strategy races against its (slow) fallback interval.
 //! A message can be lost (the subscription is down, Redis restarts); the interval poll
@@ -21,7 +23,7 @@ use std::{
 use apalis_redis::Config;
 use futures::{Stream, StreamExt, task::AtomicWaker};
 
-/// The channel apalis-redis publishes a queue's pushes on.
+/// The channel pushes of the queue are announced on.
 pub fn channel(config: &Config) -> String {
     format!("tasks:{}:available", config.active_jobs_list())
 }
