@@ -155,7 +155,9 @@ impl Options {
         };
         ensure!(options.runs > 0, "BENCH_RUNS must be at least 1");
         ensure!(options.clients > 0 && options.small_workers > 0);
-        ensure!(options.concurrent_workers > 0 && options.contact_rows > 0 && options.target_rows > 0);
+        ensure!(
+            options.concurrent_workers > 0 && options.contact_rows > 0 && options.target_rows > 0
+        );
         Ok(options)
     }
 }
@@ -310,7 +312,9 @@ fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
     // Contacts and sales targets: the same reuse rule, other generators.
     let other = |kind: &'static str,
                  name: String,
-                 write: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<generator::Generated>|
+                 write: &dyn Fn(
+        &mut dyn std::io::Write,
+    ) -> std::io::Result<generator::Generated>|
      -> anyhow::Result<CsvFile> {
         let path = dir.join(name);
         let expected = write(&mut std::io::sink())?;
@@ -330,9 +334,7 @@ fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
     let contacts = other(
         "contacts",
         format!("contacts-{}.csv", short(options.contact_rows)),
-        &|out| {
-            generator::write_contacts(&mut { out }, options.contact_rows, options.rows, 0xc0de)
-        },
+        &|out| generator::write_contacts(&mut { out }, options.contact_rows, options.rows, 0xc0de),
     )?;
     let targets = other(
         "sales_targets",
@@ -647,8 +649,8 @@ impl Bench {
         sqlx::query(&format!(
             "TRUNCATE opportunities, contacts, sales_targets, {NO_FK_TABLE} CASCADE"
         ))
-            .execute(&self.pool)
-            .await?;
+        .execute(&self.pool)
+        .await?;
         self.settle().await
     }
 
@@ -726,7 +728,8 @@ impl Bench {
         let reference = Reference::new(
             &self.database_url,
             &script,
-            self.dir.join(format!("reference-{table}-{}.sql", file.name())),
+            self.dir
+                .join(format!("reference-{table}-{}.sql", file.name())),
         )?;
         let measured = tokio::task::spawn_blocking(move || reference.run()).await??;
         self.expect_rows_in(table, "reference", file.rows).await?;
@@ -868,7 +871,9 @@ impl Bench {
                 first_id: 800_000_000 + run as u64 * 100_000 + i * 3,
                 ..Spec::clean(3)
             });
-            let id = self.upload_bytes(format!("pickup-{run}-{i}.csv"), bytes).await?;
+            let id = self
+                .upload_bytes(format!("pickup-{run}-{i}.csv"), bytes)
+                .await?;
             self.wait_for(&id, Duration::from_secs(60)).await?;
             let ms: f64 = sqlx::query_scalar(
                 "SELECT (extract(epoch FROM started_at - created_at) * 1000)::float8 \
@@ -978,7 +983,8 @@ impl Bench {
             // The issue's independent reference: the same statements into a table without
             // the tenant foreign key.
             self.empty_table().await?;
-            r.ref_nofk_new.push(self.reference_into(NO_FK_TABLE, upload).await?);
+            r.ref_nofk_new
+                .push(self.reference_into(NO_FK_TABLE, upload).await?);
             self.settle().await?;
             r.ref_nofk_update
                 .push(self.reference_into(NO_FK_TABLE, upload).await?);
@@ -1111,7 +1117,8 @@ impl Bench {
         }
 
         if !files.concurrent.is_empty() {
-            self.start_workers(self.options.concurrent_workers, 1).await?;
+            self.start_workers(self.options.concurrent_workers, 1)
+                .await?;
             for _ in 0..runs {
                 self.empty_table().await?;
                 let one = self.concurrent_uploads(&files.concurrent[..1]).await?;
@@ -1330,12 +1337,7 @@ impl Results {
         // Every target of the issue: what, the measured figure, the limit, met.
         let mut targets: Vec<(String, String, bool)> = Vec::new();
         for (what, reference, nofk, project) in [
-            (
-                "new rows",
-                &self.ref_new,
-                &self.ref_nofk_new,
-                &self.e2e_new,
-            ),
+            ("new rows", &self.ref_new, &self.ref_nofk_new, &self.e2e_new),
             (
                 "updates",
                 &self.ref_update,
@@ -1597,10 +1599,7 @@ impl Results {
         println!();
         println!("Targets (issue 10):");
         for (what, figure, met) in &targets {
-            println!(
-                "- {} {what}: {figure}",
-                if *met { "PASS" } else { "MISS" }
-            );
+            println!("- {} {what}: {figure}", if *met { "PASS" } else { "MISS" });
         }
         println!();
         println!("Samples, median (min–max):");
@@ -1613,7 +1612,11 @@ impl Results {
             ("end to end contacts s", &self.e2e_contacts, 3),
             ("reference sales targets s", &self.ref_targets, 3),
             ("end to end sales targets s", &self.e2e_targets, 3),
-            ("one upload on the concurrency workers s", &self.one_upload, 3),
+            (
+                "one upload on the concurrency workers s",
+                &self.one_upload,
+                3,
+            ),
             ("uploads at once s", &self.all_uploads, 3),
             ("idle pickup ms", &self.pickup_ms, 1),
             ("end to end new rows s", &self.e2e_new, 3),

@@ -133,6 +133,9 @@ mod tests {
         tokio::task::yield_now().await;
         signal.wake();
         let woke = tokio::time::timeout(Duration::from_secs(5), waiting).await;
-        assert!(matches!(woke, Ok(Ok(Some(())))), "a waiting consumer is woken");
+        assert!(
+            matches!(woke, Ok(Ok(Some(())))),
+            "a waiting consumer is woken"
+        );
     }
 }

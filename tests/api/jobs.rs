@@ -206,8 +206,5 @@ async fn a_push_wakes_the_listener() {
         .unwrap();
     let woken = tokio::time::timeout(Duration::from_secs(10), signal.next()).await;
     listener.abort();
-    assert!(
-        matches!(woken, Ok(Some(()))),
-        "no wake-up after the push"
-    );
+    assert!(matches!(woken, Ok(Some(()))), "no wake-up after the push");
 }
