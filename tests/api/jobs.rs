@@ -152,7 +152,7 @@ async fn a_completed_job_has_read_its_whole_file() {
 }
 
 /// Workers are woken by the push itself: an idle worker whose fallback poll is 30 s away
-/// (and whose heartbeat, which also makes it look, is minutes away) still starts an
+/// (and whose heartbeat is minutes away, in case it makes the worker look) still starts an
 /// uploaded job at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_worker_is_woken_by_the_push_not_its_poll_interval() {
