@@ -46,6 +46,10 @@ pub struct Settings {
     pub base_domain: String,
     /// Jobs one worker process runs at once.
     pub worker_concurrency: usize,
+    /// Milliseconds between an idle worker's polls of the queue. Workers are woken by
+    /// Redis pub/sub when a task is pushed, so this is only the fallback (a missed
+    /// message, a broken subscription).
+    pub worker_poll_interval_ms: u64,
     /// Rows per chunk: progress is recorded and cancels take effect between chunks.
     pub import_chunk_rows: usize,
     /// Connections one import writes with in parallel (rows are split by key).
@@ -160,6 +164,7 @@ impl fmt::Debug for Settings {
             public_url,
             base_domain,
             worker_concurrency,
+            worker_poll_interval_ms,
             import_chunk_rows,
             import_writers,
             max_upload_bytes,
@@ -195,6 +200,7 @@ impl fmt::Debug for Settings {
             .field("public_url", &redact_url(public_url))
             .field("base_domain", base_domain)
             .field("worker_concurrency", worker_concurrency)
+            .field("worker_poll_interval_ms", worker_poll_interval_ms)
             .field("import_chunk_rows", import_chunk_rows)
             .field("import_writers", import_writers)
             .field("max_upload_bytes", max_upload_bytes)

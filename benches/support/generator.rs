@@ -127,6 +127,110 @@ pub fn write(out: &mut impl Write, spec: &Spec) -> io::Result<Generated> {
     })
 }
 
+/// The Contacts file's header line.
+pub const CONTACT_HEADER: [&str; 9] = [
+    "Opportunity ID",
+    "Email",
+    "Fullname",
+    "First Name",
+    "Last Name",
+    "Title",
+    "Company Name",
+    "Phone",
+    "Mobile Phone",
+];
+
+const TITLES: &[&str] = &[
+    "VP Sales",
+    "Head of Procurement",
+    "CTO",
+    "Account Executive",
+    "Director, Operations",
+    "",
+    "Buyer",
+    "CFO",
+];
+
+/// `rows` contacts with distinct emails, each linked to one of the opportunities with IDs
+/// `0..opportunities` of the opportunity files (round robin), so every link resolves.
+pub fn write_contacts(
+    out: &mut impl Write,
+    rows: u64,
+    opportunities: u64,
+    seed: u64,
+) -> io::Result<Generated> {
+    let mut rng = SplitMix64::new(seed);
+    let mut line = CONTACT_HEADER.join(",");
+    line.push('\n');
+    let mut bytes = line.len() as u64;
+    out.write_all(line.as_bytes())?;
+    for i in 0..rows {
+        let (first, first_ascii) = pick(&mut rng, FIRST_NAMES);
+        let (last, last_ascii) = pick(&mut rng, LAST_NAMES);
+        let company = pick(&mut rng, COMPANIES);
+        let domain = company.to_lowercase().replace(' ', "");
+        let fields = [
+            sf_id("006", i % opportunities.max(1)),
+            format!("{first_ascii}.{last_ascii}.{i}@{domain}.com"),
+            format!("{first} {last}"),
+            first.to_owned(),
+            last.to_owned(),
+            pick(&mut rng, TITLES).to_owned(),
+            format!("{company} {}", pick(&mut rng, QUALIFIERS)),
+            format!("+1 555 {:03} {:04}", rng.below(1000), rng.below(10_000)),
+            match rng.below(3) {
+                0 => String::new(),
+                _ => format!("+1 917 {:03} {:04}", rng.below(1000), rng.below(10_000)),
+            },
+        ];
+        line.clear();
+        for (n, field) in fields.iter().enumerate() {
+            if n > 0 {
+                line.push(',');
+            }
+            push_field(&mut line, field);
+        }
+        line.push('\n');
+        bytes += line.len() as u64;
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(Generated {
+        rows,
+        bad_rows: 0,
+        bytes,
+    })
+}
+
+/// `rows` sales targets: 36 consecutive months (from 2024-01) per rep, distinct reps.
+pub fn write_targets(out: &mut impl Write, rows: u64, seed: u64) -> io::Result<Generated> {
+    let mut rng = SplitMix64::new(seed);
+    let mut line = String::from("Email Address of Salesrep,Month,Amount\n");
+    let mut bytes = line.len() as u64;
+    out.write_all(line.as_bytes())?;
+    for i in 0..rows {
+        let (rep, month) = (i / 36, i % 36);
+        let (first_ascii, last_ascii) = (
+            FIRST_NAMES[(rep % FIRST_NAMES.len() as u64) as usize].1,
+            LAST_NAMES[(rep / 16 % LAST_NAMES.len() as u64) as usize].1,
+        );
+        line.clear();
+        line.push_str(&format!(
+            "{first_ascii}.{last_ascii}.{rep}@sales.example.com,{}-{:02}-01,{}.{:02}\n",
+            2024 + month / 12,
+            1 + month % 12,
+            10_000 + rng.below(490_000),
+            rng.below(100)
+        ));
+        bytes += line.len() as u64;
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(Generated {
+        rows,
+        bad_rows: 0,
+        bytes,
+    })
+}
+
 /// Appends a CSV field, quoted (with doubled quotes) when it needs to be.
 fn push_field(line: &mut String, field: &str) {
     if field.contains([',', '"', '\n', '\r']) {
@@ -139,7 +243,7 @@ fn push_field(line: &mut String, field: &str) {
 }
 
 /// A Salesforce-like 15-character ID: prefix and 12 base-36 digits of `n`.
-fn sf_id(prefix: &str, n: u64) -> String {
+pub fn sf_id(prefix: &str, n: u64) -> String {
     const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let mut body = [b'0'; 12];
     let mut rest = n;

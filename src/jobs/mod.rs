@@ -9,6 +9,7 @@ pub mod report;
 pub mod runner;
 pub mod submit;
 pub mod unprocessed;
+pub mod wake;
 pub mod worker;
 
 pub use runner::{WorkerContext, execute};

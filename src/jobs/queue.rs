@@ -113,7 +113,10 @@ impl JobQueue {
                 .task_id(TaskId::from_string(task_id.to_string()))
                 .build();
             match storage.push_task(task).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.wake_workers(job_id).await;
+                    return Ok(());
+                }
                 Err(e) if attempt < PUSH_ATTEMPTS => {
                     tracing::debug!(%job_id, error = %e, attempt, "push failed; retrying");
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
@@ -121,6 +124,22 @@ impl JobQueue {
                 }
                 Err(e) => return Err(QueueError::Push(e.to_string())),
             }
+        }
+    }
+
+    /// Tells idle workers that a task waits (see `wake`). apalis files every push under
+    /// its scheduled set (due at once), where workers only find it when they next look,
+    /// and publishes nothing for it; so the producer announces it. Best effort: a lost
+    /// message only means the task is found by the workers' fallback poll.
+    async fn wake_workers(&self, job_id: Uuid) {
+        let mut conn = self.conn.clone();
+        let published: Result<i64, _> = redis::cmd("PUBLISH")
+            .arg(super::wake::channel(&self.config))
+            .arg(job_id.to_string())
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = published {
+            tracing::debug!(%job_id, error = %e, "could not wake the workers; they will poll");
         }
     }
 

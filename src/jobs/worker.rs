@@ -10,7 +10,7 @@ use std::{
 };
 
 use apalis::prelude::*;
-use apalis_core::error::BoxDynError;
+use apalis_core::{backend::ext::poll_strategy::Strategy, error::BoxDynError};
 use apalis_redis::{Config, RedisStorage};
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
@@ -20,6 +20,7 @@ use super::{
     queue::{self, ImportTask, JobQueue},
     reconciler::{self, ReconcilerConfig},
     runner::{self, WorkerContext},
+    wake::{self, WakeSignal},
 };
 
 /// Why a worker process stopped with an error.
@@ -53,10 +54,24 @@ pub async fn run(
     let conn = queue::connect(&settings.redis_url).await?;
     health.running(ctx.db.clone(), conn.clone());
     let config = queue::queue_config(&settings);
-    // Without polling an idle worker only looks for new tasks on its heartbeat.
+    // An idle worker looks for tasks when a push is announced (Redis pub/sub, see
+    // `wake`) and, as a fallback for a lost message, every `worker_poll_interval_ms`.
+    // Without either it would only look on its heartbeat.
+    let woken = WakeSignal::default();
+    let listener = tokio::spawn(wake::listen_forever(
+        settings.redis_url.clone(),
+        wake::channel(&config),
+        woken.clone(),
+    ));
     let backend = RedisStorage::<ImportTask>::new(conn.clone())
         .with_config(config.clone())
-        .poll_with_interval(Duration::from_millis(200));
+        .poll_with_strategy(
+            Strategy::new()
+                .stream(woken)
+                .interval(Duration::from_millis(
+                    settings.worker_poll_interval_ms.max(1),
+                )),
+        );
     let concurrency = settings.worker_concurrency.max(1);
     let reconciler = tokio::spawn(reconciler::run_forever(
         ctx.db.clone(),
@@ -129,6 +144,7 @@ pub async fn run(
     };
     health.stopped();
     vacuum.abort();
+    listener.abort();
     reconciler.abort();
     // A delivery cut short here stays claimed until its lease lapses, then is sent again.
     deliveries.abort();

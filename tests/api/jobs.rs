@@ -150,3 +150,61 @@ async fn a_completed_job_has_read_its_whole_file() {
     assert_eq!(job["bytes_processed"], file_size, "{job}");
     assert_eq!(job["progress_percent"], 100, "{job}");
 }
+
+/// Workers are woken by the push itself: an idle worker whose fallback poll is 30 s away
+/// (and whose heartbeat is minutes away, in case it makes the worker look) still starts an
+/// uploaded job at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_is_woken_by_the_push_not_its_poll_interval() {
+    let app = spawn_app_with(
+        |s| {
+            s.worker_poll_interval_ms = 30_000;
+            s.orphan_timeout_secs = 600;
+        },
+        true,
+    )
+    .await;
+    let key = app.admin_key().await;
+    // Past the worker's first looks at the queue (at start and after subscribing).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = std::time::Instant::now();
+    let id = app
+        .upload_job(&key, "opportunities", "", opportunities_csv("wake", 3))
+        .await;
+    let job = app
+        .wait_for_job_within(&key, &id, Duration::from_secs(10))
+        .await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "picked up by the 30 s poll, not by the push"
+    );
+}
+
+/// The signal the worker waits on fires when the API's queue pushes a task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_wakes_the_listener() {
+    use batch_import::jobs::{queue::JobQueue, wake};
+    use futures::StreamExt;
+
+    let app = spawn_app_with(|_| {}, false).await;
+    let config = batch_import::jobs::queue::queue_config(&app.settings);
+    let mut signal = wake::WakeSignal::default();
+    let listener = tokio::spawn(wake::listen_forever(
+        app.settings.redis_url.clone(),
+        wake::channel(&config),
+        signal.clone(),
+    ));
+    // The listener wakes once when its subscription is up.
+    tokio::time::timeout(Duration::from_secs(10), signal.next())
+        .await
+        .expect("the subscription is made");
+    let queue = JobQueue::lazy(&app.settings).unwrap();
+    queue
+        .enqueue(uuid::Uuid::new_v4(), uuid::Uuid::new_v4())
+        .await
+        .unwrap();
+    let woken = tokio::time::timeout(Duration::from_secs(10), signal.next()).await;
+    listener.abort();
+    assert!(matches!(woken, Ok(Some(()))), "no wake-up after the push");
+}
