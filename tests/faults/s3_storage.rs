@@ -30,24 +30,11 @@ async fn on_s3_workers_killed_mid_import_lose_nothing_and_leave_only_error_files
     let (hold, running) = s
         .hold_imports(&mut ledger, &hold_ids, ("S3K", 800, 100), BOUND)
         .await;
-    for round in 0..4 {
-        s.stack.kill_worker(round);
-        s.stack.start_worker();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    s.kill_workers(4).await;
     hold.commit().await.unwrap();
 
     s.nothing_lost(&ledger, BOUND).await;
-    let runs: i64 = sqlx::query_scalar("SELECT sum(attempts) FROM import_jobs WHERE id = ANY($1)")
-        .bind(&running)
-        .fetch_one(&s.stack.db)
-        .await
-        .unwrap();
-    assert!(
-        runs > running.len() as i64,
-        "the kills cut runs short ({runs} runs of {} jobs)",
-        running.len()
-    );
+    s.assert_runs_cut_short(&running).await;
 
     // Every ended job's upload is deleted from the bucket; no unfinished upload stays.
     let moto = s.moto();

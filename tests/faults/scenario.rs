@@ -200,6 +200,32 @@ impl Scenario {
         (hold, jobs)
     }
 
+    /// A kill storm: every second for `rounds` seconds one worker dies by SIGKILL and a
+    /// fresh one starts.
+    pub async fn kill_workers(&mut self, rounds: usize) {
+        for round in 0..rounds {
+            self.stack.kill_worker(round);
+            self.stack.start_worker();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// The kills really cut runs short: `jobs` took more runs than there are jobs (else
+    /// the scenario proved nothing about surviving them).
+    pub async fn assert_runs_cut_short(&self, jobs: &[Uuid]) {
+        let runs: i64 =
+            sqlx::query_scalar("SELECT sum(attempts) FROM import_jobs WHERE id = ANY($1)")
+                .bind(jobs)
+                .fetch_one(&self.stack.db)
+                .await
+                .unwrap();
+        assert!(
+            runs > jobs.len() as i64,
+            "the kills cut runs short ({runs} runs of {} jobs)",
+            jobs.len()
+        );
+    }
+
     /// Every end-of-scenario check ([`checks::nothing_lost`]) of what `ledger` recorded.
     pub async fn nothing_lost(&mut self, ledger: &Ledger, bound: Duration) {
         checks::nothing_lost(&mut self.stack, &self.smtp, ledger, bound).await;

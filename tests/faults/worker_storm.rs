@@ -30,22 +30,9 @@ async fn a_worker_kill_storm_over_concurrent_imports_loses_nothing_and_doubles_n
         .await;
 
     // The storm: every second one worker dies by SIGKILL and a fresh one starts.
-    for round in 0..8 {
-        s.stack.kill_worker(round);
-        s.stack.start_worker();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    s.kill_workers(8).await;
     hold.commit().await.unwrap();
 
     s.nothing_lost(&ledger, BOUND).await;
-    let runs: i64 = sqlx::query_scalar("SELECT sum(attempts) FROM import_jobs WHERE id = ANY($1)")
-        .bind(&running)
-        .fetch_one(&s.stack.db)
-        .await
-        .unwrap();
-    assert!(
-        runs > running.len() as i64,
-        "the storm cut runs short ({runs} runs of {} jobs)",
-        running.len()
-    );
+    s.assert_runs_cut_short(&running).await;
 }
