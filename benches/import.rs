@@ -777,34 +777,12 @@ impl Bench {
         let api_before = status_kib(api_pid, "VmHWM").context("API VmHWM")?;
 
         let started = Instant::now();
-        let upload = tokio::fs::File::open(&file.path).await?;
-        let length = upload.metadata().await?.len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-            upload,
-            64 * 1024,
-        ));
-        let part = reqwest::multipart::Part::stream_with_length(body, length)
-            .file_name(file.name())
-            .mime_str("text/csv")?;
-        let response = self
-            .client
-            .post(format!("{}/api/v1/{}/upload", self.base_url, file.kind))
-            .header("Authorization", &self.key)
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-            .await?;
-        let id = job_id(response).await?;
+        let id = self.upload_file(file).await?;
         let api_after = status_kib(api_pid, "VmHWM").context("API VmHWM")?;
         let job = self.wait_for(&id, Duration::from_secs(600)).await?;
         let seconds = started.elapsed().as_secs_f64();
 
-        let counts = Counts::from_job(&job);
-        ensure!(
-            counts == Counts::expected(file),
-            "the job of {} reported {counts:?}, expected {:?}: {job}",
-            file.name(),
-            Counts::expected(file)
-        );
+        expect_job_counts(&job, file)?;
         self.expect_rows_in(file.kind, "upload", file.rows - file.bad_rows)
             .await?;
         let worker_peak = worker_pids
@@ -825,30 +803,9 @@ impl Bench {
     async fn concurrent_uploads(&self, files: &[CsvFile]) -> anyhow::Result<f64> {
         let started = Instant::now();
         let jobs = files.iter().map(|file| async move {
-            let upload = tokio::fs::File::open(&file.path).await?;
-            let length = upload.metadata().await?.len();
-            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                upload,
-                64 * 1024,
-            ));
-            let part = reqwest::multipart::Part::stream_with_length(body, length)
-                .file_name(file.name())
-                .mime_str("text/csv")?;
-            let response = self
-                .client
-                .post(format!("{}/api/v1/{}/upload", self.base_url, file.kind))
-                .header("Authorization", &self.key)
-                .multipart(reqwest::multipart::Form::new().part("file", part))
-                .send()
-                .await?;
-            let id = job_id(response).await?;
+            let id = self.upload_file(file).await?;
             let job = self.wait_for(&id, Duration::from_secs(600)).await?;
-            let counts = Counts::from_job(&job);
-            ensure!(
-                counts == Counts::expected(file),
-                "the job of {} reported {counts:?}: {job}",
-                file.name()
-            );
+            expect_job_counts(&job, file)?;
             Ok::<_, anyhow::Error>(())
         });
         futures::future::try_join_all(jobs).await?;
@@ -885,6 +842,27 @@ impl Bench {
             samples.push(ms);
         }
         Ok(samples)
+    }
+
+    /// Uploads `file` streamed from disk in 64 KiB pieces, as a client would; the job's id.
+    async fn upload_file(&self, file: &CsvFile) -> anyhow::Result<String> {
+        let upload = tokio::fs::File::open(&file.path).await?;
+        let length = upload.metadata().await?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            upload,
+            64 * 1024,
+        ));
+        let part = reqwest::multipart::Part::stream_with_length(body, length)
+            .file_name(file.name())
+            .mime_str("text/csv")?;
+        let response = self
+            .client
+            .post(format!("{}/api/v1/{}/upload", self.base_url, file.kind))
+            .header("Authorization", &self.key)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await?;
+        job_id(response).await
     }
 
     async fn upload_bytes(&self, name: String, bytes: Vec<u8>) -> anyhow::Result<String> {
@@ -1210,6 +1188,18 @@ async fn upload_bytes(
         .send()
         .await?;
     job_id(response).await
+}
+
+/// The job of `file` reported the counts its generator promised.
+fn expect_job_counts(job: &Value, file: &CsvFile) -> anyhow::Result<()> {
+    let counts = Counts::from_job(job);
+    ensure!(
+        counts == Counts::expected(file),
+        "the job of {} reported {counts:?}, expected {:?}: {job}",
+        file.name(),
+        Counts::expected(file)
+    );
+    Ok(())
 }
 
 /// The job id of an upload's answer (202 or 200).
