@@ -9,7 +9,7 @@ use std::{
 use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::helpers::{opportunities_csv, spawn_app_with, worker_process};
+use crate::helpers::{opportunities_csv, sigterm, spawn_app_with, worker_process};
 
 /// A TCP proxy in front of Redis that the test can cut and restore, to simulate Redis
 /// going away and coming back on the same address.
@@ -146,14 +146,7 @@ async fn sigterm_lets_a_worker_finish_the_job_it_holds() {
     let mut worker = worker_process(&app.settings);
     let id = app.upload_job(&key, "opportunities", "", csv).await;
     app.wait_until_midway(&key, &id).await;
-    let pid = worker.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&worker);
     let status = tokio::time::timeout(Duration::from_secs(60), worker.wait())
         .await
         .expect("the worker exits")

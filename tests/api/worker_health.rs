@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{opportunities_csv, process_env, spawn_app_with};
+use crate::helpers::{opportunities_csv, sigterm, spawn_app_with, worker_process};
 
 /// A free loopback address for a worker's health listener.
 fn free_addr() -> std::net::SocketAddr {
@@ -51,30 +51,20 @@ async fn probe_command(url: &str) -> bool {
         .success()
 }
 
-fn sigterm(worker: &tokio::process::Child) {
-    let pid = worker.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_answers_its_probes_while_its_loop_runs_and_stops_answering_when_it_exits() {
     // A heartbeat every second (orphan timeout / 4), stale after 4 s without one.
-    let app = spawn_app_with(|s| s.orphan_timeout_secs = 4, false).await;
-    let key = app.admin_key().await;
     let addr = free_addr();
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
-        .arg("work")
-        .envs(process_env(&app.settings))
-        .env("WORKER_HEALTH_ADDR", addr.to_string())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let app = spawn_app_with(
+        |s| {
+            s.orphan_timeout_secs = 4;
+            s.worker_health_addr = Some(addr);
+        },
+        false,
+    )
+    .await;
+    let key = app.admin_key().await;
+    let mut worker = worker_process(&app.settings);
 
     let ready = until_ok(addr, "/readyz").await;
     assert_eq!(ready["status"], "success", "{ready}");
@@ -119,21 +109,13 @@ async fn sigterm_waits_for_a_running_job_at_most_the_shutdown_timeout() {
             s.orphan_timeout_secs = 3;
             s.import_chunk_rows = 100;
             s.worker_concurrency = 1;
+            s.worker_shutdown_timeout_secs = 1;
         },
         false,
     )
     .await;
     let key = app.admin_key().await;
-    let start_worker = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
-            .arg("work")
-            .envs(process_env(&app.settings))
-            .env("WORKER_SHUTDOWN_TIMEOUT_SECS", "1")
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    };
-    let mut worker = start_worker();
+    let mut worker = worker_process(&app.settings);
     let id = app
         .upload_job(&key, "opportunities", "", opportunities_csv("S", 60_000))
         .await;
@@ -162,7 +144,7 @@ async fn sigterm_waits_for_a_running_job_at_most_the_shutdown_timeout() {
     );
 
     // Its lease lapses and another worker runs it to the end.
-    let _next = start_worker();
+    let _next = worker_process(&app.settings);
     let job = app
         .wait_for_job_within(&key, &id, Duration::from_secs(90))
         .await;

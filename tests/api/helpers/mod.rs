@@ -271,7 +271,7 @@ impl TestApp {
 
 /// The environment that points a `batch-import` process at this test's services.
 pub fn process_env(settings: &Settings) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         (
             "CONFIG_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config").to_owned(),
@@ -300,13 +300,21 @@ pub fn process_env(settings: &Settings) -> Vec<(&'static str, String)> {
             settings.enqueue_grace_secs.to_string(),
         ),
         ("STALE_UPLOAD_SECS", settings.stale_upload_secs.to_string()),
+        (
+            "WORKER_SHUTDOWN_TIMEOUT_SECS",
+            settings.worker_shutdown_timeout_secs.to_string(),
+        ),
         // Processes the tests start print their log into the test's output: only warnings
         // and errors unless TEST_LOG asks for everything.
         (
             "RUST_LOG",
             if test_log() { "info,sqlx=warn" } else { "warn" }.to_owned(),
         ),
-    ]
+    ];
+    if let Some(addr) = settings.worker_health_addr {
+        env.push(("WORKER_HEALTH_ADDR", addr.to_string()));
+    }
+    env
 }
 
 /// Starts `batch-import work` as a separate process; it is killed when dropped.
@@ -317,6 +325,18 @@ pub fn worker_process(settings: &Settings) -> tokio::process::Child {
         .kill_on_drop(true)
         .spawn()
         .expect("the worker binary starts")
+}
+
+/// Sends SIGTERM to a process the test started (a worker asked to stop gracefully).
+pub fn sigterm(process: &tokio::process::Child) {
+    let pid = process.id().expect("the process is running").to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 /// The `Error` cells of an error CSV, in order.
