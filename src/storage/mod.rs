@@ -99,6 +99,42 @@ pub struct StoredUpload {
     pub sha256: [u8; 32],
 }
 
+/// Counts and hashes an upload's body as both backends store it, and refuses it once it
+/// passes the size limit: one place for the limit, whatever the body is written to.
+struct UploadMeter {
+    limit: u64,
+    written: u64,
+    hasher: Sha256,
+}
+
+impl UploadMeter {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            written: 0,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The next piece of the body, counted and hashed, or why the upload stops here.
+    fn take<E: std::fmt::Display>(&mut self, chunk: Result<Bytes, E>) -> Result<Bytes, StoreError> {
+        let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
+        self.written += chunk.len() as u64;
+        if self.written > self.limit {
+            return Err(StoreError::TooLarge { limit: self.limit });
+        }
+        self.hasher.update(&chunk);
+        Ok(chunk)
+    }
+
+    fn finish(self) -> StoredUpload {
+        StoredUpload {
+            size: self.written,
+            sha256: self.hasher.finalize().into(),
+        }
+    }
+}
+
 /// Uploads and error files on local (or mounted) disk: `STORAGE_DIR`, or `file:///path`.
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -159,23 +195,13 @@ impl FileStore {
         let part_path = final_path.with_extension("part");
         let result = async {
             let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(&part_path).await?);
-            let mut written: u64 = 0;
-            let mut hasher = Sha256::new();
+            let mut meter = UploadMeter::new(limit);
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
-                written += chunk.len() as u64;
-                if written > limit {
-                    return Err(StoreError::TooLarge { limit });
-                }
-                hasher.update(&chunk);
-                file.write_all(&chunk).await?;
+                file.write_all(&meter.take(chunk)?).await?;
             }
             file.flush().await?;
             file.into_inner().sync_all().await?;
-            Ok(StoredUpload {
-                size: written,
-                sha256: hasher.finalize().into(),
-            })
+            Ok(meter.finish())
         }
         .await;
         match result {

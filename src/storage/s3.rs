@@ -17,11 +17,10 @@ use object_store::{
     path::Path as ObjectPath,
     prefix::PrefixStore,
 };
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use super::{ByteStream, LocalFile, Scratch, StoreError, StoredUpload, UploadOnDisk};
+use super::{ByteStream, LocalFile, Scratch, StoreError, StoredUpload, UploadMeter, UploadOnDisk};
 
 /// Size of one part of a multipart upload: S3's minimum for all parts but the last.
 const PART_SIZE: usize = 5 * 1024 * 1024;
@@ -115,16 +114,10 @@ impl S3Store {
         let upload = self.objects.put_multipart(&key).await?;
         let mut upload = AbortOnDrop(Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE)));
         let writer = upload.0.as_mut().expect("set above");
-        let mut written: u64 = 0;
-        let mut hasher = Sha256::new();
+        let mut meter = UploadMeter::new(limit);
         let received = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
-                written += chunk.len() as u64;
-                if written > limit {
-                    return Err(StoreError::TooLarge { limit });
-                }
-                hasher.update(&chunk);
+                let chunk = meter.take(chunk)?;
                 writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
                 writer.put(chunk);
             }
@@ -139,17 +132,15 @@ impl S3Store {
             }
             return Err(e);
         }
-        if written == 0 {
+        let stored = meter.finish();
+        if stored.size == 0 {
             // S3 completes no multipart upload without a part.
             writer.abort().await?;
             self.objects.put(&key, PutPayload::default()).await?;
         } else {
             writer.finish().await?;
         }
-        Ok(StoredUpload {
-            size: written,
-            sha256: hasher.finalize().into(),
-        })
+        Ok(stored)
     }
 
     /// Deletes a job's upload (logging failures; a missing one is fine).
