@@ -109,16 +109,7 @@ pub fn write(out: &mut impl Write, spec: &Spec) -> io::Result<Generated> {
             spoil(&mut rng, &mut fields);
             bad_rows += 1;
         }
-        line.clear();
-        for (i, field) in fields.iter().enumerate() {
-            if i > 0 {
-                line.push(',');
-            }
-            push_field(&mut line, field);
-        }
-        line.push('\n');
-        bytes += line.len() as u64;
-        out.write_all(line.as_bytes())?;
+        bytes += write_record(out, &mut line, &fields)?;
     }
     Ok(Generated {
         rows: spec.rows,
@@ -183,16 +174,7 @@ pub fn write_contacts(
                 _ => format!("+1 917 {:03} {:04}", rng.below(1000), rng.below(10_000)),
             },
         ];
-        line.clear();
-        for (n, field) in fields.iter().enumerate() {
-            if n > 0 {
-                line.push(',');
-            }
-            push_field(&mut line, field);
-        }
-        line.push('\n');
-        bytes += line.len() as u64;
-        out.write_all(line.as_bytes())?;
+        bytes += write_record(out, &mut line, &fields)?;
     }
     Ok(Generated {
         rows,
@@ -232,6 +214,24 @@ pub fn write_targets(out: &mut impl Write, rows: u64, seed: u64) -> io::Result<G
 }
 
 /// Appends a CSV field, quoted (with doubled quotes) when it needs to be.
+/// Writes one CSV record of `fields` (reusing `line` as its buffer); its length in bytes.
+fn write_record(
+    out: &mut impl Write,
+    line: &mut String,
+    fields: &[impl AsRef<str>],
+) -> std::io::Result<u64> {
+    line.clear();
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        push_field(line, field.as_ref());
+    }
+    line.push('\n');
+    out.write_all(line.as_bytes())?;
+    Ok(line.len() as u64)
+}
+
 fn push_field(line: &mut String, field: &str) {
     if field.contains([',', '"', '\n', '\r']) {
         line.push('"');
