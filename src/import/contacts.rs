@@ -14,7 +14,7 @@ use super::{
     header::{ColumnMap, FieldSpec},
     kind::{ChunkResult, ImportKind, RowOutcomes, key_hash, merge_changed, merge_per_key, newer},
     row::RowReader,
-    upsert::{OnConflict, Upsert},
+    upsert::{OnConflict, Upsert, new_row_ids},
     values,
 };
 
@@ -331,6 +331,7 @@ impl ImportKind for Contacts {
         );
         let mut query = sqlx::query_as::<_, (i64, i64)>(&statement)
             .bind(tenant_id)
+            .bind(new_row_ids(contacts.len()))
             .bind(
                 contacts
                     .iter()

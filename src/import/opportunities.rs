@@ -13,7 +13,7 @@ use super::{
     header::{ColumnMap, FieldSpec},
     kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_changed, merge_per_key, newer},
     row::RowReader,
-    upsert::{OnConflict, Upsert},
+    upsert::{OnConflict, Upsert, new_row_ids},
     values,
 };
 
@@ -236,6 +236,7 @@ fn encode(
         .column("name", "text", OnConflict::Update);
     let mut args = PgArguments::default();
     args.add(tenant_id)?;
+    args.add(new_row_ids(rows.len()))?;
     args.add(
         rows.iter()
             .map(|r| r.external_opp_id.as_str())

@@ -13,7 +13,7 @@ use super::{
     header::{ColumnMap, FieldSpec},
     kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_changed, merge_per_key},
     row::RowReader,
-    upsert::{OnConflict, Upsert},
+    upsert::{OnConflict, Upsert, new_row_ids},
     values,
 };
 
@@ -127,6 +127,7 @@ fn encode(tenant_id: Uuid, rows: &[SalesTargetRow]) -> Result<PreparedChunk, Box
         .column("amount", "numeric", OnConflict::Update);
     let mut args = PgArguments::default();
     args.add(tenant_id)?;
+    args.add(new_row_ids(rows.len()))?;
     args.add(
         rows.iter()
             .map(|r| r.rep_email.as_str())

@@ -3,6 +3,14 @@
 //! A stored row is rewritten only when the update would change one of its values: rows
 //! whose values are all stored already are left alone (their `updated_at` stays), and the
 //! statement reports how many rows it created and how many it updated.
+//!
+//! New rows get their primary key from the engine, as time-ordered UUIDs (version 7),
+//! instead of the table's `gen_random_uuid()` default: ids that grow with time append to
+//! the primary key index where random ones land all over it, and Postgres' random source
+//! costs a few microseconds a row. Measured on 94,000 new opportunities, one statement:
+//! about a third of the time the foreign key check on the tenant adds (docs/performance.md).
+
+use uuid::Uuid;
 
 /// What an existing row does with a column's new value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +25,8 @@ pub enum OnConflict {
     FillEmpty,
 }
 
-/// A set-based upsert under construction. `$1` is the tenant; column arrays follow in
+/// A set-based upsert under construction. `$1` is the tenant, `$2` the ids of the rows it
+/// may create ([`new_row_ids`]; a row that exists keeps its id); column arrays follow in
 /// the order they are added, and must be bound in that order.
 pub struct Upsert {
     table: &'static str,
@@ -32,14 +41,16 @@ pub struct Upsert {
 impl Upsert {
     /// An upsert into `table` keyed by the `conflict` target, e.g. `(tenant_id, external_opp_id)`.
     pub fn new(table: &'static str, conflict: &'static str) -> Self {
-        Self {
+        let mut upsert = Self {
             table,
             conflict,
             columns: Vec::new(),
             arrays: Vec::new(),
             updates: Vec::new(),
             compared: Vec::new(),
-        }
+        };
+        upsert.column("id", "uuid", OnConflict::Keep);
+        upsert
     }
 
     /// Adds a column bound as a `pg_type[]` array.
@@ -112,9 +123,15 @@ impl Upsert {
     }
 }
 
+/// Ids for `rows` rows that may be created: UUIDs of version 7, which sort by the time
+/// they were made (also across the calls of one process).
+pub fn new_row_ids(rows: usize) -> Vec<Uuid> {
+    (0..rows).map(|_| Uuid::now_v7()).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{OnConflict, Upsert};
+    use super::{OnConflict, Upsert, new_row_ids};
 
     #[test]
     fn statement_lists_columns_arrays_and_updates_in_order() {
@@ -123,10 +140,10 @@ mod tests {
             .column("k", "text", OnConflict::Keep)
             .column("v", "numeric", OnConflict::Update)
             .column("w", "text", OnConflict::FillEmpty);
-        assert_eq!(upsert.next_param(), 5);
+        assert_eq!(upsert.next_param(), 6);
         let sql = upsert.statement("RETURNING id");
-        assert!(sql.contains("INSERT INTO t (tenant_id, k, v, w)"));
-        assert!(sql.contains("UNNEST($2::text[], $3::numeric[], $4::text[])"));
+        assert!(sql.contains("INSERT INTO t (tenant_id, id, k, v, w)"));
+        assert!(sql.contains("UNNEST($2::uuid[], $3::text[], $4::numeric[], $5::text[])"));
         assert!(sql.contains(
             "ON CONFLICT (tenant_id, k) DO UPDATE SET v = COALESCE(EXCLUDED.v, t.v), w = COALESCE(t.w, EXCLUDED.w), updated_at = now()"
         ));
@@ -136,5 +153,14 @@ mod tests {
         let counting = upsert.counting_statement();
         assert!(counting.starts_with("WITH written AS (INSERT INTO t"));
         assert!(counting.contains("RETURNING (xmax = 0) AS created)"));
+    }
+
+    #[test]
+    fn new_row_ids_are_distinct_and_ordered() {
+        let first = new_row_ids(1000);
+        let second = new_row_ids(1000);
+        let all: Vec<_> = first.iter().chain(&second).collect();
+        assert!(all.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(all[0].get_version_num(), 7);
     }
 }
