@@ -1,8 +1,12 @@
 //! Drives one import. A blocking thread parses and validates the CSV, splits each chunk's
-//! rows by key into one part per writer and encodes each part's upsert; meanwhile the async
-//! side writes the previous chunk, its parts in parallel on separate connections. Progress
-//! is recorded (and a cancel noticed) between chunks. A dry run writes the same way through
-//! one connection inside a transaction that is rolled back at the end.
+//! rows by key into one part per writer and encodes each part's upsert. Each writer is a
+//! lane with its own connection and queue of parts, so the lanes keep Postgres busy on
+//! every core: a lane that is done with its part of a chunk starts on its part of the next
+//! one while the others finish. Chunks are recorded in file order once all their parts are
+//! written: counts, error file, progress, and the caller's verdict (cancel, lost lease),
+//! which therefore takes effect after at most one more chunk, a whole one, that is counted
+//! too. A dry run writes the same way through one lane inside a transaction that is rolled
+//! back at the end.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
@@ -217,7 +221,7 @@ pub async fn run_import<K: ImportKind>(
     };
 
     // Capacity 1: the parser runs at most one chunk ahead, which keeps memory flat.
-    let (tx, mut rx) = mpsc::channel::<Result<Chunk<K::Row>, ImportError>>(1);
+    let (tx, rx) = mpsc::channel::<Result<Chunk<K::Row>, ImportError>>(1);
     let parser = {
         let columns = columns.clone();
         let tenant_id = request.tenant_id;
@@ -234,119 +238,45 @@ pub async fn run_import<K: ImportKind>(
         })
     };
 
-    let mut errors = ErrorFileWriter::new(&request.error_path, header_names.clone());
-    let mut tally = ErrorTally::default();
-    let mut counts = ImportCounts::default();
-    let mut cancelled = false;
-    let mut lost_lease = false;
-    let result: Result<(), ImportError> = async {
-        while let Some(chunk) = rx.recv().await {
-            let mut chunk = chunk?;
-            counts.total_original_rows += chunk.rows_read as i64;
-            let parts = chunk.parts.drain(..).filter(|part| !part.rows.is_empty());
-            let written: Vec<_> = match dry_run.as_mut() {
-                // One part (one writer), inside the dry run's transaction.
-                Some(tx) => {
-                    let mut written = Vec::new();
-                    for mut part in parts {
-                        let prepared = part.prepared.take();
-                        let result = write_chunk::<K>(
-                            tx,
-                            true,
-                            request.tenant_id,
-                            &columns,
-                            &part.rows,
-                            prepared,
-                        )
-                        .await;
-                        written.push((part, result));
-                    }
-                    written
-                }
-                None => {
-                    let writes = parts.map(|mut part| {
-                        let columns = &columns;
-                        async move {
-                            let prepared = part.prepared.take();
-                            let result = async {
-                                let mut conn = pool.acquire().await?;
-                                write_chunk::<K>(
-                                    &mut conn,
-                                    false,
-                                    request.tenant_id,
-                                    columns,
-                                    &part.rows,
-                                    prepared,
-                                )
-                                .await
-                            }
-                            .await;
-                            (part, result)
-                        }
-                    });
-                    futures::future::join_all(writes).await
-                }
-            };
-            for (mut part, result) in written {
-                let (refused, outcomes) = result?;
-                counts.total_imported_rows += (part.rows.len() - refused.len()) as i64;
-                counts.created_rows += outcomes.created;
-                counts.updated_rows += outcomes.updated;
-                counts.unchanged_rows += outcomes.unchanged;
-                for (index, problem) in refused {
-                    let (record, line) = std::mem::take(&mut part.sources[index]);
-                    chunk.rejected.push(RejectedRow {
-                        record,
-                        line,
-                        problems: vec![problem],
-                    });
-                }
-            }
-            chunk.rejected.sort_by_key(|row| row.line);
-            for row in &chunk.rejected {
-                errors.write(row)?;
-                tally.add(&row.problems);
-            }
-            counts.total_error_rows += chunk.rejected.len() as i64;
-            match progress {
-                Progress::Report(sink) if !chunk.rejected.is_empty() => {
-                    let summary = tally.summary();
-                    let failed = FailedRows {
-                        header: &header_names,
-                        rows: &chunk.rejected,
-                        summary: &summary,
-                    };
-                    sink.rows_rejected(failed).await?;
-                }
-                _ => {}
-            }
-            if let Progress::Report(sink) = progress {
-                let bytes = chunk.bytes_read as i64;
-                match sink
-                    .chunk_committed(counts.total_original_rows, bytes)
-                    .await?
-                {
-                    Verdict::Continue => {}
-                    Verdict::Cancel => {
-                        cancelled = true;
-                        break;
-                    }
-                    Verdict::LostLease => {
-                        lost_lease = true;
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
+    // One lane per writer, each with its own queue of parts: a lane goes on with its part
+    // of the next chunk while the other lanes finish theirs and while the chunk before is
+    // recorded. A key always takes the same lane, so its rows are still applied in order.
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let mut lane_inputs = Vec::with_capacity(writers);
+    let mut lanes = Vec::with_capacity(writers);
+    let mut dry_run_conn = dry_run.as_deref_mut();
+    for _ in 0..writers {
+        let (input, parts) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        lane_inputs.push(input);
+        let conn = match dry_run_conn.take() {
+            Some(conn) => LaneConn::Transaction(conn),
+            None => LaneConn::Pool(pool),
+        };
+        let lane = Lane {
+            conn,
+            tenant_id: request.tenant_id,
+            columns: &columns,
+        };
+        lanes.push(lane.run::<K>(parts, done_tx.clone()));
     }
-    .await;
-    // Dropping the receiver stops the parser at its next send.
-    drop(rx);
+    drop(done_tx);
+    let mut record = Recorder::new(&request.error_path, header_names, progress);
+    let (result, _) = futures::join!(
+        record.coordinate::<K>(rx, lane_inputs, done_rx),
+        futures::future::join_all(lanes)
+    );
+    // The receiver is gone by now, which stops the parser at its next send.
     let parsed = parser
         .await
         .map_err(|e| ImportError::Io(std::io::Error::other(e)))?;
     result?;
+    let Recorder {
+        errors,
+        counts,
+        cancelled,
+        lost_lease,
+        ..
+    } = record;
     if !cancelled && !lost_lease {
         parsed?;
     }
@@ -368,6 +298,228 @@ pub async fn run_import<K: ImportKind>(
         lost_lease,
         error_file,
     })
+}
+
+/// Chunks out with the writers at most. With two, the writers write one chunk while the
+/// one before is recorded, and memory stays flat (a few chunks: the one being parsed, one
+/// waiting, these).
+const CHUNKS_IN_FLIGHT: usize = 2;
+
+/// What writing one part gave: its refused rows (by index) and what became of the others.
+type PartResult = Result<(Vec<(usize, Problem)>, RowOutcomes), ImportError>;
+
+/// A part for a lane: which chunk it belongs to, and its rows.
+struct LaneJob<R> {
+    seq: u64,
+    part: Part<R>,
+}
+
+/// A part a lane has written (or failed to).
+struct LaneDone<R> {
+    seq: u64,
+    part: Part<R>,
+    result: PartResult,
+}
+
+/// Where a lane writes: a pooled connection per part, or the dry run's transaction.
+enum LaneConn<'a> {
+    Pool(&'a PgPool),
+    Transaction(&'a mut PgConnection),
+}
+
+/// One writer: writes the parts it is given, in the order given, and hands them back.
+struct Lane<'a> {
+    conn: LaneConn<'a>,
+    tenant_id: Uuid,
+    columns: &'a ColumnMap,
+}
+
+impl Lane<'_> {
+    async fn run<K: ImportKind>(
+        mut self,
+        mut parts: mpsc::Receiver<LaneJob<K::Row>>,
+        done: mpsc::UnboundedSender<LaneDone<K::Row>>,
+    ) {
+        while let Some(LaneJob { seq, mut part }) = parts.recv().await {
+            let prepared = part.prepared.take();
+            let (tenant_id, columns) = (self.tenant_id, self.columns);
+            let result = match &mut self.conn {
+                LaneConn::Pool(pool) => match pool.acquire().await {
+                    Ok(mut conn) => {
+                        write_chunk::<K>(&mut conn, false, tenant_id, columns, &part.rows, prepared)
+                            .await
+                    }
+                    Err(e) => Err(e.into()),
+                },
+                LaneConn::Transaction(conn) => {
+                    write_chunk::<K>(conn, true, tenant_id, columns, &part.rows, prepared).await
+                }
+            };
+            if done.send(LaneDone { seq, part, result }).is_err() {
+                return; // The coordinator stopped (a failure).
+            }
+        }
+    }
+}
+
+/// A chunk whose parts are out with the lanes.
+struct InFlight<R> {
+    seq: u64,
+    rejected: Vec<RejectedRow>,
+    rows_read: u64,
+    bytes_read: u64,
+    /// Parts not back yet.
+    outstanding: usize,
+    written: Vec<(Part<R>, PartResult)>,
+}
+
+/// Hands chunks to the lanes, and records each chunk, in file order, once all its parts
+/// are back: counts, error file, progress and the caller's verdict.
+struct Recorder<'a> {
+    errors: ErrorFileWriter,
+    header_names: Vec<String>,
+    tally: ErrorTally,
+    counts: ImportCounts,
+    progress: Progress<'a>,
+    cancelled: bool,
+    lost_lease: bool,
+}
+
+impl<'a> Recorder<'a> {
+    fn new(
+        error_path: &std::path::Path,
+        header_names: Vec<String>,
+        progress: Progress<'a>,
+    ) -> Self {
+        Self {
+            errors: ErrorFileWriter::new(error_path, header_names.clone()),
+            header_names,
+            tally: ErrorTally::default(),
+            counts: ImportCounts::default(),
+            progress,
+            cancelled: false,
+            lost_lease: false,
+        }
+    }
+
+    /// Runs until the file is done, a verdict stops the import (the chunks already out
+    /// with the lanes are then finished and recorded: what is written is counted) or
+    /// something fails. Returning drops the lanes' inputs, which ends them.
+    async fn coordinate<K: ImportKind>(
+        &mut self,
+        mut chunks: mpsc::Receiver<Result<Chunk<K::Row>, ImportError>>,
+        lanes: Vec<mpsc::Sender<LaneJob<K::Row>>>,
+        mut done: mpsc::UnboundedReceiver<LaneDone<K::Row>>,
+    ) -> Result<(), ImportError> {
+        let mut in_flight: std::collections::VecDeque<InFlight<K::Row>> = Default::default();
+        let mut next_seq = 0u64;
+        let mut reading = true;
+        loop {
+            while in_flight
+                .front()
+                .is_some_and(|chunk| chunk.outstanding == 0)
+            {
+                let chunk = in_flight.pop_front().expect("a chunk");
+                let verdict = self.record::<K>(chunk).await?;
+                if verdict != Verdict::Continue {
+                    // Stop taking chunks; those out already are finished and recorded.
+                    reading = false;
+                }
+            }
+            if !reading && in_flight.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                Some(LaneDone { seq, part, result }) = done.recv(), if !in_flight.is_empty() => {
+                    let front = in_flight.front().map_or(seq, |chunk| chunk.seq);
+                    let chunk = &mut in_flight[(seq - front) as usize];
+                    chunk.outstanding -= 1;
+                    chunk.written.push((part, result));
+                }
+                chunk = chunks.recv(), if reading && in_flight.len() < CHUNKS_IN_FLIGHT => {
+                    let Some(chunk) = chunk else {
+                        reading = false;
+                        continue;
+                    };
+                    let mut chunk = chunk?;
+                    let seq = next_seq;
+                    next_seq += 1;
+                    let mut outstanding = 0;
+                    for (lane, part) in lanes.iter().zip(chunk.parts.drain(..)) {
+                        if part.rows.is_empty() {
+                            continue;
+                        }
+                        // Never waits: a lane's queue holds as many parts as chunks in flight.
+                        if lane.send(LaneJob { seq, part }).await.is_err() {
+                            return Err(ImportError::Io(std::io::Error::other("a writer stopped")));
+                        }
+                        outstanding += 1;
+                    }
+                    in_flight.push_back(InFlight {
+                        seq,
+                        rejected: chunk.rejected,
+                        rows_read: chunk.rows_read,
+                        bytes_read: chunk.bytes_read,
+                        outstanding,
+                        written: Vec::new(),
+                    });
+                }
+                // Lanes end only once their inputs are dropped, which happens on return.
+                else => return Err(ImportError::Io(std::io::Error::other("the writers stopped"))),
+            }
+        }
+    }
+
+    /// Records a chunk whose parts are all written; the caller's verdict on going on.
+    async fn record<K: ImportKind>(
+        &mut self,
+        mut chunk: InFlight<K::Row>,
+    ) -> Result<Verdict, ImportError> {
+        let counts = &mut self.counts;
+        counts.total_original_rows += chunk.rows_read as i64;
+        for (mut part, result) in chunk.written {
+            let (refused, outcomes) = result?;
+            counts.total_imported_rows += (part.rows.len() - refused.len()) as i64;
+            counts.created_rows += outcomes.created;
+            counts.updated_rows += outcomes.updated;
+            counts.unchanged_rows += outcomes.unchanged;
+            for (index, problem) in refused {
+                let (record, line) = std::mem::take(&mut part.sources[index]);
+                chunk.rejected.push(RejectedRow {
+                    record,
+                    line,
+                    problems: vec![problem],
+                });
+            }
+        }
+        chunk.rejected.sort_by_key(|row| row.line);
+        for row in &chunk.rejected {
+            self.errors.write(row)?;
+            self.tally.add(&row.problems);
+        }
+        counts.total_error_rows += chunk.rejected.len() as i64;
+        let Progress::Report(sink) = self.progress else {
+            return Ok(Verdict::Continue);
+        };
+        if !chunk.rejected.is_empty() {
+            let summary = self.tally.summary();
+            let failed = FailedRows {
+                header: &self.header_names,
+                rows: &chunk.rejected,
+                summary: &summary,
+            };
+            sink.rows_rejected(failed).await?;
+        }
+        let verdict = sink
+            .chunk_committed(self.counts.total_original_rows, chunk.bytes_read as i64)
+            .await?;
+        match verdict {
+            Verdict::Continue => {}
+            Verdict::Cancel => self.cancelled = true,
+            Verdict::LostLease => self.lost_lease = true,
+        }
+        Ok(verdict)
+    }
 }
 
 type OpenedFile = (
