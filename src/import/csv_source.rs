@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use csv::StringRecord;
-use encoding_rs::{DecoderResult, Encoding, UTF_8, WINDOWS_1252};
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
 /// Size of the buffers the sniffing pass reads the file in.
@@ -193,13 +193,9 @@ pub fn read_record(
     if !reader.read_record(record)? {
         return Ok(false);
     }
-    let embedded = record
-        .iter()
-        .map(|field| field.bytes().filter(|&b| b == b'\n').count());
+    let embedded = memchr::memchr_iter(b'\n', record.as_byte_record().as_slice()).count();
     let end = reader.position().line();
-    let start = end
-        .saturating_sub(1 + embedded.sum::<usize>() as u64)
-        .max(1);
+    let start = end.saturating_sub(1 + embedded as u64).max(1);
     let mut position = record
         .position()
         .cloned()
@@ -239,7 +235,7 @@ fn sniff_ascii_compatible(
     let mut start = bom_len;
     while !buf.is_empty() {
         let chunk = &buf[start..];
-        if let Some(pos) = chunk.iter().position(|&b| b == 0) {
+        if let Some(pos) = memchr::memchr(0, chunk) {
             return Err(SourceError::Binary {
                 offset: offset + (start + pos) as u64,
             });
@@ -277,33 +273,43 @@ fn sniff_utf16(path: &Path, encoding: &'static Encoding) -> Result<CsvFormat, So
     scan.finish(encoding, true)
 }
 
-/// Streaming UTF-8 validation; the decoder keeps sequences split across chunks.
+/// Streaming UTF-8 validation with the standard library's validator (fast on ASCII);
+/// a sequence split across chunks is carried over to the next one.
 struct Utf8Check {
-    decoder: encoding_rs::Decoder,
-    scratch: Vec<u8>,
+    /// The start of a sequence that the chunk ended in the middle of (at most 3 bytes).
+    carry: Vec<u8>,
     valid: bool,
 }
 
 impl Utf8Check {
     fn new() -> Self {
         Utf8Check {
-            decoder: UTF_8.new_decoder_without_bom_handling(),
-            scratch: vec![0; 4096],
+            carry: Vec::with_capacity(4),
             valid: true,
         }
     }
 
     fn feed(&mut self, mut src: &[u8], last: bool) {
-        while self.valid {
-            let (result, read, _) =
-                self.decoder
-                    .decode_to_utf8_without_replacement(src, &mut self.scratch, last);
-            src = &src[read..];
-            match result {
-                DecoderResult::InputEmpty => break,
-                DecoderResult::OutputFull => {}
-                DecoderResult::Malformed(..) => self.valid = false,
+        // Complete a carried sequence byte by byte: it is valid, invalid or still short.
+        while self.valid && !self.carry.is_empty() && !src.is_empty() {
+            self.carry.push(src[0]);
+            src = &src[1..];
+            match std::str::from_utf8(&self.carry) {
+                Ok(_) => self.carry.clear(),
+                Err(e) if e.error_len().is_some() => self.valid = false,
+                Err(_) => {}
             }
+        }
+        if self.valid && self.carry.is_empty() {
+            if let Err(e) = std::str::from_utf8(src) {
+                match e.error_len() {
+                    Some(_) => self.valid = false,
+                    None => self.carry.extend_from_slice(&src[e.valid_up_to()..]),
+                }
+            }
+        }
+        if last && !self.carry.is_empty() {
+            self.valid = false; // The file ends inside a sequence.
         }
     }
 }
@@ -396,16 +402,31 @@ impl<R: Read> Read for LineBreaks<R> {
                 }
                 return Ok(0);
             }
+            // Most files have no CR at all: find them with memchr and move the bytes
+            // between them, instead of looking at every byte.
             let mut written = 0;
-            for i in 0..n {
-                let b = out[i];
-                if b == b'\n' && self.after_cr {
-                    self.after_cr = false;
-                    continue;
+            let mut i = 0;
+            if std::mem::take(&mut self.after_cr) && out[0] == b'\n' {
+                i = 1; // The LF of a CRLF split across two reads.
+            }
+            while i < n {
+                let run = memchr::memchr(b'\r', &out[i..n]).unwrap_or(n - i);
+                if written != i {
+                    out.copy_within(i..i + run, written);
                 }
-                self.after_cr = b == b'\r';
-                out[written] = if self.after_cr { b'\n' } else { b };
+                written += run;
+                i += run;
+                if i == n {
+                    break;
+                }
+                out[written] = b'\n'; // A CR, alone or before an LF, ends the line.
                 written += 1;
+                i += 1;
+                match out[..n].get(i) {
+                    Some(b'\n') => i += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
             }
             // Only a dropped LF was read: 0 would mean end of file, so read on.
             if written > 0 {
@@ -735,28 +756,62 @@ mod tests {
     }
 
     #[test]
+    fn utf8_check_carries_sequences_split_across_chunks() {
+        let check = |text: &[u8], split: usize| {
+            let mut utf8 = Utf8Check::new();
+            utf8.feed(&text[..split], false);
+            utf8.feed(&text[split..], false);
+            utf8.feed(&[], true);
+            utf8.valid
+        };
+        let good = "a é € 😀 z".as_bytes();
+        for split in 0..=good.len() {
+            assert!(check(good, split), "split at {split}");
+        }
+        let bad = b"ab\xC3(cd"; // A lead byte followed by ASCII.
+        for split in 0..=bad.len() {
+            assert!(!check(bad, split), "split at {split}");
+        }
+        let truncated = &"x€".as_bytes()[..3]; // The file ends inside a sequence.
+        for split in 0..=truncated.len() {
+            assert!(!check(truncated, split), "split at {split}");
+        }
+    }
+
+    #[test]
     fn line_breaks_handle_crlf_split_across_reads() {
-        // One byte per read: the LF of a CRLF arrives alone and must not end the stream.
-        struct OneByte<'a>(&'a [u8]);
-        impl Read for OneByte<'_> {
+        // Reads of a few bytes: the LF of a CRLF can arrive alone (it must not end the
+        // stream) or at the start of the next read.
+        struct Pieces<'a>(&'a [u8], usize);
+        impl Read for Pieces<'_> {
             fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-                let Some((&b, rest)) = self.0.split_first() else {
-                    return Ok(0);
-                };
-                out[0] = b;
-                self.0 = rest;
-                Ok(1)
+                let n = self.0.len().min(self.1).min(out.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
             }
         }
-        let mut text = String::new();
-        LineBreaks {
-            inner: OneByte(b"a\r\nb\rc\r\n\r\nd"),
-            after_cr: false,
-            missing_final_lf: false,
+        let normalise = |input: &[u8], piece: usize| {
+            let mut text = String::new();
+            LineBreaks {
+                inner: Pieces(input, piece),
+                after_cr: false,
+                missing_final_lf: false,
+            }
+            .read_to_string(&mut text)
+            .unwrap();
+            text
+        };
+        for piece in [1, 2, 3, 4, 7, 64] {
+            assert_eq!(normalise(b"a\r\nb\rc\r\n\r\nd", piece), "a\nb\nc\n\nd\n");
+            assert_eq!(
+                normalise(b"\r\r\nx\n\ny\r", piece),
+                "\n\nx\n\ny\n",
+                "{piece}"
+            );
+            assert_eq!(normalise(b"no breaks", piece), "no breaks\n");
+            assert_eq!(normalise(b"", piece), "");
         }
-        .read_to_string(&mut text)
-        .unwrap();
-        assert_eq!(text, "a\nb\nc\n\nd\n");
     }
 
     // Real files written by others (see tests/corpus/SOURCES.md).
