@@ -14,6 +14,7 @@ pub mod sales_targets;
 pub mod unprocessed;
 pub mod upsert;
 pub mod values;
+pub mod workbook;
 
 pub use engine::{
     FailedRows, ImportError, ImportOutcome, ImportRequest, Progress, ProgressSink, Verdict,
