@@ -55,10 +55,14 @@ enum Command {
         /// JSON object mapping the file's headers to supported fields.
         #[arg(long)]
         mapping: Option<String>,
+        /// The sheet of a workbook (.xlsx, .xlsm, .xls, .ods): a name or a 1-based index
+        /// (default: the first visible sheet). Ignored for a CSV.
+        #[arg(long)]
+        sheet: Option<String>,
         /// Check the file and count what an import would do, storing nothing.
         #[arg(long)]
         validate_only: bool,
-        /// The CSV file.
+        /// The file: a CSV, or an Excel or OpenDocument workbook.
         file: PathBuf,
     },
     /// Manage API keys.
@@ -165,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant,
             errors,
             mapping,
+            sheet,
             validate_only,
             file,
         } => {
@@ -193,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 path: file,
                 error_path: error_path.clone(),
                 mapping,
+                sheet: sheet.as_deref().map(import::workbook::SheetChoice::parse),
                 chunk_rows: settings.import_chunk_rows,
                 writers: settings.import_writers,
                 dry_run: validate_only,

@@ -68,10 +68,10 @@ pub enum SourceError {
         /// 0-based position of the first NUL byte.
         offset: u64,
     },
-    /// An Excel workbook (.xlsx or .xls) uploaded instead of a CSV.
+    /// A zip or OLE2 (Office) archive that is not a workbook the import reads.
     #[error(
-        "the file is an Excel workbook, not a CSV file; in Excel use \"Save As\" and choose \
-         \"CSV UTF-8\""
+        "the file is an archive (zip or Office) but not a workbook this service reads \
+         (.xlsx, .xlsm, .xls or .ods), nor a CSV file"
     )]
     Workbook,
 }
@@ -300,12 +300,13 @@ impl Utf8Check {
                 Err(_) => {}
             }
         }
-        if self.valid && self.carry.is_empty() {
-            if let Err(e) = std::str::from_utf8(src) {
-                match e.error_len() {
-                    Some(_) => self.valid = false,
-                    None => self.carry.extend_from_slice(&src[e.valid_up_to()..]),
-                }
+        if self.valid
+            && self.carry.is_empty()
+            && let Err(e) = std::str::from_utf8(src)
+        {
+            match e.error_len() {
+                Some(_) => self.valid = false,
+                None => self.carry.extend_from_slice(&src[e.valid_up_to()..]),
             }
         }
         if last && !self.carry.is_empty() {

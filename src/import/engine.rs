@@ -16,10 +16,12 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{
-    csv_source::{self, CsvFormat},
+    csv_source::{self, CsvFormat, SourceError},
     error_file::{ErrorFileWriter, RejectedRow},
     header::{self, ColumnMap},
     kind::{ImportKind, PreparedChunk, RowOutcomes},
+    records::{OpenError, ReadError, Records},
+    workbook::{SheetChoice, WorkbookError},
 };
 use crate::{
     db::jobs::ImportCounts,
@@ -37,6 +39,9 @@ pub struct ImportRequest {
     pub error_path: PathBuf,
     /// Optional file header → supported field mapping.
     pub mapping: Option<HashMap<String, String>>,
+    /// The sheet of a workbook upload (the first visible one when `None`); ignored for a
+    /// CSV.
+    pub sheet: Option<SheetChoice>,
     /// Rows per chunk; each chunk is committed before progress is recorded.
     pub chunk_rows: usize,
     /// Connections that write a chunk's partitions in parallel (rows are split by their
@@ -202,7 +207,7 @@ pub async fn run_import<K: ImportKind>(
     progress: Progress<'_>,
 ) -> Result<ImportOutcome, ImportError> {
     let chunk_rows = request.chunk_rows.max(1);
-    let (reader, bytes_read, format, columns, header_names) = {
+    let (records, format, columns, header_names) = {
         let request = request.clone();
         tokio::task::spawn_blocking(move || open_and_resolve::<K>(&request))
             .await
@@ -227,13 +232,7 @@ pub async fn run_import<K: ImportKind>(
         let tenant_id = request.tenant_id;
         tokio::task::spawn_blocking(move || {
             parse_chunks::<K>(
-                (reader, bytes_read),
-                &format,
-                &columns,
-                tenant_id,
-                chunk_rows,
-                writers,
-                &tx,
+                records, &format, &columns, tenant_id, chunk_rows, writers, &tx,
             )
         })
     };
@@ -522,40 +521,46 @@ impl<'a> Recorder<'a> {
     }
 }
 
-type OpenedFile = (
-    csv::Reader<Box<dyn std::io::Read + Send>>,
-    csv_source::BytesRead,
-    CsvFormat,
-    ColumnMap,
-    Vec<String>,
-);
+type OpenedFile = (Records, CsvFormat, ColumnMap, Vec<String>);
 
-/// Sniffs the encoding and delimiter, reads the header line and maps its columns.
+/// Opens the upload (a workbook's sheet, or a CSV sniffed for its encoding and
+/// delimiter), reads the header line and maps its columns.
 fn open_and_resolve<K: ImportKind>(request: &ImportRequest) -> Result<OpenedFile, ImportError> {
-    let bad_file = |e: &dyn std::fmt::Display| ImportError::BadFile(e.to_string());
-    let format = csv_source::sniff(&request.path).map_err(|e| bad_file(&e))?;
-    let (mut reader, bytes_read) =
-        csv_source::open_counted(&request.path, &format).map_err(|e| bad_file(&e))?;
+    let (mut records, format) =
+        Records::open(&request.path, request.sheet.as_ref()).map_err(|e| match e {
+            OpenError::Csv(SourceError::Io(io)) => ImportError::Io(io),
+            other => ImportError::BadFile(other.to_string()),
+        })?;
     let mut header = StringRecord::new();
     loop {
-        match csv_source::read_record(&mut reader, &mut header) {
+        match records.read(&mut header) {
             Ok(true) if csv_source::is_blank(&header) => continue,
             Ok(true) => break,
             Ok(false) => return Err(ImportError::BadFile("the file has no header line".into())),
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+            Err(ReadError::Csv(e)) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
                 return Err(ImportError::BadFile(
                     "the header line contains characters that cannot be read as UTF-8; save \
                      the file as UTF-8 CSV"
                         .into(),
                 ));
             }
-            Err(e) => return Err(csv_error(e)),
+            Err(e) => return Err(read_error(e)),
         }
     }
     let columns = header::resolve(&header, K::FIELDS, request.mapping.as_ref())
         .map_err(|e| ImportError::BadFile(format!("the header line is not usable: {e}")))?;
     let names = columns.header_names().map(str::to_owned).collect();
-    Ok((reader, bytes_read, format, columns, names))
+    records.set_width(columns.width());
+    Ok((records, format, columns, names))
+}
+
+/// A read error that is not about one row: the file cannot be read on.
+fn read_error(error: ReadError) -> ImportError {
+    match error {
+        ReadError::Csv(e) => csv_error(e),
+        ReadError::Workbook(WorkbookError::Io(io)) => ImportError::Io(io),
+        ReadError::Workbook(e) => ImportError::BadFile(e.to_string()),
+    }
 }
 
 /// A CSV error that is not about one row: the file cannot be read on.
@@ -568,10 +573,7 @@ fn csv_error(error: csv::Error) -> ImportError {
 
 /// The parser thread: reads records, validates them and sends chunks.
 fn parse_chunks<K: ImportKind>(
-    (mut reader, bytes_read): (
-        csv::Reader<Box<dyn std::io::Read + Send>>,
-        csv_source::BytesRead,
-    ),
+    mut records: Records,
     format: &CsvFormat,
     columns: &ColumnMap,
     tenant_id: Uuid,
@@ -582,7 +584,6 @@ fn parse_chunks<K: ImportKind>(
     let part_capacity = chunk_rows.div_ceil(writers);
     // Encoding here overlaps with Postgres executing the previous chunk.
     let send = |mut chunk: Chunk<K::Row>| {
-        chunk.bytes_read = bytes_read.get();
         for part in &mut chunk.parts {
             part.prepared = match K::prepare(tenant_id, columns, &part.rows) {
                 Some(Ok(prepared)) => Some(prepared),
@@ -599,27 +600,27 @@ fn parse_chunks<K: ImportKind>(
     let mut chunk = Chunk::new(writers, part_capacity);
     let mut record = StringRecord::new();
     loop {
-        match csv_source::read_record(&mut reader, &mut record) {
+        match records.read(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => {
+            Err(ReadError::Csv(e)) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                // Only reachable for mixed encodings; report the row, keep going.
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                    // Only reachable for mixed encodings; report the row, keep going.
-                    chunk.rows_read += 1;
-                    chunk.rejected.push(RejectedRow {
-                        record: StringRecord::new(),
-                        line,
-                        problems: vec![Problem::of_row(
-                            ProblemCode::UnreadableText,
-                            "the row contains characters that cannot be read",
-                        )],
-                    });
-                    continue;
-                }
+                chunk.rows_read += 1;
+                chunk.rejected.push(RejectedRow {
+                    record: StringRecord::new(),
+                    line,
+                    problems: vec![Problem::of_row(
+                        ProblemCode::UnreadableText,
+                        "the row contains characters that cannot be read",
+                    )],
+                });
+                continue;
+            }
+            Err(e) => {
                 // The writer gets its own copy; a read failure stays an I/O error (worth a
                 // retry), a malformed file stays a bad file.
-                let err = csv_error(e);
+                let err = read_error(e);
                 let copy = match &err {
                     ImportError::Io(io) => {
                         ImportError::Io(std::io::Error::new(io.kind(), io.to_string()))
@@ -652,13 +653,15 @@ fn parse_chunks<K: ImportKind>(
             }),
         }
         if chunk.rows_read as usize >= chunk_rows {
-            let full = std::mem::replace(&mut chunk, Chunk::new(writers, part_capacity));
+            let mut full = std::mem::replace(&mut chunk, Chunk::new(writers, part_capacity));
+            full.bytes_read = records.bytes_read();
             if !send(full) {
                 return Ok(()); // The writer stopped (cancel or failure).
             }
         }
     }
     if chunk.rows_read > 0 {
+        chunk.bytes_read = records.bytes_read();
         send(chunk);
     }
     Ok(())

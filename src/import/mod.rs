@@ -9,6 +9,7 @@ pub mod error_file;
 pub mod header;
 pub mod kind;
 pub mod opportunities;
+pub mod records;
 pub mod row;
 pub mod sales_targets;
 pub mod unprocessed;

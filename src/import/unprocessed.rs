@@ -11,6 +11,10 @@
 //! lines' offsets. Both count a line break the same way (LF, CRLF or a lone CR, also
 //! inside quoted fields), so the offsets are exact whatever the encoding; UTF-16 is
 //! scanned in 16-bit units.
+//!
+//! A workbook cannot be cut byte for byte: its unprocessed rows are written as a UTF-8
+//! CSV instead, the sheet's header row and then its rows after the first `rows_done`,
+//! read as the engine reads them (typed cells as text, empty rows skipped).
 
 use std::{
     fs::File,
@@ -21,7 +25,11 @@ use std::{
 use csv::StringRecord;
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE};
 
-use super::csv_source;
+use super::{
+    csv_source,
+    records::{ReadError, Records},
+    workbook::{self, SheetChoice},
+};
 
 /// Why the unprocessed part of an upload could not be cut.
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +61,14 @@ impl UnprocessedError {
 /// row, only the header part is written.
 pub fn write_unprocessed(
     upload: &Path,
+    sheet: Option<&SheetChoice>,
     rows_done: u64,
     out: &mut impl Write,
 ) -> Result<(), UnprocessedError> {
     let mut file = File::open(upload)?;
+    if workbook::detect(upload)?.is_some() {
+        return write_sheet_rest(upload, sheet, rows_done, out);
+    }
     if rows_done == 0 {
         io::copy(&mut file, out)?;
         return Ok(());
@@ -74,6 +86,47 @@ pub fn write_unprocessed(
     io::copy(&mut (&mut file).take(rows_start), out)?;
     file.seek(SeekFrom::Start(rest_start))?;
     io::copy(&mut file, out)?;
+    Ok(())
+}
+
+/// A workbook's header row and its rows after the first `rows_done`, as a CSV.
+fn write_sheet_rest(
+    upload: &Path,
+    sheet: Option<&SheetChoice>,
+    rows_done: u64,
+    out: &mut impl Write,
+) -> Result<(), UnprocessedError> {
+    let unreadable = |e: &dyn std::fmt::Display| UnprocessedError::Unreadable(e.to_string());
+    let (mut records, _) = Records::open(upload, sheet).map_err(|e| unreadable(&e))?;
+    let mut csv = csv::Writer::from_writer(out);
+    let mut record = StringRecord::new();
+    let mut header_done = false;
+    let mut rows = 0u64;
+    loop {
+        match records.read(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(ReadError::Csv(e)) => return Err(unreadable(&e)),
+            Err(ReadError::Workbook(e)) => return Err(unreadable(&e)),
+        }
+        if csv_source::is_blank(&record) {
+            continue;
+        }
+        if !header_done {
+            header_done = true;
+            records.set_width(record.len());
+        } else {
+            rows += 1;
+            if rows <= rows_done {
+                continue;
+            }
+        }
+        csv.write_record(&record).map_err(|e| match e.into_kind() {
+            csv::ErrorKind::Io(io) => UnprocessedError::Io(io),
+            other => UnprocessedError::Unreadable(format!("{other:?}")),
+        })?;
+    }
+    csv.flush()?;
     Ok(())
 }
 
@@ -226,7 +279,7 @@ mod tests {
         let path = dir.path().join("upload.csv");
         std::fs::write(&path, bytes).unwrap();
         let mut out = Vec::new();
-        write_unprocessed(&path, rows_done, &mut out).unwrap();
+        write_unprocessed(&path, None, rows_done, &mut out).unwrap();
         out
     }
 
@@ -235,7 +288,7 @@ mod tests {
         // The API tells "the worker removed the upload meanwhile" by this kind.
         let dir = tempfile::tempdir().unwrap();
         let error =
-            write_unprocessed(&dir.path().join("gone.csv"), 3, &mut Vec::new()).unwrap_err();
+            write_unprocessed(&dir.path().join("gone.csv"), None, 3, &mut Vec::new()).unwrap_err();
         assert!(
             matches!(&error, UnprocessedError::Io(io) if io.kind() == io::ErrorKind::NotFound),
             "{error:?}"

@@ -81,6 +81,7 @@ async fn every_corpus_file_imports_or_fails_with_a_reason() {
             path: path.clone(),
             error_path: app.storage.path().join("corpus-errors.csv"),
             mapping: first_two_columns(path),
+            sheet: None,
             chunk_rows: 50,
             writers: 2,
             dry_run: false,
