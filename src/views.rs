@@ -32,6 +32,8 @@ pub struct JobView {
     pub file_name: String,
     /// The uploaded file's size in bytes.
     pub file_size: i64,
+    /// The workbook sheet asked for at upload (a name or a 1-based index), if any.
+    pub sheet: Option<String>,
     pub rows_processed: i64,
     /// Bytes of the file behind `rows_processed` (equal to `file_size` once completed).
     pub bytes_processed: i64,
@@ -92,6 +94,7 @@ impl JobView {
             name: job.name,
             file_name: job.file_name,
             file_size: job.file_size,
+            sheet: job.sheet,
             rows_processed: job.rows_processed,
             bytes_processed: job.bytes_processed,
             total_original_rows: job.total_original_rows,

@@ -545,7 +545,8 @@ fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
                 .min_length(Some(1))
                 .description(Some(
                     "The CSV file (UTF-8, UTF-16 with BOM or Windows-1252; separated by `,` \
-                     `;` tab or `|`); not empty",
+                     `;` tab or `|`) or workbook (.xlsx, .xlsm, .xls, .ods, recognised by its \
+                     content); not empty",
                 )),
         )
         .required("file")
@@ -568,6 +569,16 @@ fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
                 .description(Some(
                     "A dry run: check the file and count what the import would do, storing \
                      nothing (the same as the query parameter `validate_only`)",
+                )),
+        )
+        .property(
+            "sheet",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(200))
+                .description(Some(
+                    "For a workbook: the sheet to import, by name or 1-based number (default: \
+                     the first visible sheet). Wins over the query parameter `sheet`",
                 )),
         )
         // Other fields are skipped by the server, but no client needs to send any.
@@ -593,19 +604,19 @@ macro_rules! upload_form {
 
 upload_form!(
     /// The multipart body of an opportunities upload: `file`, and optionally `mapping`,
-    /// `name` and `validate_only`.
+    /// `name`, `validate_only` and `sheet`.
     OpportunitiesUploadForm,
     JobKind::Opportunities
 );
 upload_form!(
-    /// The multipart body of a contacts upload: `file`, and optionally `mapping`, `name`
-    /// and `validate_only`.
+    /// The multipart body of a contacts upload: `file`, and optionally `mapping`, `name`,
+    /// `validate_only` and `sheet`.
     ContactsUploadForm,
     JobKind::Contacts
 );
 upload_form!(
     /// The multipart body of a sales targets upload: `file`, and optionally `mapping`,
-    /// `name` and `validate_only`.
+    /// `name`, `validate_only` and `sheet`.
     SalesTargetsUploadForm,
     JobKind::SalesTargets
 );

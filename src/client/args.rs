@@ -43,10 +43,14 @@ pub struct UploadArgs {
     /// What the file holds: opportunities, contacts or sales_targets.
     #[arg(long)]
     pub kind: JobKind,
-    /// The CSV file.
+    /// The file: a CSV, or an Excel or OpenDocument workbook (.xlsx, .xlsm, .xls, .ods).
     pub file: PathBuf,
     #[command(flatten)]
     pub server: ServerArgs,
+    /// The sheet of a workbook to import: a name or a 1-based number (default: the first
+    /// visible sheet).
+    #[arg(long)]
+    pub sheet: Option<String>,
     /// Email the uploader the counts and the error CSV when rows fail.
     #[arg(long)]
     pub send_error_email: bool,

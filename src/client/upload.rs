@@ -75,8 +75,21 @@ pub fn error_csv_path(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Streams the file as the multipart field `file` (`--mapping` and `--name` as the fields
-/// `mapping` and `name`),
+/// The media type of the file, from its content: a workbook's, or CSV.
+fn media_type(path: &std::path::Path) -> std::io::Result<&'static str> {
+    use crate::import::workbook::{WorkbookFormat, detect};
+    Ok(match detect(path)? {
+        Some(WorkbookFormat::Xlsx) => {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        }
+        Some(WorkbookFormat::Xls) => "application/vnd.ms-excel",
+        Some(WorkbookFormat::Ods) => "application/vnd.oasis.opendocument.spreadsheet",
+        None => "text/csv",
+    })
+}
+
+/// Streams the file as the multipart field `file` (`--mapping`, `--name` and `--sheet` as
+/// the fields `mapping`, `name` and `sheet`),
 /// advancing the bar as the body is read; returns the accepted job.
 async fn send_file(client: &ApiClient, args: &UploadArgs, bars: Bars) -> Result<Job, ClientError> {
     let read_error = |source| ClientError::File {
@@ -110,11 +123,15 @@ async fn send_file(client: &ApiClient, args: &UploadArgs, bars: Bars) -> Result<
     });
     // With the length, the multipart body has a Content-Length: the API refuses a file over
     // its limit before reading it, and the bar's total is exact.
+    let mime = media_type(&args.file).map_err(read_error)?;
     let part = Part::stream_with_length(reqwest::Body::wrap_stream(body), size)
         .file_name(name)
-        .mime_str("text/csv")
-        .expect("text/csv is a valid MIME type");
+        .mime_str(mime)
+        .expect("a valid MIME type");
     let mut form = Form::new();
+    if let Some(sheet) = &args.sheet {
+        form = form.text("sheet", sheet.clone());
+    }
     if let Some(mapping) = &args.mapping {
         form = form.text("mapping", mapping.clone());
     }

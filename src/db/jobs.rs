@@ -25,6 +25,8 @@ pub struct JobRecord {
     pub name: Option<String>,
     pub file_size: i64,
     pub column_mapping: Option<Json<ColumnMapping>>,
+    /// The workbook sheet asked for (a name or a 1-based index), if any.
+    pub sheet: Option<String>,
     pub send_error_email: bool,
     pub rows_processed: i64,
     /// Bytes of the file read by the chunks committed so far (`file_size` once completed).
@@ -105,6 +107,8 @@ pub struct NewJob {
     pub name: Option<String>,
     pub file_size: i64,
     pub column_mapping: Option<ColumnMapping>,
+    /// The workbook sheet asked for (`sheet=`), as given.
+    pub sheet: Option<String>,
     pub send_error_email: bool,
     /// Check the file and count what would happen, writing nothing (`validate_only`).
     pub dry_run: bool,
@@ -130,7 +134,7 @@ pub struct ImportCounts {
 }
 
 const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, name, file_size, column_mapping,
-    send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
+    sheet, send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
     created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
     email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after,
     error_summary";
@@ -141,8 +145,8 @@ pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRec
     sqlx::query_as(&format!(
         "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
                                   column_mapping, send_error_email, task_id, enqueued_at,
-                                  idempotency_key, file_sha256, name, dry_run)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12, $13)
+                                  idempotency_key, file_sha256, name, dry_run, sheet)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12, $13, $14)
          RETURNING {COLUMNS}"
     ))
     .bind(job.id)
@@ -158,6 +162,7 @@ pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRec
     .bind(&job.file_sha256)
     .bind(&job.name)
     .bind(job.dry_run)
+    .bind(&job.sheet)
     .fetch_one(pool)
     .await
 }

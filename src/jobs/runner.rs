@@ -29,7 +29,10 @@ use crate::{
         self,
         jobs::{JobRecord, Lease, Renewal},
     },
-    import::{self, FailedRows, ImportError, ImportRequest, Progress, ProgressSink, Verdict},
+    import::{
+        self, FailedRows, ImportError, ImportRequest, Progress, ProgressSink, Verdict,
+        workbook::SheetChoice,
+    },
     mail::EmailClient,
     storage::Store,
 };
@@ -140,6 +143,7 @@ async fn import_under_lease(
         path: upload.path().to_owned(),
         error_path: error_file.path().to_owned(),
         mapping: job.column_mapping.clone().map(|m| m.0),
+        sheet: job.sheet.as_deref().map(SheetChoice::parse),
         chunk_rows: ctx.settings.import_chunk_rows,
         writers: ctx.settings.import_writers,
         dry_run: job.dry_run,

@@ -13,7 +13,7 @@ use std::io::Write;
 use crate::{
     db::jobs::JobRecord,
     domain::JobState,
-    import::unprocessed::write_unprocessed,
+    import::{unprocessed::write_unprocessed, workbook::SheetChoice},
     storage::{ByteStream, Store, StoreError},
 };
 
@@ -57,10 +57,11 @@ pub async fn keep(store: &Store, job: &JobRecord) -> Result<bool, StoreError> {
     // Removed when dropped on any early return below.
     let part = store.unprocessed_scratch(job.id)?;
     let rows_done = job.rows_processed.max(0) as u64;
+    let sheet = job.sheet.as_deref().map(SheetChoice::parse);
     let written = {
         let upload = upload.path().to_owned();
         let part = part.path().to_owned();
-        tokio::task::spawn_blocking(move || write_file(&upload, rows_done, &part))
+        tokio::task::spawn_blocking(move || write_file(&upload, sheet.as_ref(), rows_done, &part))
             .await
             .map_err(std::io::Error::other)?
     };
@@ -106,13 +107,14 @@ pub async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unava
 }
 fn write_file(
     upload: &std::path::Path,
+    sheet: Option<&SheetChoice>,
     rows_done: u64,
     part: &std::path::Path,
 ) -> std::io::Result<()> {
     // Opened first, so that a missing upload is NotFound before anything is created.
     std::fs::File::open(upload)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(part)?);
-    write_unprocessed(upload, rows_done, &mut out).map_err(|e| match e {
+    write_unprocessed(upload, sheet, rows_done, &mut out).map_err(|e| match e {
         crate::import::unprocessed::UnprocessedError::Io(io) => io,
         other => std::io::Error::other(other),
     })?;

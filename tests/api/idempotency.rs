@@ -285,6 +285,7 @@ async fn a_second_job_row_with_a_taken_key_is_refused_by_the_unique_index() {
         name: None,
         file_size: 1,
         column_mapping: None,
+        sheet: None,
         send_error_email: false,
         dry_run: false,
         idempotency_key: Some("taken".into()),

@@ -37,5 +37,6 @@ mod standalone;
 mod unprocessed;
 mod upload;
 mod webhooks;
+mod workbooks;
 mod worker_crash;
 mod worker_health;

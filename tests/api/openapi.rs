@@ -188,6 +188,7 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
         "name",
         "file_name",
         "file_size",
+        "sheet",
         "rows_processed",
         "bytes_processed",
         "progress_percent",
@@ -295,6 +296,7 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
             "mapping",
             "validate_only",
             "name",
+            "sheet",
             "Idempotency-Key"
         ]
         .into()

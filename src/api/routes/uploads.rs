@@ -25,11 +25,12 @@ use crate::{
     db::jobs::{ColumnMapping, NewJob},
     domain::{JobKind, JobName},
     import,
+    import::workbook::WorkbookError,
     jobs::{
         idempotency::{self, IdempotencyError, IdempotencyKey, Submitted},
         submit,
     },
-    storage::StoredUpload,
+    storage::{StoreError, StoredUpload},
 };
 
 /// The request header that makes an upload idempotent.
@@ -63,6 +64,12 @@ pub struct UploadQuery {
     /// field `name`, which wins over this.
     #[param(max_length = 200, example = "Q3 pipeline")]
     name: Option<String>,
+    /// For a workbook upload (.xlsx, .xlsm, .xls, .ods): the sheet to import, by name or
+    /// 1-based index (default: the first visible sheet); an unknown sheet is a 400 that
+    /// lists the workbook's sheets. Ignored for a CSV. The same as the multipart field
+    /// `sheet`, which wins over this.
+    #[param(max_length = 200, example = "Pipeline")]
+    sheet: Option<String>,
 }
 
 /// The upload's optional header, as the OpenAPI document describes it; the handler reads
@@ -174,6 +181,12 @@ async fn upload(
     let mapping = query.mapping.as_deref().map(parse_mapping).transpose()?;
     let validate_only = flag(query.validate_only.as_deref(), "validate_only")?;
     let name = query.name.as_deref().map(parse_name).transpose()?.flatten();
+    let sheet = query
+        .sheet
+        .as_deref()
+        .map(parse_sheet)
+        .transpose()?
+        .flatten();
     let idempotency_key = idempotency_key(&headers)?;
     refuse_declared_oversize(&headers, state.settings.max_upload_bytes)?;
     let mut multipart = multipart.map_err(|e| {
@@ -187,6 +200,7 @@ async fn upload(
         mapping,
         name,
         validate_only,
+        sheet,
     };
     let (
         file_name,
@@ -195,6 +209,7 @@ async fn upload(
             mapping,
             name,
             validate_only,
+            sheet,
         },
     ) = store_checked_file(&state, kind, job_id, &mut multipart, fields).await?;
     let new_job = NewJob {
@@ -206,6 +221,7 @@ async fn upload(
         name: name.map(JobName::into_inner),
         file_size: upload.size as i64,
         column_mapping: mapping,
+        sheet,
         send_error_email,
         dry_run: validate_only,
         file_sha256: idempotency_key.is_some().then(|| upload.sha256.to_vec()),
@@ -263,6 +279,8 @@ struct Fields {
     name: Option<JobName>,
     /// A dry run (`validate_only`).
     validate_only: bool,
+    /// The workbook sheet (`sheet`), as given.
+    sheet: Option<String>,
 }
 
 /// Stores the upload and checks it is importable at all (not empty, a mapping that names
@@ -295,6 +313,10 @@ async fn store_checked_file(
             .map_err(|e| ApiError::BadRequest(e.to_string()))
     } else {
         Ok(())
+    };
+    let checked = match (checked, &fields.sheet) {
+        (Ok(()), Some(sheet)) => check_sheet(state, job_id, sheet).await,
+        (other, _) => other,
     };
     if let Err(e) = checked {
         state.store.remove_upload(job_id).await;
@@ -370,6 +392,10 @@ async fn receive(
                 let text = field.text().await.map_err(multipart_error)?;
                 fields.validate_only = flag(Some(&text), "validate_only")?;
             }
+            Some("sheet") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                fields.sheet = parse_sheet(&text)?;
+            }
             _ => {} // Unknown fields are skipped (their data is drained by next_field).
         }
     }
@@ -384,6 +410,48 @@ fn flag(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
         Some(other) => Err(ApiError::BadRequest(format!(
             "{name} must be true or false, not {other:?}"
         ))),
+    }
+}
+
+/// A sheet choice: trimmed, blank means none, at most 200 characters, no control
+/// characters (Excel allows 31 for a name; the index is a number).
+fn parse_sheet(raw: &str) -> Result<Option<String>, ApiError> {
+    let sheet = raw.trim();
+    if sheet.is_empty() {
+        return Ok(None);
+    }
+    if sheet.chars().count() > 200 || sheet.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "sheet must be a sheet's name or its 1-based number: at most 200 characters, no \
+             control characters"
+                .into(),
+        ));
+    }
+    Ok(Some(sheet.to_owned()))
+}
+
+/// When the upload is a workbook, checks that it has the sheet asked for: an unknown
+/// sheet is the uploader's mistake, answered at once with the sheets there are. Anything
+/// else wrong with the workbook is for the job to report. A CSV has no sheets to check.
+async fn check_sheet(state: &AppState, job_id: Uuid, sheet: &str) -> Result<(), ApiError> {
+    let local = state.store.local_upload(job_id).await?;
+    let path = local.path().to_owned();
+    let choice = import::workbook::SheetChoice::parse(sheet);
+    let found = tokio::task::spawn_blocking(move || {
+        let Some(format) = import::workbook::detect(&path).map_err(WorkbookError::Io)? else {
+            return Ok(None);
+        };
+        Ok::<_, WorkbookError>(Some(import::workbook::SheetRows::open(
+            &path,
+            format,
+            Some(&choice),
+        )))
+    })
+    .await
+    .map_err(|e| StoreError::from(std::io::Error::other(e)))?;
+    match found {
+        Ok(Some(Err(e))) if e.is_unknown_sheet() => Err(ApiError::BadRequest(e.to_string())),
+        _ => Ok(()),
     }
 }
 

@@ -1,0 +1,341 @@
+//! Excel and OpenDocument workbooks uploaded as they are: real workbooks built here with
+//! rust_xlsxwriter (and small LibreOffice-made fixtures, see
+//! tests/fixtures/workbooks/SOURCES.md), through HTTP against the real services.
+
+use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook, Worksheet};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, error_messages, spawn_app};
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// Uploads `bytes` as a workbook named `name` to `/api/v1/{kind}/upload?{query}`.
+async fn upload(
+    app: &TestApp,
+    key: &str,
+    kind: &str,
+    query: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str(XLSX)
+        .unwrap();
+    app.client
+        .post(format!("{}/api/v1/{kind}/upload?{query}", app.address))
+        .header("Authorization", key)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Uploads and waits for the job to end.
+async fn import(app: &TestApp, key: &str, kind: &str, query: &str, bytes: Vec<u8>) -> Value {
+    let response = upload(app, key, kind, query, "pipeline.xlsx", bytes).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_owned();
+    app.wait_for_job(key, &id).await
+}
+
+async fn list(app: &TestApp, key: &str, what: &str) -> Vec<Value> {
+    let body: Value = app
+        .get(key, &format!("/api/v1/{what}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["data"].as_array().unwrap().clone()
+}
+
+fn by_id<'a>(items: &'a [Value], id: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|o| o["external_opp_id"] == id)
+        .unwrap_or_else(|| panic!("{id} imported: {items:?}"))
+}
+
+fn header(sheet: &mut Worksheet, names: &[&str]) {
+    for (col, name) in names.iter().enumerate() {
+        sheet.write_string(0, col as u16, *name).unwrap();
+    }
+}
+
+fn date(y: u16, m: u8, d: u8) -> ExcelDateTime {
+    ExcelDateTime::from_ymd(y, m, d).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xlsx_imports_with_its_cells_meaning_and_its_sheet_row_numbers() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    header(
+        sheet,
+        &["Opportunity ID", "Opportunity Name", "Amount", "Close Date"],
+    );
+    let scientific = Format::new().set_num_format("0.00E+00");
+    let day_first = Format::new().set_num_format("dd/mm/yyyy");
+    let month_name = Format::new().set_num_format("mmm d, yyyy");
+    // Row 2: text with spaces, float noise, a day-first date format.
+    sheet.write_string(1, 0, "X-1").unwrap();
+    sheet.write_string(1, 1, "  Padded deal  ").unwrap();
+    sheet.write_number(1, 2, 80000.0 + 1e-11).unwrap();
+    sheet
+        .write_datetime_with_format(1, 3, &date(2025, 3, 14), &day_first)
+        .unwrap();
+    // Row 3: a whole number shown in scientific notation, a date shown with its month's name.
+    sheet.write_string(2, 0, "X-2").unwrap();
+    sheet.write_string(2, 1, "Big deal").unwrap();
+    sheet
+        .write_number_with_format(2, 2, 100000.0, &scientific)
+        .unwrap();
+    sheet
+        .write_datetime_with_format(2, 3, &date(2026, 1, 2), &month_name)
+        .unwrap();
+    // Row 4 is empty: skipped, not a row. Row 5 lacks its name: an error on line 5.
+    sheet.write_string(4, 0, "X-3").unwrap();
+    sheet.write_number(4, 2, 5.0).unwrap();
+    // Row 6: an amount computed by a formula, read as its cached value; an ID typed as a
+    // number stays a plain number.
+    sheet.write_number(5, 0, 4711.0).unwrap();
+    sheet.write_string(5, 1, "Formula deal").unwrap();
+    sheet
+        .write_formula(5, 2, Formula::new("=1200*2").set_result("2400"))
+        .unwrap();
+    // A note in a column without a header is nobody's value: its row is empty, skipped.
+    sheet.write_string(8, 6, "note beside the table").unwrap();
+    let job = import(
+        &app,
+        &key,
+        "opportunities",
+        "",
+        workbook.save_to_buffer().unwrap(),
+    )
+    .await;
+
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["total_original_rows"], 4, "{job}");
+    assert_eq!(job["total_imported_rows"], 3, "{job}");
+    assert_eq!(job["total_error_rows"], 1, "{job}");
+    assert_eq!(job["progress_percent"], 100, "{job}");
+    let items = list(&app, &key, "opportunities").await;
+    let first = by_id(&items, "X-1");
+    assert_eq!(first["name"], "Padded deal");
+    assert_eq!(first["amount"], 80000.0, "float noise is gone");
+    assert_eq!(first["close_date"]["date"], "2025-03-14 00:00:00.000000");
+    let second = by_id(&items, "X-2");
+    assert_eq!(second["amount"], 100000.0);
+    assert_eq!(second["close_date"]["date"], "2026-01-02 00:00:00.000000");
+    assert_eq!(by_id(&items, "4711")["amount"], 2400.0);
+
+    // The error CSV has the sheet's header and its row numbers.
+    let errors = app.error_csv(&key, &job).await;
+    let mut lines = errors.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "Opportunity ID,Opportunity Name,Amount,Close Date,Line,Error"
+    );
+    assert!(errors.contains("X-3,,5,,5,"), "{errors}");
+    assert!(
+        error_messages(&errors)
+            .iter()
+            .any(|m| m.contains("Opportunity Name is empty")),
+        "{errors}"
+    );
+}
+
+/// A workbook with a hidden first sheet and two visible ones, each with one opportunity.
+fn three_sheets() -> Vec<u8> {
+    let mut workbook = Workbook::new();
+    for (name, id, hidden) in [
+        ("Notes", "N-1", true),
+        ("Q3", "Q3-1", false),
+        ("Q4", "Q4-1", false),
+    ] {
+        let sheet = workbook.add_worksheet();
+        sheet.set_name(name).unwrap();
+        header(sheet, &["Opportunity ID", "Opportunity Name"]);
+        sheet.write_string(1, 0, id).unwrap();
+        sheet.write_string(1, 1, format!("Deal of {name}")).unwrap();
+        if hidden {
+            sheet.set_hidden(true);
+        } else if name == "Q3" {
+            // Excel will not hide the active sheet: the first visible one is.
+            sheet.set_active(true);
+        }
+    }
+    workbook.save_to_buffer().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sheet_is_the_first_visible_one_or_the_one_named_or_numbered() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let job = import(&app, &key, "opportunities", "", three_sheets()).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    let ids = |items: Vec<Value>| -> Vec<String> {
+        let mut ids: Vec<String> = items
+            .iter()
+            .map(|o| o["external_opp_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(list(&app, &key, "opportunities").await), ["Q3-1"]);
+
+    let job = import(&app, &key, "opportunities", "sheet=Q4", three_sheets()).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["sheet"], "Q4");
+    let job = import(&app, &key, "opportunities", "sheet=1", three_sheets()).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(
+        ids(list(&app, &key, "opportunities").await),
+        ["N-1", "Q3-1", "Q4-1"],
+        "by name, then by number (the hidden sheet is number 1)"
+    );
+
+    // An unknown sheet is refused at once, naming the sheets there are; nothing is queued.
+    let response = upload(
+        &app,
+        &key,
+        "opportunities",
+        "sheet=Q5",
+        "q.xlsx",
+        three_sheets(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["data"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Q5") && message.contains("Q3") && message.contains("Q4"),
+        "{body}"
+    );
+    // The multipart field works as the query parameter does.
+    let part = reqwest::multipart::Part::bytes(three_sheets())
+        .file_name("q.xlsx")
+        .mime_str(XLSX)
+        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("sheet", "9")
+        .part("file", part);
+    let response = app
+        .client
+        .post(format!("{}/api/v1/opportunities/upload", app.address))
+        .header("Authorization", &key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "sheet 9 of 3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_and_sales_targets_import_from_workbooks() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    header(sheet, &["Email Address of Salesrep", "Month", "Amount"]);
+    sheet.write_string(1, 0, "rep@example.com").unwrap();
+    let month = Format::new().set_num_format("mmm yyyy");
+    sheet
+        .write_datetime_with_format(1, 1, &date(2026, 2, 1), &month)
+        .unwrap();
+    sheet.write_number(1, 2, 12000.5).unwrap();
+    let job = import(
+        &app,
+        &key,
+        "sales_targets",
+        "",
+        workbook.save_to_buffer().unwrap(),
+    )
+    .await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["total_imported_rows"], 1, "{job}");
+    let targets = list(&app, &key, "sales_targets").await;
+    assert_eq!(targets[0]["month"], "2026-02");
+    assert_eq!(targets[0]["amount"], 12000.5);
+
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    header(sheet, &["Email", "First Name", "Last Name"]);
+    sheet.write_string(1, 0, " ann@example.com ").unwrap();
+    sheet.write_string(1, 1, "Ann").unwrap();
+    sheet.write_string(1, 2, "Lee").unwrap();
+    sheet.write_string(2, 0, "not an email").unwrap();
+    let job = import(
+        &app,
+        &key,
+        "contacts",
+        "",
+        workbook.save_to_buffer().unwrap(),
+    )
+    .await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert_eq!(job["total_imported_rows"], 1, "{job}");
+    assert_eq!(job["total_error_rows"], 1, "{job}");
+    let contacts = list(&app, &key, "contacts").await;
+    assert_eq!(contacts[0]["email"], "ann@example.com");
+    assert_eq!(contacts[0]["fullname"], "Ann Lee");
+    assert!(app.error_csv(&key, &job).await.contains(",3,"), "row 3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_workbooks_fail_their_job_with_a_clear_message() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let failed = |job: &Value, says: &str| {
+        assert_eq!(job["state"], "failed", "{job}");
+        let error = job["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{says:?} in {error:?}");
+    };
+
+    // A zip that starts like a workbook but is cut short.
+    let mut cut = three_sheets();
+    cut.truncate(cut.len() / 2);
+    let job = import(&app, &key, "opportunities", "", cut).await;
+    failed(&job, "workbook");
+
+    // A workbook whose only sheet is empty.
+    let mut workbook = Workbook::new();
+    workbook.add_worksheet().set_name("Empty").unwrap();
+    let job = import(
+        &app,
+        &key,
+        "opportunities",
+        "",
+        workbook.save_to_buffer().unwrap(),
+    )
+    .await;
+    failed(&job, "empty");
+
+    // A header the kind cannot use: the job fails on it, and its unprocessed rows are the
+    // whole sheet, as a CSV.
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    header(sheet, &["Deal", "Value"]);
+    sheet.write_string(1, 0, "D-1").unwrap();
+    sheet.write_number(1, 1, 12.5).unwrap();
+    let job = import(
+        &app,
+        &key,
+        "opportunities",
+        "",
+        workbook.save_to_buffer().unwrap(),
+    )
+    .await;
+    failed(&job, "header");
+    let id = job["id"].as_str().unwrap();
+    let response = app
+        .get(&key, &format!("/api/v1/jobs/{id}/unprocessed.csv"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "Deal,Value\nD-1,12.5\n");
+}
