@@ -18,6 +18,7 @@
 //! chart-only workbooks are [`WorkbookError`]s with a message for a sales admin.
 
 mod cell;
+mod dimension;
 mod xlsx_stream;
 
 #[cfg(test)]
@@ -120,12 +121,12 @@ impl SheetChoice {
     /// are fewer worksheets than the number: see [`SheetRows::open`].
     pub fn parse(raw: &str) -> SheetChoice {
         let trimmed = raw.trim();
-        if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = trimmed.parse::<usize>() {
-                if n >= 1 {
-                    return SheetChoice::Index(n);
-                }
-            }
+        if !trimmed.is_empty()
+            && trimmed.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = trimmed.parse::<usize>()
+            && n >= 1
+        {
+            return SheetChoice::Index(n);
         }
         SheetChoice::Name(trimmed.to_owned())
     }
@@ -355,7 +356,9 @@ impl SheetRows {
         let (source, last_row_hint) = match book {
             Book::Xlsx(book) => {
                 let stream = xlsx_stream::RowStream::start(book, sheet_name.clone())?;
-                let hint = stream.last_row_hint();
+                let hint = stream
+                    .last_row_hint()
+                    .or_else(|| dimension::declared_last_row(path, &sheet_name));
                 (Source::Stream(stream), hint)
             }
             Book::Xls(ref mut book) => loaded(book.worksheet_range(&sheet_name)?),
