@@ -1,4 +1,5 @@
-//! Property tests (proptest) of the reader, the header resolver and the value parsers, on
+//! Property tests (proptest) of the reader, the header resolver, the value parsers and the
+//! workbook reader, on
 //! arbitrary bytes and strings and on mutated seed files: nothing panics, every refusal
 //! says why in words, and every record of a file is read exactly once.
 //!
@@ -9,6 +10,7 @@
 mod header;
 mod reader;
 mod values;
+mod workbook;
 
 // Seed files, mutations and the reference reader, shared with tests/api/fuzz.rs.
 #[path = "../../../tests/support/fuzz_inputs.rs"]

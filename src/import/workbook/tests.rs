@@ -43,7 +43,7 @@ fn row(cells: &[&str]) -> Vec<String> {
 
 /// The workbook behind most tests and behind the ods/xls fixtures: a hidden first sheet,
 /// then "Sales" with every kind of cell, then "Notes".
-fn write_sample(path: &Path) {
+pub(crate) fn write_sample(path: &Path) {
     let mut workbook = Workbook::new();
     let hidden = workbook.add_worksheet();
     hidden.set_name("Lookup").unwrap().set_hidden(true);

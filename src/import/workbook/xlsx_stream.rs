@@ -36,7 +36,7 @@ pub(super) struct RowStream {
 
 /// What to say when the thread ended without a word: it panicked inside calamine.
 fn stopped() -> WorkbookError {
-    WorkbookError::Corrupt("the sheet's data is malformed".to_owned())
+    super::damaged()
 }
 
 impl RowStream {
