@@ -14,8 +14,13 @@
 //! `.xls` and `.ods` calamine has no streaming reader: the whole sheet is loaded with
 //! `worksheet_range` and then iterated.
 //!
-//! Nothing here panics on a bad file: corrupt, truncated, password-protected and
-//! chart-only workbooks are [`WorkbookError`]s with a message for a sales admin.
+//! A bad file is a [`WorkbookError`] with a message for a sales admin, never a crash:
+//! corrupt, truncated, password-protected and chart-only workbooks alike. calamine 0.36
+//! itself panics on some damaged files and, on an `.xls` declaring absurd dimensions,
+//! aborts on a failed allocation; so its calls run under `catch_unwind` (see
+//! `contain_panics`) and an `.xls` is checked before calamine opens it (`xls_guard`).
+//! A row's order is the file's: rows listed out of order in a damaged xlsx come as
+//! listed.
 
 mod cell;
 mod dimension;
