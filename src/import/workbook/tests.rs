@@ -688,3 +688,11 @@ fn ods_and_xls_read_like_the_xlsx_they_were_made_from() {
         assert_eq!(rows.last_row_hint(), Some(10), "{name}");
     }
 }
+
+#[test]
+fn sheet_rows_can_move_to_a_blocking_thread() {
+    // The import engine reads files on a blocking thread (spawn_blocking).
+    fn is_send<T: Send>() {}
+    is_send::<SheetRows>();
+    is_send::<WorkbookError>();
+}
