@@ -14,14 +14,21 @@
 //! `.xls` and `.ods` calamine has no streaming reader: the whole sheet is loaded with
 //! `worksheet_range` and then iterated.
 //!
-//! Nothing here panics on a bad file: corrupt, truncated, password-protected and
-//! chart-only workbooks are [`WorkbookError`]s with a message for a sales admin.
+//! A bad file is a [`WorkbookError`] with a message for a sales admin, never a crash:
+//! corrupt, truncated, password-protected and chart-only workbooks alike. calamine 0.36
+//! itself panics on some damaged files and, on an `.xls` declaring absurd dimensions,
+//! aborts on a failed allocation; so its calls run under `catch_unwind` (see
+//! `contain_panics`) and an `.xls` is checked before calamine opens it (`xls_guard`).
+//! A row's order is the file's: rows listed out of order in a damaged xlsx come as
+//! listed.
 
 mod cell;
+mod dimension;
+mod xls_guard;
 mod xlsx_stream;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -120,12 +127,12 @@ impl SheetChoice {
     /// are fewer worksheets than the number: see [`SheetRows::open`].
     pub fn parse(raw: &str) -> SheetChoice {
         let trimmed = raw.trim();
-        if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = trimmed.parse::<usize>() {
-                if n >= 1 {
-                    return SheetChoice::Index(n);
-                }
-            }
+        if !trimmed.is_empty()
+            && trimmed.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = trimmed.parse::<usize>()
+            && n >= 1
+        {
+            return SheetChoice::Index(n);
         }
         SheetChoice::Name(trimmed.to_owned())
     }
@@ -187,11 +194,22 @@ fn quoted_list(names: &[String]) -> String {
         .join(", ")
 }
 
+/// An I/O error from inside calamine: an error of the operating system is
+/// [`WorkbookError::Io`]; anything else (a zip entry's bad checksum, data that does not
+/// decompress) is a damaged file.
+fn io_error(e: std::io::Error) -> WorkbookError {
+    if e.raw_os_error().is_some() {
+        WorkbookError::Io(e)
+    } else {
+        WorkbookError::Corrupt(e.to_string())
+    }
+}
+
 impl From<calamine::XlsxError> for WorkbookError {
     fn from(e: calamine::XlsxError) -> Self {
         match e {
             calamine::XlsxError::Password => WorkbookError::Encrypted,
-            calamine::XlsxError::Io(e) => WorkbookError::Io(e),
+            calamine::XlsxError::Io(e) => io_error(e),
             e => WorkbookError::Corrupt(e.to_string()),
         }
     }
@@ -201,7 +219,7 @@ impl From<calamine::XlsError> for WorkbookError {
     fn from(e: calamine::XlsError) -> Self {
         match e {
             calamine::XlsError::Password => WorkbookError::Encrypted,
-            calamine::XlsError::Io(e) => WorkbookError::Io(e),
+            calamine::XlsError::Io(e) => io_error(e),
             e => WorkbookError::Corrupt(e.to_string()),
         }
     }
@@ -211,7 +229,7 @@ impl From<calamine::OdsError> for WorkbookError {
     fn from(e: calamine::OdsError) -> Self {
         match e {
             calamine::OdsError::Password => WorkbookError::Encrypted,
-            calamine::OdsError::Io(e) => WorkbookError::Io(e),
+            calamine::OdsError::Io(e) => io_error(e),
             e => WorkbookError::Corrupt(e.to_string()),
         }
     }
@@ -231,18 +249,11 @@ impl Book {
         match format {
             WorkbookFormat::Xlsx => Ok(Book::Xlsx(Xlsx::new(reader()?)?)),
             WorkbookFormat::Ods => Ok(Book::Ods(Ods::new(reader()?)?)),
-            WorkbookFormat::Xls => match Xls::new(reader()?) {
-                Ok(book) => Ok(Book::Xls(book)),
-                Err(e) => {
-                    // An encrypted xlsx is an OLE2 file holding an `EncryptedPackage`
-                    // stream and no `Workbook` stream: the xls reader only says it is
-                    // broken, the xlsx reader's check recognises the encryption.
-                    if let Err(calamine::XlsxError::Password) = Xlsx::new(reader()?) {
-                        return Err(WorkbookError::Encrypted);
-                    }
-                    Err(e.into())
-                }
-            },
+            WorkbookFormat::Xls => {
+                // Also recognises an encrypted xlsx, which is an OLE2 file too.
+                xls_guard::check(path)?;
+                Ok(Book::Xls(Xls::new(reader()?)?))
+            }
         }
     }
 
@@ -276,7 +287,23 @@ pub fn sheet_names(
     path: &Path,
     format: WorkbookFormat,
 ) -> Result<Vec<(String, bool)>, WorkbookError> {
-    Book::open(path, format)?.worksheets()
+    contain_panics(|| Book::open(path, format)?.worksheets())
+}
+
+/// The error for a file whose reading made calamine panic.
+fn damaged() -> WorkbookError {
+    WorkbookError::Corrupt("its structure is damaged".to_owned())
+}
+
+/// Runs calamine on an uploaded file, turning a panic into [`WorkbookError::Corrupt`].
+///
+/// calamine 0.36 panics on some malformed files (out-of-range slices in its OLE2 reader
+/// on a truncated `.xls`, found by the property tests); an upload must not take the
+/// worker down. The panic message still reaches the panic hook (stderr). Whatever the
+/// closure was working on is dropped with the error, so no half-updated state is used
+/// afterwards. This needs `panic = "unwind"`, the default profile setting.
+fn contain_panics<T>(read: impl FnOnce() -> Result<T, WorkbookError>) -> Result<T, WorkbookError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| Err(damaged()))
 }
 
 /// Which worksheet `choice` means among `sheets` (see [`SheetRows::open`]).
@@ -350,16 +377,25 @@ impl SheetRows {
         format: WorkbookFormat,
         sheet: Option<&SheetChoice>,
     ) -> Result<SheetRows, WorkbookError> {
-        let mut book = Book::open(path, format)?;
-        let sheet_name = choose(&book.worksheets()?, sheet)?;
+        let (book, sheet_name) = contain_panics(|| {
+            let book = Book::open(path, format)?;
+            let sheet_name = choose(&book.worksheets()?, sheet)?;
+            Ok((book, sheet_name))
+        })?;
         let (source, last_row_hint) = match book {
             Book::Xlsx(book) => {
                 let stream = xlsx_stream::RowStream::start(book, sheet_name.clone())?;
-                let hint = stream.last_row_hint();
+                let hint = stream
+                    .last_row_hint()
+                    .or_else(|| dimension::declared_last_row(path, &sheet_name));
                 (Source::Stream(stream), hint)
             }
-            Book::Xls(ref mut book) => loaded(book.worksheet_range(&sheet_name)?),
-            Book::Ods(ref mut book) => loaded(book.worksheet_range(&sheet_name)?),
+            Book::Xls(mut book) => {
+                contain_panics(|| Ok(loaded(book.worksheet_range(&sheet_name)?)))?
+            }
+            Book::Ods(mut book) => {
+                contain_panics(|| Ok(loaded(book.worksheet_range(&sheet_name)?)))?
+            }
         };
         let mut rows = SheetRows {
             sheet_name,

@@ -1,6 +1,7 @@
-//! Property tests (proptest) of the reader, the header resolver and the value parsers, on
-//! arbitrary bytes and strings and on mutated seed files: nothing panics, every refusal
-//! says why in words, and every record of a file is read exactly once.
+//! Property tests (proptest) of the reader, the header resolver, the value parsers and the
+//! workbook reader, on arbitrary bytes and strings and on mutated seed files: nothing
+//! panics, every refusal says why in words, and every record of a file is read exactly
+//! once.
 //!
 //! Each property runs a modest number of cases so that the set stays fast in debug
 //! builds; `PROPTEST_CASES=N` raises every property to N cases. Inputs that once failed
@@ -9,6 +10,7 @@
 mod header;
 mod reader;
 mod values;
+mod workbook;
 
 // Seed files, mutations and the reference reader, shared with tests/api/fuzz.rs.
 #[path = "../../../tests/support/fuzz_inputs.rs"]

@@ -13,7 +13,7 @@ const SIGNIFICANT_DIGITS: usize = 15;
 ///   significant digits with trailing zeros removed (`0.1 + 0.2` -> `"0.3"`);
 /// - date cells (whatever their number format, 1900 or 1904 date system) as `YYYY-MM-DD`,
 ///   or `YYYY-MM-DD HH:MM:SS` when they have a time part; a time without a date (a serial
-///   below 1) as `HH:MM:SS`; durations (`[h]:mm:ss`) as `H:MM:SS`;
+///   below 1, in either system) as `HH:MM:SS`; durations (`[h]:mm:ss`) as `H:MM:SS`;
 /// - OpenDocument dates (`Data::DateTimeIso`) in the same formats, durations as they are
 ///   stored (`PT1H30M0S`);
 /// - text trimmed, like a CSV field; booleans `TRUE`/`FALSE`; error cells as their error
@@ -83,7 +83,8 @@ fn excel_datetime_text(dt: &ExcelDateTime) -> String {
     };
     let datetime = round_to_second(datetime);
     if (0.0..1.0).contains(&serial) {
-        // Excel stores a time of day without a date as a fraction of day 0.
+        // Excel stores a time of day without a date as a fraction of day 0, in both
+        // systems (day 0 of the 1904 system, 1904-01-01, is no sales date either).
         return datetime.format("%H:%M:%S").to_string();
     }
     datetime_text(datetime)

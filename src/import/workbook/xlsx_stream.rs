@@ -36,7 +36,7 @@ pub(super) struct RowStream {
 
 /// What to say when the thread ended without a word: it panicked inside calamine.
 fn stopped() -> WorkbookError {
-    WorkbookError::Corrupt("the sheet's data is malformed".to_owned())
+    super::damaged()
 }
 
 impl RowStream {
@@ -123,13 +123,13 @@ fn stream_rows(mut book: Xlsx<BufReader<File>>, sheet: &str, sender: &SyncSender
                 }
                 let mut finished = None;
                 if current != Some(row) {
-                    if let Some(previous) = current {
-                        if !cells.is_empty() {
-                            finished = Some(Message::Row(
-                                previous.saturating_add(1),
-                                std::mem::take(&mut cells),
-                            ));
-                        }
+                    if let Some(previous) = current
+                        && !cells.is_empty()
+                    {
+                        finished = Some(Message::Row(
+                            previous.saturating_add(1),
+                            std::mem::take(&mut cells),
+                        ));
                     }
                     current = Some(row);
                 }
@@ -143,16 +143,16 @@ fn stream_rows(mut book: Xlsx<BufReader<File>>, sheet: &str, sender: &SyncSender
                 }
             }
             Ok(None) => {
-                if let (Some(row), false) = (current, cells.is_empty()) {
-                    if sender
+                if let Some(row) = current
+                    && !cells.is_empty()
+                    && sender
                         .send(Message::Row(
                             row.saturating_add(1),
                             std::mem::take(&mut cells),
                         ))
                         .is_err()
-                    {
-                        return;
-                    }
+                {
+                    return;
                 }
                 let _ = sender.send(Message::End);
                 return;
