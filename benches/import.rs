@@ -81,6 +81,9 @@ struct Options {
     small_rows: u64,
     clients: usize,
     small_workers: usize,
+    /// `BENCH_XLSX_ROWS` (290,000; 5,000 quick): rows of the `.xlsx` upload, the
+    /// generator's rows as a workbook (about 19.8 MB, under the 20 MiB limit).
+    xlsx_rows: u64,
     /// `BENCH_BAD_SHARE` (0.02): share of bad rows in the realistic file.
     bad_share: f64,
     /// `BENCH_CONTACT_ROWS` (150,000; 5,000 quick): rows of the contacts file (each links
@@ -138,6 +141,7 @@ impl Options {
             small_workers: var("BENCH_SMALL_WORKERS", 2)?,
             bad_share: var("BENCH_BAD_SHARE", 0.02)?,
             contact_rows: var("BENCH_CONTACT_ROWS", q(150_000, 5_000))?,
+            xlsx_rows: var("BENCH_XLSX_ROWS", q(290_000, 5_000))?,
             target_rows: var("BENCH_TARGET_ROWS", q(150_000, 5_000))?,
             concurrent: var("BENCH_CONCURRENT", 4)?,
             concurrent_workers: var("BENCH_CONCURRENT_WORKERS", 2)?,
@@ -249,6 +253,8 @@ struct Files {
     big: CsvFile,
     /// Upload-sized, realistic values and bad rows: the project only.
     realistic: CsvFile,
+    /// The generator's rows as an Excel workbook, near the upload limit: the project only.
+    xlsx: CsvFile,
     /// The small jobs' files, in memory.
     small: Vec<Vec<u8>>,
     /// Contacts linked to the opportunities of `upload`.
@@ -301,6 +307,22 @@ fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
             ..Spec::clean(options.rows)
         },
     )?;
+    let xlsx = {
+        let path = dir.join(format!("opps-{}.xlsx", short(options.xlsx_rows)));
+        let spec = Spec {
+            first_id: 600_000_000,
+            ..Spec::clean(options.xlsx_rows)
+        };
+        // Rebuilt every time: a workbook's bytes are not predictable from its rows.
+        let generated = support::workbook::write_xlsx(&path, &spec)?;
+        CsvFile {
+            kind: "opportunities",
+            path,
+            rows: generated.rows,
+            bad_rows: 0,
+            bytes: generated.bytes,
+        }
+    };
     let small = (0..options.small_jobs as u64)
         .map(|i| {
             generator::to_bytes(&Spec {
@@ -354,12 +376,13 @@ fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     eprintln!(
-        "files ready in {:.1} s: {}, {}, {} ({} bad rows), {}, {}, {} concurrent",
+        "files ready in {:.1} s: {}, {}, {} ({} bad rows), {}, {}, {}, {} concurrent",
         started.elapsed().as_secs_f64(),
         upload.label(),
         big.label(),
         realistic.label(),
         realistic.bad_rows,
+        xlsx.label(),
         contacts.label(),
         targets.label(),
         concurrent.len()
@@ -369,6 +392,7 @@ fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
         changed,
         big,
         realistic,
+        xlsx,
         small,
         contacts,
         targets,
@@ -1078,6 +1102,16 @@ impl Bench {
             self.empty_table().await?;
             let realistic = self.end_to_end(&files.realistic).await?;
             r.e2e_realistic.push(realistic.seconds);
+            self.empty_table().await?;
+            let xlsx = self.end_to_end(&files.xlsx).await?;
+            r.e2e_xlsx.push(xlsx.seconds);
+            r.xlsx_worker_peak.push(xlsx.worker_peak_kib as f64);
+            eprintln!(
+                "  end to end {}: {:.3} s, worker peak {}",
+                files.xlsx.name(),
+                xlsx.seconds,
+                mib(xlsx.worker_peak_kib as f64)
+            );
             eprintln!(
                 "  end to end {}: {:.3} s",
                 files.realistic.name(),
@@ -1309,6 +1343,8 @@ struct Results {
     e2e_update: Vec<f64>,
     e2e_unchanged: Vec<f64>,
     e2e_realistic: Vec<f64>,
+    e2e_xlsx: Vec<f64>,
+    xlsx_worker_peak: Vec<f64>,
     engine_small: Vec<f64>,
     engine_small_peak: Vec<f64>,
     ref_big: Vec<f64>,
@@ -1507,6 +1543,36 @@ impl Results {
         });
         // Memory ceilings are judged on the highest sample; the median is shown too.
         let max = |samples: &[f64]| samples.iter().copied().fold(0.0, f64::max);
+        let xlsx = &files.xlsx;
+        let (xlsx_rate, csv_rate) = (
+            rate(xlsx.rows, median(&self.e2e_xlsx)),
+            rate(upload.rows, median(&self.e2e_new)),
+        );
+        let xlsx_peak = max(&self.xlsx_worker_peak) / 1024.0;
+        lines.push(Line {
+            measurement: "end to end, new rows, Excel workbook".into(),
+            file: xlsx.label(),
+            rows: Some(xlsx.rows),
+            project: Some(median(&self.e2e_xlsx)),
+            rate: Some(xlsx_rate),
+            figure: format!(
+                "{:.2}× the CSV's rows/s; worker peak {} (max {})",
+                xlsx_rate / csv_rate,
+                mib(median(&self.xlsx_worker_peak)),
+                mib(max(&self.xlsx_worker_peak))
+            ),
+            target: format!("worker ≤ {WORKER_MAX_PEAK_MIB:.0} MB"),
+            met: Some(xlsx_peak <= WORKER_MAX_PEAK_MIB),
+            ..Line::default()
+        });
+        targets.push((
+            "worker peak memory on the .xlsx upload (issue 11)".into(),
+            format!(
+                "max {} (≤ {WORKER_MAX_PEAK_MIB:.0} MB)",
+                mib(max(&self.xlsx_worker_peak))
+            ),
+            xlsx_peak <= WORKER_MAX_PEAK_MIB,
+        ));
         let memory = |samples: &[f64], sign: &str| {
             format!(
                 "{sign}{} (max {sign}{})",

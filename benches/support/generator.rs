@@ -93,29 +93,43 @@ pub fn to_bytes(spec: &Spec) -> Vec<u8> {
 
 /// Writes the CSV to `out`.
 pub fn write(out: &mut impl Write, spec: &Spec) -> io::Result<Generated> {
-    let mut rng = SplitMix64::new(spec.seed ^ spec.first_id.wrapping_mul(0x9E37_79B9));
-    let bad_threshold = (spec.bad_share.clamp(0.0, 1.0) * 1_000_000.0).round() as u64;
     let mut line = String::with_capacity(512);
     line.push_str(&HEADER.join(","));
     line.push('\n');
     let mut bytes = line.len() as u64;
     out.write_all(line.as_bytes())?;
     let mut bad_rows = 0;
-    let mut fields: Vec<String> = Vec::with_capacity(HEADER.len());
-    for index in 0..spec.rows {
-        fields.clear();
-        row(&mut rng, spec.style, spec.first_id + index, &mut fields);
-        if rng.below(1_000_000) < bad_threshold {
-            spoil(&mut rng, &mut fields);
-            bad_rows += 1;
-        }
-        bytes += write_record(out, &mut line, &fields)?;
-    }
+    for_each_row(spec, |fields, bad| {
+        bad_rows += u64::from(bad);
+        bytes += write_record(out, &mut line, fields)?;
+        Ok::<_, io::Error>(())
+    })?;
     Ok(Generated {
         rows: spec.rows,
         bad_rows,
         bytes,
     })
+}
+
+/// Calls `each` with the fields of every row of `spec` and whether it was spoiled (a bad
+/// row).
+pub fn for_each_row<E>(
+    spec: &Spec,
+    mut each: impl FnMut(&[String], bool) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut rng = SplitMix64::new(spec.seed ^ spec.first_id.wrapping_mul(0x9E37_79B9));
+    let bad_threshold = (spec.bad_share.clamp(0.0, 1.0) * 1_000_000.0).round() as u64;
+    let mut fields: Vec<String> = Vec::with_capacity(HEADER.len());
+    for index in 0..spec.rows {
+        fields.clear();
+        row(&mut rng, spec.style, spec.first_id + index, &mut fields);
+        let bad = rng.below(1_000_000) < bad_threshold;
+        if bad {
+            spoil(&mut rng, &mut fields);
+        }
+        each(&fields, bad)?;
+    }
+    Ok(())
 }
 
 /// The Contacts file's header line.
@@ -390,7 +404,7 @@ fn row(rng: &mut SplitMix64, style: Style, id: u64, fields: &mut Vec<String>) {
     let qualifier = QUALIFIERS[(account_no / 30 % QUALIFIERS.len() as u64) as usize];
     let suffix = SUFFIXES[(account_no / 480 % SUFFIXES.len() as u64) as usize];
     // One account in three is written "Name, Suffix" (a quoted field with a comma).
-    let account = if account_no % 3 == 0 {
+    let account = if account_no.is_multiple_of(3) {
         format!("{company} {qualifier}, {suffix}")
     } else {
         format!("{company} {qualifier} {suffix}")
@@ -451,7 +465,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

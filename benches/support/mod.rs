@@ -5,3 +5,4 @@ pub mod generator;
 pub mod procs;
 pub mod reference;
 pub mod report;
+pub mod workbook;

@@ -86,7 +86,7 @@ async fn an_xlsx_imports_with_its_cells_meaning_and_its_sheet_row_numbers() {
     sheet.write_string(1, 1, "  Padded deal  ").unwrap();
     sheet.write_number(1, 2, 80000.0 + 1e-11).unwrap();
     sheet
-        .write_datetime_with_format(1, 3, &date(2025, 3, 14), &day_first)
+        .write_datetime_with_format(1, 3, date(2025, 3, 14), &day_first)
         .unwrap();
     // Row 3: a whole number shown in scientific notation, a date shown with its month's name.
     sheet.write_string(2, 0, "X-2").unwrap();
@@ -95,7 +95,7 @@ async fn an_xlsx_imports_with_its_cells_meaning_and_its_sheet_row_numbers() {
         .write_number_with_format(2, 2, 100000.0, &scientific)
         .unwrap();
     sheet
-        .write_datetime_with_format(2, 3, &date(2026, 1, 2), &month_name)
+        .write_datetime_with_format(2, 3, date(2026, 1, 2), &month_name)
         .unwrap();
     // Row 4 is empty: skipped, not a row. Row 5 lacks its name: an error on line 5.
     sheet.write_string(4, 0, "X-3").unwrap();
@@ -246,7 +246,7 @@ async fn contacts_and_sales_targets_import_from_workbooks() {
     sheet.write_string(1, 0, "rep@example.com").unwrap();
     let month = Format::new().set_num_format("mmm yyyy");
     sheet
-        .write_datetime_with_format(1, 1, &date(2026, 2, 1), &month)
+        .write_datetime_with_format(1, 1, date(2026, 2, 1), &month)
         .unwrap();
     sheet.write_number(1, 2, 12000.5).unwrap();
     let job = import(
