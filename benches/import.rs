@@ -23,7 +23,8 @@
 //! - peak memory (VmHWM) of the worker and of the `import` process, and the API's growth
 //!   while it receives the 20 MB upload;
 //! - many small jobs: uploads of a few rows from concurrent clients, two worker processes;
-//! - a realistic file (`$1,234.00` amounts, US dates, a share of bad rows) end to end.
+//! - a realistic file (`$1,234.00` amounts, US dates, a share of bad rows) end to end;
+//! - a ~20 MB Excel workbook of opportunities end to end (time, worker peak memory).
 //!
 //! Medians of `BENCH_RUNS` runs go into a Markdown table with the targets. Missed
 //! targets do not fail the run (this machine is noisy); errors (wrong counts, a process

@@ -339,3 +339,67 @@ async fn bad_workbooks_fail_their_job_with_a_clear_message() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "Deal,Value\nD-1,12.5\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_upload_and_the_import_command_take_workbooks_and_a_sheet() {
+    let app = spawn_app().await;
+    let key = app.key("wbcli", "admin@wbcli.example.com", true).await;
+    let path = app.storage.path().join("quarters.xlsx");
+    std::fs::write(&path, three_sheets()).unwrap();
+    let path = path.to_str().unwrap();
+
+    // `upload --sheet`: the workbook goes with its media type and the sheet as a field.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
+        .args([
+            "upload",
+            "--kind",
+            "opportunities",
+            "--sheet",
+            "Q4",
+            "--json",
+            path,
+        ])
+        .env("BATCH_IMPORT_URL", &app.address)
+        .env("BATCH_IMPORT_KEY", &key)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let job: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["sheet"], "Q4", "{job}");
+    assert_eq!(job["total_imported_rows"], 1, "{job}");
+
+    // `import --sheet`: the engine alone, straight from the file.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
+        .args([
+            "import",
+            "--kind",
+            "opportunities",
+            "--tenant",
+            "wbcli",
+            "--sheet",
+            "2",
+            path,
+        ])
+        .envs(crate::helpers::process_env(&app.settings))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("total_imported_rows=1"), "{stdout}");
+    let ids: Vec<Value> = list(&app, &key, "opportunities").await;
+    let mut ids: Vec<&str> = ids
+        .iter()
+        .map(|o| o["external_opp_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["Q3-1", "Q4-1"], "sheet 2 is Q3");
+}
