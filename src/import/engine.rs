@@ -206,13 +206,20 @@ pub async fn run_import<K: ImportKind>(
     request: ImportRequest,
     progress: Progress<'_>,
 ) -> Result<ImportOutcome, ImportError> {
-    let chunk_rows = request.chunk_rows.max(1);
     let (records, format, columns, header_names) = {
         let request = request.clone();
         tokio::task::spawn_blocking(move || open_and_resolve::<K>(&request))
             .await
             .map_err(|e| ImportError::Io(std::io::Error::other(e)))??
     };
+    // A workbook's shared strings stay in memory for the whole import (calamine loads
+    // them whole): its chunks are half the size, which gives that memory back (measured
+    // on a 250,000-row .xlsx: peak 68 MB with 5000-row chunks, 51 MB with 2500, same time).
+    let chunk_rows = match records {
+        Records::Sheet { .. } => request.chunk_rows / 2,
+        Records::Csv { .. } => request.chunk_rows,
+    }
+    .max(1);
     let columns = Arc::new(columns);
     // A dry run writes through one transaction, so through one connection.
     let writers = if request.dry_run {
