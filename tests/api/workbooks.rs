@@ -403,3 +403,93 @@ async fn the_cli_upload_and_the_import_command_take_workbooks_and_a_sheet() {
     ids.sort();
     assert_eq!(ids, ["Q3-1", "Q4-1"], "sheet 2 is Q3");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libreoffice_ods_and_xls_and_a_password_protected_workbook_over_http() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/tests/fixtures/workbooks/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    // The samples' header is not an opportunity's, so the job fails on it and offers the
+    // whole sheet as its unprocessed rows: the cells as the import read them.
+    for name in ["sample.ods", "sample.xls"] {
+        let job = import(&app, &key, "opportunities", "", fixture(name)).await;
+        assert_eq!(job["state"], "failed", "{name}: {job}");
+        let id = job["id"].as_str().unwrap();
+        let response = app
+            .get(&key, &format!("/api/v1/jobs/{id}/unprocessed.csv"))
+            .await;
+        assert_eq!(response.status(), 200, "{name}");
+        let rows = response.text().await.unwrap();
+        assert!(
+            rows.starts_with("Name,Amount,Closed,Won,Count\n"),
+            "{name}: {rows}"
+        );
+        for line in [
+            "Acme Corp,12345.67,2024-03-15,",
+            "Globex,80000,2024-03-15 10:30:00,",
+            "Initech,100000,1999-12-31,",
+            "Umbrella,0.3,2023-01-02,",
+        ] {
+            assert!(rows.contains(line), "{name}: {line:?} in {rows}");
+        }
+    }
+
+    let job = import(&app, &key, "opportunities", "", fixture("encrypted.xlsx")).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(error.contains("password"), "{error}");
+}
+
+/// Turns a workbook written by rust_xlsxwriter (which writes the 1900 date system only)
+/// into one of the 1904 system, as Excel for Mac used to write: its date serials then
+/// count from 1904-01-01.
+fn in_1904_date_system(xlsx: Vec<u8>) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().to_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        if name == "xl/workbook.xml" {
+            let xml = String::from_utf8(bytes).unwrap();
+            assert!(xml.contains("<workbookPr "), "{xml}");
+            bytes = xml
+                .replacen("<workbookPr ", "<workbookPr date1904=\"1\" ", 1)
+                .into_bytes();
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(&bytes).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_of_a_1904_workbook_are_read_in_its_date_system() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    header(sheet, &["Opportunity ID", "Opportunity Name", "Close Date"]);
+    sheet.write_string(1, 0, "MAC-1").unwrap();
+    sheet.write_string(1, 1, "From a Mac").unwrap();
+    // 43904 days after 1904-01-01 is 2024-03-15; in the 1900 system it would be 2020-03-15.
+    let dmy = Format::new().set_num_format("dd/mm/yyyy");
+    sheet.write_number_with_format(1, 2, 43904.0, &dmy).unwrap();
+    let bytes = in_1904_date_system(workbook.save_to_buffer().unwrap());
+    let job = import(&app, &key, "opportunities", "", bytes).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    let items = list(&app, &key, "opportunities").await;
+    assert_eq!(
+        by_id(&items, "MAC-1")["close_date"]["date"],
+        "2024-03-15 00:00:00.000000"
+    );
+}
