@@ -446,29 +446,27 @@ async fn libreoffice_ods_and_xls_and_a_password_protected_workbook_over_http() {
     assert!(error.contains("password"), "{error}");
 }
 
-/// Turns a workbook written by rust_xlsxwriter (which writes the 1900 date system only)
-/// into one of the 1904 system, as Excel for Mac used to write: its date serials then
-/// count from 1904-01-01.
-fn in_1904_date_system(xlsx: Vec<u8>) -> Vec<u8> {
+/// Edits `xl/workbook.xml` of a workbook written by rust_xlsxwriter, for what it cannot
+/// write itself (the 1904 date system, a workbook of chart sheets only).
+fn edit_workbook_xml(xlsx: Vec<u8>, edit: impl FnOnce(String) -> String) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut edit = Some(edit);
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).unwrap();
         let name = entry.name().to_owned();
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).unwrap();
         if name == "xl/workbook.xml" {
-            let xml = String::from_utf8(bytes).unwrap();
-            assert!(xml.contains("<workbookPr "), "{xml}");
-            bytes = xml
-                .replacen("<workbookPr ", "<workbookPr date1904=\"1\" ", 1)
-                .into_bytes();
+            let edit = edit.take().unwrap();
+            bytes = edit(String::from_utf8(bytes).unwrap()).into_bytes();
         }
         out.start_file(name, zip::write::SimpleFileOptions::default())
             .unwrap();
         out.write_all(&bytes).unwrap();
     }
+    assert!(edit.is_none(), "the workbook has an xl/workbook.xml");
     out.finish().unwrap().into_inner()
 }
 
@@ -484,7 +482,10 @@ async fn dates_of_a_1904_workbook_are_read_in_its_date_system() {
     // 43904 days after 1904-01-01 is 2024-03-15; in the 1900 system it would be 2020-03-15.
     let dmy = Format::new().set_num_format("dd/mm/yyyy");
     sheet.write_number_with_format(1, 2, 43904.0, &dmy).unwrap();
-    let bytes = in_1904_date_system(workbook.save_to_buffer().unwrap());
+    // As Excel for Mac used to write: the date serials count from 1904-01-01.
+    let bytes = edit_workbook_xml(workbook.save_to_buffer().unwrap(), |xml| {
+        xml.replacen("<workbookPr ", "<workbookPr date1904=\"1\" ", 1)
+    });
     let job = import(&app, &key, "opportunities", "", bytes).await;
     assert_eq!(job["state"], "completed", "{job}");
     let items = list(&app, &key, "opportunities").await;
@@ -492,4 +493,31 @@ async fn dates_of_a_1904_workbook_are_read_in_its_date_system() {
         by_id(&items, "MAC-1")["close_date"]["date"],
         "2024-03-15 00:00:00.000000"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workbook_of_chart_sheets_only_fails_its_job_saying_so() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    // rust_xlsxwriter needs a worksheet for the chart's data: it is written, then taken
+    // out of the workbook's sheet list.
+    let mut workbook = Workbook::new();
+    let data = workbook.add_worksheet();
+    data.set_name("Data").unwrap();
+    data.write_number(0, 0, 1).unwrap();
+    data.write_number(1, 0, 2).unwrap();
+    let mut chart = rust_xlsxwriter::Chart::new_column();
+    chart.add_series().set_values("Data!$A$1:$A$2");
+    let sheet = workbook.add_chartsheet();
+    sheet.set_name("Chart").unwrap();
+    sheet.insert_chart(0, 0, &chart).unwrap();
+    let bytes = edit_workbook_xml(workbook.save_to_buffer().unwrap(), |xml| {
+        let start = xml.find("<sheet name=\"Data\"").unwrap();
+        let end = start + xml[start..].find("/>").unwrap() + 2;
+        format!("{}{}", &xml[..start], &xml[end..])
+    });
+    let job = import(&app, &key, "opportunities", "", bytes).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(error.contains("no worksheet"), "{error}");
 }
