@@ -290,6 +290,17 @@ pub fn sheet_names(
     contain_panics(|| Book::open(path, format)?.worksheets())
 }
 
+/// The name of the worksheet `choice` means (the rules of [`SheetRows::open`]), without
+/// reading any sheet: for checking a choice before an import. An unknown sheet is
+/// [`WorkbookError::UnknownSheet`] listing the names.
+pub fn sheet_for(
+    path: &Path,
+    format: WorkbookFormat,
+    choice: Option<&SheetChoice>,
+) -> Result<String, WorkbookError> {
+    contain_panics(|| choose(&Book::open(path, format)?.worksheets()?, choice))
+}
+
 /// The error for a file whose reading made calamine panic.
 fn damaged() -> WorkbookError {
     WorkbookError::Corrupt("its structure is damaged".to_owned())

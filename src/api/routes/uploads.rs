@@ -25,7 +25,6 @@ use crate::{
     db::jobs::{ColumnMapping, NewJob},
     domain::{JobKind, JobName},
     import,
-    import::workbook::WorkbookError,
     jobs::{
         idempotency::{self, IdempotencyError, IdempotencyKey, Submitted},
         submit,
@@ -437,20 +436,15 @@ async fn check_sheet(state: &AppState, job_id: Uuid, sheet: &str) -> Result<(), 
     let local = state.store.local_upload(job_id).await?;
     let path = local.path().to_owned();
     let choice = import::workbook::SheetChoice::parse(sheet);
-    let found = tokio::task::spawn_blocking(move || {
-        let Some(format) = import::workbook::detect(&path).map_err(WorkbookError::Io)? else {
-            return Ok(None);
-        };
-        Ok::<_, WorkbookError>(Some(import::workbook::SheetRows::open(
-            &path,
-            format,
-            Some(&choice),
-        )))
+    // Only the workbook's sheet list is read, not the sheet; a CSV has nothing to check.
+    let refused = tokio::task::spawn_blocking(move || {
+        let format = import::workbook::detect(&path).ok()??;
+        import::workbook::sheet_for(&path, format, Some(&choice)).err()
     })
     .await
     .map_err(|e| StoreError::from(std::io::Error::other(e)))?;
-    match found {
-        Ok(Some(Err(e))) if e.is_unknown_sheet() => Err(ApiError::BadRequest(e.to_string())),
+    match refused {
+        Some(e) if e.is_unknown_sheet() => Err(ApiError::BadRequest(e.to_string())),
         _ => Ok(()),
     }
 }

@@ -394,15 +394,26 @@ fn an_unknown_sheet_lists_the_sheets() {
         (SheetChoice::parse("Pipeline"), "Pipeline"),
         (SheetChoice::Index(4), "4"),
     ] {
-        let err = SheetRows::open(&path, WorkbookFormat::Xlsx, Some(&choice)).unwrap_err();
-        assert!(err.is_unknown_sheet(), "{err:?}");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "the workbook has no sheet \"{wanted}\"; its sheets are: \"Lookup\", \"Sales\", \"Notes\""
-            )
-        );
+        // Opening the sheet and only looking it up (as the upload does) agree.
+        let opened = SheetRows::open(&path, WorkbookFormat::Xlsx, Some(&choice)).unwrap_err();
+        let looked_up = sheet_for(&path, WorkbookFormat::Xlsx, Some(&choice)).unwrap_err();
+        for err in [opened, looked_up] {
+            assert!(err.is_unknown_sheet(), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "the workbook has no sheet \"{wanted}\"; its sheets are: \"Lookup\", \"Sales\", \"Notes\""
+                )
+            );
+        }
     }
+    let sheet = |choice: Option<&SheetChoice>| sheet_for(&path, WorkbookFormat::Xlsx, choice);
+    assert_eq!(sheet(None).unwrap(), "Sales", "the first visible one");
+    assert_eq!(sheet(Some(&SheetChoice::Index(3))).unwrap(), "Notes");
+    assert_eq!(
+        sheet(Some(&SheetChoice::parse("lookup"))).unwrap(),
+        "Lookup"
+    );
 }
 
 #[test]
