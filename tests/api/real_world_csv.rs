@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, csv_form, error_messages, spawn_app};
+use crate::helpers::{by_external_id, csv_form, error_messages, spawn_app};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -11,23 +11,6 @@ fn fixture(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
-}
-
-async fn opportunities(app: &TestApp, key: &str) -> Vec<Value> {
-    let body: Value = app
-        .get(key, "/api/v1/opportunities")
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["data"].as_array().unwrap().clone()
-}
-
-fn by_id<'a>(items: &'a [Value], id: &str) -> &'a Value {
-    items
-        .iter()
-        .find(|o| o["external_opp_id"] == id)
-        .unwrap_or_else(|| panic!("{id} imported"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,21 +28,21 @@ async fn german_excel_semicolon_windows_1252_file_imports_intact() {
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(job["total_imported_rows"], 3);
     assert_eq!(job["total_error_rows"], 1);
-    let items = opportunities(&app, &key).await;
-    let de1 = by_id(&items, "DE-1");
+    let items = app.list(&key, "opportunities").await;
+    let de1 = by_external_id(&items, "DE-1");
     assert_eq!(de1["name"], "Müller Telefonanlage");
     assert_eq!(de1["account"], "Müller GmbH");
     assert_eq!(de1["amount"], 80000.0);
     assert_eq!(de1["close_date"]["date"], "2017-02-15 00:00:00.000000");
-    let de2 = by_id(&items, "DE-2");
+    let de2 = by_external_id(&items, "DE-2");
     assert_eq!(de2["name"], "Café Zürich; Umbau");
     assert_eq!(de2["amount"], 80000.5);
     assert_eq!(
         de2["close_date"]["date"], "2017-04-03 00:00:00.000000",
         "day-first in a ;-file"
     );
-    assert_eq!(by_id(&items, "DE-3")["account"], "Straße & Söhne");
-    assert_eq!(by_id(&items, "DE-3")["amount"], 1234.5);
+    assert_eq!(by_external_id(&items, "DE-3")["account"], "Straße & Söhne");
+    assert_eq!(by_external_id(&items, "DE-3")["amount"], 1234.5);
 
     // The error file is UTF-8 (with BOM), so the umlauts survive the round trip.
     let errors = app.error_csv(&key, &job).await;
@@ -91,12 +74,15 @@ async fn a_salesforce_export_imports_with_a_column_mapping() {
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(job["total_imported_rows"], 2);
     assert_eq!(job["total_error_rows"], 1, "the row without an Oracle id");
-    let items = opportunities(&app, &key).await;
-    let first = by_id(&items, "ORA-1001");
+    let items = app.list(&key, "opportunities").await;
+    let first = by_external_id(&items, "ORA-1001");
     assert_eq!(first["name"], "Phone Install for Southern Railway");
     assert_eq!(first["stage"], "Develop");
     assert_eq!(first["external_account_id"], "0015g00000XyZ01");
-    assert_eq!(by_id(&items, "ORA-1002")["name"], "Fiber, Phase \"2\"");
+    assert_eq!(
+        by_external_id(&items, "ORA-1002")["name"],
+        "Fiber, Phase \"2\""
+    );
 
     // Without the mapping the file has no Opportunity ID column: the job fails and says so.
     let job = app
@@ -131,14 +117,14 @@ async fn a_hubspot_export_imports_with_a_mapping_in_the_form() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["total_imported_rows"], 2, "{body}");
-    let items = opportunities(&app, &key).await;
-    let deal = by_id(&items, "9002");
+    let items = app.list(&key, "opportunities").await;
+    let deal = by_external_id(&items, "9002");
     assert_eq!(deal["name"], "Annual Plan, Enterprise");
     assert_eq!(deal["amount"], 120000.0);
     assert_eq!(deal["stage"], "closedwon");
     assert_eq!(deal["close_date"]["date"], "2017-06-30 00:00:00.000000");
     assert_eq!(
-        by_id(&items, "9001")["close_date"]["date"],
+        by_external_id(&items, "9001")["close_date"]["date"],
         "2017-02-15 00:00:00.000000"
     );
 }
@@ -172,7 +158,7 @@ async fn amounts_and_dates_in_the_forms_people_type_them() {
         .import(&key, "opportunities", "", fixture("amounts_and_dates.csv"))
         .await;
     assert_eq!(job["total_imported_rows"], 6, "{job}");
-    let items = opportunities(&app, &key).await;
+    let items = app.list(&key, "opportunities").await;
     let expect = [
         ("A1", 80000.0, "2017-02-15"),
         ("A2", 80000.5, "2017-02-15"),
@@ -182,7 +168,7 @@ async fn amounts_and_dates_in_the_forms_people_type_them() {
         ("A6", 1.0, "2017-02-03"),
     ];
     for (id, amount, date) in expect {
-        let item = by_id(&items, id);
+        let item = by_external_id(&items, id);
         assert_eq!(item["amount"], amount, "{id}");
         assert_eq!(
             item["close_date"]["date"],
@@ -212,7 +198,7 @@ async fn unreadable_files_and_broken_headers_fail_with_a_reason() {
         assert!(error.contains(expected), "{expected:?} in {error:?}");
     }
     assert!(
-        opportunities(&app, &key).await.is_empty(),
+        app.list(&key, "opportunities").await.is_empty(),
         "never garbage rows"
     );
 }
@@ -235,8 +221,8 @@ async fn a_salesforce_opportunity_export_from_the_corpus_imports_whole() {
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(job["total_original_rows"], 50);
     assert_eq!(job["total_imported_rows"], 50, "{job}");
-    let items = opportunities(&app, &key).await;
-    let first = by_id(&items, "006Ec00000AieKFIAZ");
+    let items = app.list(&key, "opportunities").await;
+    let first = by_external_id(&items, "006Ec00000AieKFIAZ");
     assert_eq!(
         first["name"],
         "Patterson-Hansen - Merchant Services - November 2024"

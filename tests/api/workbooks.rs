@@ -5,7 +5,7 @@
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook, Worksheet};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, error_messages, spawn_app};
+use crate::helpers::{TestApp, by_external_id, error_messages, spawn_app};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -39,23 +39,6 @@ async fn import(app: &TestApp, key: &str, kind: &str, query: &str, bytes: Vec<u8
     assert_eq!(status, 202, "{body}");
     let id = body["data"]["id"].as_str().unwrap().to_owned();
     app.wait_for_job(key, &id).await
-}
-
-async fn list(app: &TestApp, key: &str, what: &str) -> Vec<Value> {
-    let body: Value = app
-        .get(key, &format!("/api/v1/{what}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["data"].as_array().unwrap().clone()
-}
-
-fn by_id<'a>(items: &'a [Value], id: &str) -> &'a Value {
-    items
-        .iter()
-        .find(|o| o["external_opp_id"] == id)
-        .unwrap_or_else(|| panic!("{id} imported: {items:?}"))
 }
 
 fn header(sheet: &mut Worksheet, names: &[&str]) {
@@ -123,15 +106,15 @@ async fn an_xlsx_imports_with_its_cells_meaning_and_its_sheet_row_numbers() {
     assert_eq!(job["total_imported_rows"], 3, "{job}");
     assert_eq!(job["total_error_rows"], 1, "{job}");
     assert_eq!(job["progress_percent"], 100, "{job}");
-    let items = list(&app, &key, "opportunities").await;
-    let first = by_id(&items, "X-1");
+    let items = app.list(&key, "opportunities").await;
+    let first = by_external_id(&items, "X-1");
     assert_eq!(first["name"], "Padded deal");
     assert_eq!(first["amount"], 80000.0, "float noise is gone");
     assert_eq!(first["close_date"]["date"], "2025-03-14 00:00:00.000000");
-    let second = by_id(&items, "X-2");
+    let second = by_external_id(&items, "X-2");
     assert_eq!(second["amount"], 100000.0);
     assert_eq!(second["close_date"]["date"], "2026-01-02 00:00:00.000000");
-    assert_eq!(by_id(&items, "4711")["amount"], 2400.0);
+    assert_eq!(by_external_id(&items, "4711")["amount"], 2400.0);
 
     // The error CSV has the sheet's header and its row numbers.
     let errors = app.error_csv(&key, &job).await;
@@ -186,7 +169,7 @@ async fn the_sheet_is_the_first_visible_one_or_the_one_named_or_numbered() {
         ids.sort();
         ids
     };
-    assert_eq!(ids(list(&app, &key, "opportunities").await), ["Q3-1"]);
+    assert_eq!(ids(app.list(&key, "opportunities").await), ["Q3-1"]);
 
     let job = import(&app, &key, "opportunities", "sheet=Q4", three_sheets()).await;
     assert_eq!(job["state"], "completed", "{job}");
@@ -194,7 +177,7 @@ async fn the_sheet_is_the_first_visible_one_or_the_one_named_or_numbered() {
     let job = import(&app, &key, "opportunities", "sheet=1", three_sheets()).await;
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(
-        ids(list(&app, &key, "opportunities").await),
+        ids(app.list(&key, "opportunities").await),
         ["N-1", "Q3-1", "Q4-1"],
         "by name, then by number (the hidden sheet is number 1)"
     );
@@ -259,7 +242,7 @@ async fn contacts_and_sales_targets_import_from_workbooks() {
     .await;
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(job["total_imported_rows"], 1, "{job}");
-    let targets = list(&app, &key, "sales_targets").await;
+    let targets = app.list(&key, "sales_targets").await;
     assert_eq!(targets[0]["month"], "2026-02");
     assert_eq!(targets[0]["amount"], 12000.5);
 
@@ -281,7 +264,7 @@ async fn contacts_and_sales_targets_import_from_workbooks() {
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(job["total_imported_rows"], 1, "{job}");
     assert_eq!(job["total_error_rows"], 1, "{job}");
-    let contacts = list(&app, &key, "contacts").await;
+    let contacts = app.list(&key, "contacts").await;
     assert_eq!(contacts[0]["email"], "ann@example.com");
     assert_eq!(contacts[0]["fullname"], "Ann Lee");
     assert!(app.error_csv(&key, &job).await.contains(",3,"), "row 3");
@@ -395,7 +378,7 @@ async fn the_cli_upload_and_the_import_command_take_workbooks_and_a_sheet() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("total_imported_rows=1"), "{stdout}");
-    let ids: Vec<Value> = list(&app, &key, "opportunities").await;
+    let ids: Vec<Value> = app.list(&key, "opportunities").await;
     let mut ids: Vec<&str> = ids
         .iter()
         .map(|o| o["external_opp_id"].as_str().unwrap())
@@ -488,9 +471,9 @@ async fn dates_of_a_1904_workbook_are_read_in_its_date_system() {
     });
     let job = import(&app, &key, "opportunities", "", bytes).await;
     assert_eq!(job["state"], "completed", "{job}");
-    let items = list(&app, &key, "opportunities").await;
+    let items = app.list(&key, "opportunities").await;
     assert_eq!(
-        by_id(&items, "MAC-1")["close_date"]["date"],
+        by_external_id(&items, "MAC-1")["close_date"]["date"],
         "2024-03-15 00:00:00.000000"
     );
 }

@@ -132,6 +132,14 @@ impl Drop for TestApp {
     }
 }
 
+/// The opportunity of `items` (a listing) with external id `id` (panics when missing).
+pub fn by_external_id<'a>(items: &'a [Value], id: &str) -> &'a Value {
+    items
+        .iter()
+        .find(|o| o["external_opp_id"] == id)
+        .unwrap_or_else(|| panic!("{id} imported: {items:?}"))
+}
+
 /// A CSV upload as curl's `-F "file=@name.csv"` sends it.
 pub fn csv_form(name: &str, csv: impl Into<Vec<u8>>) -> reqwest::multipart::Form {
     let part = reqwest::multipart::Part::bytes(csv.into())
@@ -243,6 +251,17 @@ impl TestApp {
     ) -> Value {
         let id = self.upload_job(key, kind, query, csv).await;
         self.wait_for_job(key, &id).await
+    }
+
+    /// The `data` array of `GET /api/v1/{what}` (first page), e.g. `opportunities`.
+    pub async fn list(&self, key: &str, what: &str) -> Vec<Value> {
+        let body: Value = self
+            .get(key, &format!("/api/v1/{what}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["data"].as_array().unwrap().clone()
     }
 
     /// Downloads a job's error CSV (asserting 200).
