@@ -13,7 +13,7 @@ use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
     kind::{ChunkResult, ImportKind, RowOutcomes, key_hash, merge_changed, merge_per_key, newer},
-    row::RowReader,
+    row::{RowReader, Text},
     upsert::{OnConflict, Upsert, new_row_ids},
     values,
 };
@@ -34,26 +34,26 @@ const MOBILE: usize = 8;
 /// A validated contact row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactRow {
-    pub external_opp_id: Option<String>,
-    pub email: String,
-    pub email_key: String,
-    pub fullname: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub title: Option<String>,
-    pub company_name: Option<String>,
-    pub phone: Option<String>,
-    pub mobile_phone: Option<String>,
+    pub external_opp_id: Option<Text>,
+    pub email: Text,
+    pub email_key: Text,
+    pub fullname: Option<Text>,
+    pub first_name: Option<Text>,
+    pub last_name: Option<Text>,
+    pub title: Option<Text>,
+    pub company_name: Option<Text>,
+    pub phone: Option<Text>,
+    pub mobile_phone: Option<Text>,
 }
 
 /// Fills Fullname from First/Last Name, or First/Last Name from Fullname, when only one
 /// side is given. A full name splits at its first space: "Mary Ann Smith" gives first
 /// name "Mary" and last name "Ann Smith".
 pub fn fill_names(
-    fullname: Option<String>,
-    first: Option<String>,
-    last: Option<String>,
-) -> (Option<String>, Option<String>, Option<String>) {
+    fullname: Option<Text>,
+    first: Option<Text>,
+    last: Option<Text>,
+) -> (Option<Text>, Option<Text>, Option<Text>) {
     match (fullname, first, last) {
         (None, first, last) if first.is_some() || last.is_some() => {
             let full = [first.as_deref(), last.as_deref()]
@@ -61,11 +61,11 @@ pub fn fill_names(
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-            (Some(full), first, last)
+            (Some(full.into()), first, last)
         }
         (Some(full), None, None) => {
             let (first, last) = match full.split_once(char::is_whitespace) {
-                Some((first, last)) => (first.to_owned(), Some(last.trim().to_owned())),
+                Some((first, last)) => (first.into(), Some(last.trim().into())),
                 None => (full.clone(), None),
             };
             (Some(full), Some(first), last)
@@ -163,7 +163,9 @@ impl ImportKind for Contacts {
         _format: &CsvFormat,
     ) -> Result<ContactRow, Vec<Problem>> {
         let mut row = RowReader::new(columns, record, Self::FIELDS);
-        let email = row.required_parsed(EMAIL, values::parse_email);
+        let email = row
+            .required_parsed(EMAIL, values::parse_email)
+            .map(Text::from);
         let (fullname, first_name, last_name) = fill_names(
             row.text(FULLNAME),
             row.text(FIRST_NAME),
@@ -180,7 +182,7 @@ impl ImportKind for Contacts {
             let email = email.unwrap_or_default();
             ContactRow {
                 external_opp_id,
-                email_key: values::email_key(&email),
+                email_key: values::email_key(&email).into(),
                 email,
                 fullname,
                 first_name,
@@ -253,7 +255,7 @@ impl ImportKind for Contacts {
         // A repeated contact changes something when it changes a value or brings a link
         // the earlier rows of its email did not (`merge` leaves `external_opp_id` as the
         // first row's).
-        let mut seen_links: HashSet<(String, String)> = HashSet::new();
+        let mut seen_links: HashSet<(Text, Text)> = HashSet::new();
         let merged = merge_per_key(
             &accepted,
             |r| r.email_key.as_str(),
@@ -374,8 +376,8 @@ fn text_field(row: &ContactRow, field: usize) -> Option<&str> {
 mod tests {
     use super::fill_names;
 
-    fn s(v: &str) -> Option<String> {
-        Some(v.to_owned())
+    fn s(v: &str) -> Option<super::Text> {
+        Some(v.into())
     }
 
     #[test]

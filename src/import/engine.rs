@@ -21,6 +21,7 @@ use super::{
     header::{self, ColumnMap},
     kind::{ImportKind, PreparedChunk, RowOutcomes},
     records::{OpenError, ReadError, Records},
+    sources::SourceRecords,
     workbook::{SheetChoice, WorkbookError},
 };
 use crate::{
@@ -177,17 +178,17 @@ struct Chunk<R> {
 struct Part<R> {
     rows: Vec<R>,
     /// The raw record and line of each entry of `rows`, for the error file.
-    sources: Vec<(StringRecord, u64)>,
+    sources: SourceRecords,
     /// The upsert of `rows`, encoded by the parser thread when the kind allows it.
     prepared: Option<PreparedChunk>,
 }
 
 impl<R> Chunk<R> {
-    fn new(writers: usize, capacity: usize) -> Self {
+    fn new(writers: usize, capacity: usize, cells: usize) -> Self {
         let parts = (0..writers)
             .map(|_| Part {
                 rows: Vec::with_capacity(capacity),
-                sources: Vec::with_capacity(capacity),
+                sources: SourceRecords::with_capacity(capacity, cells),
                 prepared: None,
             })
             .collect();
@@ -483,14 +484,14 @@ impl<'a> Recorder<'a> {
     ) -> Result<Verdict, ImportError> {
         let counts = &mut self.counts;
         counts.total_original_rows += chunk.rows_read as i64;
-        for (mut part, result) in chunk.written {
+        for (part, result) in chunk.written {
             let (refused, outcomes) = result?;
             counts.total_imported_rows += (part.rows.len() - refused.len()) as i64;
             counts.created_rows += outcomes.created;
             counts.updated_rows += outcomes.updated;
             counts.unchanged_rows += outcomes.unchanged;
             for (index, problem) in refused {
-                let (record, line) = std::mem::take(&mut part.sources[index]);
+                let (record, line) = part.sources.get(index).unwrap_or_default();
                 chunk.rejected.push(RejectedRow {
                     record,
                     line,
@@ -604,7 +605,7 @@ fn parse_chunks<K: ImportKind>(
         // False once the writer has stopped (cancel or failure).
         tx.blocking_send(Ok(chunk)).is_ok()
     };
-    let mut chunk = Chunk::new(writers, part_capacity);
+    let mut chunk = Chunk::new(writers, part_capacity, columns.width());
     let mut record = StringRecord::new();
     loop {
         match records.read(&mut record) {
@@ -651,7 +652,7 @@ fn parse_chunks<K: ImportKind>(
             Ok(row) => {
                 let part = &mut chunk.parts[(K::partition_key(&row) % writers as u64) as usize];
                 part.rows.push(row);
-                part.sources.push((record.clone(), line));
+                part.sources.push(&record, line);
             }
             Err(problems) => chunk.rejected.push(RejectedRow {
                 record: record.clone(),
@@ -660,7 +661,10 @@ fn parse_chunks<K: ImportKind>(
             }),
         }
         if chunk.rows_read as usize >= chunk_rows {
-            let mut full = std::mem::replace(&mut chunk, Chunk::new(writers, part_capacity));
+            let mut full = std::mem::replace(
+                &mut chunk,
+                Chunk::new(writers, part_capacity, columns.width()),
+            );
             full.bytes_read = records.bytes_read();
             if !send(full) {
                 return Ok(()); // The writer stopped (cancel or failure).

@@ -7,6 +7,8 @@ use std::{
     hash::Hash,
 };
 
+use foldhash::fast::RandomState;
+
 use csv::StringRecord;
 use sqlx::{PgConnection, error::BoxDynError, postgres::PgArguments};
 use uuid::Uuid;
@@ -159,14 +161,16 @@ where
     R: Clone,
     K: Hash + Eq,
 {
-    let mut seen = HashSet::with_capacity(rows.len());
+    // foldhash: several times faster than SipHash on short keys, and still seeded per map.
+    let mut seen = HashSet::with_capacity_and_hasher(rows.len(), RandomState::default());
     if rows.iter().all(|row| seen.insert(key(row))) {
         return Merged {
             rows: Cow::Borrowed(rows),
             repeats: RowOutcomes::default(),
         };
     }
-    let mut slots: HashMap<K, usize> = HashMap::with_capacity(rows.len());
+    let mut slots: HashMap<K, usize, _> =
+        HashMap::with_capacity_and_hasher(rows.len(), RandomState::default());
     let mut merged: Vec<R> = Vec::with_capacity(rows.len());
     let mut repeats = RowOutcomes::default();
     for row in rows {
@@ -200,8 +204,8 @@ pub fn merge_changed<R: Clone + PartialEq>(into: &mut R, later: &R, merge: fn(&m
 
 /// A stable hash of an upsert key, for `ImportKind::partition_key`.
 pub fn key_hash(key: impl Hash) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(key)
 }
 
 /// Takes a later row's value unless its cell was empty.

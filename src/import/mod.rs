@@ -12,6 +12,7 @@ pub mod opportunities;
 pub mod records;
 pub mod row;
 pub mod sales_targets;
+pub mod sources;
 pub mod unprocessed;
 pub mod upsert;
 pub mod values;

@@ -12,7 +12,7 @@ use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
     kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_changed, merge_per_key, newer},
-    row::RowReader,
+    row::{RowReader, Text},
     upsert::{OnConflict, Upsert, new_row_ids},
     values,
 };
@@ -37,18 +37,18 @@ const NEXT_STEP: usize = 11;
 /// A validated opportunity row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpportunityRow {
-    pub external_opp_id: String,
-    pub name: String,
+    pub external_opp_id: Text,
+    pub name: Text,
     pub amount: Option<Decimal>,
     pub close_date: Option<NaiveDate>,
-    pub stage: Option<String>,
-    pub owner_name: Option<String>,
-    pub owner_email: Option<String>,
-    pub external_account_id: Option<String>,
-    pub account: Option<String>,
-    pub website: Option<String>,
-    pub opp_type: Option<String>,
-    pub next_step: Option<String>,
+    pub stage: Option<Text>,
+    pub owner_name: Option<Text>,
+    pub owner_email: Option<Text>,
+    pub external_account_id: Option<Text>,
+    pub account: Option<Text>,
+    pub website: Option<Text>,
+    pub opp_type: Option<Text>,
+    pub next_step: Option<Text>,
 }
 
 impl OpportunityRow {
@@ -157,7 +157,7 @@ impl ImportKind for Opportunities {
         let close_date = row.parsed(CLOSE_DATE, |raw| {
             values::parse_date(raw, format.decimal_comma())
         });
-        let owner_email = row.parsed(OWNER_EMAIL, values::parse_email);
+        let owner_email = row.parsed(OWNER_EMAIL, values::parse_email).map(Text::from);
         let text = |field| row.text(field);
         let (stage, owner_name, external_account_id) = (text(STAGE), text(OWNER), text(ACCOUNT_ID));
         let (account, website, opp_type, next_step) = (

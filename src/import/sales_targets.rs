@@ -12,7 +12,7 @@ use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
     kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_changed, merge_per_key},
-    row::RowReader,
+    row::{RowReader, Text},
     upsert::{OnConflict, Upsert, new_row_ids},
     values,
 };
@@ -27,8 +27,8 @@ const AMOUNT: usize = 2;
 /// A validated sales target row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SalesTargetRow {
-    pub rep_email: String,
-    pub email_key: String,
+    pub rep_email: Text,
+    pub email_key: Text,
     /// The first day of the month.
     pub month: NaiveDate,
     pub amount: Decimal,
@@ -73,7 +73,9 @@ impl ImportKind for SalesTargets {
         format: &CsvFormat,
     ) -> Result<SalesTargetRow, Vec<Problem>> {
         let mut row = RowReader::new(columns, record, Self::FIELDS);
-        let email = row.required_parsed(EMAIL, values::parse_email);
+        let email = row
+            .required_parsed(EMAIL, values::parse_email)
+            .map(Text::from);
         let month = row.required_parsed(MONTH, |raw| {
             values::parse_month(raw, format.decimal_comma())
         });
@@ -83,7 +85,7 @@ impl ImportKind for SalesTargets {
         row.finish(|| {
             let rep_email = email.unwrap_or_default();
             SalesTargetRow {
-                email_key: values::email_key(&rep_email),
+                email_key: values::email_key(&rep_email).into(),
                 rep_email,
                 month: month.unwrap_or_default(),
                 amount: amount.unwrap_or_default(),

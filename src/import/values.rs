@@ -367,14 +367,14 @@ fn ymd(year: i32, month: u32, day: u32) -> Result<NaiveDate, DateIssue> {
 
 /// Checks an e-mail address (with a domain that has a dot, without display name) and
 /// returns it trimmed, as written. Compare addresses with [`email_key`].
-pub fn parse_email(raw: &str) -> Result<String, ValueError> {
+pub fn parse_email(raw: &str) -> Result<&str, ValueError> {
     let email = raw.trim();
     let options = Options::default()
         .with_required_tld()
         .without_display_text()
         .without_domain_literal();
     EmailAddress::parse_with_options(email, options)
-        .map(|_| email.to_owned())
+        .map(|_| email)
         .map_err(|_| {
             ValueError::new(
                 ProblemCode::InvalidEmail,
@@ -418,7 +418,9 @@ mod tests {
         super::parse_month(raw, day_first).map_err(|e| e.message)
     }
     fn parse_email(raw: &str) -> Result<String, String> {
-        super::parse_email(raw).map_err(|e| e.message)
+        super::parse_email(raw)
+            .map(str::to_owned)
+            .map_err(|e| e.message)
     }
 
     #[test]

@@ -109,7 +109,7 @@ proptest! {
     fn emails_never_panic_and_refusals_say_why(raw in value_like()) {
         match parse_email(&raw) {
             Ok(email) => {
-                prop_assert_eq!(email.as_str(), raw.trim());
+                prop_assert_eq!(email, raw.trim());
                 prop_assert!(email.contains('@'));
             }
             Err(message) => check_message(&message.message, "Email")?,
