@@ -3,7 +3,11 @@
 use chrono::NaiveDate;
 use csv::StringRecord;
 use rust_decimal::Decimal;
-use sqlx::{Arguments, PgConnection, error::BoxDynError, postgres::PgArguments};
+use sqlx::{
+    Arguments, PgConnection, Postgres,
+    error::BoxDynError,
+    postgres::{PgArguments, PgHasArrayType, PgTypeInfo},
+};
 use uuid::Uuid;
 
 use crate::domain::Problem;
@@ -217,7 +221,40 @@ const OPTIONAL_COLUMNS: &[(usize, &str, &str)] = &[
     (NEXT_STEP, "next_step", "text"),
 ];
 
-/// The chunk's upsert: one UNNEST statement over the columns present in the file.
+/// One row as bound: the `opportunity_import_row` type (migrations), field for field.
+#[derive(sqlx::Encode)]
+struct ImportRow<'a> {
+    id: Uuid,
+    external_opp_id: &'a str,
+    name: &'a str,
+    amount: Option<Decimal>,
+    close_date: Option<NaiveDate>,
+    stage: Option<&'a str>,
+    owner_name: Option<&'a str>,
+    owner_email: Option<&'a str>,
+    external_account_id: Option<&'a str>,
+    account: Option<&'a str>,
+    website: Option<&'a str>,
+    r#type: Option<&'a str>,
+    next_step: Option<&'a str>,
+}
+
+impl sqlx::Type<Postgres> for ImportRow<'_> {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_name(IMPORT_ROW)
+    }
+}
+
+impl PgHasArrayType for ImportRow<'_> {
+    fn array_type_info() -> PgTypeInfo {
+        PgTypeInfo::array_of(IMPORT_ROW)
+    }
+}
+
+const IMPORT_ROW: &str = "opportunity_import_row";
+
+/// The chunk's upsert: one UNNEST statement over an array of rows, writing the columns
+/// present in the file.
 fn encode(
     tenant_id: Uuid,
     columns: &ColumnMap,
@@ -230,52 +267,43 @@ fn encode(
     );
     let rows = &merged.rows;
     let present = |field: usize| columns.has(Opportunities::FIELDS[field].name);
-    let mut upsert = Upsert::new("opportunities", "(tenant_id, external_opp_id)");
+    let mut upsert =
+        Upsert::of_records("opportunities", "(tenant_id, external_opp_id)", IMPORT_ROW);
     upsert
         .column("external_opp_id", "text", OnConflict::Keep)
         .column("name", "text", OnConflict::Update);
-    let mut args = PgArguments::default();
-    args.add(tenant_id)?;
-    args.add(new_row_ids(rows.len()))?;
-    args.add(
-        rows.iter()
-            .map(|r| r.external_opp_id.as_str())
-            .collect::<Vec<_>>(),
-    )?;
-    args.add(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())?;
-    for &(field, column, pg_type) in OPTIONAL_COLUMNS
+    for &(_, column, pg_type) in OPTIONAL_COLUMNS
         .iter()
         .filter(|(field, _, _)| present(*field))
     {
         upsert.column(column, pg_type, OnConflict::Update);
-        match field {
-            AMOUNT => args.add(rows.iter().map(|r| r.amount).collect::<Vec<_>>())?,
-            CLOSE_DATE => args.add(rows.iter().map(|r| r.close_date).collect::<Vec<_>>())?,
-            _ => args.add(
-                rows.iter()
-                    .map(|r| text_field(r, field))
-                    .collect::<Vec<_>>(),
-            )?,
-        }
     }
+    let bound: Vec<ImportRow> = rows
+        .iter()
+        .zip(new_row_ids(rows.len()))
+        .map(|(r, id)| ImportRow {
+            id,
+            external_opp_id: &r.external_opp_id,
+            name: &r.name,
+            amount: r.amount,
+            close_date: r.close_date,
+            stage: r.stage.as_deref(),
+            owner_name: r.owner_name.as_deref(),
+            owner_email: r.owner_email.as_deref(),
+            external_account_id: r.external_account_id.as_deref(),
+            account: r.account.as_deref(),
+            website: r.website.as_deref(),
+            r#type: r.opp_type.as_deref(),
+            next_step: r.next_step.as_deref(),
+        })
+        .collect();
+    let mut args = PgArguments::default();
+    args.add(tenant_id)?;
+    args.add(bound)?;
     Ok(PreparedChunk {
         sql: upsert.counting_statement(),
         args,
         keys: rows.len(),
         repeats: merged.repeats,
     })
-}
-
-fn text_field(row: &OpportunityRow, field: usize) -> Option<&str> {
-    match field {
-        STAGE => row.stage.as_deref(),
-        OWNER => row.owner_name.as_deref(),
-        OWNER_EMAIL => row.owner_email.as_deref(),
-        ACCOUNT_ID => row.external_account_id.as_deref(),
-        ACCOUNT_NAME => row.account.as_deref(),
-        WEBSITE => row.website.as_deref(),
-        TYPE => row.opp_type.as_deref(),
-        NEXT_STEP => row.next_step.as_deref(),
-        _ => None,
-    }
 }
