@@ -307,17 +307,18 @@ impl ImportKind for Contacts {
         }
         let links_param = upsert.next_param();
         // Only created and changed contacts come back from the upsert; a link of an
-        // unchanged one finds it in the statement's snapshot. A contact whose one change
+        // unchanged one finds it in the statement's snapshot (looked up only for those:
+        // COALESCE runs the subquery only when the upsert did not return the contact). A contact whose one change
         // is a new link counts as updated.
         let statement = format!(
             "WITH upserted AS ({upsert}),
              linked AS (
                  INSERT INTO contact_opportunities (contact_id, opportunity_id)
-                 SELECT COALESCE(u.id, c.id), l.opportunity_id
+                 SELECT COALESCE(u.id, (SELECT c.id FROM contacts c
+                                         WHERE c.tenant_id = $1 AND lower(c.email) = l.email_key)),
+                        l.opportunity_id
                    FROM UNNEST(${links_param}::text[], ${}::uuid[]) AS l(email_key, opportunity_id)
                    LEFT JOIN upserted u ON u.email_key = l.email_key
-                   LEFT JOIN contacts c
-                          ON u.id IS NULL AND c.tenant_id = $1 AND lower(c.email) = l.email_key
                  ON CONFLICT DO NOTHING
                  RETURNING contact_id)
              SELECT (SELECT count(*) FROM upserted WHERE created),
