@@ -8,9 +8,13 @@ pub mod opportunities;
 pub mod sales_targets;
 pub mod webhooks;
 
-use std::time::Duration;
+use std::{str::FromStr, time::Duration};
 
-use sqlx::{PgPool, migrate::MigrateDatabase, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    migrate::MigrateDatabase,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 
 /// Migrations embedded from `migrations/` at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -21,11 +25,17 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Opens a pool; connections are made lazily so that a process can start (and say
 /// it is not ready) while Postgres is still coming up. With Postgres down, a caller
 /// learns it within `ACQUIRE_TIMEOUT` (a 503 for API requests), not after minutes.
+///
+/// Its sessions run without JIT compilation: an import chunk's statement is planned
+/// for its thousands of rows on a connection's first executions, which puts it over
+/// `jit_above_cost`, and compiling it each time cost more than it saved (measured: a
+/// 150,000-contact job on fresh connections, Postgres CPU 4.1 s with JIT, docs/performance.md).
 pub fn pool(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
+    let options = PgConnectOptions::from_str(database_url)?.options([("jit", "off")]);
+    Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_lazy(database_url)
+        .connect_lazy_with(options))
 }
 
 /// Creates the database when it does not exist, then applies pending migrations.
