@@ -30,6 +30,12 @@ impl SourceRecords {
 
     /// Keeps `record`, read at `line`.
     pub fn push(&mut self, record: &StringRecord, line: u64) {
+        if self.records.is_empty() {
+            // Rows of a file are alike in size: room for as many as the part expects,
+            // with some slack, instead of doubling (up to twice the memory) as it fills.
+            let expected = record.as_byte_record().as_slice().len() * self.records.capacity();
+            self.text.reserve(expected + expected / 4);
+        }
         self.records.push((self.cell_ends.len(), line));
         for cell in record {
             self.text.push_str(cell);
