@@ -300,7 +300,7 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/batch_import"
         );
         assert_eq!(settings.listen_addr, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(settings.import_chunk_rows, 5000);
+        assert_eq!(settings.import_chunk_rows, 4000);
         assert!(settings.auto_migrate);
     }
 
