@@ -597,7 +597,7 @@ fn parse_chunks<K: ImportKind>(
     tx: &mpsc::Sender<Result<Chunk<K::Row>, ImportError>>,
 ) -> Result<(), ImportError> {
     // Rows split by a hash of their key, so a part gets a few more or fewer than its
-    // share (the standard deviation is ~35 rows of 5000 over two writers): the slack
+    // share (the standard deviation is ~32 rows of 4000 over two writers): the slack
     // keeps its vectors from doubling for the last few rows.
     let share = chunk_rows.div_ceil(writers);
     let part_capacity = share + share / 16 + 16;
