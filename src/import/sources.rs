@@ -7,6 +7,12 @@
 
 use csv::StringRecord;
 
+/// The most text room reserved ahead (a part of 2,000 ordinary rows needs about 0.5 MB).
+const MAX_RESERVED: usize = 2 << 20;
+
+/// The most cell ends reserved ahead (a part of 2,000 rows of 12 cells needs 24,000).
+const MAX_RESERVED_CELLS: usize = 1 << 16;
+
 /// The records of a part's rows, in the order they were pushed.
 #[derive(Debug, Default)]
 pub struct SourceRecords {
@@ -23,7 +29,9 @@ impl SourceRecords {
     pub fn with_capacity(records: usize, cells: usize) -> Self {
         Self {
             text: String::new(),
-            cell_ends: Vec::with_capacity(records * cells),
+            // Capped like the text: a header of thousands of columns must not reserve
+            // that many cells for every row ahead.
+            cell_ends: Vec::with_capacity(records.saturating_mul(cells).min(MAX_RESERVED_CELLS)),
             records: Vec::with_capacity(records),
         }
     }
@@ -33,8 +41,10 @@ impl SourceRecords {
         if self.records.is_empty() {
             // Rows of a file are alike in size: room for as many as the part expects,
             // with some slack, instead of doubling (up to twice the memory) as it fills.
+            // Capped: a first row with a huge cell must not reserve that much per row.
             let expected = record.as_byte_record().as_slice().len() * self.records.capacity();
-            self.text.reserve(expected + expected / 4);
+            self.text
+                .reserve((expected + expected / 4).min(MAX_RESERVED));
         }
         self.records.push((self.cell_ends.len(), line));
         for cell in record {
@@ -99,5 +109,20 @@ mod tests {
             assert_eq!(line, index as u64 + 2);
         }
         assert!(sources.get(rows.len()).is_none());
+    }
+
+    #[test]
+    fn a_very_wide_header_does_not_reserve_its_width_for_every_row() {
+        let sources = SourceRecords::with_capacity(2000, 100_000);
+        assert!(sources.cell_ends.capacity() <= super::MAX_RESERVED_CELLS);
+    }
+
+    #[test]
+    fn a_huge_first_record_does_not_reserve_its_size_for_every_row() {
+        let huge = "x".repeat(1 << 20);
+        let mut sources = SourceRecords::with_capacity(2000, 1);
+        sources.push(&StringRecord::from(vec![huge.as_str()]), 2);
+        assert!(sources.text.capacity() <= super::MAX_RESERVED + huge.len());
+        assert_eq!(sources.get(0).unwrap().0.get(0), Some(huge.as_str()));
     }
 }
