@@ -11,19 +11,6 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, error_messages, opportunities_csv, process_env, spawn_app};
 
-/// Runs `batch-import ARGS` against the app with `key` in `BATCH_IMPORT_KEY`.
-async fn client(app: &TestApp, key: &str, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
-        .args(args)
-        .env("BATCH_IMPORT_URL", &app.address)
-        .env("BATCH_IMPORT_KEY", key)
-        .env_remove("RUST_BACKTRACE")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("the binary runs")
-}
-
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
@@ -57,7 +44,9 @@ async fn upload_follows_the_job_prints_the_counts_and_jobs_and_job_show_it() {
         "Opportunity ID,Opportunity Name,Amount\nG1,One,10\nG2,Two,20\nG3,Three,\nG4,Four,4\n",
     );
 
-    let out = client(&app, &key, &["upload", "--kind", "opportunities", &file]).await;
+    let out = app
+        .client(&key, &["upload", "--kind", "opportunities", &file])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(field(&out, "state"), "completed");
     assert_eq!(field(&out, "total_original_rows"), "4");
@@ -69,7 +58,7 @@ async fn upload_follows_the_job_prints_the_counts_and_jobs_and_job_show_it() {
     let id = field(&out, "job");
 
     // `jobs --state completed` lists it in an aligned table; another state does not.
-    let out = client(&app, &key, &["jobs", "--state", "completed"]).await;
+    let out = app.client(&key, &["jobs", "--state", "completed"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();
@@ -82,27 +71,27 @@ async fn upload_follows_the_job_prints_the_counts_and_jobs_and_job_show_it() {
         "{table}"
     );
     assert!(lines[1].ends_with("good.csv"), "{table}");
-    let out = client(&app, &key, &["jobs", "--state", "failed"]).await;
+    let out = app.client(&key, &["jobs", "--state", "failed"]).await;
     assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
 
     // `jobs --json` is the API's list; `job ID` shows the one job, as text and as JSON.
-    let out = client(
-        &app,
-        &key,
-        &[
-            "jobs",
-            "--kind",
-            "opportunities",
-            "--state",
-            "completed",
-            "--json",
-        ],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &[
+                "jobs",
+                "--kind",
+                "opportunities",
+                "--state",
+                "completed",
+                "--json",
+            ],
+        )
+        .await;
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], id.as_str());
-    let out = client(&app, &key, &["job", &id]).await;
+    let out = app.client(&key, &["job", &id]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -114,14 +103,14 @@ async fn upload_follows_the_job_prints_the_counts_and_jobs_and_job_show_it() {
         text.lines().any(|l| l == "total_imported_rows  4"),
         "{text}"
     );
-    let out = client(&app, &key, &["job", &id, "--json"]).await;
+    let out = app.client(&key, &["job", &id, "--json"]).await;
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(job["state"], "completed");
     assert_eq!(job["total_imported_rows"], 4);
 
     // A job of another tenant is the API's 404.
     let other = app.admin_key().await;
-    let out = client(&app, &other, &["job", &id]).await;
+    let out = app.client(&other, &["job", &id]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(&format!("no job {id}")),
@@ -140,7 +129,9 @@ async fn failed_rows_exit_2_and_are_saved_next_to_the_file() {
         "Opportunity ID,Opportunity Name,Amount\nB1,One,10\nB2,Two,ten\nB3,Three,3\n,No id,4\nB5,Five,5\n",
     );
 
-    let out = client(&app, &key, &["upload", "--kind", "opportunities", &file]).await;
+    let out = app
+        .client(&key, &["upload", "--kind", "opportunities", &file])
+        .await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(field(&out, "total_original_rows"), "5");
     assert_eq!(field(&out, "total_imported_rows"), "3");
@@ -180,12 +171,12 @@ async fn failed_rows_exit_2_and_are_saved_next_to_the_file() {
         "again.csv",
         "Opportunity ID,Opportunity Name,Amount\nJ1,One,x\n",
     );
-    let out = client(
-        &app,
-        &key,
-        &["upload", "--kind", "opportunities", "--json", &again],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &["upload", "--kind", "opportunities", "--json", &again],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let job: Value = serde_json::from_slice(&out.stdout).expect("stdout is the job's JSON");
     assert_eq!(job["state"], "completed");
@@ -200,7 +191,9 @@ async fn a_failed_job_a_wrong_key_and_a_bad_mapping_exit_1_with_the_reason() {
     let key = app.admin_key().await;
     // No required column: the engine fails the job.
     let file = write(&app, "no-columns.csv", "Name Of Thing,Amount\nx,1\n");
-    let out = client(&app, &key, &["upload", "--kind", "opportunities", &file]).await;
+    let out = app
+        .client(&key, &["upload", "--kind", "opportunities", &file])
+        .await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(field(&out, "state"), "failed");
     assert!(
@@ -216,64 +209,62 @@ async fn a_failed_job_a_wrong_key_and_a_bad_mapping_exit_1_with_the_reason() {
         "good.csv",
         "Opportunity ID,Opportunity Name\nK1,One\n",
     );
-    let out = client(
-        &app,
-        "not-a-key",
-        &["upload", "--kind", "opportunities", &good],
-    )
-    .await;
+    let out = app
+        .client("not-a-key", &["upload", "--kind", "opportunities", &good])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(stderr(&out).contains("invalid API key"), "{}", stderr(&out));
 
     let rep = app.key("other", "rep@other.example.com", false).await;
-    let out = client(&app, &rep, &["upload", "--kind", "contacts", &good]).await;
+    let out = app
+        .client(&rep, &["upload", "--kind", "contacts", &good])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("administrator"), "{}", stderr(&out));
 
     // A mapping to a field the kind does not have: the API's 400 message.
-    let out = client(
-        &app,
-        &key,
-        &[
-            "upload",
-            "--kind",
-            "opportunities",
-            "--mapping",
-            r#"{"Opportunity ID":"Shoe Size"}"#,
-            &good,
-        ],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &[
+                "upload",
+                "--kind",
+                "opportunities",
+                "--mapping",
+                r#"{"Opportunity ID":"Shoe Size"}"#,
+                &good,
+            ],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("Shoe Size"), "{}", stderr(&out));
-    let out = client(
-        &app,
-        &key,
-        &[
-            "upload",
-            "--kind",
-            "opportunities",
-            "--mapping",
-            "[1]",
-            &good,
-        ],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &[
+                "upload",
+                "--kind",
+                "opportunities",
+                "--mapping",
+                "[1]",
+                &good,
+            ],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--mapping"), "{}", stderr(&out));
 
     // Usage errors are errors too: 1, not clap's 2 (which means "some rows failed").
-    let out = client(&app, &key, &["upload", "--kind", "leads", &good]).await;
+    let out = app
+        .client(&key, &["upload", "--kind", "leads", &good])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("leads"), "{}", stderr(&out));
 
-    let out = client(
-        &app,
-        &key,
-        &["upload", "--kind", "opportunities", "missing.csv"],
-    )
-    .await;
+    let out = app
+        .client(&key, &["upload", "--kind", "opportunities", "missing.csv"])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("missing.csv"), "{}", stderr(&out));
     assert_eq!(app.stored_opportunities().await, 0);
@@ -286,20 +277,20 @@ async fn no_wait_prints_the_job_and_a_mapping_renames_the_columns() {
     let file = write(&app, "deals.csv", "Deal Ref,Deal\nM1,First\nM2,Second\n");
     let mapping = r#"{"Deal Ref":"Opportunity ID","Deal":"Opportunity Name"}"#;
 
-    let out = client(
-        &app,
-        &key,
-        &[
-            "upload",
-            "--kind",
-            "opportunities",
-            "--mapping",
-            mapping,
-            "--no-wait",
-            &file,
-        ],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &[
+                "upload",
+                "--kind",
+                "opportunities",
+                "--mapping",
+                mapping,
+                "--no-wait",
+                &file,
+            ],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let id = field(&out, "job");
     assert_eq!(
@@ -313,40 +304,40 @@ async fn no_wait_prints_the_job_and_a_mapping_renames_the_columns() {
         "the mapping was applied: {job}"
     );
 
-    let out = client(
-        &app,
-        &key,
-        &[
-            "upload",
-            "--kind",
-            "opportunities",
-            "--mapping",
-            mapping,
-            "--no-wait",
-            "--json",
-            &file,
-        ],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &[
+                "upload",
+                "--kind",
+                "opportunities",
+                "--mapping",
+                mapping,
+                "--no-wait",
+                "--json",
+                &file,
+            ],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let accepted: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(accepted["id"].is_string(), "{accepted}");
     assert_eq!(accepted["file_name"], "deals.csv");
 
     // Followed to the end with the mapping: every row imported.
-    let out = client(
-        &app,
-        &key,
-        &[
-            "upload",
-            "--kind",
-            "opportunities",
-            "--mapping",
-            mapping,
-            &file,
-        ],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &[
+                "upload",
+                "--kind",
+                "opportunities",
+                "--mapping",
+                mapping,
+                &file,
+            ],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(field(&out, "total_imported_rows"), "2");
 }
@@ -425,27 +416,29 @@ async fn upload_name_names_the_job_and_jobs_name_finds_it() {
     let app = spawn_app().await;
     let key = app.admin_key().await;
     let file = write(&app, "named.csv", &opportunities_csv("NM", 3));
-    let out = client(
-        &app,
-        &key,
-        &[
-            "upload",
-            "--kind",
-            "opportunities",
-            "--name",
-            "Q3 pipeline",
-            &file,
-        ],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &[
+                "upload",
+                "--kind",
+                "opportunities",
+                "--name",
+                "Q3 pipeline",
+                &file,
+            ],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let id = field(&out, "job");
     let other = write(&app, "other.csv", &opportunities_csv("OT", 1));
-    let out = client(&app, &key, &["upload", "--kind", "opportunities", &other]).await;
+    let out = app
+        .client(&key, &["upload", "--kind", "opportunities", &other])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // The table has a NAME column; `--name` keeps only the job of that name.
-    let out = client(&app, &key, &["jobs", "--name", "Q3 pipeline"]).await;
+    let out = app.client(&key, &["jobs", "--name", "Q3 pipeline"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();
@@ -456,10 +449,10 @@ async fn upload_name_names_the_job_and_jobs_name_finds_it() {
         lines[1].find("Q3 pipeline"),
         "{table}"
     );
-    let out = client(&app, &key, &["jobs"]).await;
+    let out = app.client(&key, &["jobs"]).await;
     assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
 
-    let out = client(&app, &key, &["job", &id]).await;
+    let out = app.client(&key, &["job", &id]).await;
     assert!(
         stdout(&out)
             .lines()
@@ -467,18 +460,18 @@ async fn upload_name_names_the_job_and_jobs_name_finds_it() {
         "{}",
         stdout(&out)
     );
-    let out = client(&app, &key, &["job", &id, "--json"]).await;
+    let out = app.client(&key, &["job", &id, "--json"]).await;
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(job["name"], "Q3 pipeline");
 
     // The API's refusal of a name too long is the client's error.
     let long = "x".repeat(201);
-    let out = client(
-        &app,
-        &key,
-        &["upload", "--kind", "opportunities", "--name", &long, &file],
-    )
-    .await;
+    let out = app
+        .client(
+            &key,
+            &["upload", "--kind", "opportunities", "--name", &long, &file],
+        )
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("name must be at most 200 characters"),

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, process_env, spawn_app};
+use crate::helpers::{TestApp, spawn_app};
 
 /// One kind's files: the stored data, a file of 100 rows over it (40 new, 30 changed,
 /// 20 unchanged, 10 bad, interleaved) and that file with one field of one row changed.
@@ -370,16 +370,18 @@ async fn the_cli_validate_only_prints_the_counts_and_dry_run() {
         "Opportunity ID,Opportunity Name,Amount\nK-1,Uno,\nK-5,Five,\nK-2,Two,x\nK-3,Three,3\n",
     )
     .unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
-        .args(["upload", "--kind", "opportunities", "--validate-only"])
-        .arg(&path)
-        .envs(process_env(&app.settings))
-        .env("BATCH_IMPORT_URL", &app.address)
-        .env("BATCH_IMPORT_KEY", &key)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
+    let out = app
+        .client(
+            &key,
+            &[
+                "upload",
+                "--kind",
+                "opportunities",
+                "--validate-only",
+                path.to_str().unwrap(),
+            ],
+        )
+        .await;
     let text = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "a row failed: {text}\n{stderr}");

@@ -332,22 +332,20 @@ async fn the_cli_upload_and_the_import_command_take_workbooks_and_a_sheet() {
     let path = path.to_str().unwrap();
 
     // `upload --sheet`: the workbook goes with its media type and the sheet as a field.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
-        .args([
-            "upload",
-            "--kind",
-            "opportunities",
-            "--sheet",
-            "Q4",
-            "--json",
-            path,
-        ])
-        .env("BATCH_IMPORT_URL", &app.address)
-        .env("BATCH_IMPORT_KEY", &key)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
+    let out = app
+        .client(
+            &key,
+            &[
+                "upload",
+                "--kind",
+                "opportunities",
+                "--sheet",
+                "Q4",
+                "--json",
+                path,
+            ],
+        )
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -253,6 +253,20 @@ impl TestApp {
         self.wait_for_job(key, &id).await
     }
 
+    /// Runs the command-line client, `batch-import ARGS`, against the app with `key` in
+    /// `BATCH_IMPORT_KEY`.
+    pub async fn client(&self, key: &str, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
+            .args(args)
+            .env("BATCH_IMPORT_URL", &self.address)
+            .env("BATCH_IMPORT_KEY", key)
+            .env_remove("RUST_BACKTRACE")
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("the binary runs")
+    }
+
     /// The `data` array of `GET /api/v1/{what}` (first page), e.g. `opportunities`.
     pub async fn list(&self, key: &str, what: &str) -> Vec<Value> {
         let body: Value = self
