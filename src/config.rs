@@ -62,6 +62,9 @@ pub struct Settings {
     pub queue_namespace: String,
     /// Attempts a job gets when it fails for a transient reason.
     pub job_max_attempts: u32,
+    /// Runs of one job that may die without reporting back (a killed or crashed worker)
+    /// before the job is failed: a file that kills every worker reading it stops there.
+    pub job_max_lost_runs: u32,
     /// A run's lease on its job, in seconds: renewed every third of it while the run
     /// lives; once it lapses the job is handed to another worker.
     pub orphan_timeout_secs: u64,
@@ -171,6 +174,7 @@ impl fmt::Debug for Settings {
             upload_wait_timeout_secs,
             queue_namespace,
             job_max_attempts,
+            job_max_lost_runs,
             orphan_timeout_secs,
             reconcile_interval_secs,
             enqueue_grace_secs,
@@ -207,6 +211,7 @@ impl fmt::Debug for Settings {
             .field("upload_wait_timeout_secs", upload_wait_timeout_secs)
             .field("queue_namespace", queue_namespace)
             .field("job_max_attempts", job_max_attempts)
+            .field("job_max_lost_runs", job_max_lost_runs)
             .field("orphan_timeout_secs", orphan_timeout_secs)
             .field("reconcile_interval_secs", reconcile_interval_secs)
             .field("enqueue_grace_secs", enqueue_grace_secs)

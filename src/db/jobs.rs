@@ -44,6 +44,8 @@ pub struct JobRecord {
     pub dry_run: bool,
     pub error: Option<String>,
     pub attempts: i32,
+    /// Runs that never reported back: their lease lapsed (see `expire_leases`).
+    pub lost_runs: i32,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -135,7 +137,7 @@ pub struct ImportCounts {
 
 const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, name, file_size, column_mapping,
     sheet, send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
-    created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
+    created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, lost_runs, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
     email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after,
     error_summary";
 
@@ -210,10 +212,15 @@ impl Lease {
 /// counts are those of one complete run. `None` when someone else holds the job, it is
 /// terminal, a cancel is pending, or it waits out a retry's backoff (an early delivery;
 /// the reconciler enqueues it again when it is due).
+///
+/// Taking over a running job counts its lapsed run as lost (as `expire_leases` does). A
+/// job whose lost runs reach `max_lost_runs` is never claimed: the runner fails it
+/// without running it (once the reconciler has handed it on, when it was running).
 pub async fn claim(
     pool: &PgPool,
     id: Uuid,
     lease: &Lease,
+    max_lost_runs: i32,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE import_jobs
@@ -221,15 +228,18 @@ pub async fn claim(
                 total_original_rows = NULL, total_imported_rows = NULL, total_error_rows = NULL,
                 created_rows = NULL, updated_rows = NULL, unchanged_rows = NULL,
                 error = NULL, attempts = attempts + 1,
+                lost_runs = lost_runs + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
                 lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3)
           WHERE id = $1 AND cancel_requested_at IS NULL AND run_after <= now()
-            AND (state = 'queued'
-                 OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()))
+            AND ((state = 'queued' AND lost_runs < $4)
+                 OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()
+                     AND lost_runs + 1 < $4))
       RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(&lease.owner)
     .bind(lease.seconds())
+    .bind(max_lost_runs)
     .fetch_optional(pool)
     .await
 }
@@ -354,6 +364,7 @@ pub async fn expire_leases(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::E
         "UPDATE import_jobs
             SET state = 'queued', rows_processed = 0, bytes_processed = 0, lease_owner = NULL,
                 lease_expires_at = NULL, enqueued_at = NULL, run_after = now(),
+                lost_runs = lost_runs + 1,
                 error = 'the worker running it stopped reporting; handed on to another worker'
           WHERE state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()",
     )

@@ -80,13 +80,38 @@ pub enum ImportError {
     /// Reading the upload or writing the error file failed.
     #[error("file error: {0}")]
     Io(#[from] std::io::Error),
+    /// The import panicked (a bug, or a file that trips one in a dependency): running it
+    /// again would panic again.
+    #[error("the import stopped on an internal error ({0}); the file was not imported further")]
+    Panicked(String),
+}
+
+impl ImportError {
+    /// A panic's payload as text, for [`ImportError::Panicked`].
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned());
+        Self::Panicked(message)
+    }
+}
+
+impl From<tokio::task::JoinError> for ImportError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        match error.try_into_panic() {
+            Ok(payload) => Self::from_panic(payload.as_ref()),
+            Err(error) => Self::Io(std::io::Error::other(error)),
+        }
+    }
 }
 
 impl ImportError {
     /// True when running the import again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::BadFile(_) => false,
+            Self::BadFile(_) | Self::Panicked(_) => false,
             Self::Database(e) => is_transient_db_error(e),
             Self::Io(_) => true,
         }
@@ -209,9 +234,7 @@ pub async fn run_import<K: ImportKind>(
 ) -> Result<ImportOutcome, ImportError> {
     let (records, format, columns, header_names) = {
         let request = request.clone();
-        tokio::task::spawn_blocking(move || open_and_resolve::<K>(&request))
-            .await
-            .map_err(|e| ImportError::Io(std::io::Error::other(e)))??
+        tokio::task::spawn_blocking(move || open_and_resolve::<K>(&request)).await??
     };
     // A workbook's shared strings stay in memory for the whole import (calamine loads
     // them whole): its chunks are half the size, which gives that memory back (measured
@@ -273,9 +296,7 @@ pub async fn run_import<K: ImportKind>(
         futures::future::join_all(lanes)
     );
     // The receiver is gone by now, which stops the parser at its next send.
-    let parsed = parser
-        .await
-        .map_err(|e| ImportError::Io(std::io::Error::other(e)))?;
+    let parsed = parser.await?;
     result?;
     let Recorder {
         errors,

@@ -110,6 +110,23 @@ pub fn detect(path: &Path) -> std::io::Result<Option<WorkbookFormat>> {
     Ok((mimetype.trim() == ODS_MIMETYPE).then_some(WorkbookFormat::Ods))
 }
 
+/// True when the file starts like a workbook container (zip or OLE2), looking at its
+/// first eight bytes only: for callers that must know without reading the workbook (a
+/// CSV never starts so, [`crate::import::csv_source::sniff`] refuses such files).
+pub fn has_workbook_magic(path: &Path) -> std::io::Result<bool> {
+    let mut magic = [0u8; 8];
+    let mut filled = 0;
+    let mut file = File::open(path)?;
+    while filled < magic.len() {
+        match file.read(&mut magic[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok((filled == magic.len() && magic == OLE2_MAGIC)
+        || (filled >= ZIP_MAGIC.len() && magic[..4] == ZIP_MAGIC))
+}
+
 /// The sheet a user asked for: `sheet=<name or 1-based index>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SheetChoice {

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{WorkerContext, report, unprocessed};
+use super::{
+    WorkerContext, report,
+    unprocessed::{self, Cutter},
+};
 use crate::{
     db::{
         self,
@@ -84,8 +87,14 @@ pub async fn end(
         job.total_error_rows.unwrap_or(0),
         took,
     );
-    // Before the email (which may take a while) and before the upload goes.
-    unprocessed::keep_logged(&ctx.store, &job).await;
+    // Before the email (which may take a while) and before the upload goes. Only a run
+    // reads its file again: an end without a lease (a cancel or a give-up between runs)
+    // must not, or a file that kills workers would kill this one too.
+    let cutter = match lease {
+        Some(_) => Cutter::Run,
+        None => Cutter::Outside,
+    };
+    unprocessed::keep_logged(&ctx.store, &job, cutter).await;
     send_report(ctx, &job).await;
     ctx.store.remove_upload(job_id).await;
     Ok(Some(job))
@@ -95,7 +104,7 @@ pub async fn end(
 /// (its sender died between claiming and sending) may still be owed, and the unprocessed
 /// rows of a job that ended without running (cancelled while queued) are kept here.
 pub async fn settle_ended(ctx: &WorkerContext, job: &JobRecord) {
-    unprocessed::keep_logged(&ctx.store, job).await;
+    unprocessed::keep_logged(&ctx.store, job, Cutter::Outside).await;
     send_report(ctx, job).await;
     ctx.store.remove_upload(job.id).await;
 }

@@ -161,7 +161,8 @@ pub async fn sweep_files(
         if unneeded {
             // A job cancelled while queued whose task was lost never reaches a worker.
             if let Ok(Some(job)) = db::jobs::get(db, upload.job_id).await {
-                super::unprocessed::keep_logged(store, &job).await;
+                super::unprocessed::keep_logged(store, &job, super::unprocessed::Cutter::Outside)
+                    .await;
             }
             tracing::info!(job_id = %upload.job_id, "removing an upload nobody will import");
             store.remove_upload(upload.job_id).await;

@@ -11,6 +11,7 @@
 //! goes back to `queued` with a backoff for the reconciler to enqueue.
 
 use std::{
+    panic::AssertUnwindSafe,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -86,6 +87,17 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), sqlx::Error> {
         lifecycle::end(ctx, job_id, None, Ending::Cancelled { counts: None, note }).await?;
         return Ok(());
     }
+    let max_lost_runs = ctx.settings.job_max_lost_runs.max(1) as i32;
+    if job.lost_runs >= max_lost_runs {
+        let message = format!(
+            "not run again: its worker stopped without reporting back during {} runs (the \
+             process was killed or crashed while reading it; a file that costs a worker more \
+             than it has does this)",
+            job.lost_runs
+        );
+        lifecycle::end(ctx, job_id, None, Ending::Failed(message)).await?;
+        return Ok(());
+    }
     let max_attempts = ctx.settings.job_max_attempts.max(1) as i32;
     if job.attempts >= max_attempts {
         let reason = job
@@ -100,7 +112,7 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), sqlx::Error> {
         owner: format!("{}/{}", ctx.worker_name, Uuid::new_v4().simple()),
         duration: Duration::from_secs(ctx.settings.orphan_timeout_secs.max(3)),
     };
-    let Some(job) = db::jobs::claim(&ctx.db, job_id, &lease).await? else {
+    let Some(job) = db::jobs::claim(&ctx.db, job_id, &lease, max_lost_runs).await? else {
         tracing::debug!("another run holds the job; dropping the delivery");
         return Ok(());
     };
@@ -137,7 +149,9 @@ async fn import_under_lease(
         .store
         .error_scratch(job.id)
         .map_err(std::io::Error::from)?;
-    let heartbeat = tokio::spawn(progress.clone().heartbeat());
+    // Stopped however the run ends, a panic included: a heartbeat left behind would keep
+    // renewing the lease of a run that is gone.
+    let heartbeat = AbortOnDrop(tokio::spawn(progress.clone().heartbeat()));
     let request = ImportRequest {
         tenant_id: job.tenant_id,
         path: upload.path().to_owned(),
@@ -148,8 +162,21 @@ async fn import_under_lease(
         writers: ctx.settings.import_writers,
         dry_run: job.dry_run,
     };
-    let result = import::run(job.kind(), &ctx.db, request, Progress::Report(&progress)).await;
-    heartbeat.abort();
+    // A panic fails this job (the next run would panic the same way) instead of
+    // unwinding through the worker and leaving the job `running` until its lease lapses.
+    let result = AssertUnwindSafe(import::run(
+        job.kind(),
+        &ctx.db,
+        request,
+        Progress::Report(&progress),
+    ))
+    .catch_unwind()
+    .await
+    .unwrap_or_else(|panic| {
+        tracing::error!("the import panicked");
+        Err(ImportError::from_panic(panic.as_ref()))
+    });
+    drop(heartbeat);
     drop(upload);
     match result {
         // Only a run that will end the job stores its error CSV (another run has it now).
@@ -206,6 +233,15 @@ async fn conclude(
     }
     lifecycle::end(ctx, job.id, Some(lease), ending).await?;
     Ok(())
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Backoff before run `attempt + 1`: 2, 4, 8 … seconds, at most a minute.
@@ -298,8 +334,41 @@ impl ProgressSink for LeasedProgress {
 
 #[cfg(test)]
 mod tests {
-    use super::retry_delay;
+    use super::{AbortOnDrop, retry_delay};
+    use crate::import::ImportError;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_panic_in_a_blocking_part_of_the_import_is_a_permanent_failure() {
+        let joined = tokio::task::spawn_blocking(|| -> () { panic!("calamine said no") }).await;
+        let error = ImportError::from(joined.unwrap_err());
+        assert!(matches!(&error, ImportError::Panicked(m) if m == "calamine said no"));
+        assert!(!error.is_transient(), "a retry would panic again");
+        assert!(
+            error
+                .to_string()
+                .contains("internal error (calamine said no)")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_stops_when_its_guard_drops_even_on_a_panic() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        let guard = AbortOnDrop(tokio::spawn(async move {
+            let _tx = tx; // dropped when the task is aborted
+            std::future::pending::<()>().await;
+        }));
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _guard = guard;
+            panic!("the run panicked");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(5), rx.recv()).await,
+            Ok(None),
+            "the task ended"
+        );
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_a_minute() {

@@ -7,13 +7,22 @@
 //! row committed by an earlier run and offered again is upserted again, harmlessly). A
 //! job that stopped before committing a chunk (cancelled while queued, failed on its
 //! header, gave up between runs) has processed nothing: the whole file is unprocessed.
+//!
+//! Only the run that ended a job reads its upload as a workbook or a CSV again (see
+//! [`Cutter`]): a file whose reading kills a worker must not be read by the reconciler, a
+//! cancel, a settle or an API request, or one upload could take down every process that
+//! touches it. Outside that run a CSV's unprocessed rows are cut only where they need no
+//! parsing (the whole file, copied) or on request, and a workbook's are never cut.
 
 use std::io::Write;
 
 use crate::{
     db::jobs::JobRecord,
     domain::JobState,
-    import::{unprocessed::write_unprocessed, workbook::SheetChoice},
+    import::{
+        unprocessed::write_unprocessed,
+        workbook::{self, SheetChoice},
+    },
     storage::{ByteStream, Store, StoreError},
 };
 
@@ -38,14 +47,40 @@ pub enum Unavailable {
     /// disk that was full when the job ended).
     #[error("the unprocessed rows of job {0} were not kept")]
     NotKept(uuid::Uuid),
+    /// A workbook job that ended before reading any row (cancelled while queued, or given
+    /// up between runs): every row is unprocessed, and a workbook is read only by a run.
+    #[error(
+        "job {0} ended before it read any row of its workbook: all of its rows are \
+         unprocessed; upload the workbook again"
+    )]
+    WholeWorkbook(uuid::Uuid),
+    /// A workbook job whose worker has not cut the rows yet (it does so right after the
+    /// job ends) or could not: a workbook is never read on the request path.
+    #[error(
+        "the unprocessed rows of job {0} are cut from its workbook by the worker that ended \
+         it and are not there (yet); try again in a few seconds"
+    )]
+    WorkbookNotCut(uuid::Uuid),
     /// Reading or writing the files failed.
     #[error("file error: {0}")]
     Store(#[from] StoreError),
 }
 
+/// Who is cutting a job's unprocessed rows, which decides what may be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cutter {
+    /// The run that ended the job: it has just read the file under its budget, so it
+    /// may read it again, workbook or CSV.
+    Run,
+    /// Anyone else (the reconciler, a settle, an API request): a workbook is not read,
+    /// a CSV only as a stream of bounded records.
+    Outside,
+}
+
 /// Keeps the job's unprocessed rows unless they are kept already. Returns `false` when
-/// the upload is gone (nothing to cut). Call it before removing the upload.
-pub async fn keep(store: &Store, job: &JobRecord) -> Result<bool, StoreError> {
+/// the upload is gone (nothing to cut) or is a workbook that `cutter` may not read. Call
+/// it before removing the upload.
+pub async fn keep(store: &Store, job: &JobRecord, cutter: Cutter) -> Result<bool, StoreError> {
     if store.unprocessed_exists(job.id).await? {
         return Ok(true);
     }
@@ -54,6 +89,18 @@ pub async fn keep(store: &Store, job: &JobRecord) -> Result<bool, StoreError> {
         Err(e) if e.is_not_found() => return Ok(false),
         Err(e) => return Err(e),
     };
+    if cutter == Cutter::Outside {
+        let path = upload.path().to_owned();
+        let workbook = tokio::task::spawn_blocking(move || workbook::has_workbook_magic(&path))
+            .await
+            .map_err(std::io::Error::other)?;
+        match workbook {
+            Ok(false) => {}
+            Ok(true) => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+    }
     // Removed when dropped on any early return below.
     let part = store.unprocessed_scratch(job.id)?;
     let rows_done = job.rows_processed.max(0) as u64;
@@ -76,11 +123,11 @@ pub async fn keep(store: &Store, job: &JobRecord) -> Result<bool, StoreError> {
 }
 
 /// Keeps them, logging instead of failing: the job has ended either way.
-pub async fn keep_logged(store: &Store, job: &JobRecord) {
+pub async fn keep_logged(store: &Store, job: &JobRecord, cutter: Cutter) {
     if !offered(job) {
         return;
     }
-    match keep(store, job).await {
+    match keep(store, job, cutter).await {
         Ok(true) => tracing::info!(rows_processed = job.rows_processed, "unprocessed rows kept"),
         Ok(false) => tracing::warn!("the upload is gone; its unprocessed rows cannot be kept"),
         Err(e) => tracing::warn!(error = %e, "the unprocessed rows could not be kept"),
@@ -99,11 +146,37 @@ pub async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unava
     }
     // When `keep` finds no upload, the worker may have kept the rows between our look
     // and the upload's removal: the stored file decides.
-    keep(store, job).await?;
-    store
-        .unprocessed_file(job.id)
-        .await?
-        .ok_or(Unavailable::NotKept(job.id))
+    let kept = keep(store, job, Cutter::Outside).await?;
+    if let Some(file) = store.unprocessed_file(job.id).await? {
+        return Ok(file);
+    }
+    if kept {
+        return Err(Unavailable::NotKept(job.id));
+    }
+    // Not kept, and not cut here: a workbook, or an upload that is gone. Which one only
+    // matters for the message, and the upload (if any) is still there to tell.
+    let workbook = match store.local_upload(job.id).await {
+        Ok(upload) => {
+            let path = upload.path().to_owned();
+            tokio::task::spawn_blocking(move || workbook::has_workbook_magic(&path))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .unwrap_or(false)
+        }
+        // Gone already: the name the file was uploaded under is all there is to tell.
+        Err(_) => {
+            let name = job.file_name.to_ascii_lowercase();
+            [".xlsx", ".xlsm", ".xls", ".ods"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+        }
+    };
+    Err(match (workbook, job.rows_processed) {
+        (true, 0) => Unavailable::WholeWorkbook(job.id),
+        (true, _) => Unavailable::WorkbookNotCut(job.id),
+        (false, _) => Unavailable::NotKept(job.id),
+    })
 }
 fn write_file(
     upload: &std::path::Path,

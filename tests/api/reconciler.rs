@@ -73,10 +73,10 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
     };
     let (first, second) = (lease("first"), lease("second"));
 
-    let claimed = db::jobs::claim(&app.db, id, &first).await.unwrap();
+    let claimed = db::jobs::claim(&app.db, id, &first, 3).await.unwrap();
     assert_eq!(claimed.unwrap().state(), JobState::Running);
     assert!(
-        db::jobs::claim(&app.db, id, &second)
+        db::jobs::claim(&app.db, id, &second, 3)
             .await
             .unwrap()
             .is_none(),
@@ -95,7 +95,7 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
         .await
         .unwrap();
     assert!(
-        db::jobs::claim(&app.db, id, &second)
+        db::jobs::claim(&app.db, id, &second, 3)
             .await
             .unwrap()
             .is_some()

@@ -177,6 +177,39 @@ async fn a_job_cancelled_before_it_ran_offers_the_whole_file() {
     assert_eq!(app.unprocessed(&key, &id).await, csv.as_bytes());
 }
 
+/// A workbook is read only by a job's own run: one cancelled before it ran is not read
+/// to cut its rows (a workbook that kills workers must not kill the one cancelling it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workbook_job_cancelled_before_it_ran_is_not_read_to_cut_its_rows() {
+    let app = spawn_app_with(|_| {}, false).await;
+    let key = app.admin_key().await;
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.write_string(0, 0, "Opportunity ID").unwrap();
+    sheet.write_string(0, 1, "Opportunity Name").unwrap();
+    sheet.write_string(1, 0, "WB-1").unwrap();
+    sheet.write_string(1, 1, "Deal").unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(workbook.save_to_buffer().unwrap()).file_name("deals.xlsx"),
+    );
+    let response = app
+        .client
+        .post(format!("{}/api/v1/opportunities/upload", app.address))
+        .header("Authorization", &key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.unwrap();
+    let id = body["data"]["id"].as_str().unwrap().to_owned();
+    let response = app.post(&key, &format!("/api/v1/jobs/{id}/cancel")).await;
+    assert_eq!(response.status(), 200);
+    app.no_unprocessed(&key, &id, "upload the workbook again")
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_job_and_another_tenants_job_answer_404() {
     let app = spawn_app().await;

@@ -98,3 +98,95 @@ async fn a_job_whose_worker_died_on_every_attempt_is_failed_not_rerun_forever() 
     let stored = app.stored_opportunities().await;
     assert_eq!(stored, 0, "it was not run a sixth time");
 }
+
+/// A file whose reading kills its worker every time must not be handed from worker to
+/// worker for ever: after `job_max_lost_runs` runs that never reported back the job is
+/// failed, by a worker that does not read the file again (so it survives), and the rows
+/// it never got to are the whole upload, cut without parsing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_runs_keep_killing_their_worker_is_failed_after_the_lost_run_limit() {
+    let app = spawn_app_with(
+        |s| {
+            s.orphan_timeout_secs = 4;
+            s.reconcile_interval_secs = 1;
+            s.import_chunk_rows = 100;
+            s.worker_concurrency = 1;
+            s.job_max_lost_runs = 2;
+        },
+        false,
+    )
+    .await;
+    let key = app.admin_key().await;
+    let csv = crate::helpers::opportunities_csv("LOST", 40_000);
+    let id = app.upload_job(&key, "opportunities", "", csv.clone()).await;
+
+    // Two runs die mid-file, as a worker killed by a file would.
+    for run in 1..=2 {
+        let mut worker = worker_process(&app.settings);
+        wait_for_run_midway(&app, run).await;
+        worker.start_kill().unwrap(); // SIGKILL
+        worker.wait().await.unwrap();
+    }
+
+    let mut survivor = worker_process(&app.settings);
+    let job = app
+        .wait_for_job_within(&key, &id, Duration::from_secs(60))
+        .await;
+    let (attempts, lost_runs): (i32, i32) =
+        sqlx::query_as("SELECT attempts, lost_runs FROM import_jobs")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        job["state"], "failed",
+        "{job} attempts {attempts} lost {lost_runs}"
+    );
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("stopped without reporting back during 2 runs"),
+        "{error}"
+    );
+    assert_eq!((attempts, lost_runs), (2, 2), "no third run was started");
+    assert!(
+        app.stored_opportunities().await < 40_000,
+        "no run got to the end"
+    );
+    assert!(
+        survivor.try_wait().unwrap().is_none(),
+        "the worker that ended the job is alive"
+    );
+
+    let rest = app
+        .get(&key, &format!("/api/v1/jobs/{id}/unprocessed.csv"))
+        .await;
+    assert_eq!(rest.status(), 200);
+    assert_eq!(
+        rest.text().await.unwrap(),
+        csv,
+        "the whole upload, as uploaded"
+    );
+}
+
+/// Waits until run `run` of the only job has committed a chunk.
+async fn wait_for_run_midway(app: &crate::helpers::TestApp, run: i32) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (state, attempts, rows): (String, i32, i64) =
+            sqlx::query_as("SELECT state, attempts, rows_processed FROM import_jobs")
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_ne!(
+            state, "completed",
+            "run {run} finished before it was caught"
+        );
+        if state == "running" && attempts == run && rows > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {run} never started: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

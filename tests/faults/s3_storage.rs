@@ -17,7 +17,7 @@ async fn on_s3_workers_killed_mid_import_lose_nothing_and_leave_only_error_files
         workers: 2,
         s3: true,
         // Each run is cut short by a kill; this scenario is not about the give-up rule.
-        extra_env: &[("JOB_MAX_ATTEMPTS", "50")],
+        extra_env: &[("JOB_MAX_ATTEMPTS", "50"), ("JOB_MAX_LOST_RUNS", "50")],
         ..Options::default()
     })
     .await;

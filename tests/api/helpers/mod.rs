@@ -333,6 +333,8 @@ pub fn process_env(settings: &Settings) -> Vec<(&'static str, String)> {
             settings.enqueue_grace_secs.to_string(),
         ),
         ("STALE_UPLOAD_SECS", settings.stale_upload_secs.to_string()),
+        ("JOB_MAX_ATTEMPTS", settings.job_max_attempts.to_string()),
+        ("JOB_MAX_LOST_RUNS", settings.job_max_lost_runs.to_string()),
         (
             "WORKER_SHUTDOWN_TIMEOUT_SECS",
             settings.worker_shutdown_timeout_secs.to_string(),
