@@ -46,11 +46,13 @@ pub enum ProblemCode {
     UnreadableText,
     /// Postgres refused the row for its data (say a key too long to index).
     RejectedByDatabase,
+    /// A field or the whole row is longer than a file may hold (`import::limits`).
+    TooLong,
 }
 
 impl ProblemCode {
     /// Every code, in the order the README documents them.
-    pub const ALL: [ProblemCode; 12] = [
+    pub const ALL: [ProblemCode; 13] = [
         Self::RequiredMissing,
         Self::InvalidAmount,
         Self::AmountOutOfRange,
@@ -63,6 +65,7 @@ impl ProblemCode {
         Self::FieldCount,
         Self::UnreadableText,
         Self::RejectedByDatabase,
+        Self::TooLong,
     ];
 
     /// The code as JSON, the database and the `code` filter spell it.
@@ -80,6 +83,7 @@ impl ProblemCode {
             Self::FieldCount => "field_count",
             Self::UnreadableText => "unreadable_text",
             Self::RejectedByDatabase => "rejected_by_database",
+            Self::TooLong => "too_long",
         }
     }
 }

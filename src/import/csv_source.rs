@@ -74,6 +74,12 @@ pub enum SourceError {
          (.xlsx, .xlsm, .xls or .ods), nor a CSV file"
     )]
     Workbook,
+    /// A header line wider than [`super::limits::MAX_COLUMNS`].
+    #[error(
+        "the header line has {0} columns; a file may have at most {max} (Excel's limit)",
+        max = super::limits::MAX_COLUMNS
+    )]
+    TooManyColumns(usize),
 }
 
 /// Detects the encoding and delimiter of the file at `path` in one streaming pass.
@@ -372,6 +378,12 @@ impl TextScan {
             Some(i) if max > 0 && winners == 1 => DELIMITERS[i],
             _ => b',',
         };
+        // Refused here, before a reader holds the header line as a record: two million
+        // columns cost the reader hundreds of megabytes in field ends alone.
+        let columns = self.counts[DELIMITERS.iter().position(|&d| d == delimiter).unwrap_or(0)] + 1;
+        if columns > super::limits::MAX_COLUMNS {
+            return Err(SourceError::TooManyColumns(columns));
+        }
         Ok(CsvFormat {
             delimiter,
             encoding,
@@ -606,6 +618,19 @@ mod tests {
         assert!(matches!(err, SourceError::Binary { offset: 6 }), "{err:?}");
         assert!(err.to_string().contains("NUL"));
         assert!(err.to_string().contains("binary"));
+    }
+
+    #[test]
+    fn a_header_wider_than_excel_is_refused_before_it_is_read() {
+        let wide = format!("{}\nx\n", vec!["c"; 16_385].join(";"));
+        let err = sniff_bytes(wide.as_bytes()).unwrap_err();
+        assert!(matches!(err, SourceError::TooManyColumns(16_385)), "{err}");
+        assert!(err.to_string().contains("at most 16384"), "{err}");
+        let fits = format!("{}\nx\n", vec!["c"; 16_384].join(","));
+        assert!(sniff_bytes(fits.as_bytes()).is_ok());
+        // Delimiters inside quotes are not columns.
+        let quoted = format!("\"{}\",b\nx\n", vec!["c"; 20_000].join(","));
+        assert!(sniff_bytes(quoted.as_bytes()).is_ok());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::{
     error_file::{ErrorFileWriter, RejectedRow},
     header::{self, ColumnMap},
     kind::{ImportKind, PreparedChunk, RowOutcomes},
+    limits,
     records::{OpenError, ReadError, Records},
     sources::SourceRecords,
     workbook::{SheetChoice, WorkbookError},
@@ -197,6 +198,8 @@ struct Chunk<R> {
     rows_read: u64,
     /// How far into the file the reader was when the chunk was cut.
     bytes_read: u64,
+    /// What its records cost in memory so far ([`limits::record_cost`]).
+    bytes_held: usize,
 }
 
 /// The rows of a chunk that one writer upserts.
@@ -222,6 +225,7 @@ impl<R> Chunk<R> {
             rejected: Vec::new(),
             rows_read: 0,
             bytes_read: 0,
+            bytes_held: 0,
         }
     }
 }
@@ -583,6 +587,7 @@ fn open_and_resolve<K: ImportKind>(request: &ImportRequest) -> Result<OpenedFile
             Err(e) => return Err(read_error(e)),
         }
     }
+    limits::check_header(&header).map_err(ImportError::BadFile)?;
     let columns = header::resolve(&header, K::FIELDS, request.mapping.as_ref())
         .map_err(|e| ImportError::BadFile(format!("the header line is not usable: {e}")))?;
     let names = columns.header_names().map(str::to_owned).collect();
@@ -676,8 +681,9 @@ fn parse_chunks<K: ImportKind>(
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         chunk.rows_read += 1;
-        let parsed = columns
-            .check_width(&record)
+        chunk.bytes_held += limits::record_cost(&record);
+        let parsed = limits::check_row(&record, columns.header_cells())
+            .and_then(|()| columns.check_width(&record))
             .map_err(|problem| vec![problem])
             .and_then(|()| K::parse(columns, &record, format));
         match parsed {
@@ -692,7 +698,7 @@ fn parse_chunks<K: ImportKind>(
                 problems,
             }),
         }
-        if chunk.rows_read as usize >= chunk_rows {
+        if chunk.rows_read as usize >= chunk_rows || chunk.bytes_held >= limits::MAX_CHUNK_BYTES {
             let mut full = std::mem::replace(
                 &mut chunk,
                 Chunk::new(writers, part_capacity, columns.width()),

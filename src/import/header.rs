@@ -273,6 +273,11 @@ impl ColumnMap {
         self.names.iter().map(String::as_str)
     }
 
+    /// The header cells, as [`ColumnMap::header_names`] gives them.
+    pub fn header_cells(&self) -> &[String] {
+        &self.names
+    }
+
     /// The header cell (as written, BOM removed) of the field at `spec_index`, when the
     /// file has a column for it: the name a user sees for that column.
     pub fn header_of(&self, spec_index: usize) -> Option<&str> {

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error_file;
 pub mod header;
 pub mod kind;
+pub mod limits;
 pub mod opportunities;
 pub mod records;
 pub mod row;

@@ -1,0 +1,151 @@
+//! What one file may cost the worker that reads it, whatever its size says: caps on the
+//! header's width, on one field and on one row, and on the bytes one chunk holds.
+//!
+//! A 20 MB upload can be made to cost far more than 20 MB (two million columns, one field
+//! of twenty megabytes, rows of thousands of fields, each copied for the error file); these
+//! bounds keep the worker inside its memory budget (docs/limits.md has the measurements).
+//! A header over a cap fails the job; a row over a cap fails that row (`too_long`) and the
+//! import goes on.
+
+use csv::StringRecord;
+
+use crate::domain::{Problem, ProblemCode};
+
+/// The widest header read: Excel's own limit (column XFD).
+pub const MAX_COLUMNS: usize = 16_384;
+
+/// The longest field, in bytes of UTF-8: Salesforce's long text area holds 131,072
+/// characters, and no supported field needs more.
+pub const MAX_FIELD_BYTES: usize = 131_072;
+
+/// The longest row, in bytes of UTF-8 (all its fields together).
+pub const MAX_RECORD_BYTES: usize = 1_048_576;
+
+/// A chunk is handed to the writers once its records hold this many bytes, however few
+/// rows it has: a chunk of wide or long rows must not hold thousands of them.
+pub const MAX_CHUNK_BYTES: usize = 8 * 1_048_576;
+
+/// What a record costs in memory while it waits in a chunk: its text and its field ends.
+pub fn record_cost(record: &StringRecord) -> usize {
+    record.as_byte_record().as_slice().len() + record.len() * 2 * std::mem::size_of::<usize>()
+}
+
+/// The header's width, refused when over [`MAX_COLUMNS`].
+pub fn check_header(header: &StringRecord) -> Result<(), String> {
+    if header.len() > MAX_COLUMNS {
+        return Err(format!(
+            "the header line has {} columns; a file may have at most {MAX_COLUMNS} \
+             (Excel's limit)",
+            header.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A row over [`MAX_RECORD_BYTES`], or with a field over [`MAX_FIELD_BYTES`] (the first
+/// such field, named by its header cell), is a `too_long` problem.
+pub fn check_row(record: &StringRecord, header: &[String]) -> Result<(), Problem> {
+    let bytes = record.as_byte_record().as_slice().len();
+    if bytes > MAX_RECORD_BYTES {
+        return Err(Problem::of_row(
+            ProblemCode::TooLong,
+            format!("the row holds {bytes} bytes; a row may hold at most {MAX_RECORD_BYTES}"),
+        ));
+    }
+    if bytes <= MAX_FIELD_BYTES {
+        return Ok(());
+    }
+    match record
+        .iter()
+        .enumerate()
+        .find(|(_, field)| field.len() > MAX_FIELD_BYTES)
+    {
+        Some((i, field)) => {
+            let column = header.get(i).cloned();
+            let message = format!(
+                "the field {} holds {} bytes; a field may hold at most {MAX_FIELD_BYTES}",
+                column.as_deref().map_or_else(
+                    || format!("in column {}", i + 1),
+                    |name| format!("\"{name}\"")
+                ),
+                field.len()
+            );
+            Err(Problem {
+                code: ProblemCode::TooLong,
+                column,
+                value: None,
+                message,
+            })
+        }
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_header_wider_than_excel_is_refused_with_its_width() {
+        let wide = StringRecord::from(vec!["c"; MAX_COLUMNS + 1]);
+        let message = check_header(&wide).unwrap_err();
+        assert!(message.contains("16385 columns"), "{message}");
+        assert!(message.contains("at most 16384"), "{message}");
+        assert!(check_header(&StringRecord::from(vec!["c"; MAX_COLUMNS])).is_ok());
+    }
+
+    #[test]
+    fn a_long_field_fails_its_row_naming_the_column() {
+        let long = "x".repeat(MAX_FIELD_BYTES + 1);
+        let record = StringRecord::from(vec!["OPP-1", long.as_str()]);
+        let problem = check_row(&record, &header(&["Opportunity ID", "Notes"])).unwrap_err();
+        assert_eq!(problem.code, ProblemCode::TooLong);
+        assert_eq!(problem.column.as_deref(), Some("Notes"));
+        assert_eq!(
+            problem.value, None,
+            "the value is not copied into the problem"
+        );
+        assert!(problem.message.contains("\"Notes\" holds 131073 bytes"));
+        let fits = "x".repeat(MAX_FIELD_BYTES);
+        let record = StringRecord::from(vec!["OPP-1", fits.as_str()]);
+        assert!(check_row(&record, &header(&["Opportunity ID", "Notes"])).is_ok());
+    }
+
+    #[test]
+    fn a_field_beyond_the_header_is_named_by_its_position() {
+        let long = "x".repeat(MAX_FIELD_BYTES + 1);
+        let record = StringRecord::from(vec!["OPP-1", "", long.as_str()]);
+        let problem = check_row(&record, &header(&["Opportunity ID"])).unwrap_err();
+        assert_eq!(problem.column, None);
+        assert!(
+            problem.message.contains("in column 3"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn a_long_row_of_short_fields_fails_as_a_row() {
+        let fields = vec!["0123456789"; MAX_RECORD_BYTES / 10 + 1];
+        let problem = check_row(&StringRecord::from(fields), &[]).unwrap_err();
+        assert_eq!((problem.code, problem.column), (ProblemCode::TooLong, None));
+        assert!(
+            problem.message.starts_with("the row holds"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn the_cost_counts_text_and_field_ends() {
+        let record = StringRecord::from(vec!["ab", "c"]);
+        assert_eq!(
+            record_cost(&record),
+            3 + 2 * 2 * std::mem::size_of::<usize>()
+        );
+    }
+}
