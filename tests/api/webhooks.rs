@@ -483,7 +483,23 @@ async fn private_urls_are_refused_unless_the_setting_allows_them() {
         "http://[fe80::1]/",
         "http://[::ffff:127.0.0.1]/",
         "http://2130706433/",
-        "http://localhost:9/hook",
+        "http://192.0.0.8/",
+        "http://192.0.2.1/",
+        "http://198.18.0.1/",
+        "http://198.51.100.7/",
+        "http://203.0.113.9/",
+        "http://240.0.0.1/",
+        "http://255.255.255.255/",
+        "http://[::]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[64:ff9b:1::1]/",
+        "http://[100::1]/",
+        "http://[2001::1]/",
+        "http://[2001:db8::1]/",
+        "http://[2002:7f00:1::1]/",
+        "http://[3fff::1]/",
+        "http://[5f00::1]/",
+        "http://[ff02::1]/",
     ] {
         let response = post_json(&strict, &key, "/api/v1/webhooks", &json!({ "url": url })).await;
         let status = response.status();
@@ -495,7 +511,37 @@ async fn private_urls_are_refused_unless_the_setting_allows_them() {
             message.contains("WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
             "{url}: {message}"
         );
+        // The user wrote the address: the refusal may name it, and its range.
+        let host = reqwest::Url::parse(url)
+            .unwrap()
+            .host_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            message.contains(&format!("host {host} is ")),
+            "{url}: {message}"
+        );
     }
+    // A name: the refusal says what kind of address it resolves to, never which address.
+    let response = post_json(
+        &strict,
+        &key,
+        "/api/v1/webhooks",
+        &json!({ "url": "http://localhost:9/hook" }),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["data"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("host localhost resolves to a loopback address")
+            && message.contains("WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("127.0.0.1") && !message.contains("::1"),
+        "{message}"
+    );
     for (url, says) in [
         ("ftp://example.com/x", "http or https"),
         ("file:///etc/passwd", "http or https"),
@@ -681,6 +727,15 @@ async fn the_ssrf_rule_is_checked_again_when_delivering() {
         let error = list[0]["last_error"].as_str().unwrap();
         assert!(error.contains("loopback"), "{error}");
     }
+    // The name's refusal, recorded for the tenant to read, does not say where it points.
+    let error = deliveries(&app, &key, &ids[1]).await[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("resolves to a loopback address") && !error.contains("127.0.0.1"),
+        "{error}"
+    );
     assert!(receiver.received().is_empty(), "nothing reached loopback");
 }
 
