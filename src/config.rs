@@ -106,6 +106,8 @@ pub struct Settings {
     pub webhook_retry_base_secs: u64,
     /// Attempts a webhook delivery gets before it is marked `failed`.
     pub webhook_max_attempts: u32,
+    /// Webhook endpoints one tenant may register; registering one more answers 409.
+    pub webhook_max_endpoints: u32,
     /// Failed rows of one job kept as data for `GET /jobs/{id}/errors`; the rows beyond
     /// are only in the error CSV (`error_summary` counts them all).
     pub error_rows_stored_max: i64,
@@ -187,6 +189,7 @@ impl fmt::Debug for Settings {
             webhook_allow_private_networks,
             webhook_retry_base_secs,
             webhook_max_attempts,
+            webhook_max_endpoints,
             error_rows_stored_max,
         } = self;
         f.debug_struct("Settings")
@@ -226,6 +229,7 @@ impl fmt::Debug for Settings {
             )
             .field("webhook_retry_base_secs", webhook_retry_base_secs)
             .field("webhook_max_attempts", webhook_max_attempts)
+            .field("webhook_max_endpoints", webhook_max_endpoints)
             .field("error_rows_stored_max", error_rows_stored_max)
             .finish()
     }

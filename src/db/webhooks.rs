@@ -32,12 +32,44 @@ pub struct NewEndpoint<'a> {
 
 const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, created_at";
 
-/// Stores a new endpoint.
+/// Why an endpoint was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertEndpointError {
+    /// The tenant already has `limit` endpoints (or more, registered before the cap).
+    #[error("the tenant already has {count} webhook endpoints")]
+    LimitReached {
+        /// Endpoints the tenant has.
+        count: i64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Stores a new endpoint unless the tenant already has `max_per_tenant`. Race-safe: the
+/// count and the insert run in one transaction that holds the tenant's row
+/// (`FOR NO KEY UPDATE`), so two registrations of one tenant take turns and cannot both
+/// pass the cap; other tenants and the tenant's other writes (which only take
+/// `FOR KEY SHARE` on the row, through their foreign keys) are not held up.
 pub async fn insert_endpoint(
     pool: &PgPool,
     endpoint: &NewEndpoint<'_>,
-) -> Result<Endpoint, sqlx::Error> {
-    sqlx::query_as(&format!(
+    max_per_tenant: i64,
+) -> Result<Endpoint, InsertEndpointError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(endpoint.tenant_id)
+        .execute(&mut *tx)
+        .await?;
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1")
+            .bind(endpoint.tenant_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if count >= max_per_tenant {
+        return Err(InsertEndpointError::LimitReached { count });
+    }
+    let stored = sqlx::query_as(&format!(
         "INSERT INTO webhook_endpoints (id, tenant_id, url, description, secret, created_by)
          VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING {ENDPOINT_COLUMNS}"
@@ -48,8 +80,10 @@ pub async fn insert_endpoint(
     .bind(endpoint.description)
     .bind(endpoint.secret)
     .bind(endpoint.user_id)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(stored)
 }
 
 /// The tenant's endpoints, newest first, and how many there are.

@@ -889,6 +889,15 @@ async fn the_openapi_document_describes_the_webhook_answers() {
     let deleted: Value = deleted.json().await.unwrap();
     assert_eq!(keys(&deleted), properties("DeletedResponse"));
 
+    // The cap on endpoints per tenant is a declared answer.
+    let over_cap = &doc["paths"]["/api/v1/webhooks"]["post"]["responses"]["409"];
+    assert!(
+        over_cap["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("WEBHOOK_MAX_ENDPOINTS")),
+        "{over_cap}"
+    );
+
     // Registering links to what can be done with the new endpoint.
     let links = doc["paths"]["/api/v1/webhooks"]["post"]["responses"]["201"]["links"]
         .as_object()
@@ -923,4 +932,87 @@ async fn the_openapi_document_describes_the_webhook_answers() {
             "Batch-Import-Signature"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_tenant_may_register_only_so_many_endpoints() {
+    let app = spawn_app_with(
+        |s| {
+            s.webhook_allow_private_networks = true;
+            s.webhook_max_endpoints = 3;
+        },
+        false,
+    )
+    .await;
+    assert_eq!(
+        spawn_app_with(|_| {}, false)
+            .await
+            .settings
+            .webhook_max_endpoints,
+        20,
+        "20 by default"
+    );
+    let key = app.admin_key().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let created = register(&app, &key, &format!("http://127.0.0.1:9/hook/{i}")).await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let response = post_json(
+        &app,
+        &key,
+        "/api/v1/webhooks",
+        &json!({ "url": "http://127.0.0.1:9/hook/3" }),
+    )
+    .await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "fail");
+    let message = body["data"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the limit is 3") && message.contains("WEBHOOK_MAX_ENDPOINTS"),
+        "{message}"
+    );
+    let listed = app.get(&key, "/api/v1/webhooks").await;
+    assert_eq!(listed.headers()["x-total-count"], "3");
+
+    // Another tenant has its own allowance.
+    let other = app.admin_key().await;
+    register(&app, &other, "http://127.0.0.1:9/other").await;
+
+    // Deleting one makes room for one.
+    let response = delete(&app, &key, &format!("/api/v1/webhooks/{}", ids[0])).await;
+    assert_eq!(response.status(), 200);
+    register(&app, &key, "http://127.0.0.1:9/hook/4").await;
+
+    // Concurrent registrations cannot both take the last place: the count and the insert
+    // hold the tenant's row.
+    let third = app.admin_key().await;
+    let attempts = (0..12).map(|i| {
+        let app = &app;
+        let third = &third;
+        async move {
+            post_json(
+                app,
+                third,
+                "/api/v1/webhooks",
+                &json!({ "url": format!("http://127.0.0.1:9/race/{i}") }),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    });
+    let mut statuses = futures::future::join_all(attempts).await;
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [201, 201, 201, 409, 409, 409, 409, 409, 409, 409, 409, 409]
+    );
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE url LIKE '%/race/%'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, 3);
 }
