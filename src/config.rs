@@ -108,6 +108,11 @@ pub struct Settings {
     pub webhook_max_attempts: u32,
     /// Webhook endpoints one tenant may register; registering one more answers 409.
     pub webhook_max_endpoints: u32,
+    /// Webhook deliveries one worker process sends at once.
+    pub webhook_concurrency: usize,
+    /// Webhook deliveries of one tenant in flight at once, across all workers: a tenant
+    /// whose endpoints hang holds at most this many sends.
+    pub webhook_max_in_flight_per_tenant: u32,
     /// Failed rows of one job kept as data for `GET /jobs/{id}/errors`; the rows beyond
     /// are only in the error CSV (`error_summary` counts them all).
     pub error_rows_stored_max: i64,
@@ -190,6 +195,8 @@ impl fmt::Debug for Settings {
             webhook_retry_base_secs,
             webhook_max_attempts,
             webhook_max_endpoints,
+            webhook_concurrency,
+            webhook_max_in_flight_per_tenant,
             error_rows_stored_max,
         } = self;
         f.debug_struct("Settings")
@@ -230,6 +237,11 @@ impl fmt::Debug for Settings {
             .field("webhook_retry_base_secs", webhook_retry_base_secs)
             .field("webhook_max_attempts", webhook_max_attempts)
             .field("webhook_max_endpoints", webhook_max_endpoints)
+            .field("webhook_concurrency", webhook_concurrency)
+            .field(
+                "webhook_max_in_flight_per_tenant",
+                webhook_max_in_flight_per_tenant,
+            )
             .field("error_rows_stored_max", error_rows_stored_max)
             .finish()
     }

@@ -238,21 +238,59 @@ impl std::fmt::Debug for ClaimedDelivery {
     }
 }
 
+/// The advisory lock claims take turns under (ASCII "bi_whclm"), so that the count of a
+/// tenant's deliveries in flight cannot change between reading it and claiming.
+const CLAIM_LOCK: i64 = 0x6269_5f77_6863_6c6d;
+
 /// Claims up to `limit` due deliveries for one attempt each: their attempt is counted
 /// and they are not due again until `lease` has passed, so a worker that dies mid-send
-/// leaves them to another one later. Rows other workers are claiming are skipped.
+/// leaves them to another one later.
+///
+/// Fair across tenants: a tenant never has more than `per_tenant` deliveries in flight
+/// (claimed, lease not lapsed — across all workers), and claims go round the tenants —
+/// every tenant's oldest due delivery, then every tenant's second, … — so a tenant with
+/// a backlog of deliveries to slow or dead endpoints holds at most `per_tenant` sends
+/// while the others' deliveries go out. Within a tenant the oldest due go first.
+///
+/// Claims of all workers take turns under an advisory lock (a short statement, once a
+/// second or so per worker); rows a sender is recording are skipped, not waited for.
 pub async fn claim_due(
     pool: &PgPool,
     lease: Duration,
     limit: i64,
+    per_tenant: i64,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH due AS (
-             SELECT id FROM webhook_deliveries
-              WHERE state = 'pending' AND next_attempt_at <= now()
-              ORDER BY next_attempt_at
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CLAIM_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let claimed = sqlx::query_as(
+        "WITH in_flight AS (
+             SELECT e.tenant_id, count(*) AS n
+               FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+              WHERE d.state = 'pending' AND d.lease_token IS NOT NULL
+                AND d.next_attempt_at > now()
+              GROUP BY e.tenant_id
+         ),
+         ranked AS (
+             SELECT d.id, d.next_attempt_at, e.tenant_id,
+                    row_number() OVER (PARTITION BY e.tenant_id
+                                       ORDER BY d.next_attempt_at, d.id) AS turn
+               FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+              WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+         ),
+         fair AS (
+             SELECT r.id, r.turn, r.next_attempt_at
+               FROM ranked r LEFT JOIN in_flight f ON f.tenant_id = r.tenant_id
+              WHERE r.turn + coalesce(f.n, 0) <= $4
+              ORDER BY r.turn, r.next_attempt_at, r.id
               LIMIT $3
-              FOR UPDATE SKIP LOCKED
+         ),
+         due AS (
+             SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id
+              WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+              FOR UPDATE OF d SKIP LOCKED
          )
          UPDATE webhook_deliveries d
             SET attempts = d.attempts + 1, lease_token = $1, last_attempt_at = now(),
@@ -264,8 +302,11 @@ pub async fn claim_due(
     .bind(Uuid::new_v4())
     .bind(lease.as_secs_f64())
     .bind(limit)
-    .fetch_all(pool)
-    .await
+    .bind(per_tenant)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 /// What one attempt came to.

@@ -795,13 +795,13 @@ async fn a_delivery_claimed_by_a_worker_that_died_is_sent_by_another() {
     assert_eq!(response.status(), 200);
 
     // A worker claims it (a short lease, for the test) and dies before sending or recording.
-    let claimed = batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(1), 10)
+    let claimed = batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(1), 10, 4)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
     let (a, b) = tokio::join!(
-        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10),
-        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10),
+        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10, 4),
+        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10, 4),
     );
     assert!(
         a.unwrap().is_empty() && b.unwrap().is_empty(),
@@ -1015,4 +1015,150 @@ async fn a_tenant_may_register_only_so_many_endpoints() {
             .await
             .unwrap();
     assert_eq!(stored, 3);
+}
+
+/// A black hole on 127.0.0.1: accepts connections and never answers, so every delivery to
+/// it lasts until the client's timeout. Stops when dropped.
+struct BlackHole {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BlackHole {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Self { addr, task }
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_with_dead_endpoints_does_not_hold_up_another_tenants_delivery() {
+    let app = app_with_loopback_webhooks(10).await;
+    // Tenant A: 20 endpoints that never answer, and 5 jobs: 100 deliveries, each lasting
+    // the whole delivery timeout, all due before B's.
+    let a = app.admin_key().await;
+    let hole = BlackHole::start().await;
+    for i in 0..20 {
+        register(&app, &a, &format!("http://{}/hook/{i}", hole.addr)).await;
+    }
+    for i in 0..5 {
+        app.import(
+            &a,
+            "opportunities",
+            "",
+            opportunities_csv(&format!("a{i}"), 1),
+        )
+        .await;
+    }
+    let owed_to_a: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(owed_to_a, 100);
+
+    // Tenant B: one live receiver.
+    let b = app.admin_key().await;
+    let receiver = Receiver::start(0).await;
+    let webhook_id = register(&app, &b, &receiver.url()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.import(&b, "opportunities", "", opportunities_csv("b", 1))
+        .await;
+    let owed = Instant::now();
+    let list = wait_for_deliveries(&app, &b, &webhook_id, settled).await;
+    let latency = owed.elapsed();
+    eprintln!("B's delivery arrived {latency:?} after its job ended");
+    assert_eq!(list[0]["state"], "delivered", "{}", list[0]);
+    assert_eq!(receiver.received().len(), 1);
+    assert!(
+        latency < Duration::from_secs(5),
+        "B waited {latency:?} behind A's dead endpoints"
+    );
+    let a_in_flight: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_deliveries
+          WHERE state = 'pending' AND lease_token IS NOT NULL AND next_attempt_at > now()",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        (1..=4).contains(&a_in_flight),
+        "A holds {a_in_flight} sends, at most WEBHOOK_MAX_IN_FLIGHT_PER_TENANT (4)"
+    );
+}
+
+#[tokio::test]
+async fn claims_go_round_the_tenants_and_hold_few_of_each_in_flight() {
+    use batch_import::db::webhooks::claim_due;
+    // No worker: the test claims by hand. Cancelling a queued job ends it and owes its
+    // deliveries.
+    let app = spawn_app_with(|s| s.webhook_allow_private_networks = true, false).await;
+    let owe = |key: String, endpoints: usize, prefix: &'static str| {
+        let app = &app;
+        async move {
+            let mut urls = Vec::new();
+            for i in 0..endpoints {
+                let url = format!("http://127.0.0.1:9/{prefix}/{i}");
+                register(app, &key, &url).await;
+                urls.push(url);
+            }
+            let job_id = app
+                .upload_job(&key, "opportunities", "", opportunities_csv(prefix, 1))
+                .await;
+            let response = app
+                .post(&key, &format!("/api/v1/jobs/{job_id}/cancel"))
+                .await;
+            assert_eq!(response.status(), 200);
+        }
+    };
+    // A owes 10 deliveries, all due before B's one.
+    owe(app.admin_key().await, 10, "a").await;
+    owe(app.admin_key().await, 1, "b").await;
+    let tenant_of = |url: &str| url.split('/').nth(3).unwrap().to_owned();
+    let lease = Duration::from_secs(60);
+
+    // Two places: A's oldest and B's, not A's two oldest.
+    let first = claim_due(&app.db, lease, 2, 4).await.unwrap();
+    let mut tenants: Vec<String> = first.iter().map(|d| tenant_of(&d.url)).collect();
+    tenants.sort();
+    assert_eq!(tenants, ["a", "b"]);
+    // A may have 4 in flight: 3 more, however many places there are.
+    let second = claim_due(&app.db, lease, 16, 4).await.unwrap();
+    assert_eq!(second.len(), 3);
+    assert!(second.iter().all(|d| tenant_of(&d.url) == "a"));
+    assert!(claim_due(&app.db, lease, 16, 4).await.unwrap().is_empty());
+    // Once a send is recorded, A gets that place back.
+    let done = batch_import::db::webhooks::AttemptResult {
+        state: "pending",
+        status_code: None,
+        error: Some("timed out"),
+        duration: Duration::from_secs(10),
+        retry_in: Duration::from_secs(600),
+    };
+    let recorded = batch_import::db::webhooks::record_attempt(
+        &app.db,
+        second[0].id,
+        second[0].lease_token,
+        &done,
+    )
+    .await
+    .unwrap();
+    assert!(recorded);
+    let third = claim_due(&app.db, lease, 16, 4).await.unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(tenant_of(&third[0].url), "a");
 }
