@@ -97,8 +97,9 @@ pub struct Settings {
     pub rate_limit_rps: u32,
     /// Requests one API key may make at once above the average rate (at least 1).
     pub rate_limit_burst: u32,
-    /// Accept webhook URLs that resolve to loopback, private, link-local, CGNAT,
-    /// unspecified or multicast addresses (refused by default: SSRF).
+    /// Accept webhook URLs that are or resolve to loopback, private, link-local, CGNAT or
+    /// any other special-purpose, broadcast or multicast address (refused by default:
+    /// SSRF; see `webhooks::target`).
     #[serde(default)]
     pub webhook_allow_private_networks: bool,
     /// Seconds before a failed webhook delivery's first retry; each further retry waits
