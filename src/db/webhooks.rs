@@ -254,6 +254,8 @@ const CLAIM_LOCK: i64 = 0x6269_5f77_6863_6c6d;
 ///
 /// Claims of all workers take turns under an advisory lock (a short statement, once a
 /// second or so per worker); rows a sender is recording are skipped, not waited for.
+/// The work is one index probe per endpoint (endpoints are capped per tenant), not a
+/// read of the pending backlog, which one tenant could make as long as it likes.
 pub async fn claim_due(
     pool: &PgPool,
     lease: Duration,
@@ -265,6 +267,9 @@ pub async fn claim_due(
         .bind(CLAIM_LOCK)
         .execute(&mut *tx)
         .await?;
+    // With thousands of endpoints the plan's estimated cost crosses `jit_above_cost`, and
+    // compiling it took longer (~0.3 s) than running it (~50 ms for 40,000 endpoints).
+    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
     let claimed = sqlx::query_as(
         "WITH in_flight AS (
              SELECT e.tenant_id, count(*) AS n
@@ -273,12 +278,24 @@ pub async fn claim_due(
                 AND d.next_attempt_at > now()
               GROUP BY e.tenant_id
          ),
+         heads AS (
+             -- Each endpoint's oldest due deliveries: a tenant's `per_tenant` oldest are
+             -- among them. One short index scan per endpoint, however long the backlog.
+             SELECT e.tenant_id, h.id, h.next_attempt_at
+               FROM webhook_endpoints e
+              CROSS JOIN LATERAL (
+                  SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+                   WHERE d.endpoint_id = e.id AND d.state = 'pending'
+                     AND d.next_attempt_at <= now()
+                   ORDER BY d.next_attempt_at, d.id
+                   LIMIT $4
+              ) h
+         ),
          ranked AS (
-             SELECT d.id, d.next_attempt_at, e.tenant_id,
-                    row_number() OVER (PARTITION BY e.tenant_id
-                                       ORDER BY d.next_attempt_at, d.id) AS turn
-               FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-              WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+             SELECT id, next_attempt_at, tenant_id,
+                    row_number() OVER (PARTITION BY tenant_id
+                                       ORDER BY next_attempt_at, id) AS turn
+               FROM heads
          ),
          fair AS (
              SELECT r.id, r.turn, r.next_attempt_at
