@@ -100,8 +100,9 @@ pub struct Settings {
     pub rate_limit_rps: u32,
     /// Requests one API key may make at once above the average rate (at least 1).
     pub rate_limit_burst: u32,
-    /// Accept webhook URLs that resolve to loopback, private, link-local, CGNAT,
-    /// unspecified or multicast addresses (refused by default: SSRF).
+    /// Accept webhook URLs that are or resolve to loopback, private, link-local, CGNAT or
+    /// any other special-purpose, broadcast or multicast address (refused by default:
+    /// SSRF; see `webhooks::target`).
     #[serde(default)]
     pub webhook_allow_private_networks: bool,
     /// Seconds before a failed webhook delivery's first retry; each further retry waits
@@ -109,6 +110,13 @@ pub struct Settings {
     pub webhook_retry_base_secs: u64,
     /// Attempts a webhook delivery gets before it is marked `failed`.
     pub webhook_max_attempts: u32,
+    /// Webhook endpoints one tenant may register; registering one more answers 409.
+    pub webhook_max_endpoints: u32,
+    /// Webhook deliveries one worker process sends at once.
+    pub webhook_concurrency: usize,
+    /// Webhook deliveries of one tenant in flight at once, across all workers: a tenant
+    /// whose endpoints hang holds at most this many sends.
+    pub webhook_max_in_flight_per_tenant: u32,
     /// Failed rows of one job kept as data for `GET /jobs/{id}/errors`; the rows beyond
     /// are only in the error CSV (`error_summary` counts them all).
     pub error_rows_stored_max: i64,
@@ -191,6 +199,9 @@ impl fmt::Debug for Settings {
             webhook_allow_private_networks,
             webhook_retry_base_secs,
             webhook_max_attempts,
+            webhook_max_endpoints,
+            webhook_concurrency,
+            webhook_max_in_flight_per_tenant,
             error_rows_stored_max,
         } = self;
         f.debug_struct("Settings")
@@ -231,6 +242,12 @@ impl fmt::Debug for Settings {
             )
             .field("webhook_retry_base_secs", webhook_retry_base_secs)
             .field("webhook_max_attempts", webhook_max_attempts)
+            .field("webhook_max_endpoints", webhook_max_endpoints)
+            .field("webhook_concurrency", webhook_concurrency)
+            .field(
+                "webhook_max_in_flight_per_tenant",
+                webhook_max_in_flight_per_tenant,
+            )
             .field("error_rows_stored_max", error_rows_stored_max)
             .finish()
     }

@@ -32,12 +32,44 @@ pub struct NewEndpoint<'a> {
 
 const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, created_at";
 
-/// Stores a new endpoint.
+/// Why an endpoint was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertEndpointError {
+    /// The tenant already has `limit` endpoints (or more, registered before the cap).
+    #[error("the tenant already has {count} webhook endpoints")]
+    LimitReached {
+        /// Endpoints the tenant has.
+        count: i64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Stores a new endpoint unless the tenant already has `max_per_tenant`. Race-safe: the
+/// count and the insert run in one transaction that holds the tenant's row
+/// (`FOR NO KEY UPDATE`), so two registrations of one tenant take turns and cannot both
+/// pass the cap; other tenants and the tenant's other writes (which only take
+/// `FOR KEY SHARE` on the row, through their foreign keys) are not held up.
 pub async fn insert_endpoint(
     pool: &PgPool,
     endpoint: &NewEndpoint<'_>,
-) -> Result<Endpoint, sqlx::Error> {
-    sqlx::query_as(&format!(
+    max_per_tenant: i64,
+) -> Result<Endpoint, InsertEndpointError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(endpoint.tenant_id)
+        .execute(&mut *tx)
+        .await?;
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1")
+            .bind(endpoint.tenant_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if count >= max_per_tenant {
+        return Err(InsertEndpointError::LimitReached { count });
+    }
+    let stored = sqlx::query_as(&format!(
         "INSERT INTO webhook_endpoints (id, tenant_id, url, description, secret, created_by)
          VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING {ENDPOINT_COLUMNS}"
@@ -48,8 +80,10 @@ pub async fn insert_endpoint(
     .bind(endpoint.description)
     .bind(endpoint.secret)
     .bind(endpoint.user_id)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(stored)
 }
 
 /// The tenant's endpoints, newest first, and how many there are.
@@ -204,21 +238,76 @@ impl std::fmt::Debug for ClaimedDelivery {
     }
 }
 
+/// The advisory lock claims take turns under (ASCII "bi_whclm"), so that the count of a
+/// tenant's deliveries in flight cannot change between reading it and claiming.
+const CLAIM_LOCK: i64 = 0x6269_5f77_6863_6c6d;
+
 /// Claims up to `limit` due deliveries for one attempt each: their attempt is counted
 /// and they are not due again until `lease` has passed, so a worker that dies mid-send
-/// leaves them to another one later. Rows other workers are claiming are skipped.
+/// leaves them to another one later.
+///
+/// Fair across tenants: a tenant never has more than `per_tenant` deliveries in flight
+/// (claimed, lease not lapsed — across all workers), and claims go round the tenants —
+/// every tenant's oldest due delivery, then every tenant's second, … — so a tenant with
+/// a backlog of deliveries to slow or dead endpoints holds at most `per_tenant` sends
+/// while the others' deliveries go out. Within a tenant the oldest due go first.
+///
+/// Claims of all workers take turns under an advisory lock (a short statement, once a
+/// second or so per worker); rows a sender is recording are skipped, not waited for.
+/// The work is one index probe per endpoint (endpoints are capped per tenant), not a
+/// read of the pending backlog, which one tenant could make as long as it likes.
 pub async fn claim_due(
     pool: &PgPool,
     lease: Duration,
     limit: i64,
+    per_tenant: i64,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH due AS (
-             SELECT id FROM webhook_deliveries
-              WHERE state = 'pending' AND next_attempt_at <= now()
-              ORDER BY next_attempt_at
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CLAIM_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    // With thousands of endpoints the plan's estimated cost crosses `jit_above_cost`, and
+    // compiling it took longer (~0.3 s) than running it (~50 ms for 40,000 endpoints).
+    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
+    let claimed = sqlx::query_as(
+        "WITH in_flight AS (
+             SELECT e.tenant_id, count(*) AS n
+               FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+              WHERE d.state = 'pending' AND d.lease_token IS NOT NULL
+                AND d.next_attempt_at > now()
+              GROUP BY e.tenant_id
+         ),
+         heads AS (
+             -- Each endpoint's oldest due deliveries: a tenant's `per_tenant` oldest are
+             -- among them. One short index scan per endpoint, however long the backlog.
+             SELECT e.tenant_id, h.id, h.next_attempt_at
+               FROM webhook_endpoints e
+              CROSS JOIN LATERAL (
+                  SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+                   WHERE d.endpoint_id = e.id AND d.state = 'pending'
+                     AND d.next_attempt_at <= now()
+                   ORDER BY d.next_attempt_at, d.id
+                   LIMIT $4
+              ) h
+         ),
+         ranked AS (
+             SELECT id, next_attempt_at, tenant_id,
+                    row_number() OVER (PARTITION BY tenant_id
+                                       ORDER BY next_attempt_at, id) AS turn
+               FROM heads
+         ),
+         fair AS (
+             SELECT r.id, r.turn, r.next_attempt_at
+               FROM ranked r LEFT JOIN in_flight f ON f.tenant_id = r.tenant_id
+              WHERE r.turn + coalesce(f.n, 0) <= $4
+              ORDER BY r.turn, r.next_attempt_at, r.id
               LIMIT $3
-              FOR UPDATE SKIP LOCKED
+         ),
+         due AS (
+             SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id
+              WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+              FOR UPDATE OF d SKIP LOCKED
          )
          UPDATE webhook_deliveries d
             SET attempts = d.attempts + 1, lease_token = $1, last_attempt_at = now(),
@@ -230,8 +319,11 @@ pub async fn claim_due(
     .bind(Uuid::new_v4())
     .bind(lease.as_secs_f64())
     .bind(limit)
-    .fetch_all(pool)
-    .await
+    .bind(per_tenant)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 /// What one attempt came to.

@@ -7,27 +7,34 @@
 //! At least once: a worker that dies between sending and recording leaves the delivery
 //! claimed until its lease lapses, and another worker sends it again. Receivers dedupe
 //! by the `Batch-Import-Delivery` header.
+//!
+//! Fair: a worker sends up to `webhook_concurrency` deliveries at once and claims more as
+//! soon as one finishes (no batch waits for its slowest send); claims go round the
+//! tenants and hold at most `webhook_max_in_flight_per_tenant` of one tenant's
+//! deliveries in flight ([`webhooks::claim_due`]), and every send gives up after
+//! [`TIMEOUT`]. A tenant whose endpoints are dead or hang therefore slows only itself.
 
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use sqlx::PgPool;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::{signature, target};
 use crate::db::webhooks::{self, AttemptResult, ClaimedDelivery};
 
-/// How long one attempt may take, connecting included.
+/// How long one attempt may take, resolving and connecting included: a receiver that
+/// accepts and never answers holds a send this long at most.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting may take, within [`TIMEOUT`].
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a claimed delivery stays with its worker; well above [`TIMEOUT`].
 const LEASE: Duration = Duration::from_secs(60);
 /// The longest wait between two attempts.
 pub const MAX_DELAY: Duration = Duration::from_secs(6 * 60 * 60);
 /// How often an idle worker looks for due deliveries.
 const POLL: Duration = Duration::from_secs(1);
-/// Deliveries claimed (and sent concurrently) per round.
-const BATCH: i64 = 16;
 
 /// How deliveries are made.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +45,10 @@ pub struct DeliveryConfig {
     pub retry_base: Duration,
     /// Attempts before a delivery is `failed`.
     pub max_attempts: u32,
+    /// Deliveries one worker sends at once.
+    pub concurrency: usize,
+    /// Deliveries of one tenant in flight at once, across all workers.
+    pub max_in_flight_per_tenant: u32,
 }
 
 impl From<&crate::config::Settings> for DeliveryConfig {
@@ -46,6 +57,8 @@ impl From<&crate::config::Settings> for DeliveryConfig {
             allow_private_networks: settings.webhook_allow_private_networks,
             retry_base: Duration::from_secs(settings.webhook_retry_base_secs),
             max_attempts: settings.webhook_max_attempts.max(1),
+            concurrency: settings.webhook_concurrency.max(1),
+            max_in_flight_per_tenant: settings.webhook_max_in_flight_per_tenant.max(1),
         }
     }
 }
@@ -72,6 +85,7 @@ impl Deliverer {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
             .timeout(TIMEOUT)
             .user_agent(concat!("batch-import-webhooks/", env!("CARGO_PKG_VERSION")));
         if !config.allow_private_networks {
@@ -84,30 +98,52 @@ impl Deliverer {
         })
     }
 
-    /// Delivers until the task is aborted.
+    /// Delivers until the task is aborted (which aborts the sends under way too; their
+    /// leases lapse and they are sent again).
     pub async fn run_forever(self) {
+        let mut sending = JoinSet::new();
         loop {
-            match self.round().await {
-                // A full batch: more may be due right now.
-                Ok(n) if n as i64 == BATCH => continue,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook deliveries not claimed; retrying");
-                    // Postgres is down or struggling: no need to ask every second.
-                    tokio::time::sleep(POLL * 4).await;
+            while sending.try_join_next().is_some() {}
+            let free = self.config.concurrency.saturating_sub(sending.len());
+            let mut full = free == 0;
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(claimed) => {
+                        full = claimed.len() == free;
+                        for delivery in claimed {
+                            let this = self.clone();
+                            sending.spawn(async move { this.attempt(delivery).await });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhook deliveries not claimed; retrying");
+                        // Postgres is down or struggling: no need to ask every second.
+                        tokio::time::sleep(POLL * 4).await;
+                        continue;
+                    }
                 }
             }
-            tokio::time::sleep(POLL).await;
+            if full {
+                // More may be due: claim again as soon as a send finishes.
+                tokio::select! {
+                    _ = sending.join_next() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            } else {
+                tokio::time::sleep(POLL).await;
+            }
         }
     }
 
-    /// Claims the due deliveries (up to a batch) and makes one attempt at each; returns
-    /// how many it claimed.
-    pub async fn round(&self) -> Result<usize, sqlx::Error> {
-        let claimed = webhooks::claim_due(&self.db, LEASE, BATCH).await?;
-        let n = claimed.len();
-        join_all(claimed.into_iter().map(|d| self.attempt(d))).await;
-        Ok(n)
+    /// Claims up to `n` due deliveries, fairly across tenants.
+    async fn claim(&self, n: usize) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
+        webhooks::claim_due(
+            &self.db,
+            LEASE,
+            i64::try_from(n).unwrap_or(i64::MAX),
+            i64::from(self.config.max_in_flight_per_tenant),
+        )
+        .await
     }
 
     async fn attempt(&self, delivery: ClaimedDelivery) {

@@ -483,7 +483,23 @@ async fn private_urls_are_refused_unless_the_setting_allows_them() {
         "http://[fe80::1]/",
         "http://[::ffff:127.0.0.1]/",
         "http://2130706433/",
-        "http://localhost:9/hook",
+        "http://192.0.0.8/",
+        "http://192.0.2.1/",
+        "http://198.18.0.1/",
+        "http://198.51.100.7/",
+        "http://203.0.113.9/",
+        "http://240.0.0.1/",
+        "http://255.255.255.255/",
+        "http://[::]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[64:ff9b:1::1]/",
+        "http://[100::1]/",
+        "http://[2001::1]/",
+        "http://[2001:db8::1]/",
+        "http://[2002:7f00:1::1]/",
+        "http://[3fff::1]/",
+        "http://[5f00::1]/",
+        "http://[ff02::1]/",
     ] {
         let response = post_json(&strict, &key, "/api/v1/webhooks", &json!({ "url": url })).await;
         let status = response.status();
@@ -495,7 +511,37 @@ async fn private_urls_are_refused_unless_the_setting_allows_them() {
             message.contains("WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
             "{url}: {message}"
         );
+        // The user wrote the address: the refusal may name it, and its range.
+        let host = reqwest::Url::parse(url)
+            .unwrap()
+            .host_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            message.contains(&format!("host {host} is ")),
+            "{url}: {message}"
+        );
     }
+    // A name: the refusal says what kind of address it resolves to, never which address.
+    let response = post_json(
+        &strict,
+        &key,
+        "/api/v1/webhooks",
+        &json!({ "url": "http://localhost:9/hook" }),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["data"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("host localhost resolves to a loopback address")
+            && message.contains("WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("127.0.0.1") && !message.contains("::1"),
+        "{message}"
+    );
     for (url, says) in [
         ("ftp://example.com/x", "http or https"),
         ("file:///etc/passwd", "http or https"),
@@ -681,6 +727,15 @@ async fn the_ssrf_rule_is_checked_again_when_delivering() {
         let error = list[0]["last_error"].as_str().unwrap();
         assert!(error.contains("loopback"), "{error}");
     }
+    // The name's refusal, recorded for the tenant to read, does not say where it points.
+    let error = deliveries(&app, &key, &ids[1]).await[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("resolves to a loopback address") && !error.contains("127.0.0.1"),
+        "{error}"
+    );
     assert!(receiver.received().is_empty(), "nothing reached loopback");
 }
 
@@ -740,13 +795,13 @@ async fn a_delivery_claimed_by_a_worker_that_died_is_sent_by_another() {
     assert_eq!(response.status(), 200);
 
     // A worker claims it (a short lease, for the test) and dies before sending or recording.
-    let claimed = batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(1), 10)
+    let claimed = batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(1), 10, 4)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
     let (a, b) = tokio::join!(
-        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10),
-        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10),
+        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10, 4),
+        batch_import::db::webhooks::claim_due(&app.db, Duration::from_secs(60), 10, 4),
     );
     assert!(
         a.unwrap().is_empty() && b.unwrap().is_empty(),
@@ -834,6 +889,15 @@ async fn the_openapi_document_describes_the_webhook_answers() {
     let deleted: Value = deleted.json().await.unwrap();
     assert_eq!(keys(&deleted), properties("DeletedResponse"));
 
+    // The cap on endpoints per tenant is a declared answer.
+    let over_cap = &doc["paths"]["/api/v1/webhooks"]["post"]["responses"]["409"];
+    assert!(
+        over_cap["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("WEBHOOK_MAX_ENDPOINTS")),
+        "{over_cap}"
+    );
+
     // Registering links to what can be done with the new endpoint.
     let links = doc["paths"]["/api/v1/webhooks"]["post"]["responses"]["201"]["links"]
         .as_object()
@@ -868,4 +932,233 @@ async fn the_openapi_document_describes_the_webhook_answers() {
             "Batch-Import-Signature"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_tenant_may_register_only_so_many_endpoints() {
+    let app = spawn_app_with(
+        |s| {
+            s.webhook_allow_private_networks = true;
+            s.webhook_max_endpoints = 3;
+        },
+        false,
+    )
+    .await;
+    assert_eq!(
+        spawn_app_with(|_| {}, false)
+            .await
+            .settings
+            .webhook_max_endpoints,
+        20,
+        "20 by default"
+    );
+    let key = app.admin_key().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let created = register(&app, &key, &format!("http://127.0.0.1:9/hook/{i}")).await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let response = post_json(
+        &app,
+        &key,
+        "/api/v1/webhooks",
+        &json!({ "url": "http://127.0.0.1:9/hook/3" }),
+    )
+    .await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "fail");
+    let message = body["data"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the limit is 3") && message.contains("WEBHOOK_MAX_ENDPOINTS"),
+        "{message}"
+    );
+    let listed = app.get(&key, "/api/v1/webhooks").await;
+    assert_eq!(listed.headers()["x-total-count"], "3");
+
+    // Another tenant has its own allowance.
+    let other = app.admin_key().await;
+    register(&app, &other, "http://127.0.0.1:9/other").await;
+
+    // Deleting one makes room for one.
+    let response = delete(&app, &key, &format!("/api/v1/webhooks/{}", ids[0])).await;
+    assert_eq!(response.status(), 200);
+    register(&app, &key, "http://127.0.0.1:9/hook/4").await;
+
+    // Concurrent registrations cannot both take the last place: the count and the insert
+    // hold the tenant's row.
+    let third = app.admin_key().await;
+    let attempts = (0..12).map(|i| {
+        let app = &app;
+        let third = &third;
+        async move {
+            post_json(
+                app,
+                third,
+                "/api/v1/webhooks",
+                &json!({ "url": format!("http://127.0.0.1:9/race/{i}") }),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    });
+    let mut statuses = futures::future::join_all(attempts).await;
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [201, 201, 201, 409, 409, 409, 409, 409, 409, 409, 409, 409]
+    );
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE url LIKE '%/race/%'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, 3);
+}
+
+/// A black hole on 127.0.0.1: accepts connections and never answers, so every delivery to
+/// it lasts until the client's timeout. Stops when dropped.
+struct BlackHole {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BlackHole {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Self { addr, task }
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_with_dead_endpoints_does_not_hold_up_another_tenants_delivery() {
+    let app = app_with_loopback_webhooks(10).await;
+    // Tenant A: 20 endpoints that never answer, and 5 jobs: 100 deliveries, each lasting
+    // the whole delivery timeout, all due before B's.
+    let a = app.admin_key().await;
+    let hole = BlackHole::start().await;
+    for i in 0..20 {
+        register(&app, &a, &format!("http://{}/hook/{i}", hole.addr)).await;
+    }
+    for i in 0..5 {
+        app.import(
+            &a,
+            "opportunities",
+            "",
+            opportunities_csv(&format!("a{i}"), 1),
+        )
+        .await;
+    }
+    let owed_to_a: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(owed_to_a, 100);
+
+    // Tenant B: one live receiver.
+    let b = app.admin_key().await;
+    let receiver = Receiver::start(0).await;
+    let webhook_id = register(&app, &b, &receiver.url()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.import(&b, "opportunities", "", opportunities_csv("b", 1))
+        .await;
+    let owed = Instant::now();
+    let list = wait_for_deliveries(&app, &b, &webhook_id, settled).await;
+    let latency = owed.elapsed();
+    eprintln!("B's delivery arrived {latency:?} after its job ended");
+    assert_eq!(list[0]["state"], "delivered", "{}", list[0]);
+    assert_eq!(receiver.received().len(), 1);
+    assert!(
+        latency < Duration::from_secs(5),
+        "B waited {latency:?} behind A's dead endpoints"
+    );
+    let a_in_flight: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_deliveries
+          WHERE state = 'pending' AND lease_token IS NOT NULL AND next_attempt_at > now()",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        (1..=4).contains(&a_in_flight),
+        "A holds {a_in_flight} sends, at most WEBHOOK_MAX_IN_FLIGHT_PER_TENANT (4)"
+    );
+}
+
+#[tokio::test]
+async fn claims_go_round_the_tenants_and_hold_few_of_each_in_flight() {
+    use batch_import::db::webhooks::claim_due;
+    // No worker: the test claims by hand. Cancelling a queued job ends it and owes its
+    // deliveries.
+    let app = spawn_app_with(|s| s.webhook_allow_private_networks = true, false).await;
+    let owe = |key: String, endpoints: usize, prefix: &'static str| {
+        let app = &app;
+        async move {
+            let mut urls = Vec::new();
+            for i in 0..endpoints {
+                let url = format!("http://127.0.0.1:9/{prefix}/{i}");
+                register(app, &key, &url).await;
+                urls.push(url);
+            }
+            let job_id = app
+                .upload_job(&key, "opportunities", "", opportunities_csv(prefix, 1))
+                .await;
+            let response = app
+                .post(&key, &format!("/api/v1/jobs/{job_id}/cancel"))
+                .await;
+            assert_eq!(response.status(), 200);
+        }
+    };
+    // A owes 10 deliveries, all due before B's one.
+    owe(app.admin_key().await, 10, "a").await;
+    owe(app.admin_key().await, 1, "b").await;
+    let tenant_of = |url: &str| url.split('/').nth(3).unwrap().to_owned();
+    let lease = Duration::from_secs(60);
+
+    // Two places: A's oldest and B's, not A's two oldest.
+    let first = claim_due(&app.db, lease, 2, 4).await.unwrap();
+    let mut tenants: Vec<String> = first.iter().map(|d| tenant_of(&d.url)).collect();
+    tenants.sort();
+    assert_eq!(tenants, ["a", "b"]);
+    // A may have 4 in flight: 3 more, however many places there are.
+    let second = claim_due(&app.db, lease, 16, 4).await.unwrap();
+    assert_eq!(second.len(), 3);
+    assert!(second.iter().all(|d| tenant_of(&d.url) == "a"));
+    assert!(claim_due(&app.db, lease, 16, 4).await.unwrap().is_empty());
+    // Once a send is recorded, A gets that place back.
+    let done = batch_import::db::webhooks::AttemptResult {
+        state: "pending",
+        status_code: None,
+        error: Some("timed out"),
+        duration: Duration::from_secs(10),
+        retry_in: Duration::from_secs(600),
+    };
+    let recorded = batch_import::db::webhooks::record_attempt(
+        &app.db,
+        second[0].id,
+        second[0].lease_token,
+        &done,
+    )
+    .await
+    .unwrap();
+    assert!(recorded);
+    let third = claim_due(&app.db, lease, 16, 4).await.unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(tenant_of(&third[0].url), "a");
 }

@@ -19,7 +19,10 @@ use crate::{
         pagination::PageQuery,
         views::{CreatedWebhookView, WebhookDeliveryView, WebhookView},
     },
-    db::{self, webhooks::Endpoint},
+    db::{
+        self,
+        webhooks::{Endpoint, InsertEndpointError},
+    },
     webhooks::{secret, target},
 };
 
@@ -57,6 +60,7 @@ pub struct NewWebhook {
         )),
         (status = 400, description = "The body is not valid, or the URL is refused (scheme, credentials, a private address, does not resolve)", body = openapi::JSendFail),
         (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
+        (status = 409, description = "The tenant already has as many endpoints as it may (`WEBHOOK_MAX_ENDPOINTS`, 20 by default); the message names the limit", body = openapi::JSendFail),
         (status = 415, description = "The body is not declared as JSON", body = openapi::JSendFail),
     ),
     security(("api_key" = [])),
@@ -89,6 +93,7 @@ pub async fn create(
         }
     }
     let secret = secret::generate();
+    let max = state.settings.webhook_max_endpoints;
     let endpoint = db::webhooks::insert_endpoint(
         &state.db,
         &db::webhooks::NewEndpoint {
@@ -98,8 +103,16 @@ pub async fn create(
             description: description.as_deref(),
             secret: &secret,
         },
+        i64::from(max),
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        InsertEndpointError::LimitReached { count } => ApiError::Conflict(format!(
+            "this tenant has {count} webhook endpoints, the limit is {max} \
+             (WEBHOOK_MAX_ENDPOINTS): delete one before registering another"
+        )),
+        InsertEndpointError::Db(e) => e.into(),
+    })?;
     tracing::info!(webhook_id = %endpoint.id, "webhook endpoint registered");
     let view = WebhookView::new(endpoint, state.settings.public_base());
     let location = [(header::LOCATION, view.self_url.clone())];
