@@ -38,6 +38,11 @@ impl Proc {
         }
     }
 
+    /// The name it was started under (`work-3`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or_default()
@@ -168,4 +173,13 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The most memory the process ever held resident (`VmHWM`), in bytes; `None` once it is
+/// gone.
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

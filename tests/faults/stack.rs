@@ -225,6 +225,21 @@ impl Stack {
         gone
     }
 
+    /// The API and the workers as (name, pid), and the names of those that exited on
+    /// their own (none is replaced: compare with [`Stack::supervise`]).
+    pub fn processes(&mut self) -> (Vec<(String, u32)>, Vec<String>) {
+        let mut live = Vec::new();
+        let mut exited = Vec::new();
+        for proc in self.api.iter_mut().chain(self.workers.iter_mut()) {
+            if proc.running() {
+                live.push((proc.name().to_owned(), proc.pid()));
+            } else {
+                exited.push(proc.name().to_owned());
+            }
+        }
+        (live, exited)
+    }
+
     /// The tails of every process log, for failure messages.
     pub fn logs(&self) -> String {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
