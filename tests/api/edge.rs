@@ -505,3 +505,74 @@ async fn metrics_can_move_off_the_public_port() {
             .contains("batch_import_queue_depth")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shutdown_the_request_in_flight_finishes_and_new_connections_are_refused() {
+    let smtp = crate::helpers::SmtpServer::start();
+    let storage = tempfile::tempdir().unwrap();
+    let settings = crate::helpers::test_settings(&smtp, storage.path());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let db = batch_import::startup::database(&settings, 2, true)
+        .await
+        .unwrap();
+    let slug = batch_import::domain::TenantSlug::parse("acme").unwrap();
+    let key = batch_import::db::accounts::create_key(&db, &slug, "a@acme.example", true)
+        .await
+        .unwrap()
+        .expose()
+        .to_owned();
+    let server = batch_import::startup::ApiServer::with_listener(listener, settings, false)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+
+    // An upload whose body takes about 2 s, and shutdown asked for in its middle.
+    let pieces: Vec<Vec<u8>> = (0..8)
+        .map(|n| {
+            if n == 0 {
+                b"Opportunity ID,Opportunity Name\n".to_vec()
+            } else {
+                format!("G-{n},Graceful {n}\n").into_bytes()
+            }
+        })
+        .collect();
+    let body = futures::stream::unfold(pieces.into_iter(), |mut pieces| async move {
+        let piece = pieces.next()?;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Some((Ok::<_, std::io::Error>(piece), pieces))
+    });
+    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body))
+        .file_name("g.csv")
+        .mime_str("text/csv")
+        .unwrap();
+    let upload = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{address}/api/v1/opportunities/upload"))
+            .header("Authorization", &key)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.send(()).unwrap();
+
+    let response = upload
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(response.status(), 202);
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the server stops once its connections are done")
+        .unwrap()
+        .unwrap();
+    assert!(
+        reqwest::get(format!("{address}/api/v1/healthz"))
+            .await
+            .is_err(),
+        "no new connection is accepted"
+    );
+}
