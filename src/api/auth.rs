@@ -34,21 +34,22 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // An address that failed too often is refused before its key reaches Postgres.
         let address = state.edge.client_ip(parts).map(client_addr::limit_key);
-        if let Some(address) = address {
-            state.edge.auth_failures.check(address).map_err(|wait| {
+        let attempt = match address {
+            Some(address) => Some(state.edge.auth_failures.begin(address).map_err(|wait| {
                 metrics::counter!(crate::prometheus::AUTH_FAILURES_REFUSED).increment(1);
                 ApiError::TooManyFailedAuthentications {
                     retry_after: rate_limit::retry_after_secs(wait),
                 }
-            })?;
-        }
+            })?),
+            None => None,
+        };
         // Only a key that was presented and refused counts: a request without one costs
         // no lookup (and a browser or a route listing sends many).
         let presented = parts.headers.contains_key(header::AUTHORIZATION);
         let caller = authenticate(parts, state).await;
-        if let (Err(ApiError::Unauthorized(_)), Some(address), true) = (&caller, address, presented)
-        {
-            state.edge.auth_failures.failed(address);
+        if let (Some(address), Some(attempt)) = (address, attempt) {
+            let failed = presented && matches!(caller, Err(ApiError::Unauthorized(_)));
+            state.edge.auth_failures.finish(address, attempt, failed);
         }
         caller
     }

@@ -21,6 +21,15 @@ pub struct AuthFailureLimiter {
     addresses: Mutex<HashMap<IpAddr, Instant>>,
 }
 
+/// A lookup [`AuthFailureLimiter::begin`] allowed; hand it to
+/// [`AuthFailureLimiter::finish`].
+#[derive(Debug)]
+#[must_use]
+pub struct Attempt {
+    /// Whether a failure was charged in advance.
+    charged: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     burst: u32,
@@ -43,8 +52,25 @@ impl AuthFailureLimiter {
         }
     }
 
-    /// `Err(wait)` when `address` has used up its failures: it must wait that long before
-    /// its next key is even looked up. Counts nothing.
+    /// Before a key of `address` is looked up: `Err(wait)` when the address has used up
+    /// its failures (it must wait that long). An address with failures outstanding is
+    /// charged one now, so that concurrent requests cannot all slip through before their
+    /// failures are counted; [`Self::finish`] gives it back when the key was good.
+    pub fn begin(&self, address: IpAddr) -> Result<Attempt, Duration> {
+        self.begin_at(address, Instant::now())
+    }
+
+    /// After the lookup `begin` allowed: counts the failure, or refunds the charge.
+    pub fn finish(&self, address: IpAddr, attempt: Attempt, failed: bool) {
+        let now = Instant::now();
+        match (attempt.charged, failed) {
+            (false, true) => self.failed_at(address, now),
+            (true, false) => self.refund_at(address, now),
+            _ => {}
+        }
+    }
+
+    /// Whether `address` would be refused now. Counts nothing.
     pub fn check(&self, address: IpAddr) -> Result<(), Duration> {
         self.check_at(address, Instant::now())
     }
@@ -52,6 +78,33 @@ impl AuthFailureLimiter {
     /// Counts one failed authentication of `address`.
     pub fn failed(&self, address: IpAddr) {
         self.failed_at(address, Instant::now());
+    }
+
+    fn begin_at(&self, address: IpAddr, now: Instant) -> Result<Attempt, Duration> {
+        let Some(limits) = self.limits else {
+            return Ok(Attempt { charged: false });
+        };
+        let mut addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tat) = addresses.get_mut(&address).filter(|tat| **tat > now) else {
+            return Ok(Attempt { charged: false });
+        };
+        let outstanding = tat.saturating_duration_since(now);
+        let allowed = limits.refill * (limits.burst - 1);
+        if outstanding > allowed {
+            return Err(outstanding - allowed);
+        }
+        *tat += limits.refill;
+        Ok(Attempt { charged: true })
+    }
+
+    fn refund_at(&self, address: IpAddr, now: Instant) {
+        let Some(limits) = self.limits else {
+            return;
+        };
+        let mut addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tat) = addresses.get_mut(&address) {
+            *tat = tat.checked_sub(limits.refill).unwrap_or(now).max(now);
+        }
     }
 
     fn check_at(&self, address: IpAddr, now: Instant) -> Result<(), Duration> {
@@ -159,6 +212,26 @@ mod tests {
                 .check_at(ip(1), later + Duration::from_secs(3))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn once_an_address_has_failed_concurrent_lookups_are_charged_in_advance() {
+        let limiter = AuthFailureLimiter::new(3, Duration::from_secs(60), 100);
+        let now = Instant::now();
+        // A fresh address is not charged: its good keys never wait on anything.
+        let fresh = limiter.begin_at(ip(1), now).unwrap();
+        assert!(!fresh.charged);
+        limiter.failed_at(ip(1), now);
+        // Now suspect: of many concurrent lookups only the remaining burst goes ahead.
+        let allowed: Vec<Attempt> = (0..10)
+            .filter_map(|_| limiter.begin_at(ip(1), now).ok())
+            .collect();
+        assert_eq!(allowed.len(), 2);
+        assert!(allowed.iter().all(|a| a.charged));
+        // A good key gives its charge back.
+        limiter.refund_at(ip(1), now);
+        assert!(limiter.begin_at(ip(1), now).is_ok());
+        assert!(limiter.begin_at(ip(1), now).is_err());
     }
 
     #[test]
