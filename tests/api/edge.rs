@@ -576,3 +576,37 @@ async fn on_shutdown_the_request_in_flight_finishes_and_new_connections_are_refu
         "no new connection is accepted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_metrics_need_the_token_too() {
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _app = spawn_app_with(
+        |s| {
+            s.metrics_addr = Some(metrics_addr);
+            s.metrics_token = Some("w0rker".into());
+        },
+        true,
+    )
+    .await;
+    let url = format!("http://{metrics_addr}/metrics");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        if let Ok(response) = client.get(&url).send().await {
+            break response;
+        }
+        assert!(Instant::now() < deadline, "the worker serves its metrics");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused.status(), 401);
+    let response = client
+        .get(&url)
+        .header("Authorization", "Bearer w0rker")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
