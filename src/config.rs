@@ -120,6 +120,37 @@ pub struct Settings {
     /// Failed rows of one job kept as data for `GET /jobs/{id}/errors`; the rows beyond
     /// are only in the error CSV (`error_summary` counts them all).
     pub error_rows_stored_max: i64,
+    /// Seconds a client has to send a request's head (and a kept-alive connection may sit
+    /// idle) before the API closes the connection.
+    pub http_header_read_timeout_secs: u64,
+    /// Seconds a request body may go without data before the request fails and the
+    /// connection is closed (between pieces of the body, not for the whole body).
+    pub http_body_idle_timeout_secs: u64,
+    /// Connections the API keeps open at once; more wait in the listen backlog until one
+    /// closes. 0: no cap.
+    pub http_max_connections: usize,
+    /// Failed authentications one client address may have at once before its requests
+    /// get 429 without their key being looked up; 0 turns this off.
+    pub auth_failure_burst: u32,
+    /// Milliseconds after which one failed authentication of an address is forgiven.
+    pub auth_failure_refill_ms: u64,
+    /// Addresses with recent failed authentications that are tracked at most (memory
+    /// bound); beyond, new addresses are not limited.
+    pub auth_failure_max_addresses: usize,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose `X-Forwarded-For` names
+    /// the client; empty: the socket's peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: String,
+    /// Event streams (`GET /jobs/{id}/events`) one API key may have open at once; 0: no cap.
+    pub event_streams_per_key: usize,
+    /// Seconds between an open event stream's checks that its key is not revoked.
+    pub event_stream_key_check_secs: u64,
+    /// When set, `GET /metrics` (API and worker) needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+    /// When set, the API serves `GET /metrics` on this address instead of `listen_addr`.
+    #[serde(default)]
+    pub api_metrics_addr: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -152,6 +183,15 @@ impl Settings {
     /// The `wait=true` limit as a duration.
     pub fn upload_wait_timeout(&self) -> Duration {
         Duration::from_secs(self.upload_wait_timeout_secs)
+    }
+
+    /// The API listener's timeouts and connection cap.
+    pub fn connection_limits(&self) -> crate::api::serve::ConnectionLimits {
+        crate::api::serve::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.http_header_read_timeout_secs.max(1)),
+            body_idle_timeout: Duration::from_secs(self.http_body_idle_timeout_secs.max(1)),
+            max_connections: self.http_max_connections,
+        }
     }
 
     /// `public_url` without a trailing slash, for building links.
@@ -203,6 +243,17 @@ impl fmt::Debug for Settings {
             webhook_concurrency,
             webhook_max_in_flight_per_tenant,
             error_rows_stored_max,
+            http_header_read_timeout_secs,
+            http_body_idle_timeout_secs,
+            http_max_connections,
+            auth_failure_burst,
+            auth_failure_refill_ms,
+            auth_failure_max_addresses,
+            trusted_proxies,
+            event_streams_per_key,
+            event_stream_key_check_secs,
+            metrics_token,
+            api_metrics_addr,
         } = self;
         f.debug_struct("Settings")
             .field("database_url", &redact_url(database_url))
@@ -249,6 +300,20 @@ impl fmt::Debug for Settings {
                 webhook_max_in_flight_per_tenant,
             )
             .field("error_rows_stored_max", error_rows_stored_max)
+            .field(
+                "http_header_read_timeout_secs",
+                http_header_read_timeout_secs,
+            )
+            .field("http_body_idle_timeout_secs", http_body_idle_timeout_secs)
+            .field("http_max_connections", http_max_connections)
+            .field("auth_failure_burst", auth_failure_burst)
+            .field("auth_failure_refill_ms", auth_failure_refill_ms)
+            .field("auth_failure_max_addresses", auth_failure_max_addresses)
+            .field("trusted_proxies", trusted_proxies)
+            .field("event_streams_per_key", event_streams_per_key)
+            .field("event_stream_key_check_secs", event_stream_key_check_secs)
+            .field("metrics_token", &metrics_token.as_ref().map(|_| "***"))
+            .field("api_metrics_addr", api_metrics_addr)
             .finish()
     }
 }
@@ -381,9 +446,16 @@ mod tests {
             "postgres://app:pg-s3cret@db:5432/prod?sslpassword=key-s3cret".into();
         settings.redis_url = "redis://:redis-s3cret@cache:6379/0".into();
         settings.smtp_url = "smtps://mailer:smtp-s3cret@smtp.example.com:465".into();
+        settings.metrics_token = Some("metrics-s3cret".into());
         let debug = format!("{settings:?}");
         let pretty = format!("{settings:#?}");
-        for secret in ["pg-s3cret", "key-s3cret", "redis-s3cret", "smtp-s3cret"] {
+        for secret in [
+            "pg-s3cret",
+            "key-s3cret",
+            "redis-s3cret",
+            "smtp-s3cret",
+            "metrics-s3cret",
+        ] {
             assert!(!debug.contains(secret), "{secret} in {debug}");
             assert!(!pretty.contains(secret), "{secret} in {pretty}");
         }

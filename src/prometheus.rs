@@ -36,6 +36,9 @@ pub const JOB_ROWS: &str = "batch_import_job_rows";
 /// Tasks waiting in Redis (read at scrape time by the API).
 pub const QUEUE_DEPTH: &str = "batch_import_queue_depth";
 
+/// Requests refused with 429 because their address failed to authenticate too often.
+pub const AUTH_FAILURES_REFUSED: &str = "batch_import_auth_failures_refused_total";
+
 /// Latency buckets, in seconds, from a fast GET to a long `wait=true` upload or import.
 const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,

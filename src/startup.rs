@@ -39,6 +39,9 @@ pub enum StartupError {
     /// `BOOTSTRAP_ADMIN` is not `tenant:email`.
     #[error("BOOTSTRAP_ADMIN: {0}")]
     Bootstrap(String),
+    /// `TRUSTED_PROXIES` holds something that is not an address or CIDR network.
+    #[error("TRUSTED_PROXIES: {0}")]
+    TrustedProxies(#[from] api::client_addr::CidrError),
 }
 
 /// The Postgres pool size of an API process.
@@ -67,6 +70,10 @@ pub async fn database(
 pub struct ApiServer {
     listener: TcpListener,
     router: Router,
+    limits: api::serve::ConnectionLimits,
+    /// `api_metrics_addr`'s listener and router, when metrics are served apart.
+    metrics: Option<(TcpListener, Router)>,
+    edge: Arc<api::edge::Edge>,
 }
 
 impl ApiServer {
@@ -96,6 +103,12 @@ impl ApiServer {
             Err(e) => tracing::warn!(error = %e, "could not sweep partial uploads"),
         }
         let queue = JobQueue::lazy(&settings)?;
+        let edge = Arc::new(api::edge::Edge::new(&settings)?);
+        let metrics_listener = match settings.api_metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        let limits = settings.connection_limits();
         let state = AppState {
             db,
             queue,
@@ -105,10 +118,16 @@ impl ApiServer {
                 settings.rate_limit_burst,
             )),
             settings: Arc::new(settings),
+            edge: Arc::clone(&edge),
         };
+        let metrics =
+            metrics_listener.map(|listener| (listener, api::metrics_router(state.clone())));
         Ok(Self {
             listener,
             router: api::router(state),
+            limits,
+            metrics,
+            edge,
         })
     }
 
@@ -117,14 +136,46 @@ impl ApiServer {
         self.listener.local_addr()
     }
 
+    /// The address `/metrics` is served on apart from the API (`api_metrics_addr`).
+    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.metrics
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr())
+    }
+
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let Self {
+            listener,
+            router,
+            limits,
+            metrics,
+            edge,
+        } = self;
+        let metrics = metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::warn!(error = %e, "API metrics listener stopped");
+                }
+            })
+        });
+        // Addresses whose failed authentications are all forgiven are forgotten.
+        let sweeper = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                edge.auth_failures.retain_recent();
+            }
+        });
+        api::serve::serve(listener, router, limits, shutdown).await;
+        sweeper.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        Ok(())
     }
 }
 
@@ -216,7 +267,7 @@ pub async fn run_worker_with_health(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerRunError> {
     let metrics = match settings.metrics_addr {
-        Some(addr) => Some(serve_worker_metrics(addr).await?),
+        Some(addr) => Some(serve_worker_metrics(addr, settings.metrics_token.clone()).await?),
         None => None,
     };
     // Bound before the slow start (migrations, connecting), so that probes answer at once.
@@ -244,18 +295,28 @@ pub async fn run_worker_with_health(
 }
 
 /// Serves this worker's metrics at `GET /metrics` on `addr`, so each of N workers can be
-/// scraped.
+/// scraped; with `token` (`METRICS_TOKEN`) only for `Authorization: Bearer <token>`.
 async fn serve_worker_metrics(
     addr: SocketAddr,
+    token: Option<String>,
 ) -> Result<tokio::task::JoinHandle<()>, StartupError> {
+    use axum::response::IntoResponse as _;
     let handle = crate::prometheus::handle();
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "worker metrics listening");
+    let token = token.filter(|t| !t.is_empty());
     let router = Router::new().route(
         "/metrics",
-        axum::routing::get(move || {
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
             let handle = handle.clone();
-            async move { handle.render() }
+            let token = token.clone();
+            async move {
+                if api::edge::bearer_matches(token.as_deref(), &headers) {
+                    handle.render().into_response()
+                } else {
+                    api::routes::metrics::unauthorized()
+                }
+            }
         }),
     );
     Ok(tokio::spawn(async move {

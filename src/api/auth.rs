@@ -5,7 +5,7 @@ use axum::{
     http::{header, request::Parts},
 };
 
-use super::{AppState, error::ApiError, rate_limit};
+use super::{AppState, client_addr, error::ApiError, rate_limit};
 use crate::{
     db::accounts::{self, Principal},
     domain::ApiKey,
@@ -32,41 +32,63 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(ApiKey::from_client)
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "missing API key: send it in the Authorization header".into(),
-                )
-            })?;
-        let principal = accounts::find_principal(&state.db, &key)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
-        // Only authenticated keys are counted, so unknown keys cannot fill the limiter.
-        state
-            .rate_limiter
-            .check(principal.key_id)
-            .map_err(|wait| ApiError::TooManyRequests {
-                retry_after: rate_limit::retry_after_secs(wait),
-            })?;
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.host());
-        if let Some(subdomain) = host.and_then(|h| tenant_subdomain(h, &state.settings.base_domain))
-            && !subdomain.eq_ignore_ascii_case(&principal.tenant_slug)
-        {
-            return Err(ApiError::Unauthorized(
-                "this API key does not belong to this subdomain's tenant".into(),
-            ));
+        // An address that failed too often is refused before its key reaches Postgres.
+        let address = state.edge.client_ip(parts).map(client_addr::limit_key);
+        let attempt = match address {
+            Some(address) => Some(state.edge.auth_failures.begin(address).map_err(|wait| {
+                metrics::counter!(crate::prometheus::AUTH_FAILURES_REFUSED).increment(1);
+                ApiError::TooManyFailedAuthentications {
+                    retry_after: rate_limit::retry_after_secs(wait),
+                }
+            })?),
+            None => None,
+        };
+        // Only a key that was presented and refused counts: a request without one costs
+        // no lookup (and a browser or a route listing sends many).
+        let presented = parts.headers.contains_key(header::AUTHORIZATION);
+        let caller = authenticate(parts, state).await;
+        if let (Some(address), Some(attempt)) = (address, attempt) {
+            let failed = presented && matches!(caller, Err(ApiError::Unauthorized(_)));
+            state.edge.auth_failures.finish(address, attempt, failed);
         }
-        tracing::Span::current().record("tenant", principal.tenant_slug.as_str());
-        Ok(Self(principal))
+        caller
     }
+}
+
+/// Looks the key up and checks its rate limit and subdomain.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let key = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ApiKey::from_client)
+        .ok_or_else(|| {
+            ApiError::Unauthorized("missing API key: send it in the Authorization header".into())
+        })?;
+    let principal = accounts::find_principal(&state.db, &key)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
+    // Only authenticated keys are counted, so unknown keys cannot fill the limiter.
+    state
+        .rate_limiter
+        .check(principal.key_id)
+        .map_err(|wait| ApiError::TooManyRequests {
+            retry_after: rate_limit::retry_after_secs(wait),
+        })?;
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.host());
+    if let Some(subdomain) = host.and_then(|h| tenant_subdomain(h, &state.settings.base_domain))
+        && !subdomain.eq_ignore_ascii_case(&principal.tenant_slug)
+    {
+        return Err(ApiError::Unauthorized(
+            "this API key does not belong to this subdomain's tenant".into(),
+        ));
+    }
+    tracing::Span::current().record("tenant", principal.tenant_slug.as_str());
+    Ok(Caller(principal))
 }
 
 /// The tenant label of `acme.<base_domain>[:port]`, or `None` for any other host.

@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 /// Seconds a client is asked to wait (`Retry-After`) while the service is in maintenance.
 pub const MAINTENANCE_RETRY_AFTER_SECS: u64 = 300;
 
+/// Seconds a client over its event stream limit is asked to wait (`Retry-After`).
+pub const STREAMS_RETRY_AFTER_SECS: u64 = 5;
+
 /// Everything a handler can answer with instead of success.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -47,6 +50,21 @@ pub enum ApiError {
         /// Whole seconds until a request is allowed again (at least 1).
         retry_after: u64,
     },
+    /// 429: the client's address failed to authenticate too often; its key was not even
+    /// looked up. `Retry-After` says when to try again.
+    #[error("too many failed authentications from this address; retry in {retry_after} s")]
+    TooManyFailedAuthentications {
+        /// Whole seconds until a request is allowed again (at least 1).
+        retry_after: u64,
+    },
+    /// 429: the API key has as many event streams open as it may (`event_streams_per_key`).
+    #[error(
+        "this API key has {limit} event streams open already, the most it may; close one first"
+    )]
+    TooManyStreams {
+        /// `event_streams_per_key`.
+        limit: usize,
+    },
     /// 503: a dependency (queue, database) is unavailable; try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -72,7 +90,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. }
+            | Self::TooManyFailedAuthentications { .. }
+            | Self::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -139,7 +159,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, jsend_error(status, &message)).into_response();
         let retry_after = match self {
             Self::Maintenance => Some(MAINTENANCE_RETRY_AFTER_SECS),
-            Self::TooManyRequests { retry_after } => Some(retry_after),
+            Self::TooManyRequests { retry_after }
+            | Self::TooManyFailedAuthentications { retry_after } => Some(retry_after),
+            Self::TooManyStreams { .. } => Some(STREAMS_RETRY_AFTER_SECS),
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -2,6 +2,9 @@
 //! call the database, the file store or the queue.
 
 pub mod auth;
+pub mod auth_failures;
+pub mod client_addr;
+pub mod edge;
 pub mod error;
 pub mod error_layer;
 pub mod extract;
@@ -10,6 +13,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;
 pub mod routes;
+pub mod serve;
 /// The JSON shapes, shared with the webhook deliveries (`crate::views`).
 pub use crate::views;
 
@@ -60,12 +64,20 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Requests per API key (`rate_limit_rps`, `rate_limit_burst`).
     pub rate_limiter: Arc<rate_limit::KeyRateLimiter>,
+    /// Failed authentications per address, event streams per key, the metrics token.
+    pub edge: Arc<edge::Edge>,
 }
 
 /// Every documented route: each handler is registered with utoipa-axum's `routes!`, which
 /// adds its `#[utoipa::path]` to the OpenAPI document as it adds the route, so the router
 /// and the document (see [`openapi::document`]) cannot drift apart.
 pub fn documented_routes() -> OpenApiRouter<AppState> {
+    documented_api_routes().routes(routes!(routes::metrics::metrics))
+}
+
+/// [`documented_routes`] without `/metrics`: the public router when `/metrics` is served
+/// on `api_metrics_addr`.
+fn documented_api_routes() -> OpenApiRouter<AppState> {
     let api = OpenApiRouter::new()
         .routes(routes!(routes::uploads::opportunities))
         .routes(routes!(routes::uploads::contacts))
@@ -86,9 +98,15 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::openapi::openapi_json));
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .nest(API_PREFIX, api)
-        .routes(routes!(routes::metrics::metrics))
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest(API_PREFIX, api)
+}
+
+/// `GET /metrics` alone, for `api_metrics_addr`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(routes::metrics::metrics))
+        .fallback(routes::not_found)
+        .with_state(state)
 }
 
 /// Builds the router: the documented routes, then the layers every answer goes through.
@@ -96,7 +114,12 @@ pub fn router(state: AppState) -> Router {
     // Uploads are streamed to disk and limited by the handler; this outer limit only
     // guards against bodies far beyond any legitimate upload.
     let body_cap = (state.settings.max_upload_bytes + 2 * 1024 * 1024) as usize;
-    let (routes, _) = documented_routes().split_for_parts();
+    let documented = if state.settings.api_metrics_addr.is_some() {
+        documented_api_routes()
+    } else {
+        documented_routes()
+    };
+    let (routes, _) = documented.split_for_parts();
     routes
         .merge(routes::dashboard::router())
         // After the routes: it is set on each route present when it is called.

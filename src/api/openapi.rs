@@ -197,7 +197,7 @@ fn operations(item: &mut openapi::PathItem) -> impl Iterator<Item = &mut Operati
 }
 
 /// What any request with a key can meet before or besides its handler's own answers:
-/// a missing or wrong key, the rate limit, and the database being down or failing.
+/// a missing or wrong key, the rate limits, and the database being down or failing.
 fn add_authenticated_errors(operation: &mut Operation) {
     let retry_after = |description: &str| {
         HeaderBuilder::new()
@@ -216,7 +216,7 @@ fn add_authenticated_errors(operation: &mut Operation) {
         ),
         (
             "429",
-            fail("This API key is over its rate limit").header(
+            fail("This API key is over its rate limit (or, for event streams, has as many open as it may), or this address failed to authenticate too often").header(
                 "Retry-After",
                 retry_after("Whole seconds until a request is allowed again"),
             ),

@@ -37,6 +37,17 @@ pub async fn find_principal(pool: &PgPool, key: &ApiKey) -> Result<Option<Princi
     .await
 }
 
+/// Whether the key with this id exists and is not revoked (an open event stream asks
+/// this now and then, so that revoking a key also ends its streams).
+pub async fn key_is_active(pool: &PgPool, key_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1 AND revoked_at IS NULL)",
+    )
+    .bind(key_id)
+    .fetch_one(pool)
+    .await
+}
+
 /// Creates the tenant and the user when missing, then a new key for that user.
 /// `admin` upgrades an existing user to admin; it never downgrades one.
 pub async fn create_key(

@@ -8,6 +8,7 @@ mod compose;
 mod contacts;
 mod corpus;
 mod dashboard;
+mod edge;
 mod email;
 mod error_data;
 mod errors;

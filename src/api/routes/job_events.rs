@@ -1,9 +1,14 @@
 //! `GET /jobs/{id}/events`: a job's progress as Server-Sent Events, so a client can follow
 //! an import without polling. One `job` event (the same object as `GET /jobs/{id}`) each
 //! time the job's state, progress or counts change; the stream ends after the event of
-//! its terminal state.
+//! its terminal state. One API key may have `event_streams_per_key` streams open at once
+//! (429 beyond), and an open stream ends with an `error` event once its key is revoked
+//! (checked every `event_stream_key_check_secs`).
 
-use std::{convert::Infallible, time::Duration};
+use std::{
+    convert::Infallible,
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::State,
@@ -14,7 +19,10 @@ use uuid::Uuid;
 
 use super::jobs::tenant_job;
 use crate::{
-    api::{AppState, auth::Caller, error::ApiError, extract::Path, openapi, views::JobView},
+    api::{
+        AppState, auth::Caller, edge::StreamSlot, error::ApiError, extract::Path, openapi,
+        views::JobView,
+    },
     db::{self, jobs::JobRecord},
     domain::JobState,
 };
@@ -60,6 +68,12 @@ struct Follow {
     last: Option<Snapshot>,
     sent: u64,
     done: bool,
+    /// The caller's key, checked every `key_check` while the stream is open.
+    key_id: Uuid,
+    key_check: Duration,
+    key_checked: Instant,
+    /// Counts this stream against the key's limit until the stream is dropped.
+    _slot: StreamSlot,
 }
 
 /// The job's events until its terminal state.
@@ -81,6 +95,13 @@ pub async fn events(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = state
+        .edge
+        .event_streams
+        .acquire(caller.key_id)
+        .ok_or(ApiError::TooManyStreams {
+            limit: state.edge.event_streams.limit(),
+        })?;
     let job = tenant_job(&state, caller.tenant_id, &id).await?;
     let follow = Follow {
         db: state.db.clone(),
@@ -91,6 +112,10 @@ pub async fn events(
         last: None,
         sent: 0,
         done: false,
+        key_id: caller.key_id,
+        key_check: state.edge.event_stream_key_check,
+        key_checked: Instant::now(),
+        _slot: slot,
     };
     let stream = futures::stream::unfold(follow, |mut follow| async move {
         let event = next_event(&mut follow).await?;
@@ -109,6 +134,14 @@ async fn next_event(follow: &mut Follow) -> Option<Event> {
             Some(job) => job,
             None => {
                 tokio::time::sleep(POLL_EVERY).await;
+                if follow.key_checked.elapsed() >= follow.key_check {
+                    follow.key_checked = Instant::now();
+                    match db::accounts::key_is_active(&follow.db, follow.key_id).await {
+                        Ok(true) => {}
+                        Ok(false) => return follow.end_with_error("the API key was revoked"),
+                        Err(e) => tracing::warn!(error = %e, "job events: could not check the key"),
+                    }
+                }
                 match db::jobs::get_for_tenant(&follow.db, follow.tenant_id, follow.job_id).await {
                     Ok(Some(job)) => job,
                     Ok(None) => return follow.end_with_error("the job no longer exists"),

@@ -1,11 +1,17 @@
 //! `GET /metrics`: Prometheus text. This process's HTTP metrics, plus the whole import
 //! picture read at scrape time: jobs by kind and state and their rows from Postgres,
-//! tasks waiting in Redis. No key: keep the path internal (see README).
+//! tasks waiting in Redis. Nothing per tenant: labels are kinds, states, outcomes and
+//! route patterns only. No API key: with `METRICS_TOKEN` set it needs
+//! `Authorization: Bearer <token>`, and `API_METRICS_ADDR` moves it off the public port.
 
-use axum::{extract::State, http::header, response::IntoResponse};
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
 
 use crate::{
-    api::AppState,
+    api::{AppState, error::ApiError},
     db,
     domain::{JobKind, JobState},
     prometheus,
@@ -17,9 +23,15 @@ use crate::{
     path = "/metrics",
     operation_id = "metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String)),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
+        (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it as `Authorization: Bearer <token>`", body = crate::api::openapi::JSendFail),
+    ),
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !state.edge.metrics_authorized(&headers) {
+        return unauthorized();
+    }
     match db::jobs::totals(&state.db).await {
         Ok(totals) => {
             // Every kind and state, 0 when no row has it: a gauge set once keeps its value,
@@ -57,4 +69,16 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         prometheus::handle().render(),
     )
+        .into_response()
+}
+
+/// 401 JSend with `WWW-Authenticate: Bearer`.
+pub fn unauthorized() -> Response {
+    let mut response =
+        ApiError::Unauthorized("metrics need Authorization: Bearer <METRICS_TOKEN>".into())
+            .into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
