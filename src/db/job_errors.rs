@@ -65,12 +65,22 @@ pub async fn record(
         .map(|row| {
             let values: Vec<HeaderValue> = row
                 .values(failed.header)
-                .map(|(name, cell)| HeaderValue(name.to_owned(), cell.map(str::to_owned)))
+                .map(|(name, cell)| {
+                    HeaderValue(
+                        name.to_owned(),
+                        cell.map(|c| crate::import::limits::stored_value(c).into_owned()),
+                    )
+                })
                 .collect();
             json!({
                 "line": row.line,
                 "row_values": values,
-                "extra_values": row.extra_values(failed.header.len()),
+                "extra_values": row
+                    .extra_values(failed.header.len())
+                    .iter()
+                    .take(crate::import::limits::MAX_STORED_EXTRA_VALUES)
+                    .map(|v| crate::import::limits::stored_value(v).into_owned())
+                    .collect::<Vec<_>>(),
                 "problems": row.problems,
             })
         })

@@ -18,12 +18,16 @@ pub const MAX_COLUMNS: usize = 16_384;
 /// characters, and no supported field needs more.
 pub const MAX_FIELD_BYTES: usize = 131_072;
 
-/// The longest row, in bytes of UTF-8 (all its fields together).
+/// The longest row, in bytes of UTF-8 (its fields and the delimiters between them).
 pub const MAX_RECORD_BYTES: usize = 1_048_576;
 
 /// A chunk is handed to the writers once its records hold this many bytes, however few
 /// rows it has: a chunk of wide or long rows must not hold thousands of them.
 pub const MAX_CHUNK_BYTES: usize = 8 * 1_048_576;
+
+/// Values beyond the header's width stored for one failed row (`extra_values`); the
+/// error CSV has them all.
+pub const MAX_STORED_EXTRA_VALUES: usize = 100;
 
 /// What a record costs in memory while it waits in a chunk: its text and its field ends.
 pub fn record_cost(record: &StringRecord) -> usize {
@@ -45,40 +49,55 @@ pub fn check_header(header: &StringRecord) -> Result<(), String> {
 /// A row over [`MAX_RECORD_BYTES`], or with a field over [`MAX_FIELD_BYTES`] (the first
 /// such field, named by its header cell), is a `too_long` problem.
 pub fn check_row(record: &StringRecord, header: &[String]) -> Result<(), Problem> {
-    let bytes = record.as_byte_record().as_slice().len();
+    // The fields' text and one delimiter between each two: about the row's length in the
+    // file (quotes aside).
+    let bytes = record.as_byte_record().as_slice().len() + record.len().saturating_sub(1);
+    if bytes <= MAX_FIELD_BYTES {
+        return Ok(());
+    }
+    // The field first: "Notes holds 5 MB" tells the user more than "the row is too long".
+    if let Some((i, field)) = record
+        .iter()
+        .enumerate()
+        .find(|(_, field)| field.len() > MAX_FIELD_BYTES)
+    {
+        let column = header.get(i).cloned();
+        let message = format!(
+            "the field {} holds {} bytes; a field may hold at most {MAX_FIELD_BYTES}",
+            column.as_deref().map_or_else(
+                || format!("in column {}", i + 1),
+                |name| format!("\"{name}\"")
+            ),
+            field.len()
+        );
+        return Err(Problem {
+            code: ProblemCode::TooLong,
+            column,
+            value: None,
+            message,
+        });
+    }
     if bytes > MAX_RECORD_BYTES {
         return Err(Problem::of_row(
             ProblemCode::TooLong,
             format!("the row holds {bytes} bytes; a row may hold at most {MAX_RECORD_BYTES}"),
         ));
     }
-    if bytes <= MAX_FIELD_BYTES {
-        return Ok(());
+    Ok(())
+}
+
+/// A value of a failed row as stored for `GET /jobs/{id}/errors`: cut after
+/// [`MAX_FIELD_BYTES`] (at a character boundary, ending in `…`), so that a too-long field
+/// is not stored and served whole; the error CSV keeps it as it was.
+pub fn stored_value(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.len() <= MAX_FIELD_BYTES {
+        return value.into();
     }
-    match record
-        .iter()
-        .enumerate()
-        .find(|(_, field)| field.len() > MAX_FIELD_BYTES)
-    {
-        Some((i, field)) => {
-            let column = header.get(i).cloned();
-            let message = format!(
-                "the field {} holds {} bytes; a field may hold at most {MAX_FIELD_BYTES}",
-                column.as_deref().map_or_else(
-                    || format!("in column {}", i + 1),
-                    |name| format!("\"{name}\"")
-                ),
-                field.len()
-            );
-            Err(Problem {
-                code: ProblemCode::TooLong,
-                column,
-                value: None,
-                message,
-            })
-        }
-        None => Ok(()),
+    let mut end = MAX_FIELD_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
     }
+    format!("{}…", &value[..end]).into()
 }
 
 #[cfg(test)]
@@ -130,7 +149,7 @@ mod tests {
 
     #[test]
     fn a_long_row_of_short_fields_fails_as_a_row() {
-        let fields = vec!["0123456789"; MAX_RECORD_BYTES / 10 + 1];
+        let fields = vec!["012345678"; MAX_RECORD_BYTES / 10 + 1];
         let problem = check_row(&StringRecord::from(fields), &[]).unwrap_err();
         assert_eq!((problem.code, problem.column), (ProblemCode::TooLong, None));
         assert!(
@@ -138,6 +157,15 @@ mod tests {
             "{}",
             problem.message
         );
+    }
+
+    #[test]
+    fn stored_values_are_cut_at_a_character_boundary() {
+        assert_eq!(stored_value("short"), "short");
+        let long = "é".repeat(MAX_FIELD_BYTES); // two bytes each
+        let cut = stored_value(&long);
+        assert!(cut.ends_with('…'));
+        assert!(cut.len() <= MAX_FIELD_BYTES + '…'.len_utf8());
     }
 
     #[test]

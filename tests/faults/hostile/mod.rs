@@ -172,7 +172,7 @@ async fn check_job(s: &Scenario, bomb: &Bomb, job: Uuid) {
                     .stack
                     .get(&s.key, &format!("/api/v1/jobs/{id}/errors?per_page=1"))
                     .await;
-                let message = errors["data"]["errors"][0]["problems"][0]["message"]
+                let message = errors["data"][0]["problems"][0]["message"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
@@ -226,13 +226,18 @@ async fn csv_files_made_to_cost_more_than_their_size_are_bounded() {
             "a quote never closed",
             "quote.csv",
             bombs::csv_unclosed_quote(400_000),
-            Expect::Completes(2, 1, 1, Some("a row may hold at most 1048576")),
+            Expect::Completes(2, 1, 1, Some("a field may hold at most 131072")),
         ),
         Bomb::new(
-            "60,000 fields a row",
+            "600,000 fields a row",
             "ragged.csv",
             ragged,
-            Expect::Completes(ragged_rows as i64, 0, ragged_rows as i64, None),
+            Expect::Completes(
+                ragged_rows as i64,
+                0,
+                ragged_rows as i64,
+                Some("a row may hold at most 1048576"),
+            ),
         ),
         Bomb::new(
             "a million one-letter rows",
