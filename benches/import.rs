@@ -24,7 +24,10 @@
 //!   while it receives the 20 MB upload;
 //! - many small jobs: uploads of a few rows from concurrent clients, two worker processes;
 //! - a realistic file (`$1,234.00` amounts, US dates, a share of bad rows) end to end;
-//! - a ~20 MB Excel workbook of opportunities end to end (time, worker peak memory).
+//! - a ~20 MB Excel workbook of opportunities end to end (time, worker peak memory);
+//! - the hostile-input suite's files (`tests/faults/hostile/bombs.rs`) through the engine
+//!   (`import`): its peak memory on each against the 256 MB budget, beside the ordinary
+//!   20 MB file's.
 //!
 //! Medians of `BENCH_RUNS` runs go into a Markdown table with the targets. Missed
 //! targets do not fail the run (this machine is noisy); errors (wrong counts, a process
@@ -45,7 +48,7 @@ use sqlx::PgPool;
 
 use support::{
     generator::{self, Spec, Style},
-    procs::{Service, reset_peak, run_measured, status_kib},
+    procs::{Service, reset_peak, run_measured, run_measured_to_end, status_kib},
     reference::{self, NO_FK_TABLE, Reference},
     report::{self, Line, group, median, mib, spread},
 };
@@ -53,6 +56,9 @@ use support::{
 /// Targets of the issue (10, part 3): end to end against the reference, with or without
 /// the foreign key; contacts and sales targets against their own psql references.
 const E2E_MAX_RATIO: f64 = 1.0;
+/// The memory budget of a worker (issue 18; the manifests' limit): no hostile file may
+/// take the engine past it.
+const HOSTILE_MAX_PEAK_MIB: f64 = 256.0;
 /// Four uploads at once on two workers, against one upload.
 const CONCURRENT_MAX_RATIO: f64 = 4.4;
 /// Median time from a job's row being queued to a worker starting it.
@@ -791,6 +797,51 @@ impl Bench {
         Ok((measured.seconds, measured.peak_kib))
     }
 
+    /// `batch-import import` on each hostile file: (what, peak KiB, how it ended).
+    async fn hostile(&self) -> anyhow::Result<Vec<(String, f64, String)>> {
+        let ods = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workbooks/sample.ods");
+        let files = support::hostile::write_all(&self.dir, &ods)?;
+        let mut measured = Vec::new();
+        for (what, path) in files {
+            let (bin, env) = (self.options.bin.clone(), self.env.clone());
+            let args: Vec<String> = [
+                "import",
+                "--kind",
+                "opportunities",
+                "--tenant",
+                &self.tenant,
+                "--errors",
+                &self.dir.join("hostile-errors.csv").display().to_string(),
+                &path.display().to_string(),
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            let (run, ended) =
+                tokio::task::spawn_blocking(move || run_measured_to_end(&bin, &args, &env))
+                    .await??;
+            let outcome = match ended {
+                Ok(()) => run
+                    .stdout
+                    .lines()
+                    .filter(|l| l.starts_with("total_"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(e) => e
+                    .lines()
+                    .find(|l| l.starts_with("Error:"))
+                    .unwrap_or("failed")
+                    .chars()
+                    .take(90)
+                    .collect(),
+            };
+            eprintln!("  hostile {what}: peak {}, {outcome}", mib(run.peak_kib as f64));
+            measured.push((what, run.peak_kib as f64, outcome));
+            std::fs::remove_file(&path)?;
+            self.empty_table().await?;
+        }
+        Ok(measured)
+    }
+
     /// Uploads `file` (streamed from disk) and polls until the job completes.
     async fn end_to_end(&self, file: &CsvFile) -> anyhow::Result<EndToEnd> {
         let worker_pids: Vec<u32> = self.workers.iter().map(Service::pid).collect();
@@ -1129,6 +1180,8 @@ impl Bench {
             self.check_services()?;
         }
 
+        r.hostile = self.hostile().await?;
+
         if !files.concurrent.is_empty() {
             self.start_workers(self.options.concurrent_workers, 1)
                 .await?;
@@ -1352,6 +1405,8 @@ struct Results {
     engine_big: Vec<f64>,
     engine_big_peak: Vec<f64>,
     worker_peak: Vec<f64>,
+    /// The hostile files through `import`: (what, peak KiB, how it ended).
+    hostile: Vec<(String, f64, String)>,
     api_growth: Vec<f64>,
     small: Vec<f64>,
 }
@@ -1617,6 +1672,27 @@ impl Results {
             met: Some(max(&self.api_growth) / 1024.0 <= API_MAX_GROWTH_MIB),
             ..Line::default()
         });
+        // The worst files found, against the budget a worker gets in the manifests, beside
+        // the ordinary 20 MB file's peak through the same command.
+        let ordinary = mib(median(&self.engine_small_peak));
+        let worst = self.hostile.iter().map(|h| h.1).fold(0.0, f64::max);
+        for (what, peak, outcome) in &self.hostile {
+            lines.push(Line {
+                measurement: format!("peak memory, `import`, hostile: {what}"),
+                file: outcome.clone(),
+                figure: format!("{} (ordinary 20 MB: {ordinary})", mib(*peak)),
+                target: format!("≤ {HOSTILE_MAX_PEAK_MIB:.0} MB"),
+                met: Some(*peak / 1024.0 <= HOSTILE_MAX_PEAK_MIB),
+                ..Line::default()
+            });
+        }
+        if !self.hostile.is_empty() {
+            targets.push((
+                format!("peak memory on the {} hostile files (worst)", self.hostile.len()),
+                format!("{} (≤ {HOSTILE_MAX_PEAK_MIB:.0} MB)", mib(worst)),
+                worst / 1024.0 <= HOSTILE_MAX_PEAK_MIB,
+            ));
+        }
         for line in &lines {
             if line.measurement.starts_with("peak memory, worker")
                 || line.measurement.starts_with("peak memory, `import`")

@@ -2,6 +2,7 @@
 //! the `psql` reference and the results table.
 
 pub mod generator;
+pub mod hostile;
 pub mod procs;
 pub mod reference;
 pub mod report;

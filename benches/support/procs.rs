@@ -116,6 +116,24 @@ pub fn run_measured(
     args: &[String],
     env: &[(String, String)],
 ) -> anyhow::Result<Measured> {
+    let (measured, ended) = run_measured_to_end(program, args, env)?;
+    if let Err(stderr) = ended {
+        bail!(
+            "`{} {}` failed:\n{}{stderr}",
+            program.display(),
+            args.join(" "),
+            measured.stdout,
+        );
+    }
+    Ok(measured)
+}
+
+/// [`run_measured`], also when the command fails: then with `Err(its status and stderr)`.
+pub fn run_measured_to_end(
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+) -> anyhow::Result<(Measured, Result<(), String>)> {
     let dir = tempfile::tempdir()?;
     let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let started = Instant::now();
@@ -141,18 +159,16 @@ pub fn run_measured(
     };
     let seconds = started.elapsed().as_secs_f64();
     let stdout = std::fs::read_to_string(&out_path)?;
-    if !status.success() {
-        bail!(
-            "`{} {}` failed ({status}):\n{}{}",
-            program.display(),
-            args.join(" "),
+    let ended = match status.success() {
+        true => Ok(()),
+        false => Err(format!("{status}: {}", std::fs::read_to_string(&err_path)?)),
+    };
+    Ok((
+        Measured {
             stdout,
-            std::fs::read_to_string(&err_path)?
-        );
-    }
-    Ok(Measured {
-        stdout,
-        seconds,
-        peak_kib,
-    })
+            seconds,
+            peak_kib,
+        },
+        ended,
+    ))
 }
