@@ -302,3 +302,130 @@ async fn workbooks_made_to_cost_more_than_their_size_fail_their_jobs_and_nothing
     ])
     .await;
 }
+
+/// Connections that trickle their request head, a stalled body, and a flood of random keys
+/// from one client address, against the real `serve` behind a trusted proxy: the slow
+/// connections are closed, the flood is answered 429 after its burst, and another client's
+/// tenant uploads and imports as if nothing happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_and_a_key_flood_do_not_stop_another_tenants_import() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut s = Scenario::start(Options {
+        workers: 1,
+        extra_env: &[
+            ("HTTP_HEADER_READ_TIMEOUT_SECS", "2"),
+            ("HTTP_BODY_IDLE_TIMEOUT_SECS", "2"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+            ("AUTH_FAILURE_BURST", "20"),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let host = s.stack.address.trim_start_matches("http://").to_owned();
+
+    // 200 sockets sending one byte of a request head every half second, and 20 that send
+    // a head announcing a body and then stop.
+    let mut slow = Vec::new();
+    for n in 0..220 {
+        let host = host.clone();
+        slow.push(tokio::spawn(async move {
+            let mut socket = tokio::net::TcpStream::connect(&host).await.unwrap();
+            let started = Instant::now();
+            if n >= 200 {
+                let head = format!(
+                    "POST /api/v1/opportunities/upload HTTP/1.1\r\nHost: {host}\r\n\
+                     Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000\r\n\r\n--x"
+                );
+                socket.write_all(head.as_bytes()).await.unwrap();
+                let mut buf = Vec::new();
+                // The server answers (400) and closes, or just closes.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    socket.read_to_end(&mut buf),
+                )
+                .await
+                .expect("a stalled body is cut off");
+                return started.elapsed();
+            }
+            let head = b"GET /api/v1/jobs HTTP/1.1\r\nHost: slow\r\nX-Slow: ";
+            for byte in head.iter().cycle() {
+                if socket.write_all(&[*byte]).await.is_err() {
+                    return started.elapsed();
+                }
+                let mut probe = [0u8; 64];
+                match tokio::time::timeout(Duration::from_millis(500), socket.read(&mut probe))
+                    .await
+                {
+                    Ok(Ok(0) | Err(_)) => return started.elapsed(),
+                    Ok(Ok(_)) | Err(_) => {}
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "a slow request head was never cut off"
+                );
+            }
+            unreachable!()
+        }));
+    }
+
+    // A flood of random keys from another client, as the proxy reports it.
+    let flood = {
+        let http = s.stack.http.clone();
+        let url = format!("{}/api/v1/jobs", s.stack.address);
+        tokio::spawn(async move {
+            let (mut unauthorized, mut limited) = (0, 0);
+            for _ in 0..1_500 {
+                let response = http
+                    .get(&url)
+                    .header("Authorization", format!("bik_{}", Uuid::new_v4().simple()))
+                    .header("X-Forwarded-For", "203.0.113.9")
+                    .send()
+                    .await
+                    .unwrap();
+                match response.status().as_u16() {
+                    401 => unauthorized += 1,
+                    429 => {
+                        assert!(response.headers().contains_key("retry-after"));
+                        let body: serde_json::Value = response.json().await.unwrap();
+                        assert_eq!(body["status"], "fail", "{body}");
+                        limited += 1;
+                    }
+                    other => panic!("the flood got {other}"),
+                }
+            }
+            (unauthorized, limited)
+        })
+    };
+
+    // Meanwhile another client's tenant imports.
+    let other_key = s.stack.admin_key();
+    let good = opportunities("EDGE-B", 3_000, Some(100), None);
+    let other = upload(
+        &s,
+        &other_key,
+        &Bomb::new("good", "good.csv", good.csv.clone().into_bytes(), Expect::Fails("")),
+    )
+    .await;
+
+    let (unauthorized, limited) = flood.await.unwrap();
+    assert!(
+        unauthorized <= 40 && limited >= 1_400,
+        "401: {unauthorized}, 429: {limited}"
+    );
+    for task in slow {
+        let lasted = task.await.unwrap();
+        assert!(lasted < Duration::from_secs(20), "{lasted:?}");
+    }
+    wait_terminal(&mut s, BOUND).await;
+    counts_exact(
+        &s.stack,
+        &[Expected {
+            job: other,
+            rows: good.rows,
+            errors: good.errors,
+        }],
+    )
+    .await;
+    every_process_alive_and_in_budget(&mut s);
+}
