@@ -408,12 +408,6 @@ fn scan_shared_strings<R: Read>(part: &mut Counted<R>, size: u64) -> Result<(), 
             Ok(Event::Start(e) | Event::Empty(e)) => match e.local_name().as_ref() {
                 b"sst" => {
                     if let Some(declared) = raw_attr(&e, b"uniqueCount").and_then(|v| number(&v)) {
-                        if declared > MAX_SHARED_STRINGS {
-                            return Err(over(format!(
-                                "its shared strings table declares {declared} strings, more than \
-                                 the limit of {MAX_SHARED_STRINGS}"
-                            )));
-                        }
                         if declared > size / MIN_SHARED_STRING_BYTES {
                             return Err(over(format!(
                                 "its shared strings table declares {declared} strings, more than \
@@ -421,6 +415,12 @@ fn scan_shared_strings<R: Read>(part: &mut Counted<R>, size: u64) -> Result<(), 
                                  {MIN_SHARED_STRING_BYTES} bytes; limit: {MAX_SHARED_STRINGS} \
                                  strings)",
                                 size_text(size)
+                            )));
+                        }
+                        if declared > MAX_SHARED_STRINGS {
+                            return Err(over(format!(
+                                "its shared strings table declares {declared} strings, more than \
+                                 the limit of {MAX_SHARED_STRINGS}"
                             )));
                         }
                     }
@@ -584,6 +584,9 @@ struct OdsCell {
     non_empty: bool,
     /// Bytes calamine copies for each repeat: attribute values, text, `text:s` spaces.
     bytes: u64,
+    /// Whether calamine reads the cell's content (a string cell without a value
+    /// attribute); otherwise its text is not kept.
+    reads_text: bool,
 }
 
 /// The ods `content.xml`: per sheet, the cells calamine would hold once repeats are
@@ -631,22 +634,32 @@ fn scan_ods_content<R: Read>(part: &mut Counted<R>) -> Result<(), WorkbookError>
                     let mut non_empty = false;
                     let mut bytes = 0;
                     let mut repeats = 1;
+                    let mut is_string = false;
+                    let mut value_set = false;
                     for a in e.attributes().flatten() {
                         match a.key.as_ref() {
                             b"table:number-columns-repeated" => {
                                 repeats = number(&a.value).unwrap_or(1);
                             }
                             // Numbers and booleans are held without text.
-                            b"office:value" | b"office:boolean-value" => non_empty = true,
+                            b"office:value" | b"office:boolean-value" => {
+                                non_empty = true;
+                                value_set = true;
+                            }
                             b"office:string-value"
                             | b"office:date-value"
-                            | b"office:time-value"
-                            | b"table:formula" => {
+                            | b"office:time-value" => {
+                                non_empty = true;
+                                value_set = true;
+                                bytes += a.value.len() as u64;
+                            }
+                            b"table:formula" => {
                                 non_empty = true;
                                 bytes += a.value.len() as u64;
                             }
                             b"office:value-type" if a.value.as_ref() == b"string" => {
                                 non_empty = true;
+                                is_string = true;
                             }
                             _ => (),
                         }
@@ -655,10 +668,11 @@ fn scan_ods_content<R: Read>(part: &mut Counted<R>) -> Result<(), WorkbookError>
                         repeats,
                         non_empty,
                         bytes,
+                        reads_text: is_string && !value_set,
                     });
                 }
                 b"text:s" => {
-                    if let Some(cell) = &mut cell {
+                    if let Some(cell) = cell.as_mut().filter(|c| c.reads_text) {
                         let spaces = raw_attr(&e, b"text:c")
                             .and_then(|v| number(&v))
                             .unwrap_or(1);
@@ -668,12 +682,12 @@ fn scan_ods_content<R: Read>(part: &mut Counted<R>) -> Result<(), WorkbookError>
                 _ => (),
             },
             Event::Text(t) => {
-                if let Some(cell) = &mut cell {
+                if let Some(cell) = cell.as_mut().filter(|c| c.reads_text) {
                     cell.bytes = cell.bytes.saturating_add(t.len() as u64);
                 }
             }
             Event::GeneralRef(t) => {
-                if let Some(cell) = &mut cell {
+                if let Some(cell) = cell.as_mut().filter(|c| c.reads_text) {
                     cell.bytes = cell.bytes.saturating_add(t.len() as u64);
                 }
             }
