@@ -26,6 +26,7 @@ pub mod budget;
 mod cell;
 mod dimension;
 mod sheets;
+mod xls_area;
 mod xls_guard;
 mod xlsx_stream;
 
@@ -266,6 +267,7 @@ impl Book {
             WorkbookFormat::Xls => {
                 // Also recognises an encrypted xlsx, which is an OLE2 file too.
                 xls_guard::check(path)?;
+                xls_area::check(path)?;
                 Ok(Book::Xls(Xls::new(reader()?)?))
             }
         }
