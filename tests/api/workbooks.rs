@@ -512,7 +512,12 @@ async fn hostile_workbooks_fail_their_job_naming_the_limit_and_nothing_goes_down
     use crate::helpers::bombs;
     let app = spawn_app().await;
     let key = app.admin_key().await;
-    let cases: [(&str, Vec<u8>, &str); 7] = [
+    let sample_xls = std::fs::read(format!(
+        "{}/tests/fixtures/workbooks/sample.xls",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let cases: [(&str, Vec<u8>, &str); 8] = [
         (
             "shared strings bomb",
             bombs::shared_strings_bomb(),
@@ -544,13 +549,23 @@ async fn hostile_workbooks_fail_their_job_naming_the_limit_and_nothing_goes_down
             "declares 3.3 GB unpacked, more than the limit of 256.0 MB per part",
         ),
         (
+            "xls corners",
+            bombs::xls_corners_bomb(&sample_xls),
+            "cells from their first to their last cell, more than the limit of 2000000 cells",
+        ),
+        (
             "huge dimension",
             bombs::huge_dimension_xlsx(),
             "beyond Excel's last cell XFD1048576",
         ),
     ];
     for (what, bytes, says) in cases {
-        for query in ["", "sheet=Sheet1"] {
+        let sheet = if what == "xls corners" {
+            "sheet=Sales"
+        } else {
+            "sheet=Sheet1"
+        };
+        for query in ["", sheet] {
             let job = import(&app, &key, "opportunities", query, bytes.clone()).await;
             assert_eq!(job["state"], "failed", "{what} ({query}): {job}");
             let error = job["error"].as_str().unwrap_or_default();

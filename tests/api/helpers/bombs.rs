@@ -9,6 +9,7 @@
 //! - [`zip_bomb_xlsx`]: an xlsx whose 16 MB sheet packs about 1,000:1.
 //! - [`lying_header_xlsx`]: an xlsx whose sheet's zip headers declare 100 bytes for 2 MB.
 //! - [`oversized_part_xlsx`]: an xlsx whose sheet's zip headers declare 3.5 GB.
+//! - [`xls_corners_bomb`]: an xls (from a sample) with a cell moved to row and column 65,536.
 //! - [`huge_dimension_xlsx`]: an xlsx whose sheet declares `<dimension ref="A1:XFD4000000000">`.
 //! - [`xlsx`], [`ods`], [`set_declared_size`]: the pieces, for more.
 
@@ -176,4 +177,45 @@ pub fn ods_spaces_bomb() -> Vec<u8> {
     ods(
         r#"<table:table-row><table:table-cell office:value-type="string"><text:p>a<text:s text:c="10000000000"/>b</text:p></table:table-cell></table:table-row>"#,
     )
+}
+
+/// An `.xls` (a copy of `sample_xls`, any BIFF8 workbook with a cell in its first sheet)
+/// whose second cell record in a sheet is moved to row 65,536, column 65,536: calamine 0.36 would
+/// build a range from A1 to there (4.3 billion cells) when it opens the file.
+pub fn xls_corners_bomb(sample_xls: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut container = cfb::CompoundFile::open(Cursor::new(sample_xls.to_vec())).unwrap();
+    let mut stream = Vec::new();
+    container
+        .open_stream("/Workbook")
+        .unwrap()
+        .read_to_end(&mut stream)
+        .unwrap();
+    // Records: type (2 bytes), length (2), data. The first EOF ends the globals; the
+    // second cell record of a sheet is moved, so that the sheet spans from its first.
+    let mut at = 0;
+    let mut in_sheet = false;
+    let mut cells_in_sheet = 0;
+    let patched = loop {
+        let typ = u16::from_le_bytes([stream[at], stream[at + 1]]);
+        let len = usize::from(u16::from_le_bytes([stream[at + 2], stream[at + 3]]));
+        if typ == 0x000A {
+            in_sheet = true;
+            cells_in_sheet = 0;
+        } else if in_sheet && [0x0203, 0x00FD, 0x027E, 0x0204].contains(&typ) {
+            cells_in_sheet += 1;
+            if cells_in_sheet == 2 {
+                stream[at + 4..at + 8].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+                break at;
+            }
+        }
+        at += 4 + len;
+    };
+    assert!(patched > 0);
+    let mut writer = container.open_stream("/Workbook").unwrap();
+    writer.seek(SeekFrom::Start(0)).unwrap();
+    writer.write_all(&stream).unwrap();
+    drop(writer);
+    container.flush().unwrap();
+    container.into_inner().into_inner()
 }
