@@ -282,7 +282,7 @@ pub fn check(path: &Path, format: WorkbookFormat) -> Result<(), WorkbookError> {
 /// A part being unpacked: counts its bytes and refuses (by failing the read and keeping
 /// the refusal in `refusal`) past its declared size, [`MAX_PART_BYTES`], what is left of
 /// [`MAX_TOTAL_BYTES`], or a run of [`MAX_XML_RUN`] bytes without `<` or `>`.
-struct Counted<R> {
+pub(super) struct Counted<R> {
     inner: R,
     name: String,
     declared: u64,
@@ -290,11 +290,11 @@ struct Counted<R> {
     count: u64,
     since_open: u64,
     since_close: u64,
-    refusal: Option<WorkbookError>,
+    pub(super) refusal: Option<WorkbookError>,
 }
 
 impl<R: Read> Counted<R> {
-    fn new(inner: R, name: String, declared: u64, total_left: u64) -> Self {
+    pub(super) fn new(inner: R, name: String, declared: u64, total_left: u64) -> Self {
         Counted {
             inner,
             name,

@@ -23,7 +23,7 @@ use std::path::Path;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::budget::{self, MAX_PART_BYTES};
+use super::budget;
 use super::{WorkbookError, WorkbookFormat, xls_guard};
 
 /// The most `xl/workbook.xml` or its relationships may unpack to for a sheet list: a
@@ -185,13 +185,14 @@ fn ods(path: &Path) -> Result<Vec<(String, bool)>, WorkbookError> {
     };
     let entry = zip.by_index(index).map_err(corrupt)?;
     let declared = entry.size();
-    // Read through the limits a worker applies to the part (see `budget`).
-    let limit = declared.min(MAX_PART_BYTES);
-    let mut part = Limited {
-        inner: entry,
-        left: limit,
-        over: false,
-    };
+    // Read through the limits a worker applies to the part (declared size, per part, runs
+    // without markup; see `budget`).
+    let mut part = budget::Counted::new(
+        entry,
+        "content.xml".to_owned(),
+        declared,
+        budget::MAX_TOTAL_BYTES,
+    );
     let mut xml = quick_xml::Reader::from_reader(BufReader::new(&mut part));
     let config = xml.config_mut();
     config.check_end_names = false;
@@ -239,13 +240,8 @@ fn ods(path: &Path) -> Result<Vec<(String, bool)>, WorkbookError> {
             Ok(Event::Eof) => break,
             Ok(_) => (),
             Err(e) => {
-                if part_over(&xml) {
-                    return Err(WorkbookError::OverLimit(format!(
-                        "its part content.xml unpacks to more than {} (the smaller of its \
-                         declared size and the limit of {} per part)",
-                        budget::size_text(limit),
-                        budget::size_text(MAX_PART_BYTES)
-                    )));
+                if let Some(refusal) = xml.get_mut().get_mut().refusal.take() {
+                    return Err(refusal);
                 }
                 return Err(corrupt(format!(
                     "its part content.xml is not well-formed XML ({e})"
@@ -256,34 +252,11 @@ fn ods(path: &Path) -> Result<Vec<(String, bool)>, WorkbookError> {
     Ok(sheets)
 }
 
-fn part_over<R: Read>(xml: &quick_xml::Reader<BufReader<&mut Limited<R>>>) -> bool {
-    xml.get_ref().get_ref().over
-}
-
 fn raw(e: &BytesStart<'_>, name: &[u8]) -> Option<Vec<u8>> {
     e.attributes()
         .flatten()
         .find(|a| a.key.as_ref() == name)
         .map(|a| a.value.into_owned())
-}
-
-/// A reader that fails once more than `left` bytes come out of it.
-struct Limited<R> {
-    inner: R,
-    left: u64,
-    over: bool,
-}
-
-impl<R: Read> Read for Limited<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n as u64 > self.left {
-            self.over = true;
-            return Err(std::io::Error::other("over the part's limit"));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
 }
 
 /// BIFF record types ([MS-XLS] 2.3).
