@@ -14,7 +14,9 @@
 //!
 //! A workbook cannot be cut byte for byte: its unprocessed rows are written as a UTF-8
 //! CSV instead, the sheet's header row and then its rows after the first `rows_done`,
-//! read as the engine reads them (typed cells as text, empty rows skipped).
+//! read as the engine reads them (typed cells as text, empty rows skipped), each cell
+//! that a spreadsheet would run as a formula neutralised as in the error CSV
+//! ([`error_file::neutralise`]).
 
 use std::{
     fs::File,
@@ -26,7 +28,7 @@ use csv::StringRecord;
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE};
 
 use super::{
-    csv_source,
+    csv_source, error_file,
     records::{ReadError, Records},
     workbook::{self, SheetChoice},
 };
@@ -121,7 +123,14 @@ fn write_sheet_rest(
                 continue;
             }
         }
-        csv.write_record(&record).map_err(|e| match e.into_kind() {
+        // The same rule as the error CSV: this file is opened in a spreadsheet too, and a
+        // workbook's text cell may hold what a spreadsheet would run as a formula.
+        csv.write_record(
+            record
+                .iter()
+                .map(|cell| error_file::neutralise(cell).into_owned()),
+        )
+        .map_err(|e| match e.into_kind() {
             csv::ErrorKind::Io(io) => UnprocessedError::Io(io),
             other => UnprocessedError::Unreadable(format!("{other:?}")),
         })?;
@@ -292,6 +301,37 @@ mod tests {
         assert!(
             matches!(&error, UnprocessedError::Io(io) if io.kind() == io::ErrorKind::NotFound),
             "{error:?}"
+        );
+    }
+
+    #[test]
+    fn workbook_cells_that_would_run_as_formulas_are_neutralised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upload.xlsx");
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for (col, cell) in ["Name", "=Note", "Amount"].iter().enumerate() {
+            sheet.write_string(0, col as u16, *cell).unwrap();
+        }
+        let rows: [[&str; 2]; 3] = [
+            ["Done", "plain"],
+            ["=HYPERLINK(\"http://x.example\",\"a\")", "@SUM(A1)"],
+            ["+cmd|' /C calc'!A0", "-2+3"],
+        ];
+        for (row, [name, note]) in rows.iter().enumerate() {
+            let row = row as u32 + 1;
+            sheet.write_string(row, 0, *name).unwrap();
+            sheet.write_string(row, 1, *note).unwrap();
+            sheet.write_number(row, 2, -12.5).unwrap();
+        }
+        workbook.save(&path).unwrap();
+        let mut out = Vec::new();
+        write_unprocessed(&path, None, 1, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Name,'=Note,Amount\n\
+             \"'=HYPERLINK(\"\"http://x.example\"\",\"\"a\"\")\",'@SUM(A1),-12.5\n\
+             '+cmd|' /C calc'!A0,'-2+3,-12.5\n"
         );
     }
 

@@ -22,8 +22,11 @@
 //! A row's order is the file's: rows listed out of order in a damaged xlsx come as
 //! listed.
 
+pub mod budget;
 mod cell;
 mod dimension;
+mod sheets;
+mod xls_area;
 mod xls_guard;
 mod xlsx_stream;
 
@@ -84,6 +87,12 @@ pub fn detect(path: &Path) -> std::io::Result<Option<WorkbookFormat>> {
     }
     if filled < ZIP_MAGIC.len() || magic[..4] != ZIP_MAGIC {
         return Ok(None);
+    }
+    // A zip listing more entries than a workbook may have is not listed here (the zip
+    // crate keeps memory for each): it is taken for an xlsx, which opening then refuses
+    // with a message naming the limit.
+    if budget::declared_entries(path)?.is_some_and(|n| n > budget::MAX_ZIP_ENTRIES) {
+        return Ok(Some(WorkbookFormat::Xlsx));
     }
     let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(File::open(path)?)) else {
         return Ok(None);
@@ -193,6 +202,10 @@ pub enum WorkbookError {
     /// The file itself could not be read.
     #[error("the workbook cannot be read: {0}")]
     Io(#[from] std::io::Error),
+    /// The file is over one of the bounds that keep reading it within memory (see
+    /// [`budget`]); the message names the bound and what the file has or declares.
+    #[error("the workbook is refused: {0}")]
+    OverLimit(String),
 }
 
 impl WorkbookError {
@@ -263,12 +276,15 @@ impl Book {
     fn open(path: &Path, format: WorkbookFormat) -> Result<Book, WorkbookError> {
         let reader =
             || -> std::io::Result<BufReader<File>> { Ok(BufReader::new(File::open(path)?)) };
+        // calamine allocates from numbers the file declares: bounded first.
+        budget::check(path, format)?;
         match format {
             WorkbookFormat::Xlsx => Ok(Book::Xlsx(Xlsx::new(reader()?)?)),
             WorkbookFormat::Ods => Ok(Book::Ods(Ods::new(reader()?)?)),
             WorkbookFormat::Xls => {
                 // Also recognises an encrypted xlsx, which is an OLE2 file too.
                 xls_guard::check(path)?;
+                xls_area::check(path)?;
                 Ok(Book::Xls(Xls::new(reader()?)?))
             }
         }
@@ -299,23 +315,25 @@ impl Book {
 
 /// The names of the workbook's worksheets (not chart sheets), in workbook order, visible
 /// and hidden alike, each with `true` when it is visible. A workbook without worksheet is
-/// [`WorkbookError::NoWorksheet`].
+/// [`WorkbookError::NoWorksheet`]. Only the sheet list is read, without calamine and in
+/// bounded memory (see `sheets`), so the API may call it on any upload.
 pub fn sheet_names(
     path: &Path,
     format: WorkbookFormat,
 ) -> Result<Vec<(String, bool)>, WorkbookError> {
-    contain_panics(|| Book::open(path, format)?.worksheets())
+    contain_panics(|| sheets::list(path, format))
 }
 
 /// The name of the worksheet `choice` means (the rules of [`SheetRows::open`]), without
-/// reading any sheet: for checking a choice before an import. An unknown sheet is
+/// reading any sheet (the list of [`sheet_names`]): for checking a choice before an
+/// import, in the API. An unknown sheet is
 /// [`WorkbookError::UnknownSheet`] listing the names.
 pub fn sheet_for(
     path: &Path,
     format: WorkbookFormat,
     choice: Option<&SheetChoice>,
 ) -> Result<String, WorkbookError> {
-    contain_panics(|| choose(&Book::open(path, format)?.worksheets()?, choice))
+    contain_panics(|| choose(&sheets::list(path, format)?, choice))
 }
 
 /// The error for a file whose reading made calamine panic.

@@ -502,3 +502,125 @@ async fn a_workbook_of_chart_sheets_only_fails_its_job_saying_so() {
     let error = job["error"].as_str().unwrap_or_default();
     assert!(error.contains("no worksheet"), "{error}");
 }
+
+/// The hostile workbooks of issue 18 (see `helpers::bombs`), each uploaded without and
+/// with `?sheet=Sheet1` (the API's sheet check): every job ends `failed` with a message
+/// naming the limit, and the API and the in-process worker stay up (an aborted
+/// allocation would end this test's process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_workbooks_fail_their_job_naming_the_limit_and_nothing_goes_down() {
+    use crate::helpers::bombs;
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let sample_xls = std::fs::read(format!(
+        "{}/tests/fixtures/workbooks/sample.xls",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let cases: [(&str, Vec<u8>, &str); 8] = [
+        (
+            "shared strings bomb",
+            bombs::shared_strings_bomb(),
+            "its shared strings table declares 1000000000000 strings, more than its",
+        ),
+        (
+            "ods repeat bomb",
+            bombs::ods_repeat_bomb(),
+            "cells in memory once its repeated rows and cells are expanded (limit: 1000000 cells",
+        ),
+        (
+            "ods spaces bomb",
+            bombs::ods_spaces_bomb(),
+            "of cell text once their repeated cells are expanded (limit)",
+        ),
+        (
+            "zip bomb",
+            bombs::zip_bomb_xlsx(),
+            "more than the limit of 250:1",
+        ),
+        (
+            "lying zip header",
+            bombs::lying_header_xlsx(),
+            "unpacks to more than the 100 bytes its zip header declares",
+        ),
+        (
+            "oversized part",
+            bombs::oversized_part_xlsx(),
+            "declares 3.3 GB unpacked, more than the limit of 256.0 MB per part",
+        ),
+        (
+            "xls corners",
+            bombs::xls_corners_bomb(&sample_xls),
+            "cells from their first to their last cell, more than the limit of 2000000 cells",
+        ),
+        (
+            "huge dimension",
+            bombs::huge_dimension_xlsx(),
+            "beyond Excel's last cell XFD1048576",
+        ),
+    ];
+    for (what, bytes, says) in cases {
+        let sheet = if what == "xls corners" {
+            "sheet=Sales"
+        } else {
+            "sheet=Sheet1"
+        };
+        for query in ["", sheet] {
+            let job = import(&app, &key, "opportunities", query, bytes.clone()).await;
+            assert_eq!(job["state"], "failed", "{what} ({query}): {job}");
+            let error = job["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains("the workbook is refused: ") && error.contains(says),
+                "{what} ({query}): {says:?} in {error:?}"
+            );
+            let alive = app.get_anonymous("/api/v1/healthz").await;
+            assert_eq!(alive.status(), 200, "{what} ({query})");
+        }
+    }
+
+    // A sheet the bomb does not have is still answered at upload, from the sheet list.
+    let response = upload(
+        &app,
+        &key,
+        "opportunities",
+        "sheet=Other",
+        "bomb.xlsx",
+        bombs::shared_strings_bomb(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.to_string().contains("\\\"Sheet1\\\""), "{body}");
+
+    // The same small files without their bombs import.
+    let rows = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>Opportunity ID</t></is></c><c r="B1" t="inlineStr"><is><t>Opportunity Name</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>OK-1</t></is></c><c r="B2" t="inlineStr"><is><t>Fine</t></is></c></row>"#;
+    let fine = bombs::xlsx(&bombs::sheet_xml(Some("A1:B2"), rows), None);
+    let job = import(&app, &key, "opportunities", "sheet=Sheet1", fine).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    let ods = bombs::ods(
+        r#"<table:table-row><table:table-cell office:value-type="string"><text:p>Opportunity ID</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>Opportunity Name</text:p></table:table-cell><table:table-cell table:number-columns-repeated="16382"/></table:table-row><table:table-row><table:table-cell office:value-type="string"><text:p>OK-2</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>Also fine</text:p></table:table-cell><table:table-cell table:number-columns-repeated="16382"/></table:table-row><table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>"#,
+    );
+    let job = import(&app, &key, "opportunities", "sheet=Sheet1", ods).await;
+    assert_eq!(job["state"], "completed", "{job}");
+}
+
+/// The LibreOffice ods fixture ends its sheets with empty rows and cells repeated to
+/// Excel's last row and column (`number-rows-repeated="1048565"`,
+/// `number-columns-repeated="16384"`): the bounds let it through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_libreoffice_ods_with_trailing_repeated_empty_rows_imports() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let ods = std::fs::read(format!(
+        "{}/tests/fixtures/workbooks/sample.ods",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    // Its header is not an opportunity's: the job reads the whole sheet and fails on the
+    // header, not on a limit.
+    let job = import(&app, &key, "opportunities", "sheet=Sales", ods).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(!error.contains("refused"), "{error}");
+    assert!(error.contains("header"), "{error}");
+}

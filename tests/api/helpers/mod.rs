@@ -1,6 +1,7 @@
 //! `spawn_app`: a real API and an in-process worker against real Postgres (a fresh
 //! database per test), real Redis (a fresh queue namespace per test) and a real SMTP server.
 
+pub mod bombs;
 pub mod manifests;
 pub mod moto;
 pub mod smtp;
