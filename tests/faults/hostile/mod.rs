@@ -276,9 +276,9 @@ async fn workbooks_made_to_cost_more_than_their_size_fail_their_jobs_and_nothing
             )
         },
         Bomb::new(
-            "a sheet inflating to 600 MB",
+            "a sheet inflating to 300 MB",
             "inflated.xlsx",
-            bombs::xlsx_inflated_sheet(600),
+            bombs::xlsx_inflated_sheet(300),
             Expect::Fails("limit"),
         ),
         Bomb::new(
