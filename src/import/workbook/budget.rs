@@ -785,6 +785,33 @@ mod tests {
     }
 
     #[test]
+    fn a_zip_listing_too_many_entries_is_refused_before_it_is_listed() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("many.xlsx");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("xl/workbook.xml", stored).unwrap();
+        zip.write_all(b"<workbook/>").unwrap();
+        for i in 0..MAX_ZIP_ENTRIES {
+            zip.start_file(format!("{i}"), stored).unwrap();
+        }
+        zip.finish().unwrap();
+        assert_eq!(declared_entries(&path).unwrap(), Some(MAX_ZIP_ENTRIES + 1));
+        assert_eq!(
+            super::super::detect(&path).unwrap(),
+            Some(WorkbookFormat::Xlsx)
+        );
+        let err = check(&path, WorkbookFormat::Xlsx).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the workbook is refused: its zip archive lists 10001 entries, more than the limit \
+             of 10000"
+        );
+    }
+
+    #[test]
     fn sizes_read_as_people_write_them() {
         assert_eq!(size_text(812), "812 bytes");
         assert_eq!(size_text(1946), "1.9 KB");
