@@ -14,6 +14,14 @@
 //! `.xls` and `.ods` calamine has no streaming reader: the whole sheet is loaded with
 //! `worksheet_range` and then iterated.
 //!
+//! Bounds (issue 18): calamine allocates from numbers a file declares, and a failed
+//! allocation aborts the process. Before calamine opens a workbook, [`budget`] checks a
+//! zip workbook's directory and unpacks every part through a counter (the declared and
+//! the actual sizes, the compression ratio, the shared strings, xlsx dimensions and cell
+//! references, what an ods sheet expands to), and `xls_area` measures what an xls's sheets
+//! span; a file over a bound is [`WorkbookError::OverLimit`], naming the limit. The sheet
+//! list ([`sheet_names`], [`sheet_for`], which the API calls) is read without calamine.
+//!
 //! A bad file is a [`WorkbookError`] with a message for a sales admin, never a crash:
 //! corrupt, truncated, password-protected and chart-only workbooks alike. calamine 0.36
 //! itself panics on some damaged files and, on an `.xls` declaring absurd dimensions,
