@@ -834,7 +834,10 @@ impl Bench {
                     .take(90)
                     .collect(),
             };
-            eprintln!("  hostile {what}: peak {}, {outcome}", mib(run.peak_kib as f64));
+            eprintln!(
+                "  hostile {what}: peak {}, {outcome}",
+                mib(run.peak_kib as f64)
+            );
             measured.push((what, run.peak_kib as f64, outcome));
             std::fs::remove_file(&path)?;
             self.empty_table().await?;
@@ -1688,7 +1691,10 @@ impl Results {
         }
         if !self.hostile.is_empty() {
             targets.push((
-                format!("peak memory on the {} hostile files (worst)", self.hostile.len()),
+                format!(
+                    "peak memory on the {} hostile files (worst)",
+                    self.hostile.len()
+                ),
                 format!("{} (≤ {HOSTILE_MAX_PEAK_MIB:.0} MB)", mib(worst)),
                 worst / 1024.0 <= HOSTILE_MAX_PEAK_MIB,
             ));

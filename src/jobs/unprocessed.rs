@@ -50,15 +50,15 @@ pub enum Unavailable {
     /// A workbook job that ended before reading any row (cancelled while queued, or given
     /// up between runs): every row is unprocessed, and a workbook is read only by a run.
     #[error(
-        "job {0} ended before it read any row of its workbook: all of its rows are \
-         unprocessed; upload the workbook again"
+        "job {0} ended before it read any row of its workbook (only the run that ends a job \
+         reads its workbook again): all of its rows are unprocessed; upload the workbook again"
     )]
     WholeWorkbook(uuid::Uuid),
-    /// A workbook job whose worker has not cut the rows yet (it does so right after the
-    /// job ends) or could not: a workbook is never read on the request path.
+    /// A workbook job whose worker did not cut the rows (it does so right after the job
+    /// ends): a workbook is never read on the request path.
     #[error(
-        "the unprocessed rows of job {0} are cut from its workbook by the worker that ended \
-         it and are not there (yet); try again in a few seconds"
+        "the unprocessed rows of job {0} were not cut from its workbook (only the run that \
+         ends a job reads its workbook again, and it could not); try again in a minute"
     )]
     WorkbookNotCut(uuid::Uuid),
     /// Reading or writing the files failed.
@@ -172,10 +172,25 @@ pub async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unava
                 .any(|ext| name.ends_with(ext))
         }
     };
-    Err(match (workbook, job.rows_processed) {
-        (true, 0) => Unavailable::WholeWorkbook(job.id),
-        (true, _) => Unavailable::WorkbookNotCut(job.id),
-        (false, _) => Unavailable::NotKept(job.id),
+    if !workbook {
+        return Err(Unavailable::NotKept(job.id));
+    }
+    // The run that ended the job cuts a workbook's rows right after the end it recorded:
+    // a request that comes in between waits for them a little rather than answer 404.
+    let just_ended = job
+        .finished_at
+        .is_some_and(|at| chrono::Utc::now() - at < chrono::TimeDelta::seconds(30));
+    if just_ended {
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if let Some(file) = store.unprocessed_file(job.id).await? {
+                return Ok(file);
+            }
+        }
+    }
+    Err(match job.rows_processed {
+        0 => Unavailable::WholeWorkbook(job.id),
+        _ => Unavailable::WorkbookNotCut(job.id),
     })
 }
 fn write_file(
