@@ -62,40 +62,52 @@ async fn survive(bombs: Vec<Bomb>) {
         ..Options::default()
     })
     .await;
-    let other_key = s.stack.admin_key();
     let mut jobs = Vec::new();
     for bomb in &bombs {
         let job = upload(&s, &s.key, bomb).await;
         jobs.push(job);
     }
     // Queued behind the bombs: it completes only if the workers live through them.
-    let good = opportunities("HOSTILE-B", 3_000, Some(100), None);
-    let other = upload(
-        &s,
-        &other_key,
-        &Bomb::new(
-            "good",
-            "good.csv",
-            good.csv.clone().into_bytes(),
-            Expect::Fails(""),
-        ),
-    )
-    .await;
+    let other = OtherTenant::imports(&mut s, "HOSTILE-B").await;
 
     wait_terminal(&mut s, BOUND).await;
     for (bomb, job) in bombs.iter().zip(&jobs) {
         check_job(&s, bomb, *job).await;
     }
-    counts_exact(
-        &s.stack,
-        &[Expected {
-            job: other,
-            rows: good.rows,
-            errors: good.errors,
-        }],
-    )
-    .await;
+    other.completed_exactly(&s).await;
     every_process_alive_and_in_budget(&mut s);
+}
+
+/// Another tenant's ordinary import, uploaded while the hostile input is at work.
+struct OtherTenant {
+    job: Uuid,
+    file: crate::csv_files::OppFile,
+}
+
+impl OtherTenant {
+    /// Makes the tenant and uploads 3,000 rows (30 of them bad) prefixed `prefix`.
+    async fn imports(s: &mut Scenario, prefix: &str) -> Self {
+        let key = s.stack.admin_key();
+        let file = opportunities(prefix, 3_000, Some(100), None);
+        let good = Bomb::new(
+            "another tenant's file",
+            "good.csv",
+            file.csv.clone().into_bytes(),
+            Expect::Fails(""),
+        );
+        let job = upload(s, &key, &good).await;
+        Self { job, file }
+    }
+
+    /// Its job completed with exactly its file's counts.
+    async fn completed_exactly(&self, s: &Scenario) {
+        let expected = Expected {
+            job: self.job,
+            rows: self.file.rows,
+            errors: self.file.errors,
+        };
+        counts_exact(&s.stack, &[expected]).await;
+    }
 }
 
 /// Uploads `bomb` with `key`, asserting 202; returns the job.
@@ -413,19 +425,7 @@ async fn slow_clients_and_a_key_flood_do_not_stop_another_tenants_import() {
     };
 
     // Meanwhile another client's tenant imports.
-    let other_key = s.stack.admin_key();
-    let good = opportunities("EDGE-B", 3_000, Some(100), None);
-    let other = upload(
-        &s,
-        &other_key,
-        &Bomb::new(
-            "good",
-            "good.csv",
-            good.csv.clone().into_bytes(),
-            Expect::Fails(""),
-        ),
-    )
-    .await;
+    let other = OtherTenant::imports(&mut s, "EDGE-B").await;
 
     let (unauthorized, limited) = flood.await.unwrap();
     assert!(
@@ -437,14 +437,6 @@ async fn slow_clients_and_a_key_flood_do_not_stop_another_tenants_import() {
         assert!(lasted < Duration::from_secs(20), "{lasted:?}");
     }
     wait_terminal(&mut s, BOUND).await;
-    counts_exact(
-        &s.stack,
-        &[Expected {
-            job: other,
-            rows: good.rows,
-            errors: good.errors,
-        }],
-    )
-    .await;
+    other.completed_exactly(&s).await;
     every_process_alive_and_in_budget(&mut s);
 }
