@@ -827,9 +827,10 @@ impl Bench {
                     .filter(|l| l.starts_with("total_"))
                     .collect::<Vec<_>>()
                     .join(", "),
+                // `exit status: 1: Error: <message>` then the cause chain.
                 Err(e) => e
                     .lines()
-                    .find(|l| l.starts_with("Error:"))
+                    .find_map(|l| l.split_once("Error: ").map(|(_, message)| message))
                     .unwrap_or("failed")
                     .chars()
                     .take(90)
@@ -1723,7 +1724,8 @@ impl Results {
         // The worst files found, against the budget a worker gets in the manifests, beside
         // the ordinary 20 MB file's peak through the same command.
         let ordinary = format!(
-            "ordinary 20 MB: `import` {}, worker {}",
+            "ordinary {}: `import` {}, worker {}",
+            upload.name(),
             mib(median(&self.engine_small_peak)),
             mib(median(&self.worker_peak))
         );
