@@ -800,8 +800,8 @@ impl Bench {
     /// Each hostile file through `batch-import import` and then end to end: (what, the
     /// `import` process' peak KiB, the worker's peak KiB, how `import` ended).
     async fn hostile(&mut self) -> anyhow::Result<Vec<(String, f64, f64, String)>> {
-        let ods = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workbooks/sample.ods");
-        let files = support::hostile::write_all(&self.dir, &ods)?;
+        let xls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workbooks/sample.xls");
+        let files = support::hostile::write_all(&self.dir, &xls)?;
         let mut measured = Vec::new();
         for (what, path) in files {
             let (bin, env) = (self.options.bin.clone(), self.env.clone());

@@ -1,15 +1,19 @@
-//! The hostile-input suite's files (`tests/faults/hostile/bombs.rs`, the same builders),
-//! written to disk for the benchmark, which reports the engine's peak memory on each next
-//! to the ordinary 20 MB runs.
+//! The hostile-input suite's files (`tests/faults/hostile/bombs.rs` and
+//! `tests/api/helpers/bombs.rs`, the same builders), written to disk for the benchmark, which
+//! reports the engine's and the worker's peak memory on each next to the ordinary 20 MB runs.
 
 use std::path::{Path, PathBuf};
 
 #[path = "../../tests/faults/hostile/bombs.rs"]
 mod bombs;
+#[path = "../../tests/api/helpers/bombs.rs"]
+#[allow(dead_code)]
+mod workbook_bombs;
 
 /// Writes every bomb into `dir`; returns (what it is, its path).
-pub fn write_all(dir: &Path, ods_fixture: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let ods = std::fs::read(ods_fixture)?;
+pub fn write_all(dir: &Path, xls_fixture: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    use workbook_bombs as wb;
+    let xls = std::fs::read(xls_fixture)?;
     let files: Vec<(&str, &str, Vec<u8>)> = vec![
         (
             "2,000,000 columns",
@@ -44,27 +48,43 @@ pub fn write_all(dir: &Path, ods_fixture: &Path) -> anyhow::Result<Vec<(String, 
         (
             "shared strings claiming 10^12",
             "claim.xlsx",
-            bombs::xlsx_shared_strings_claim(),
+            wb::shared_strings_bomb(),
         ),
         (
             "sheet inflating to 600 MB",
             "inflated.xlsx",
-            bombs::xlsx_inflated_sheet(600),
+            wb::inflated_sheet_xlsx(600),
+        ),
+        ("16 MB sheet packed 1000:1", "zip.xlsx", wb::zip_bomb_xlsx()),
+        (
+            "zip header that lies",
+            "lying.xlsx",
+            wb::lying_header_xlsx(),
         ),
         (
-            "cells past Excel's limits",
+            "dimension past Excel's",
             "far.xlsx",
-            bombs::xlsx_far_cells(),
+            wb::huge_dimension_xlsx(),
         ),
         (
             "100,000 zip entries",
             "entries.xlsx",
-            bombs::xlsx_many_entries(100_000),
+            wb::many_entries_xlsx(100_000),
         ),
         (
             ".ods cell repeated 9×10^7 times",
             "repeat.ods",
-            bombs::ods_repeated_cell(&ods, 9_000, 10_000),
+            wb::ods_repeat_bomb(),
+        ),
+        (
+            "10^10 spaces in an .ods cell",
+            "spaces.ods",
+            wb::ods_spaces_bomb(),
+        ),
+        (
+            ".xls cell at row/column 65,536",
+            "corners.xls",
+            wb::xls_corners_bomb(&xls),
         ),
     ];
     files

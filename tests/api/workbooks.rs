@@ -517,7 +517,7 @@ async fn hostile_workbooks_fail_their_job_naming_the_limit_and_nothing_goes_down
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    let cases: [(&str, Vec<u8>, &str); 8] = [
+    let cases: [(&str, Vec<u8>, &str); 9] = [
         (
             "shared strings bomb",
             bombs::shared_strings_bomb(),
@@ -557,6 +557,11 @@ async fn hostile_workbooks_fail_their_job_naming_the_limit_and_nothing_goes_down
             "huge dimension",
             bombs::huge_dimension_xlsx(),
             "beyond Excel's last cell XFD1048576",
+        ),
+        (
+            "many zip entries",
+            bombs::many_entries_xlsx(12_000),
+            "its zip archive lists 12005 entries, more than the limit of 10000",
         ),
     ];
     for (what, bytes, says) in cases {

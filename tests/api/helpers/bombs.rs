@@ -11,6 +11,8 @@
 //! - [`oversized_part_xlsx`]: an xlsx whose sheet's zip headers declare 3.5 GB.
 //! - [`xls_corners_bomb`]: an xls (from a sample) with a cell moved to row and column 65,536.
 //! - [`huge_dimension_xlsx`]: an xlsx whose sheet declares `<dimension ref="A1:XFD4000000000">`.
+//! - [`many_entries_xlsx`]: an xlsx beside `count` one-byte zip entries.
+//! - [`inflated_sheet_xlsx`]: an xlsx whose sheet unpacks to `megabytes` MB of whitespace.
 //! - [`xlsx`], [`ods`], [`set_declared_size`]: the pieces, for more.
 
 use std::io::{Cursor, Write};
@@ -38,23 +40,31 @@ pub fn zip_of(parts: &[(&str, &[u8])]) -> Vec<u8> {
     out.finish().unwrap().into_inner()
 }
 
+/// The parts of a one-sheet xlsx besides its sheet and shared strings.
+const CONTENT_TYPES: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#;
+const ROOT_RELS: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#;
+const WORKBOOK: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#;
+const WORKBOOK_RELS: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#;
+
 /// A minimal xlsx with one worksheet `Sheet1` holding `sheet_xml` (a whole
 /// `<worksheet>` document) and, when given, `shared_strings` as `xl/sharedStrings.xml`.
 pub fn xlsx(sheet_xml: &[u8], shared_strings: Option<&[u8]>) -> Vec<u8> {
-    let content_types = br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#;
-    let root_rels = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#;
-    let workbook = br#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#;
-    let workbook_rels = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#;
+    xlsx_with(sheet_xml, shared_strings, &[])
+}
+
+/// [`xlsx`] with `extra` parts after its own.
+fn xlsx_with(sheet_xml: &[u8], shared_strings: Option<&[u8]>, extra: &[(&str, &[u8])]) -> Vec<u8> {
     let mut parts: Vec<(&str, &[u8])> = vec![
-        ("[Content_Types].xml", content_types),
-        ("_rels/.rels", root_rels),
-        ("xl/workbook.xml", workbook),
-        ("xl/_rels/workbook.xml.rels", workbook_rels),
+        ("[Content_Types].xml", CONTENT_TYPES),
+        ("_rels/.rels", ROOT_RELS),
+        ("xl/workbook.xml", WORKBOOK),
+        ("xl/_rels/workbook.xml.rels", WORKBOOK_RELS),
         ("xl/worksheets/sheet1.xml", sheet_xml),
     ];
     if let Some(strings) = shared_strings {
         parts.push(("xl/sharedStrings.xml", strings));
     }
+    parts.extend_from_slice(extra);
     zip_of(&parts)
 }
 
@@ -83,6 +93,24 @@ pub fn shared_strings_bomb() -> Vec<u8> {
 /// An xlsx whose sheet declares dimensions far beyond Excel's 1,048,576 rows.
 pub fn huge_dimension_xlsx() -> Vec<u8> {
     xlsx(&sheet_xml(Some("A1:XFD4000000000"), SMALL_ROWS), None)
+}
+
+/// A valid small xlsx beside `count` one-byte entries: the zip's directory alone is the
+/// cost.
+pub fn many_entries_xlsx(count: usize) -> Vec<u8> {
+    let names: Vec<String> = (0..count).map(|i| format!("xl/media/pad{i}.bin")).collect();
+    let pads: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"p"[..])).collect();
+    xlsx_with(&sheet_xml(None, SMALL_ROWS), None, &pads)
+}
+
+/// An xlsx whose sheet holds `megabytes` MB of whitespace before its rows: past the size
+/// of a part, and packing about 1,000:1. (Built by the fault suite and the bench: hundreds
+/// of megabytes are too slow to make for every HTTP test run.)
+#[allow(dead_code)]
+pub fn inflated_sheet_xlsx(megabytes: usize) -> Vec<u8> {
+    let mut rows = " ".repeat(megabytes * 1024 * 1024);
+    rows.push_str(SMALL_ROWS);
+    xlsx(&sheet_xml(None, &rows), None)
 }
 
 /// An xlsx whose 16 MB sheet (the same empty row again and again) packs to ~16 KB.

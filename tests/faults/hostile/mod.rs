@@ -5,6 +5,9 @@
 //! completed exactly. Run only this suite with `cargo nextest run --test faults hostile`.
 
 mod bombs;
+#[path = "../../api/helpers/bombs.rs"]
+#[allow(dead_code)]
+mod workbook_bombs;
 
 use std::time::{Duration, Instant};
 
@@ -277,19 +280,22 @@ async fn csv_files_made_to_cost_more_than_their_size_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workbooks_made_to_cost_more_than_their_size_fail_their_jobs_and_nothing_else() {
-    let ods = std::fs::read(concat!(
+    use workbook_bombs as wb;
+    let sample_xls = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/workbooks/sample.ods"
+        "/tests/fixtures/workbooks/sample.xls"
     ))
     .unwrap();
-    let claim = bombs::xlsx_shared_strings_claim();
+    let claim = wb::shared_strings_bomb();
     assert!(claim.len() < 8 * 1024, "the issue's bomb is small");
+    let refused = "the workbook is refused";
+    let bomb = |name, file_name, bytes| Bomb::new(name, file_name, bytes, Expect::Fails(refused));
     survive(vec![
         Bomb::new(
             "shared strings claiming a trillion",
             "claim.xlsx",
             claim.clone(),
-            Expect::Fails("1000000000000"),
+            Expect::Fails("declares 1000000000000 strings"),
         ),
         // The sheet check at upload reads the sheet list only; the API must survive it.
         Bomb {
@@ -298,33 +304,57 @@ async fn workbooks_made_to_cost_more_than_their_size_fail_their_jobs_and_nothing
                 "the same, with a sheet named",
                 "claim.xlsx",
                 claim,
-                Expect::Fails("1000000000000"),
+                Expect::Fails("declares 1000000000000 strings"),
             )
         },
-        Bomb::new(
+        bomb(
             "a sheet inflating to 300 MB",
             "inflated.xlsx",
-            bombs::xlsx_inflated_sheet(300),
-            Expect::Fails("limit"),
+            wb::inflated_sheet_xlsx(300),
         ),
-        Bomb::new(
-            "a cell past Excel's last column and row",
+        bomb(
+            "a 16 MB sheet packed 1000:1",
+            "zip.xlsx",
+            wb::zip_bomb_xlsx(),
+        ),
+        bomb(
+            "a zip header that lies",
+            "lying.xlsx",
+            wb::lying_header_xlsx(),
+        ),
+        bomb(
+            "a part declaring 3.3 GB",
+            "oversized.xlsx",
+            wb::oversized_part_xlsx(),
+        ),
+        bomb(
+            "a dimension past Excel's",
             "far.xlsx",
-            bombs::xlsx_far_cells(),
-            Expect::Fails("limit"),
+            wb::huge_dimension_xlsx(),
         ),
-        Bomb::new(
+        bomb(
             "100,000 zip entries",
             "entries.xlsx",
-            bombs::xlsx_many_entries(100_000),
-            Expect::Fails("limit"),
+            wb::many_entries_xlsx(100_000),
         ),
-        Bomb::new(
+        bomb(
             "one .ods cell repeated 90 million times",
             "repeat.ods",
-            bombs::ods_repeated_cell(&ods, 9_000, 10_000),
-            Expect::Fails("limit"),
+            wb::ods_repeat_bomb(),
         ),
+        bomb(
+            "ten billion spaces in an .ods cell",
+            "spaces.ods",
+            wb::ods_spaces_bomb(),
+        ),
+        Bomb {
+            query: "sheet=Sales",
+            ..bomb(
+                "an .xls cell at row and column 65,536",
+                "corners.xls",
+                wb::xls_corners_bomb(&sample_xls),
+            )
+        },
     ])
     .await;
 }
