@@ -847,7 +847,8 @@ impl Bench {
                 .to_string_lossy()
                 .into_owned();
             let id = self.upload_bytes(name, std::fs::read(&path)?).await?;
-            let state = self.wait_ended(&id, Duration::from_secs(600)).await?;
+            let job = self.wait_ended(&id, Duration::from_secs(600)).await?;
+            let state = job["state"].as_str().unwrap_or_default();
             let worker_peak = worker_pids
                 .iter()
                 .filter_map(|&pid| status_kib(pid, "VmHWM"))
@@ -864,31 +865,6 @@ impl Bench {
         }
         self.check_services()?;
         Ok(measured)
-    }
-
-    /// Polls `GET /jobs/{id}` until the job ends, whichever way; returns its state.
-    async fn wait_ended(&self, id: &str, timeout: Duration) -> anyhow::Result<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let body: Value = self
-                .client
-                .get(format!("{}/api/v1/jobs/{id}", self.base_url))
-                .header("Authorization", &self.key)
-                .send()
-                .await?
-                .json()
-                .await?;
-            match body["data"]["state"].as_str() {
-                Some("queued" | "running") => {}
-                Some(state) => return Ok(state.to_owned()),
-                None => bail!("job {id}: {body}"),
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "job {id} did not end within {timeout:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
     /// Uploads `file` (streamed from disk) and polls until the job completes.
@@ -997,6 +973,17 @@ impl Bench {
     /// Polls `GET /jobs/{id}` every 20 ms until the job is `completed` (an error when it
     /// ends otherwise or `timeout` passes).
     async fn wait_for(&self, id: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let job = self.wait_ended(id, timeout).await?;
+        ensure!(
+            job["state"] == "completed",
+            "job {id} did not complete: {job}"
+        );
+        Ok(job)
+    }
+
+    /// Polls `GET /jobs/{id}` every 20 ms until the job ends, whichever way (an error when
+    /// `timeout` passes first); returns the job.
+    async fn wait_ended(&self, id: &str, timeout: Duration) -> anyhow::Result<Value> {
         let deadline = Instant::now() + timeout;
         loop {
             let body: Value = self
@@ -1009,13 +996,13 @@ impl Bench {
                 .await?;
             let job = &body["data"];
             match job["state"].as_str() {
-                Some("completed") => return Ok(job.clone()),
                 Some("queued" | "running") => {}
-                _ => bail!("job {id} did not complete: {body}"),
+                Some(_) => return Ok(job.clone()),
+                None => bail!("job {id}: {body}"),
             }
             ensure!(
                 Instant::now() < deadline,
-                "job {id} did not complete within {timeout:?}: {body}"
+                "job {id} did not end within {timeout:?}: {body}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
