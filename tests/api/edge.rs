@@ -133,15 +133,7 @@ async fn a_body_that_stalls_is_cut_off_but_a_slow_steady_upload_goes_through() {
         .chunks(80 * 1024)
         .map(<[u8]>::to_vec)
         .collect();
-    let body = futures::stream::unfold(pieces.into_iter(), |mut pieces| async move {
-        let piece = pieces.next()?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        Some((Ok::<_, std::io::Error>(piece), pieces))
-    });
-    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body))
-        .file_name("slow.csv")
-        .mime_str("text/csv")
-        .unwrap();
+    let part = trickled_csv(pieces, Duration::from_millis(300), "slow.csv");
     let started = Instant::now();
     let response = app
         .client
@@ -540,15 +532,7 @@ async fn on_shutdown_the_request_in_flight_finishes_and_new_connections_are_refu
             }
         })
         .collect();
-    let body = futures::stream::unfold(pieces.into_iter(), |mut pieces| async move {
-        let piece = pieces.next()?;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        Some((Ok::<_, std::io::Error>(piece), pieces))
-    });
-    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body))
-        .file_name("g.csv")
-        .mime_str("text/csv")
-        .unwrap();
+    let part = trickled_csv(pieces, Duration::from_millis(250), "g.csv");
     let upload = tokio::spawn(
         reqwest::Client::new()
             .post(format!("{address}/api/v1/opportunities/upload"))
@@ -609,4 +593,21 @@ async fn a_workers_metrics_need_the_token_too() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// A CSV file part whose body sends `pieces` one at a time, `every` apart: a slow client.
+fn trickled_csv(
+    pieces: Vec<Vec<u8>>,
+    every: Duration,
+    file_name: &'static str,
+) -> reqwest::multipart::Part {
+    let body = futures::stream::unfold(pieces.into_iter(), move |mut pieces| async move {
+        let piece = pieces.next()?;
+        tokio::time::sleep(every).await;
+        Some((Ok::<_, std::io::Error>(piece), pieces))
+    });
+    reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body))
+        .file_name(file_name)
+        .mime_str("text/csv")
+        .unwrap()
 }
