@@ -90,11 +90,7 @@ pub async fn keep(store: &Store, job: &JobRecord, cutter: Cutter) -> Result<bool
         Err(e) => return Err(e),
     };
     if cutter == Cutter::Outside {
-        let path = upload.path().to_owned();
-        let workbook = tokio::task::spawn_blocking(move || workbook::has_workbook_magic(&path))
-            .await
-            .map_err(std::io::Error::other)?;
-        match workbook {
+        match is_workbook(upload.path()).await {
             Ok(false) => {}
             Ok(true) => return Ok(false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -156,14 +152,7 @@ pub async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unava
     // Not kept, and not cut here: a workbook, or an upload that is gone. Which one only
     // matters for the message, and the upload (if any) is still there to tell.
     let workbook = match store.local_upload(job.id).await {
-        Ok(upload) => {
-            let path = upload.path().to_owned();
-            tokio::task::spawn_blocking(move || workbook::has_workbook_magic(&path))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r)
-                .unwrap_or(false)
-        }
+        Ok(upload) => is_workbook(upload.path()).await.unwrap_or(false),
         // Gone already: the name the file was uploaded under is all there is to tell.
         Err(_) => {
             let name = job.file_name.to_ascii_lowercase();
@@ -193,6 +182,14 @@ pub async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unava
         _ => Unavailable::WorkbookNotCut(job.id),
     })
 }
+/// Whether the upload at `path` is a workbook, from its first bytes only.
+async fn is_workbook(path: &std::path::Path) -> std::io::Result<bool> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || workbook::has_workbook_magic(&path))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 fn write_file(
     upload: &std::path::Path,
     sheet: Option<&SheetChoice>,
