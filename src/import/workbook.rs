@@ -81,20 +81,10 @@ pub enum WorkbookFormat {
 /// A password-protected xlsx is an OLE2 file, so it is detected as Xls; opening it then
 /// reports [`WorkbookError::Encrypted`].
 pub fn detect(path: &Path) -> std::io::Result<Option<WorkbookFormat>> {
-    let mut file = File::open(path)?;
-    let mut magic = [0u8; 8];
-    let mut filled = 0;
-    while filled < magic.len() {
-        match file.read(&mut magic[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    if filled == magic.len() && magic == OLE2_MAGIC {
-        return Ok(Some(WorkbookFormat::Xls));
-    }
-    if filled < ZIP_MAGIC.len() || magic[..4] != ZIP_MAGIC {
-        return Ok(None);
+    match container(path)? {
+        Some(Container::Ole2) => return Ok(Some(WorkbookFormat::Xls)),
+        Some(Container::Zip) => {}
+        None => return Ok(None),
     }
     // A zip listing more entries than a workbook may have is not listed here (the zip
     // crate keeps memory for each): it is taken for an xlsx, which opening then refuses
@@ -131,17 +121,35 @@ pub fn detect(path: &Path) -> std::io::Result<Option<WorkbookFormat>> {
 /// first eight bytes only: for callers that must know without reading the workbook (a
 /// CSV never starts so, [`crate::import::csv_source::sniff`] refuses such files).
 pub fn has_workbook_magic(path: &Path) -> std::io::Result<bool> {
+    Ok(container(path)?.is_some())
+}
+
+/// The kinds of file a workbook comes in, told by their first bytes.
+enum Container {
+    /// An OLE2 compound file (`.xls`, encrypted OOXML).
+    Ole2,
+    /// A zip archive (`.xlsx`, `.xlsm`, `.ods`).
+    Zip,
+}
+
+/// The container the file at `path` starts like, if any, from its first eight bytes.
+fn container(path: &Path) -> std::io::Result<Option<Container>> {
+    let mut file = File::open(path)?;
     let mut magic = [0u8; 8];
     let mut filled = 0;
-    let mut file = File::open(path)?;
     while filled < magic.len() {
         match file.read(&mut magic[filled..])? {
             0 => break,
             n => filled += n,
         }
     }
-    Ok((filled == magic.len() && magic == OLE2_MAGIC)
-        || (filled >= ZIP_MAGIC.len() && magic[..4] == ZIP_MAGIC))
+    Ok(if filled == magic.len() && magic == OLE2_MAGIC {
+        Some(Container::Ole2)
+    } else if filled >= ZIP_MAGIC.len() && magic[..4] == ZIP_MAGIC {
+        Some(Container::Zip)
+    } else {
+        None
+    })
 }
 
 /// The sheet a user asked for: `sheet=<name or 1-based index>`.
