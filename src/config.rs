@@ -65,6 +65,16 @@ pub struct Settings {
     /// Runs of one job that may die without reporting back (a killed or crashed worker)
     /// before the job is failed: a file that kills every worker reading it stops there.
     pub job_max_lost_runs: u32,
+    /// Jobs of one tenant that may run at once across all workers (live runs); its other
+    /// jobs wait while other tenants' jobs take the free slots. 0: no cap.
+    pub tenant_max_running: u32,
+    /// Jobs one tenant may have queued; an upload beyond answers 429 with `Retry-After`
+    /// and keeps nothing. 0: no limit.
+    pub tenant_max_queued: u32,
+    /// `fair` (the default: see `db::schedule`) or `fifo` (the oldest job of any tenant
+    /// first; the benchmark's baseline).
+    #[serde(default)]
+    pub job_pick_order: crate::db::schedule::PickOrder,
     /// A run's lease on its job, in seconds: renewed every third of it while the run
     /// lives; once it lapses the job is handed to another worker.
     pub orphan_timeout_secs: u64,
@@ -151,6 +161,11 @@ pub struct Settings {
     /// When set, the API serves `GET /metrics` on this address instead of `listen_addr`.
     #[serde(default)]
     pub api_metrics_addr: Option<SocketAddr>,
+    /// Label the queue metrics (queue wait, queued and running jobs) by tenant as well.
+    /// Off by default: one series per tenant is a cardinality an installation with many
+    /// tenants should choose knowingly.
+    #[serde(default)]
+    pub metrics_tenant_labels: bool,
 }
 
 impl Settings {
@@ -223,6 +238,9 @@ impl fmt::Debug for Settings {
             queue_namespace,
             job_max_attempts,
             job_max_lost_runs,
+            tenant_max_running,
+            tenant_max_queued,
+            job_pick_order,
             orphan_timeout_secs,
             reconcile_interval_secs,
             enqueue_grace_secs,
@@ -254,6 +272,7 @@ impl fmt::Debug for Settings {
             event_stream_key_check_secs,
             metrics_token,
             api_metrics_addr,
+            metrics_tenant_labels,
         } = self;
         f.debug_struct("Settings")
             .field("database_url", &redact_url(database_url))
@@ -274,6 +293,9 @@ impl fmt::Debug for Settings {
             .field("queue_namespace", queue_namespace)
             .field("job_max_attempts", job_max_attempts)
             .field("job_max_lost_runs", job_max_lost_runs)
+            .field("tenant_max_running", tenant_max_running)
+            .field("tenant_max_queued", tenant_max_queued)
+            .field("job_pick_order", job_pick_order)
             .field("orphan_timeout_secs", orphan_timeout_secs)
             .field("reconcile_interval_secs", reconcile_interval_secs)
             .field("enqueue_grace_secs", enqueue_grace_secs)
@@ -314,6 +336,7 @@ impl fmt::Debug for Settings {
             .field("event_stream_key_check_secs", event_stream_key_check_secs)
             .field("metrics_token", &metrics_token.as_ref().map(|_| "***"))
             .field("api_metrics_addr", api_metrics_addr)
+            .field("metrics_tenant_labels", metrics_tenant_labels)
             .finish()
     }
 }

@@ -36,12 +36,26 @@ pub const JOB_ROWS: &str = "batch_import_job_rows";
 /// Tasks waiting in Redis (read at scrape time by the API).
 pub const QUEUE_DEPTH: &str = "batch_import_queue_depth";
 
+/// How long jobs waited from upload to the start of their first run, by kind (and tenant
+/// with `metrics_tenant_labels`); recorded by the worker that starts them.
+pub const QUEUE_WAIT: &str = "batch_import_queue_wait_seconds";
+/// Queued and running jobs per tenant (read at scrape time by the API; only with
+/// `metrics_tenant_labels`).
+pub const TENANT_JOBS: &str = "batch_import_tenant_jobs";
+/// Uploads refused with 429 because their tenant had `tenant_max_queued` jobs queued.
+pub const QUEUE_FULL_REFUSED: &str = "batch_import_queue_full_refused_total";
+
 /// Requests refused with 429 because their address failed to authenticate too often.
 pub const AUTH_FAILURES_REFUSED: &str = "batch_import_auth_failures_refused_total";
 
 /// Latency buckets, in seconds, from a fast GET to a long `wait=true` upload or import.
 const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// Queue wait buckets, in seconds: from an idle cluster's pickup to an hour-long backlog.
+const QUEUE_WAIT_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 
 /// The process's recorder, installed on first use.
@@ -51,6 +65,11 @@ pub fn handle() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets(BUCKETS)
+                .expect("buckets are not empty")
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(QUEUE_WAIT.to_owned()),
+                    QUEUE_WAIT_BUCKETS,
+                )
                 .expect("buckets are not empty")
                 .build_recorder();
             let handle = recorder.handle();
@@ -96,6 +115,19 @@ pub fn job_ended(
     metrics::counter!(ROWS, "kind" => kind, "outcome" => "failed").increment(failed.max(0) as u64);
     if let Some(took) = took {
         metrics::histogram!(IMPORT_DURATION, "kind" => kind).record(took.as_secs_f64());
+    }
+}
+
+/// Records how long a job waited before its first run started; `tenant` is its slug
+/// when tenant labels are on.
+pub fn queue_wait(kind: JobKind, tenant: Option<&str>, waited: Duration) {
+    let kind = kind.as_str();
+    match tenant {
+        Some(tenant) => {
+            metrics::histogram!(QUEUE_WAIT, "kind" => kind, "tenant" => tenant.to_owned())
+                .record(waited.as_secs_f64())
+        }
+        None => metrics::histogram!(QUEUE_WAIT, "kind" => kind).record(waited.as_secs_f64()),
     }
 }
 

@@ -221,6 +221,7 @@ pub async fn worker_context(
             std::process::id(),
             &Uuid::new_v4().simple().to_string()[..8]
         ),
+        stop: Default::default(),
     })
 }
 

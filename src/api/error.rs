@@ -65,6 +65,18 @@ pub enum ApiError {
         /// `event_streams_per_key`.
         limit: usize,
     },
+    /// 429: the tenant has `tenant_max_queued` jobs queued already; nothing was kept.
+    /// `Retry-After` estimates when one of its jobs will have started.
+    #[error(
+        "this account has {limit} imports waiting to run, the most it may have; the file was \
+         not kept, upload it again in {retry_after} s or once one of them has started"
+    )]
+    QueueFull {
+        /// `tenant_max_queued`.
+        limit: u32,
+        /// Whole seconds to wait (at least 1).
+        retry_after: u64,
+    },
     /// 503: a dependency (queue, database) is unavailable; try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -92,7 +104,8 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. }
             | Self::TooManyFailedAuthentications { .. }
-            | Self::TooManyStreams { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | Self::TooManyStreams { .. }
+            | Self::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -112,6 +125,16 @@ impl From<sqlx::Error> for ApiError {
             Self::Unavailable("the database is unavailable; try again later".into())
         } else {
             Self::internal(error)
+        }
+    }
+}
+
+impl From<crate::db::schedule::QueueFull> for ApiError {
+    fn from(full: crate::db::schedule::QueueFull) -> Self {
+        metrics::counter!(crate::prometheus::QUEUE_FULL_REFUSED).increment(1);
+        Self::QueueFull {
+            limit: full.limit,
+            retry_after: full.retry_after,
         }
     }
 }
@@ -160,7 +183,8 @@ impl IntoResponse for ApiError {
         let retry_after = match self {
             Self::Maintenance => Some(MAINTENANCE_RETRY_AFTER_SECS),
             Self::TooManyRequests { retry_after }
-            | Self::TooManyFailedAuthentications { retry_after } => Some(retry_after),
+            | Self::TooManyFailedAuthentications { retry_after }
+            | Self::QueueFull { retry_after, .. } => Some(retry_after),
             Self::TooManyStreams { .. } => Some(STREAMS_RETRY_AFTER_SECS),
             _ => None,
         };

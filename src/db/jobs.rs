@@ -135,7 +135,7 @@ pub struct ImportCounts {
     pub unchanged_rows: i64,
 }
 
-const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, name, file_size, column_mapping,
+pub(crate) const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, name, file_size, column_mapping,
     sheet, send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
     created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, lost_runs, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
     email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after,
@@ -143,7 +143,11 @@ const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, name, fil
 
 /// Inserts a queued job that `task_id` is about to carry. If that push never reaches the
 /// queue, the reconciler finds the task missing and enqueues the job again.
-pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRecord, sqlx::Error> {
+pub async fn insert(
+    conn: impl sqlx::PgExecutor<'_>,
+    job: &NewJob,
+    task_id: Uuid,
+) -> Result<JobRecord, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
                                   column_mapping, send_error_email, task_id, enqueued_at,
@@ -165,7 +169,7 @@ pub async fn insert(pool: &PgPool, job: &NewJob, task_id: Uuid) -> Result<JobRec
     .bind(&job.name)
     .bind(job.dry_run)
     .bind(&job.sheet)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
 }
 
@@ -205,43 +209,6 @@ impl Lease {
     fn seconds(&self) -> f64 {
         self.duration.as_secs_f64()
     }
-}
-
-/// Starts a run under `lease`: a queued job, or a running one whose lease ran out (its
-/// worker stopped reporting). Progress and counts start from zero so that the final
-/// counts are those of one complete run. `None` when someone else holds the job, it is
-/// terminal, a cancel is pending, or it waits out a retry's backoff (an early delivery;
-/// the reconciler enqueues it again when it is due).
-///
-/// Taking over a running job counts its lapsed run as lost (as `expire_leases` does). A
-/// job whose lost runs reach `max_lost_runs` is never claimed: the runner fails it
-/// without running it (once the reconciler has handed it on, when it was running).
-pub async fn claim(
-    pool: &PgPool,
-    id: Uuid,
-    lease: &Lease,
-    max_lost_runs: i32,
-) -> Result<Option<JobRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "UPDATE import_jobs
-            SET state = 'running', started_at = now(), rows_processed = 0, bytes_processed = 0,
-                total_original_rows = NULL, total_imported_rows = NULL, total_error_rows = NULL,
-                created_rows = NULL, updated_rows = NULL, unchanged_rows = NULL,
-                error = NULL, attempts = attempts + 1,
-                lost_runs = lost_runs + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
-                lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3)
-          WHERE id = $1 AND cancel_requested_at IS NULL AND run_after <= now()
-            AND ((state = 'queued' AND lost_runs < $4)
-                 OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()
-                     AND lost_runs + 1 < $4))
-      RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&lease.owner)
-    .bind(lease.seconds())
-    .bind(max_lost_runs)
-    .fetch_optional(pool)
-    .await
 }
 
 /// What a renewal found.
@@ -384,21 +351,30 @@ pub struct QueuedJob {
 }
 
 /// Queued jobs that are due and were pushed longer than `grace` ago (or not at all).
+/// Jobs of a tenant at its cap of live runs (`tenant_max_running`, 0: none) are left
+/// out: the run that frees the tenant's slot picks the next one itself, and a lapsed
+/// lease frees it here (see `db::schedule`), so pushing them would only wake workers
+/// for nothing.
 pub async fn due_for_enqueue(
     conn: &mut sqlx::PgConnection,
     grace: std::time::Duration,
     limit: i64,
+    tenant_max_running: u32,
 ) -> Result<Vec<QueuedJob>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT id, task_id, enqueued_at IS NOT NULL AS pushed
-           FROM import_jobs
+           FROM import_jobs q
           WHERE state = 'queued' AND run_after <= now()
             AND COALESCE(enqueued_at, '-infinity') < now() - make_interval(secs => $1)
+            AND ($3 = 0 OR (SELECT count(*) FROM import_jobs r
+                             WHERE r.tenant_id = q.tenant_id AND r.{live}) < $3)
           ORDER BY run_after, created_at
           LIMIT $2",
-    )
+        live = super::schedule::LIVE_RUN
+    ))
     .bind(grace.as_secs_f64())
     .bind(limit)
+    .bind(i64::from(tenant_max_running))
     .fetch_all(conn)
     .await
 }

@@ -6,6 +6,7 @@ pub mod job_errors;
 pub mod jobs;
 pub mod opportunities;
 pub mod sales_targets;
+pub mod schedule;
 pub mod webhooks;
 
 use std::{str::FromStr, time::Duration};

@@ -8,11 +8,15 @@
 
 use sqlx::PgPool;
 
-use super::{queue::JobQueue, submit};
+use super::{
+    queue::JobQueue,
+    submit::{self, SubmitError},
+};
 use crate::{
     db::{
         self,
         jobs::{JobRecord, KeyedJob, NewJob},
+        schedule::QueueFull,
     },
     storage::Store,
 };
@@ -77,20 +81,25 @@ pub enum IdempotencyError {
     /// `validate_only` set otherwise).
     #[error("this Idempotency-Key was already used for another file in the last 24 hours")]
     KeyReused,
+    /// The tenant has `tenant_max_queued` jobs queued; nothing was recorded.
+    #[error("the tenant's queue is full ({} jobs)", .0.limit)]
+    QueueFull(QueueFull),
     /// Recording the job or looking the key up failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
 
 /// Submits `job`, unless its idempotency key already names a job of the last 24 hours.
-/// Whenever no new job is made, the new upload's file is removed.
+/// Whenever no new job is made, the new upload's file is removed. A replay is answered
+/// whatever the tenant's queue holds; a new job only within `max_queued` (0: no limit).
 pub async fn submit_once(
     db: &PgPool,
     queue: &JobQueue,
     store: &Store,
     job: &NewJob,
+    max_queued: u32,
 ) -> Result<Submitted, IdempotencyError> {
-    let outcome = submit_or_replay(db, queue, job).await;
+    let outcome = submit_or_replay(db, queue, job, max_queued).await;
     if !matches!(outcome, Ok(Submitted::New(_))) {
         store.remove_upload(job.id).await;
     }
@@ -101,9 +110,12 @@ async fn submit_or_replay(
     db: &PgPool,
     queue: &JobQueue,
     job: &NewJob,
+    max_queued: u32,
 ) -> Result<Submitted, IdempotencyError> {
     let Some(key) = job.idempotency_key.as_deref() else {
-        return Ok(Submitted::New(submit::submit(db, queue, job).await?));
+        return Ok(Submitted::New(
+            submit::submit(db, queue, job, max_queued).await?,
+        ));
     };
     // Also releases the key when its job is older than the window.
     if let Some(first) =
@@ -111,10 +123,10 @@ async fn submit_or_replay(
     {
         return replay(first, job);
     }
-    match submit::submit(db, queue, job).await {
+    match submit::submit(db, queue, job, max_queued).await {
         Ok(record) => Ok(Submitted::New(record)),
         // A concurrent upload with this key inserted its job first.
-        Err(e) if is_key_conflict(&e) => {
+        Err(SubmitError::Database(e)) if is_key_conflict(&e) => {
             tracing::info!(job_id = %job.id, "a concurrent upload took this Idempotency-Key first");
             match db::jobs::find_by_idempotency_key(db, job.tenant_id, key, WINDOW_SECS).await? {
                 Some(first) => replay(first, job),
@@ -136,6 +148,15 @@ fn replay(first: KeyedJob, job: &NewJob) -> Result<Submitted, IdempotencyError> 
         Ok(Submitted::Replayed(first.job))
     } else {
         Err(IdempotencyError::KeyReused)
+    }
+}
+
+impl From<SubmitError> for IdempotencyError {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::QueueFull(full) => Self::QueueFull(full),
+            SubmitError::Database(e) => Self::Database(e),
+        }
     }
 }
 

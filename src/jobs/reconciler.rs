@@ -37,6 +37,8 @@ pub struct ReconcilerConfig {
     /// A partial upload not written to for this long belongs to a dead request; an
     /// upload without a job row this old was never recorded.
     pub stale_upload: Duration,
+    /// `tenant_max_running`: a capped tenant's jobs are not pushed (see `due_for_enqueue`).
+    pub tenant_max_running: u32,
 }
 
 impl From<&crate::config::Settings> for ReconcilerConfig {
@@ -45,6 +47,7 @@ impl From<&crate::config::Settings> for ReconcilerConfig {
             interval: Duration::from_secs(settings.reconcile_interval_secs.max(1)),
             grace: Duration::from_secs(settings.enqueue_grace_secs),
             stale_upload: Duration::from_secs(settings.stale_upload_secs),
+            tenant_max_running: settings.tenant_max_running,
         }
     }
 }
@@ -107,7 +110,9 @@ pub async fn tick(
     }
     let handed_on = db::jobs::expire_leases(&mut tx).await?;
     let mut enqueued = 0;
-    for job in db::jobs::due_for_enqueue(&mut tx, config.grace, BATCH).await? {
+    for job in
+        db::jobs::due_for_enqueue(&mut tx, config.grace, BATCH, config.tenant_max_running).await?
+    {
         if job.pushed
             && let Some(task_id) = job.task_id
         {

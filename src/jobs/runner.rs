@@ -29,6 +29,7 @@ use crate::{
     db::{
         self,
         jobs::{JobRecord, Lease, Renewal},
+        schedule::PickRules,
     },
     import::{
         self, FailedRows, ImportError, ImportRequest, Progress, ProgressSink, Verdict,
@@ -51,32 +52,108 @@ pub struct WorkerContext {
     pub settings: Arc<Settings>,
     /// Names this worker process in lease owners, for the logs and the jobs table.
     pub worker_name: String,
+    /// Set when the process is asked to stop: a slot then starts no further job.
+    pub stop: StopRequest,
+}
+
+/// Whether the worker process was asked to stop; shared by its slots.
+#[derive(Debug, Clone, Default)]
+pub struct StopRequest(Arc<AtomicBool>);
+
+impl StopRequest {
+    /// Asks every slot to start no further job.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// Runs one delivery of job `job_id`. Never fails: whatever happens is recorded on the
 /// job's row, and whatever could not be recorded (Postgres down) is recovered by the
 /// reconciler once the run's lease lapses.
+///
+/// The delivered job is only a wake-up: it is ended here when it must end without a run
+/// (see [`settle_delivered`]), and then this slot runs jobs in the fair order (see
+/// `db::schedule`) for as long as there is one it may start. So a slot freed by a tenant's
+/// job goes to the tenant that waits, whatever order the queue delivers tasks in, and a
+/// tenant held back by its cap gets its next job started by the run that frees its slot.
+/// A job whose task was spent on another job is picked by a later run, or pushed again by
+/// the reconciler.
 pub async fn execute(ctx: &WorkerContext, job_id: Uuid) {
-    let span = tracing::info_span!("job", %job_id, tenant = tracing::field::Empty, kind = tracing::field::Empty);
-    if let Err(e) = run(ctx, job_id).instrument(span.clone()).await {
-        span.in_scope(|| {
-            tracing::warn!(error = %e, "could not record the run; the job is handed on when its lease lapses")
-        });
+    let span = job_span(job_id);
+    if let Err(e) = settle_delivered(ctx, job_id).instrument(span.clone()).await {
+        span.in_scope(|| tracing::warn!(error = %e, "could not settle the delivered job"));
     }
-    crate::alloc::release_freed_memory();
+    let rules = PickRules {
+        order: ctx.settings.job_pick_order,
+        tenant_max_running: ctx.settings.tenant_max_running,
+        max_attempts: max_attempts(ctx),
+        max_lost_runs: max_lost_runs(ctx),
+    };
+    while !ctx.stop.is_requested() {
+        let lease = Lease {
+            owner: format!("{}/{}", ctx.worker_name, Uuid::new_v4().simple()),
+            duration: Duration::from_secs(ctx.settings.orphan_timeout_secs.max(3)),
+        };
+        let job = match db::schedule::claim_next(&ctx.db, &lease, rules).await {
+            Ok(Some(job)) => job,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not pick the next job; the reconciler pushes it again");
+                break;
+            }
+        };
+        let span = job_span(job.id);
+        if let Err(e) = run_claimed(ctx, job, &lease).instrument(span.clone()).await {
+            span.in_scope(|| {
+                tracing::warn!(error = %e, "could not record the run; the job is handed on when its lease lapses")
+            });
+        }
+        crate::alloc::release_freed_memory();
+    }
 }
 
-async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), sqlx::Error> {
+fn job_span(job_id: Uuid) -> tracing::Span {
+    tracing::info_span!("job", %job_id, tenant = tracing::field::Empty, kind = tracing::field::Empty)
+}
+
+fn max_attempts(ctx: &WorkerContext) -> i32 {
+    ctx.settings.job_max_attempts.max(1) as i32
+}
+
+fn max_lost_runs(ctx: &WorkerContext) -> i32 {
+    ctx.settings.job_max_lost_runs.max(1) as i32
+}
+
+/// Names the job's tenant and kind on the current span; returns the tenant's slug.
+async fn describe_span(
+    ctx: &WorkerContext,
+    job: &JobRecord,
+) -> Result<Option<String>, sqlx::Error> {
+    let span = tracing::Span::current();
+    let tenant = db::accounts::job_owner(&ctx.db, job.user_id)
+        .await?
+        .map(|(_, tenant)| tenant);
+    if let Some(tenant) = &tenant {
+        span.record("tenant", tenant.as_str());
+    }
+    span.record("kind", job.kind().as_str());
+    Ok(tenant)
+}
+
+/// Ends the delivered job when it must end without a run: it ended already (its
+/// follow-ups are settled), a cancel is pending (its run died after the request), or it
+/// is out of lost runs or attempts. The fair pick never starts such a job.
+async fn settle_delivered(ctx: &WorkerContext, job_id: Uuid) -> Result<(), sqlx::Error> {
     let Some(job) = db::jobs::get(&ctx.db, job_id).await? else {
         tracing::warn!("no such job; dropping the delivery");
         return Ok(());
     };
-    let span = tracing::Span::current();
-    if let Some((_, tenant)) = db::accounts::job_owner(&ctx.db, job.user_id).await? {
-        span.record("tenant", tenant.as_str());
-    }
-    span.record("kind", job.kind().as_str());
-
+    describe_span(ctx, &job).await?;
     if job.state().is_terminal() {
         lifecycle::settle_ended(ctx, &job).await;
         return Ok(());
@@ -87,8 +164,7 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), sqlx::Error> {
         lifecycle::end(ctx, job_id, None, Ending::Cancelled { counts: None, note }).await?;
         return Ok(());
     }
-    let max_lost_runs = ctx.settings.job_max_lost_runs.max(1) as i32;
-    if job.lost_runs >= max_lost_runs {
+    if job.lost_runs >= max_lost_runs(ctx) {
         let message = format!(
             "not run again: its worker stopped without reporting back during {} runs (the \
              process was killed or crashed while reading it; a file that costs a worker more \
@@ -98,29 +174,37 @@ async fn run(ctx: &WorkerContext, job_id: Uuid) -> Result<(), sqlx::Error> {
         lifecycle::end(ctx, job_id, None, Ending::Failed(message)).await?;
         return Ok(());
     }
-    let max_attempts = ctx.settings.job_max_attempts.max(1) as i32;
-    if job.attempts >= max_attempts {
+    if job.attempts >= max_attempts(ctx) {
         let reason = job
             .error
             .clone()
             .unwrap_or_else(|| "the worker stopped during each run".into());
         let message = format!("gave up after {} attempts: {reason}", job.attempts);
         lifecycle::end(ctx, job_id, None, Ending::Failed(message)).await?;
-        return Ok(());
     }
-    let lease = Lease {
-        owner: format!("{}/{}", ctx.worker_name, Uuid::new_v4().simple()),
-        duration: Duration::from_secs(ctx.settings.orphan_timeout_secs.max(3)),
-    };
-    let Some(job) = db::jobs::claim(&ctx.db, job_id, &lease, max_lost_runs).await? else {
-        tracing::debug!("another run holds the job; dropping the delivery");
-        return Ok(());
-    };
+    Ok(())
+}
+
+/// Runs a job this slot has claimed under `lease`, and records how the run ended.
+async fn run_claimed(
+    ctx: &WorkerContext,
+    job: JobRecord,
+    lease: &Lease,
+) -> Result<(), sqlx::Error> {
+    let tenant = describe_span(ctx, &job).await?;
+    if job.attempts == 1
+        && let Some(waited) = db::schedule::queue_wait(&job)
+    {
+        let tenant = tenant
+            .as_deref()
+            .filter(|_| ctx.settings.metrics_tenant_labels);
+        crate::prometheus::queue_wait(job.kind(), tenant, waited);
+    }
     // The failed rows of an earlier run of this job are not this run's.
-    db::job_errors::clear(&ctx.db, job_id, &lease).await?;
+    db::job_errors::clear(&ctx.db, job.id, lease).await?;
     tracing::info!(attempt = job.attempts, "import started");
-    let result = import_under_lease(ctx, &job, &lease).await;
-    conclude(ctx, &job, &lease, result, max_attempts).await
+    let result = import_under_lease(ctx, &job, lease).await;
+    conclude(ctx, &job, lease, result, max_attempts(ctx)).await
 }
 
 /// Runs the import while a heartbeat keeps the lease.

@@ -9,16 +9,37 @@ use super::queue::JobQueue;
 use crate::db::{
     self,
     jobs::{JobRecord, NewJob},
+    schedule::{Admission, QueueFull},
 };
+
+/// Why an upload did not become a job.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The tenant has `tenant_max_queued` jobs queued; nothing was recorded.
+    #[error("the tenant's queue is full ({} jobs)", .0.limit)]
+    QueueFull(QueueFull),
+    /// Recording the job failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
 
 /// Records the job (queued) and then enqueues it: the row exists before a worker can see
 /// the task. Postgres is the truth: when Redis cannot take the task now (down, or the
 /// API dies right here), the job stays queued and the reconciler enqueues it once Redis
 /// answers. Redis being down delays imports; it does not refuse them. Only a failed
-/// insert is an error; the caller then removes the upload.
-pub async fn submit(db: &PgPool, queue: &JobQueue, job: &NewJob) -> Result<JobRecord, sqlx::Error> {
+/// insert is an error, or a tenant with `max_queued` jobs queued already (0: no limit);
+/// the caller then removes the upload.
+pub async fn submit(
+    db: &PgPool,
+    queue: &JobQueue,
+    job: &NewJob,
+    max_queued: u32,
+) -> Result<JobRecord, SubmitError> {
     let task_id = Uuid::new_v4();
-    let record = db::jobs::insert(db, job, task_id).await?;
+    let record = match db::schedule::admit(db, job, task_id, max_queued).await? {
+        Admission::Admitted(record) => record,
+        Admission::Refused(full) => return Err(SubmitError::QueueFull(full)),
+    };
     match queue.enqueue(job.id, task_id).await {
         Ok(()) => {
             tracing::info!(job_id = %job.id, kind = job.kind.as_str(), size = job.file_size, "upload queued")

@@ -85,6 +85,7 @@ pub async fn run(
         crate::webhooks::delivery::DeliveryConfig::from(settings.as_ref()),
     ));
 
+    let stop = ctx.stop.clone();
     let monitor = Monitor::new()
         .on_event({
             let health = health.clone();
@@ -118,6 +119,7 @@ pub async fn run(
             shutdown.await;
             tracing::info!("stopping: finishing the jobs in hand");
             requested.store(true, Ordering::SeqCst);
+            stop.request();
             health.stopping();
             let _ = monitor_ctx.shutdown();
             drain_started.notify_one();

@@ -58,6 +58,14 @@ async fn queued_jobs_whose_tasks_redis_lost_are_enqueued_again_from_postgres() {
     assert_eq!(app.stored_opportunities().await, 15);
 }
 
+/// The pick's rules of the default settings.
+const RULES: db::schedule::PickRules = db::schedule::PickRules {
+    order: db::schedule::PickOrder::Fair,
+    tenant_max_running: 4,
+    max_attempts: 5,
+    max_lost_runs: 3,
+};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
     let app = spawn_app_with(|_| {}, false).await;
@@ -73,10 +81,12 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
     };
     let (first, second) = (lease("first"), lease("second"));
 
-    let claimed = db::jobs::claim(&app.db, id, &first, 3).await.unwrap();
+    let claimed = db::schedule::claim_next(&app.db, &first, RULES)
+        .await
+        .unwrap();
     assert_eq!(claimed.unwrap().state(), JobState::Running);
     assert!(
-        db::jobs::claim(&app.db, id, &second, 3)
+        db::schedule::claim_next(&app.db, &second, RULES)
             .await
             .unwrap()
             .is_none(),
@@ -95,7 +105,7 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
         .await
         .unwrap();
     assert!(
-        db::jobs::claim(&app.db, id, &second, 3)
+        db::schedule::claim_next(&app.db, &second, RULES)
             .await
             .unwrap()
             .is_some()

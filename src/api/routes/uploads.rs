@@ -188,6 +188,19 @@ async fn upload(
         .flatten();
     let idempotency_key = idempotency_key(&headers)?;
     refuse_declared_oversize(&headers, state.settings.max_upload_bytes)?;
+    // Before a byte of the body is read too: a full queue refuses the upload. A repeated
+    // Idempotency-Key may name a job already made, so its answer waits for the key lookup
+    // (the limit is checked again, atomically, when the job is recorded).
+    if idempotency_key.is_none()
+        && let Some(full) = crate::db::schedule::queue_full(
+            &state.db,
+            caller.tenant_id,
+            state.settings.tenant_max_queued,
+        )
+        .await?
+    {
+        return Err(full.into());
+    }
     let mut multipart = multipart.map_err(|e| {
         ApiError::BadRequest(format!(
             "send the CSV as multipart/form-data in a field named \"file\" ({e})"
@@ -226,8 +239,14 @@ async fn upload(
         file_sha256: idempotency_key.is_some().then(|| upload.sha256.to_vec()),
         idempotency_key: idempotency_key.map(IdempotencyKey::into_inner),
     };
-    let submitted =
-        idempotency::submit_once(&state.db, &state.queue, &state.store, &new_job).await?;
+    let submitted = idempotency::submit_once(
+        &state.db,
+        &state.queue,
+        &state.store,
+        &new_job,
+        state.settings.tenant_max_queued,
+    )
+    .await?;
     let (mut job, replayed) = match submitted {
         Submitted::New(job) => (job, false),
         Submitted::Replayed(job) => (job, true),
@@ -344,6 +363,7 @@ impl From<IdempotencyError> for ApiError {
     fn from(error: IdempotencyError) -> Self {
         match error {
             IdempotencyError::KeyReused => Self::Conflict(error.to_string()),
+            IdempotencyError::QueueFull(full) => full.into(),
             IdempotencyError::Database(e) => e.into(),
         }
     }
