@@ -147,7 +147,7 @@ pub struct QueueFull {
 #[derive(Debug)]
 pub enum Admission {
     /// The job was recorded, queued.
-    Admitted(JobRecord),
+    Admitted(Box<JobRecord>),
     /// The tenant has `limit` jobs queued already; nothing was recorded.
     Refused(QueueFull),
 }
@@ -162,9 +162,8 @@ pub async fn admit(
     max_queued: u32,
 ) -> Result<Admission, sqlx::Error> {
     if max_queued == 0 {
-        return Ok(Admission::Admitted(
-            super::jobs::insert(pool, job, task_id).await?,
-        ));
+        let record = super::jobs::insert(pool, job, task_id).await?;
+        return Ok(Admission::Admitted(Box::new(record)));
     }
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
@@ -176,7 +175,7 @@ pub async fn admit(
     }
     let record = super::jobs::insert(&mut *tx, job, task_id).await?;
     tx.commit().await?;
-    Ok(Admission::Admitted(record))
+    Ok(Admission::Admitted(Box::new(record)))
 }
 
 /// `Some` when the tenant has `max_queued` jobs queued or more (0: never).

@@ -37,7 +37,7 @@ pub async fn submit(
 ) -> Result<JobRecord, SubmitError> {
     let task_id = Uuid::new_v4();
     let record = match db::schedule::admit(db, job, task_id, max_queued).await? {
-        Admission::Admitted(record) => record,
+        Admission::Admitted(record) => *record,
         Admission::Refused(full) => return Err(SubmitError::QueueFull(full)),
     };
     match queue.enqueue(job.id, task_id).await {
