@@ -118,6 +118,9 @@ macro_rules! upload_handler {
                 (status = 403, description = "The key is not an administrator's", body = openapi::JSendFail),
                 (status = 409, description = "The Idempotency-Key was used for another file", body = openapi::JSendFail),
                 (status = 413, description = "The file is over `max_upload_bytes`", body = openapi::JSendFail),
+                (status = 429, description = "The tenant has `tenant_max_queued` jobs waiting to run already (or the key is over its rate limit); nothing was kept", body = openapi::JSendFail, headers(
+                    ("Retry-After" = u64, description = "Seconds after which an upload is likely accepted"),
+                )),
                 (status = 507, description = "The file store is full; nothing was kept", body = openapi::JSendError),
             ),
             security(("api_key" = [])),
