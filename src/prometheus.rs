@@ -42,6 +42,9 @@ pub const QUEUE_WAIT: &str = "batch_import_queue_wait_seconds";
 /// Queued and running jobs per tenant (read at scrape time by the API; only with
 /// `metrics_tenant_labels`).
 pub const TENANT_JOBS: &str = "batch_import_tenant_jobs";
+/// Worker slots the jobs in hand could use now, each tenant's capped at
+/// `tenant_max_running` (read at scrape time by the API; what autoscaling follows).
+pub const SLOTS_WANTED: &str = "batch_import_worker_slots_wanted";
 /// Uploads refused with 429 because their tenant had `tenant_max_queued` jobs queued.
 pub const QUEUE_FULL_REFUSED: &str = "batch_import_queue_full_refused_total";
 

@@ -248,6 +248,21 @@ pub async fn jobs_ahead(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, i64)>,
     .await
 }
 
+/// Worker slots the jobs in hand could use now: each tenant's running and waiting jobs,
+/// at most `tenant_max_running` of them (0: no cap). What autoscaling should follow: a
+/// capped tenant's backlog needs no more workers than its cap.
+pub async fn slots_wanted(pool: &PgPool, tenant_max_running: u32) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(sum(CASE WHEN $1 = 0 THEN jobs ELSE LEAST(jobs, $1) END), 0)::bigint
+           FROM (SELECT count(*) AS jobs FROM import_jobs
+                  WHERE state = 'running' OR (state = 'queued' AND cancel_requested_at IS NULL)
+                  GROUP BY tenant_id) per_tenant",
+    )
+    .bind(i64::from(tenant_max_running))
+    .fetch_one(pool)
+    .await
+}
+
 /// How long a started job waited: from its upload to the start of its first run.
 pub fn queue_wait(job: &JobRecord) -> Option<std::time::Duration> {
     let started: DateTime<Utc> = job.started_at?;

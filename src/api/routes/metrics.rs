@@ -61,6 +61,10 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         }
         Err(e) => tracing::warn!(error = %e, "metrics: could not read the row totals"),
     }
+    match db::schedule::slots_wanted(&state.db, state.settings.tenant_max_running).await {
+        Ok(slots) => metrics::gauge!(prometheus::SLOTS_WANTED).set(slots as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: could not read the slots wanted"),
+    }
     match state.queue.depth().await {
         Ok(depth) => metrics::gauge!(prometheus::QUEUE_DEPTH).set(depth as f64),
         Err(e) => tracing::warn!(error = %e, "metrics: could not read the queue depth"),
