@@ -16,7 +16,12 @@ async fn a_worker_kill_storm_over_concurrent_imports_loses_nothing_and_doubles_n
         workers: 3,
         // The storm may cut a job's run many times; this scenario is about surviving
         // that, not about the give-up rule for a job that kills its worker every time.
-        extra_env: &[("JOB_MAX_ATTEMPTS", "50"), ("JOB_MAX_LOST_RUNS", "50")],
+        // All six imports are one tenant's and must run at once: no per-tenant cap.
+        extra_env: &[
+            ("JOB_MAX_ATTEMPTS", "50"),
+            ("JOB_MAX_LOST_RUNS", "50"),
+            ("TENANT_MAX_RUNNING", "0"),
+        ],
         ..Options::default()
     })
     .await;
