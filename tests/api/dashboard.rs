@@ -715,6 +715,16 @@ async fn in_a_browser_a_queued_job_shows_the_jobs_ahead_of_it() {
         .goto(&format!("{}/", app.address))
         .await
         .unwrap();
+    // Every text the jobs' progress shows, from the first drawing on.
+    browser
+        .js("window.progressSeen = [];
+             new MutationObserver(() => {
+               for (const p of document.querySelectorAll('#jobs [data-field=progress]')) {
+                 window.progressSeen.push(`${p.closest('.job').id}: ${p.textContent}`);
+               }
+             }).observe(document.getElementById('jobs'),
+                        { subtree: true, childList: true, characterData: true });")
+        .await;
     browser.type_into("#api-key", &admin).await;
     browser.click("#sign-in-button").await;
     let progress = |id: &str| format!("#job-{id} [data-field=progress]");
@@ -735,6 +745,17 @@ async fn in_a_browser_a_queued_job_shows_the_jobs_ahead_of_it() {
         browser.find(&progress(&a2)).await.text().await.unwrap(),
         "Waiting for a worker · 2 jobs ahead"
     );
+    let seen = browser.js("return window.progressSeen").await;
+    let seen: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|text| text.as_str().unwrap())
+        .collect();
+    assert!(!seen.is_empty());
+    for text in &seen {
+        assert!(text.ends_with(" ahead"), "the count was lost: {seen:#?}");
+    }
     // Another tenant's job is counted, never shown.
     assert_eq!(
         browser
