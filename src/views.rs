@@ -2,9 +2,12 @@
 //! (which post the job as `GET /jobs/{id}` shows it): a module of its own so that the
 //! workers need not depend on the API.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -13,8 +16,9 @@ use crate::{
         job_errors::{HeaderValue, StoredError},
         jobs::JobRecord,
         opportunities::Opportunity,
+        schedule,
     },
-    domain::{ErrorSummaryEntry, Problem},
+    domain::{ErrorSummaryEntry, JobState, Problem},
 };
 
 /// A job as `GET /jobs/{id}` shows it; also the upload's answer.
@@ -27,6 +31,14 @@ pub struct JobView {
     pub kind: &'static str,
     #[schema(value_type = crate::domain::JobState)]
     pub state: &'static str,
+    /// While the job is queued: how many queued jobs, of all tenants, the workers are
+    /// likely to start before it (an estimate in turns: every tenant's oldest queued job
+    /// first, then every tenant's second, and so on); a count only, never whose they are.
+    /// `null` for a job that is not queued. `GET /jobs`, `GET /jobs/{id}` and the upload's
+    /// answer fill it in; the job events (`GET /jobs/{id}/events`) and the webhook calls
+    /// leave it `null`.
+    #[schema(minimum = 0)]
+    pub jobs_ahead: Option<i64>,
     /// The name given at upload, if any.
     pub name: Option<String>,
     pub file_name: String,
@@ -72,7 +84,8 @@ pub struct JobView {
 }
 
 impl JobView {
-    /// Builds the view; `public_base` is the API's public URL without a trailing slash.
+    /// Builds the view, without `jobs_ahead`; `public_base` is the API's public URL
+    /// without a trailing slash.
     pub fn new(job: JobRecord, public_base: &str) -> Self {
         let has_error_file = job.state().is_terminal() && job.total_error_rows.unwrap_or(0) > 0;
         Self {
@@ -80,6 +93,7 @@ impl JobView {
             url: job_url(public_base, job.id),
             kind: job.kind().as_str(),
             state: job.state().as_str(),
+            jobs_ahead: None,
             error_file: if has_error_file {
                 error_file_url(public_base, job.id)
             } else {
@@ -113,6 +127,54 @@ impl JobView {
             email_error: job.email_error,
             error_summary: job.error_summary.0,
         }
+    }
+
+    /// The views of `jobs`, in their order, with `jobs_ahead` filled in for the queued
+    /// ones: one query for them all, none when no job is queued.
+    pub async fn with_jobs_ahead(
+        pool: &PgPool,
+        jobs: Vec<JobRecord>,
+        public_base: &str,
+    ) -> Result<Vec<Self>, sqlx::Error> {
+        let queued: Vec<Uuid> = jobs
+            .iter()
+            .filter(|job| job.state() == JobState::Queued)
+            .map(|job| job.id)
+            .collect();
+        let ahead: HashMap<Uuid, i64> = schedule::jobs_ahead(pool, &queued)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(jobs
+            .into_iter()
+            .map(|job| {
+                let jobs_ahead = ahead.get(&job.id).copied();
+                Self {
+                    jobs_ahead,
+                    ..Self::new(job, public_base)
+                }
+            })
+            .collect())
+    }
+
+    /// The view of one job with `jobs_ahead` filled in when it is queued.
+    pub async fn of_one(
+        pool: &PgPool,
+        job: JobRecord,
+        public_base: &str,
+    ) -> Result<Self, sqlx::Error> {
+        let jobs_ahead = if job.state() == JobState::Queued {
+            schedule::jobs_ahead(pool, &[job.id])
+                .await?
+                .first()
+                .map(|(_, ahead)| *ahead)
+        } else {
+            None
+        };
+        Ok(Self {
+            jobs_ahead,
+            ..Self::new(job, public_base)
+        })
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Job {
     pub kind: String,
     /// Where it is in its life.
     pub state: JobState,
+    /// While it is queued: how many queued jobs (of any tenant) are likely to start before
+    /// it; `None` otherwise, and from an API that does not report it.
+    #[serde(default)]
+    pub jobs_ahead: Option<i64>,
     /// The uploaded file's name.
     pub file_name: String,
     /// The name given at upload (absent from an API that has no names).

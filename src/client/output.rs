@@ -51,14 +51,19 @@ pub fn print_json(value: &Value) {
     println!("{}", text.unwrap_or_default());
 }
 
-/// The job's id and URL, as `upload --no-wait` prints them.
+/// The job's id and URL, as `upload --no-wait` prints them, and the jobs ahead of it
+/// while it is queued.
 pub fn accepted(job: &Job) -> String {
-    format!(
+    let mut out = format!(
         "job={}\nurl={}\nstate={}\n",
         job.id,
         job.url,
         job.state.as_str()
-    )
+    );
+    if let Some(ahead) = job.jobs_ahead {
+        out.push_str(&format!("jobs_ahead={ahead}\n"));
+    }
+    out
 }
 
 /// The finished job's counts as the API names them, then where the failed rows were saved.
@@ -94,7 +99,7 @@ pub fn job_table(jobs: &[Job]) -> String {
     let count = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let mut rows = vec![
         [
-            "ID", "KIND", "STATE", "ROWS", "IMPORTED", "FAILED", "CREATED", "NAME", "FILE",
+            "ID", "KIND", "STATE", "AHEAD", "ROWS", "IMPORTED", "FAILED", "CREATED", "NAME", "FILE",
         ]
         .map(String::from),
     ];
@@ -103,6 +108,7 @@ pub fn job_table(jobs: &[Job]) -> String {
             j.id.to_string(),
             j.kind.clone(),
             j.state.as_str().to_owned(),
+            count(j.jobs_ahead),
             j.rows_processed.to_string(),
             count(j.total_imported_rows),
             count(j.total_error_rows),
@@ -123,6 +129,7 @@ pub fn job_details(job: &Job) -> String {
         ["url".to_owned(), job.url.clone()],
         ["kind".to_owned(), job.kind.clone()],
         ["state".to_owned(), job.state.as_str().to_owned()],
+        ["jobs_ahead".to_owned(), count(job.jobs_ahead)],
         [
             "name".to_owned(),
             job.name.as_deref().map_or_else(|| "-".to_owned(), one_line),
@@ -225,6 +232,23 @@ mod tests {
         assert!(text.contains("\nerror_file=http://x/errors.csv\ncreated_rows=2\n"));
         assert!(text.contains("\nupdated_rows=1\nunchanged_rows=0\ndry_run=true\n"));
         assert!(text.ends_with("error_csv=a.csv.errors.csv\n"));
+    }
+
+    #[test]
+    fn a_queued_job_shows_the_jobs_ahead_of_it_and_others_a_dash() {
+        let mut queued = sample();
+        queued["state"] = "queued".into();
+        queued["jobs_ahead"] = 7.into();
+        let queued = job(queued);
+        assert!(accepted(&queued).ends_with("\nstate=queued\njobs_ahead=7\n"));
+        let table = job_table(&[queued.clone(), job(sample())]);
+        let lines: Vec<&str> = table.lines().collect();
+        let column = lines[0].find("AHEAD").unwrap();
+        assert_eq!(&lines[1][column..column + 2], "7 ", "{table}");
+        assert_eq!(&lines[2][column..column + 2], "- ", "{table}");
+        assert!(job_details(&queued).contains("\njobs_ahead           7\n"));
+        assert!(job_details(&job(sample())).contains("\njobs_ahead           -\n"));
+        assert!(!accepted(&job(sample())).contains("jobs_ahead"));
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Bars {
         if self == Self::Shown {
             bar.enable_steady_tick(TICK);
         }
-        JobProgress { bar }
+        JobProgress { bar, ahead: None }
     }
 }
 
@@ -60,6 +60,9 @@ fn style(template: &str) -> ProgressStyle {
 #[derive(Debug)]
 pub struct JobProgress {
     bar: ProgressBar,
+    /// The last count of jobs ahead the API gave while the job was queued (its job events
+    /// carry none).
+    ahead: Option<i64>,
 }
 
 impl JobProgress {
@@ -70,8 +73,13 @@ impl JobProgress {
             _ => job.progress_percent.min(100),
         };
         self.bar.set_position(u64::from(percent));
+        if job.state != JobState::Queued {
+            self.ahead = None;
+        } else if job.jobs_ahead.is_some() {
+            self.ahead = job.jobs_ahead;
+        }
         let message = match job.state {
-            JobState::Queued => "queued, waiting for a worker".to_owned(),
+            JobState::Queued => queued_message(self.ahead),
             JobState::Running => format!("running: {} rows", job.rows_processed),
             state => state.as_str().to_owned(),
         };
@@ -81,5 +89,25 @@ impl JobProgress {
     /// Removes the bar (the summary is printed after it).
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// What the bar says while the job is queued, with the jobs ahead of it when known.
+fn queued_message(ahead: Option<i64>) -> String {
+    match ahead {
+        Some(1) => "queued, 1 job ahead".to_owned(),
+        Some(n) => format!("queued, {n} jobs ahead"),
+        None => "queued, waiting for a worker".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_queued_job_says_how_many_jobs_are_ahead_when_known() {
+        assert_eq!(super::queued_message(Some(0)), "queued, 0 jobs ahead");
+        assert_eq!(super::queued_message(Some(1)), "queued, 1 job ahead");
+        assert_eq!(super::queued_message(Some(12)), "queued, 12 jobs ahead");
+        assert_eq!(super::queued_message(None), "queued, waiting for a worker");
     }
 }

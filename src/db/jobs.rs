@@ -554,6 +554,19 @@ pub async fn totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::E
         .await
 }
 
+/// Queued and running jobs by tenant slug: `(slug, state, jobs)`, for metrics with tenant
+/// labels; a tenant with neither has no row.
+pub async fn tenant_totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.slug, j.state, count(*)
+           FROM import_jobs j JOIN tenants t ON t.id = j.tenant_id
+          WHERE j.state IN ('queued', 'running')
+          GROUP BY t.slug, j.state",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// Rows of all ended jobs by kind: `(kind, imported, failed)`, for metrics.
 pub async fn row_totals(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
     sqlx::query_as(

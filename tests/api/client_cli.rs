@@ -9,7 +9,9 @@ use std::{
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, error_messages, opportunities_csv, process_env, spawn_app};
+use crate::helpers::{
+    TestApp, error_messages, opportunities_csv, process_env, spawn_app, spawn_app_with,
+};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
@@ -340,6 +342,72 @@ async fn no_wait_prints_the_job_and_a_mapping_renames_the_columns() {
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(field(&out, "total_imported_rows"), "2");
+}
+
+/// With no worker the jobs stay queued: `upload --no-wait`, `job` and `jobs` print how many
+/// queued jobs (of any tenant) go before each, and `-` for a job that is not queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_job_shows_the_jobs_ahead_of_it() {
+    let app = spawn_app_with(|_| {}, false).await;
+    let key = app.admin_key().await;
+    let other = app.admin_key().await;
+    let file = write(&app, "q.csv", "Opportunity ID,Opportunity Name\nQ1,One\n");
+    // Uploaded K1, O1, K2: turn 1 is K1 then O1, turn 2 is K2.
+    let mut ids = Vec::new();
+    for (key, ahead) in [(&key, "0"), (&other, "1"), (&key, "2")] {
+        let out = app
+            .client(
+                key,
+                &["upload", "--kind", "opportunities", "--no-wait", &file],
+            )
+            .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(field(&out, "state"), "queued");
+        assert_eq!(field(&out, "jobs_ahead"), ahead, "{}", stdout(&out));
+        ids.push(field(&out, "job"));
+    }
+    let (k1, k2) = (&ids[0], &ids[2]);
+    let detail = |out: &Output, name: &str| -> String {
+        let text = stdout(out);
+        text.lines()
+            .find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some(name)).then(|| words.collect::<Vec<_>>().join(" "))
+            })
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+
+    let out = app.client(&key, &["job", k2]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(detail(&out, "jobs_ahead"), "2");
+
+    // The table: newest first, the count under AHEAD; the other tenant's job is not there.
+    let out = app.client(&key, &["jobs"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two jobs: {table}");
+    let column = lines[0].find("AHEAD").expect("an AHEAD column");
+    assert!(lines[1].starts_with(k2.as_str()), "{table}");
+    assert_eq!(&lines[1][column..column + 2], "2 ", "{table}");
+    assert!(lines[2].starts_with(k1.as_str()), "{table}");
+    assert_eq!(&lines[2][column..column + 2], "0 ", "{table}");
+
+    // K1 cancelled: no count (`-`); K2 moves up to turn 1, behind O1 only.
+    let cancelled = app.post(&key, &format!("/api/v1/jobs/{k1}/cancel")).await;
+    assert_eq!(cancelled.status(), 200);
+    let out = app.client(&key, &["job", k1]).await;
+    assert_eq!(detail(&out, "state"), "cancelled");
+    assert_eq!(detail(&out, "jobs_ahead"), "-");
+    let out = app.client(&key, &["job", k2]).await;
+    assert_eq!(detail(&out, "jobs_ahead"), "1");
+    let out = app.client(&key, &["jobs"]).await;
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    // The STATE column is wider now ("cancelled").
+    let column = lines[0].find("AHEAD").unwrap();
+    assert_eq!(&lines[1][column..column + 2], "1 ", "{table}");
+    assert_eq!(&lines[2][column..column + 2], "- ", "{table}");
 }
 
 /// A `serve` process of the test's installation on `port`; killed when dropped.

@@ -694,3 +694,97 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         "the page scrolls sideways at 390 px"
     );
 }
+
+/// A queued job says how many jobs are ahead of it, in the list and on the job's link, and
+/// keeps the count while its event stream is open (job events do not carry it); the count
+/// moves when a job ahead leaves the queue. No worker: the jobs stay queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_a_queued_job_shows_the_jobs_ahead_of_it() {
+    let app = spawn_app_with(|_| {}, false).await;
+    let admin = app.key("acme", "boss@acme.com", true).await;
+    let other = app.key("globex", "ops@globex.com", true).await;
+    let csv = "Opportunity ID,Opportunity Name\nQ1,One\n";
+    // Uploaded G1, A1, A2: turn 1 is G1 then A1, turn 2 is A2.
+    let g1 = app.upload_job(&other, "opportunities", "", csv).await;
+    let a1 = app.upload_job(&admin, "opportunities", "", csv).await;
+    let a2 = app.upload_job(&admin, "opportunities", "", csv).await;
+
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/", app.address))
+        .await
+        .unwrap();
+    // Every text the jobs' progress shows, from the first drawing on.
+    browser
+        .js("window.progressSeen = [];
+             new MutationObserver(() => {
+               for (const p of document.querySelectorAll('#jobs [data-field=progress]')) {
+                 window.progressSeen.push(`${p.closest('.job').id}: ${p.textContent}`);
+               }
+             }).observe(document.getElementById('jobs'),
+                        { subtree: true, childList: true, characterData: true });")
+        .await;
+    browser.type_into("#api-key", &admin).await;
+    browser.click("#sign-in-button").await;
+    let progress = |id: &str| format!("#job-{id} [data-field=progress]");
+    browser
+        .wait_for(&progress(&a1), "Waiting for a worker · 1 job ahead")
+        .await;
+    browser
+        .wait_for(&progress(&a2), "Waiting for a worker · 2 jobs ahead")
+        .await;
+    // Both are followed live; their first event (no count) leaves the count shown.
+    for id in [&a1, &a2] {
+        browser
+            .wait_for(&format!("#job-{id} [data-field=live]"), "Live")
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        browser.find(&progress(&a2)).await.text().await.unwrap(),
+        "Waiting for a worker · 2 jobs ahead"
+    );
+    let seen = browser.js("return window.progressSeen").await;
+    let seen: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|text| text.as_str().unwrap())
+        .collect();
+    assert!(!seen.is_empty());
+    for text in &seen {
+        assert!(text.ends_with(" ahead"), "the count was lost: {seen:#?}");
+    }
+    // Another tenant's job is counted, never shown.
+    assert_eq!(
+        browser
+            .js(&format!("return document.body.innerHTML.includes('{g1}')"))
+            .await,
+        json!(false)
+    );
+
+    // G1 is cancelled elsewhere: at the next refresh A1 is next in line, A2 one behind.
+    let cancelled = app.post(&other, &format!("/api/v1/jobs/{g1}/cancel")).await;
+    assert_eq!(cancelled.status(), 200);
+    browser
+        .wait_for(&progress(&a1), "Waiting for a worker · next in line")
+        .await;
+    browser
+        .wait_for(&progress(&a2), "Waiting for a worker · 1 job ahead")
+        .await;
+
+    // The email's link to the job, on a fresh load, shows the count too.
+    browser.client.goto("about:blank").await.unwrap();
+    browser
+        .client
+        .goto(&format!("{}/#job={a2}", app.address))
+        .await
+        .unwrap();
+    browser
+        .wait_for(&progress(&a2), "Waiting for a worker · 1 job ahead")
+        .await;
+
+    let problems = browser.console_problems().await;
+    assert!(problems.is_empty(), "the console shows {problems:#?}");
+}

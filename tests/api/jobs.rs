@@ -208,3 +208,123 @@ async fn a_push_wakes_the_listener() {
     listener.abort();
     assert!(matches!(woken, Ok(Some(()))), "no wake-up after the push");
 }
+
+/// A queued job shows how many queued jobs go before it, by turns (every tenant's oldest
+/// queued job, then every tenant's second, …; within a turn, upload order): in the
+/// upload's answer, on the job and in the list. Only a count: another tenant's jobs are
+/// counted, never named. A job that is not queued has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_job_shows_the_jobs_ahead_of_it_by_turns() {
+    // No worker: every job stays queued until the test says otherwise.
+    let app = spawn_app_with(|_| {}, false).await;
+    let a = app.admin_key().await;
+    let b = app.admin_key().await;
+    let csv = "Opportunity ID,Opportunity Name\nA,B\n";
+    // Uploaded in this order: A1 A2 A3 B1 B2. The answer counts the jobs queued so far.
+    let mut ids = Vec::new();
+    for (key, ahead_at_upload) in [(&a, 0), (&a, 1), (&a, 2), (&b, 1), (&b, 3)] {
+        let response = app.upload(key, "opportunities", "", "o.csv", csv).await;
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["state"], "queued", "{body}");
+        assert_eq!(body["data"]["jobs_ahead"], ahead_at_upload, "{body}");
+        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let [a1, a2, a3, b1, b2] = <[String; 5]>::try_from(ids).unwrap();
+
+    let ahead = |key: String, id: String| {
+        let app = &app;
+        async move {
+            let body: Value = app
+                .get(&key, &format!("/api/v1/jobs/{id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            body["data"]["jobs_ahead"].clone()
+        }
+    };
+    // Turn 1: A1, B1; turn 2: A2, B2; turn 3: A3.
+    assert_eq!(ahead(a.clone(), a1.clone()).await, 0);
+    assert_eq!(ahead(a.clone(), a2.clone()).await, 2);
+    assert_eq!(ahead(a.clone(), a3.clone()).await, 4);
+    assert_eq!(ahead(b.clone(), b1.clone()).await, 1);
+    assert_eq!(ahead(b.clone(), b2.clone()).await, 3);
+
+    // The list: newest first, each with its own count, and no other tenant's id.
+    let list = |key: String| {
+        let app = &app;
+        async move {
+            let response = app.get(&key, "/api/v1/jobs").await;
+            assert_eq!(response.status(), 200);
+            let text = response.text().await.unwrap();
+            let body: Value = serde_json::from_str(&text).unwrap();
+            let pairs: Vec<(String, Value)> = body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| {
+                    (
+                        j["id"].as_str().unwrap().to_owned(),
+                        j["jobs_ahead"].clone(),
+                    )
+                })
+                .collect();
+            (text, pairs)
+        }
+    };
+    let (text, pairs) = list(a.clone()).await;
+    assert_eq!(
+        pairs,
+        [
+            (a3.clone(), Value::from(4)),
+            (a2.clone(), Value::from(2)),
+            (a1.clone(), Value::from(0)),
+        ]
+    );
+    assert!(!text.contains(&b1) && !text.contains(&b2), "{text}");
+    let (text, pairs) = list(b.clone()).await;
+    assert_eq!(
+        pairs,
+        [(b2.clone(), Value::from(3)), (b1.clone(), Value::from(1))]
+    );
+    for id in [&a1, &a2, &a3] {
+        assert!(!text.contains(id.as_str()), "{text}");
+    }
+
+    // A1 starts (a run under a live lease, as a worker's claim leaves it): it has no count,
+    // and every job behind it moves up. Turn 1: A2, B1; turn 2: A3, B2.
+    sqlx::query(
+        "UPDATE import_jobs SET state = 'running', started_at = now(), attempts = 1,
+                lease_owner = 'test', lease_expires_at = now() + interval '1 hour'
+          WHERE id = $1::uuid",
+    )
+    .bind(&a1)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(ahead(a.clone(), a1.clone()).await, Value::Null);
+    assert_eq!(ahead(a.clone(), a2.clone()).await, 0);
+    assert_eq!(ahead(b.clone(), b1.clone()).await, 1);
+    assert_eq!(ahead(a.clone(), a3.clone()).await, 2);
+    assert_eq!(ahead(b.clone(), b2.clone()).await, 3);
+
+    // B1 is cancelled: ended, no count; B2 takes its turn. Turn 1: A2, B2; turn 2: A3.
+    let cancelled = app.post(&b, &format!("/api/v1/jobs/{b1}/cancel")).await;
+    assert_eq!(cancelled.status(), 200);
+    let body: Value = cancelled.json().await.unwrap();
+    assert_eq!(body["data"]["jobs_ahead"], Value::Null, "{body}");
+    assert_eq!(ahead(b.clone(), b1.clone()).await, Value::Null);
+    assert_eq!(ahead(b.clone(), b2.clone()).await, 1);
+    assert_eq!(ahead(a.clone(), a3.clone()).await, 2);
+
+    // A worker imports the rest: completed jobs have no count.
+    let _worker = worker_process(&app.settings);
+    for (key, id) in [(&a, &a2), (&a, &a3), (&b, &b2)] {
+        let job = app.wait_for_job(key, id).await;
+        assert_eq!(job["state"], "completed", "{job}");
+        assert_eq!(job["jobs_ahead"], Value::Null, "{job}");
+    }
+    let (_, pairs) = list(a.clone()).await;
+    assert!(pairs.iter().all(|(_, ahead)| ahead.is_null()), "{pairs:?}");
+}

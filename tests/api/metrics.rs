@@ -79,6 +79,8 @@ async fn a_scrape_after_an_import_shows_exactly_that_import() {
         "{after}"
     );
     assert!(after.contains("batch_import_queue_depth"), "{after}");
+    // Tenant labels are off by default: no series names a tenant.
+    assert!(!after.contains("tenant="), "{after}");
 
     // The worker's own process metrics, on its METRICS_ADDR.
     let url = format!("http://{worker_metrics}/metrics");
@@ -114,6 +116,105 @@ async fn a_scrape_after_an_import_shows_exactly_that_import() {
         1.0,
         "{worker}"
     );
+    // How long the job waited for its first run, by kind only.
+    assert!(
+        worker.contains("batch_import_queue_wait_seconds_bucket{kind=\"opportunities\",le="),
+        "{worker}"
+    );
+    assert_eq!(
+        sample(
+            &worker,
+            "batch_import_queue_wait_seconds_count",
+            &[("kind", "opportunities")]
+        ),
+        1.0,
+        "{worker}"
+    );
+    assert!(!worker.contains("tenant="), "{worker}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tenant_labels_each_tenants_queued_jobs_are_counted_and_fall_back_to_zero() {
+    let app = spawn_app_with(|s| s.metrics_tenant_labels = true, false).await;
+    let alpha = app.key("alpha", "ops@alpha.example.com", true).await;
+    let beta = app.key("beta", "ops@beta.example.com", true).await;
+    let api = format!("{}/metrics", app.address);
+    let csv = "Opportunity ID,Opportunity Name,Amount\nA,a,1\n";
+    let mut jobs = Vec::new();
+    for (key, count) in [(&alpha, 3), (&beta, 2)] {
+        for _ in 0..count {
+            jobs.push((key, app.upload_job(key, "opportunities", "", csv).await));
+        }
+    }
+    let tenant_jobs = |text: &str, tenant: &str, state: &str| {
+        sample(
+            text,
+            "batch_import_tenant_jobs",
+            &[("tenant", tenant), ("state", state)],
+        )
+    };
+    let before = scrape(&api).await;
+    assert_eq!(tenant_jobs(&before, "alpha", "queued"), 3.0, "{before}");
+    assert_eq!(tenant_jobs(&before, "beta", "queued"), 2.0, "{before}");
+    assert_eq!(tenant_jobs(&before, "alpha", "running"), 0.0, "{before}");
+    // Each tenant's running count is reported, 0 included.
+    assert_eq!(
+        before
+            .lines()
+            .filter(|line| line.starts_with("batch_import_tenant_jobs{")
+                && line.contains("state=\"running\""))
+            .count(),
+        2,
+        "{before}"
+    );
+
+    let worker_metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
+        .arg("work")
+        .envs(process_env(&app.settings))
+        .env("METRICS_ADDR", worker_metrics.to_string())
+        .env("METRICS_TENANT_LABELS", "true")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for (key, id) in &jobs {
+        let job = app.wait_for_job(key, id).await;
+        assert_eq!(job["state"], "completed", "{job}");
+    }
+    // No tenant has a job queued or running any more: both are reported 0, not the count
+    // the last scrape saw.
+    let after = scrape(&api).await;
+    for tenant in ["alpha", "beta"] {
+        for state in ["queued", "running"] {
+            assert_eq!(
+                tenant_jobs(&after, tenant, state),
+                0.0,
+                "{tenant} {state}: {after}"
+            );
+        }
+    }
+    assert!(
+        after.contains("batch_import_tenant_jobs{") && after.contains("tenant=\"alpha\""),
+        "the drained tenants are still reported: {after}"
+    );
+
+    // The worker labels the queue wait by tenant too.
+    let url = format!("http://{worker_metrics}/metrics");
+    let worker = scrape(&url).await;
+    for (tenant, count) in [("alpha", 3.0), ("beta", 2.0)] {
+        assert_eq!(
+            sample(
+                &worker,
+                "batch_import_queue_wait_seconds_count",
+                &[("kind", "opportunities"), ("tenant", tenant)]
+            ),
+            count,
+            "{worker}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,6 +185,7 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
         "url",
         "kind",
         "state",
+        "jobs_ahead",
         "name",
         "file_name",
         "file_size",
@@ -221,6 +222,15 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
         .map(|f| f.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(required, job_view);
+    // The only queued job: none ahead. A count of at least 0, `null` when not queued.
+    assert_eq!(body["data"]["jobs_ahead"], 0, "{body}");
+    let jobs_ahead = &schemas["JobView"]["properties"]["jobs_ahead"];
+    assert_eq!(
+        jobs_ahead["type"],
+        serde_json::json!(["integer", "null"]),
+        "{jobs_ahead}"
+    );
+    assert_eq!(jobs_ahead["minimum"], 0, "{jobs_ahead}");
     assert_eq!(
         schemas["JobState"]["enum"],
         serde_json::json!(["queued", "running", "completed", "failed", "cancelled"])

@@ -194,6 +194,11 @@ function renderListInfo() {
 /** Records a job as the API shows it and draws it; newest first. */
 function updateJob(job) {
   const previous = session.jobs.get(job.id);
+  // A job event does not count the jobs ahead (null): a job still queued keeps the count the
+  // list (or the job's own answer) last gave, until the next refresh brings a new one.
+  if (job.state === "queued" && job.jobs_ahead == null && previous?.state === "queued") {
+    job.jobs_ahead = previous.jobs_ahead;
+  }
   session.jobs.set(job.id, job);
   let item = document.getElementById(`job-${job.id}`);
   if (!item) {
@@ -241,7 +246,7 @@ function drawJob(item, job) {
   bar.max = 100;
   if (job.state === "queued") {
     bar.value = 0;
-    progress.textContent = "Waiting for a worker";
+    progress.textContent = `Waiting for a worker${aheadText(job.jobs_ahead)}`;
   } else if (job.state === "running") {
     bar.value = job.progress_percent;
     progress.textContent = `${job.progress_percent}% · ${count(job.rows_processed)} rows read`;
@@ -279,6 +284,14 @@ function drawJob(item, job) {
   item.querySelector("[data-action=unprocessed]").hidden = !job.unprocessed_file;
   item.querySelector("[data-action=cancel]").hidden = TERMINAL.has(job.state);
   drawErrorSummary(item, job);
+}
+
+/** " · 3 jobs ahead" for a queued job's count of the jobs likely to start before it (of
+ *  any tenant; the API gives only the count); nothing when it is not known. */
+function aheadText(ahead) {
+  if (ahead === null || ahead === undefined) return "";
+  if (ahead === 0) return " · next in line";
+  return ` · ${numbers.format(ahead)} ${ahead === 1 ? "job" : "jobs"} ahead`;
 }
 
 /** Entries of a job's error_summary shown under its counts; the rest are summed up. */

@@ -103,10 +103,7 @@ pub async fn list(
         db::jobs::list(&state.db, caller.tenant_id, filter, page.limit, page.offset).await?;
     let base = state.settings.public_base();
     let headers = page.headers(base, &uri, rows.len(), total);
-    let data: Vec<JobView> = rows
-        .into_iter()
-        .map(|job| JobView::new(job, base))
-        .collect();
+    let data = JobView::with_jobs_ahead(&state.db, rows, base).await?;
     Ok((headers, jsend::success(data)))
 }
 
@@ -199,10 +196,8 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let job = tenant_job(&state, caller.tenant_id, &id).await?;
-    Ok(jsend::success(JobView::new(
-        job,
-        state.settings.public_base(),
-    )))
+    let view = JobView::of_one(&state.db, job, state.settings.public_base()).await?;
+    Ok(jsend::success(view))
 }
 
 /// The job's error CSV (UTF-8 with BOM), streamed from the file store.

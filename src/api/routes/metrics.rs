@@ -1,8 +1,14 @@
 //! `GET /metrics`: Prometheus text. This process's HTTP metrics, plus the whole import
 //! picture read at scrape time: jobs by kind and state and their rows from Postgres,
-//! tasks waiting in Redis. Nothing per tenant: labels are kinds, states, outcomes and
-//! route patterns only. No API key: with `METRICS_TOKEN` set it needs
+//! tasks waiting in Redis. Labels are kinds, states, outcomes and route patterns; per
+//! tenant only with `metrics_tenant_labels`: then each tenant's queued and running jobs
+//! too (`batch_import_tenant_jobs{tenant,state}`). No API key: with `METRICS_TOKEN` set it needs
 //! `Authorization: Bearer <token>`, and `API_METRICS_ADDR` moves it off the public port.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Mutex, PoisonError},
+};
 
 use axum::{
     extract::State,
@@ -50,6 +56,12 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         }
         Err(e) => tracing::warn!(error = %e, "metrics: could not read the job totals"),
     }
+    if state.settings.metrics_tenant_labels {
+        match db::jobs::tenant_totals(&state.db).await {
+            Ok(totals) => report_tenant_jobs(&totals),
+            Err(e) => tracing::warn!(error = %e, "metrics: could not read the tenant totals"),
+        }
+    }
     match db::jobs::row_totals(&state.db).await {
         Ok(rows) => {
             for (kind, imported, failed) in rows {
@@ -74,6 +86,30 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         prometheus::handle().render(),
     )
         .into_response()
+}
+
+/// The tenants this process reported in `batch_import_tenant_jobs` at its last scrape.
+static TENANTS_REPORTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Sets each tenant's queued and running gauges from `totals` (`(slug, state, jobs)`), 0
+/// for a state it has no job in. A tenant reported last time and absent now is set to 0
+/// (once): a gauge keeps its value, so its old count would otherwise stay for ever.
+fn report_tenant_jobs(totals: &[(String, String, i64)]) {
+    let mut reported = TENANTS_REPORTED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let now: BTreeSet<String> = totals.iter().map(|(tenant, _, _)| tenant.clone()).collect();
+    for tenant in now.iter().chain(reported.difference(&now)) {
+        for job_state in [JobState::Queued, JobState::Running] {
+            let jobs = totals
+                .iter()
+                .find(|(t, s, _)| t == tenant && s == job_state.as_str())
+                .map_or(0, |(_, _, jobs)| *jobs);
+            metrics::gauge!(prometheus::TENANT_JOBS, "tenant" => tenant.clone(), "state" => job_state.as_str())
+                .set(jobs as f64);
+        }
+    }
+    *reported = now;
 }
 
 /// 401 JSend with `WWW-Authenticate: Bearer`.

@@ -265,12 +265,9 @@ async fn upload(
     };
     let base = state.settings.public_base();
     let location = job_url(base, job.id);
-    let mut response = (
-        status,
-        [(header::LOCATION, location)],
-        jsend::success(JobView::new(job, base)),
-    )
-        .into_response();
+    let view = JobView::of_one(&state.db, job, base).await?;
+    let mut response =
+        (status, [(header::LOCATION, location)], jsend::success(view)).into_response();
     if replayed {
         response.headers_mut().insert(
             IDEMPOTENT_REPLAYED,
