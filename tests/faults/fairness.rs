@@ -268,6 +268,10 @@ async fn fifo_the_same_small_upload_waits_behind_the_whole_backlog() {
 /// it as running or not.
 const END_SLACK: chrono::TimeDelta = chrono::TimeDelta::milliseconds(100);
 
+/// What the fair pick compares of a tenant with a job waiting: (jobs running, its last
+/// start, its oldest waiting job).
+type Standing = (usize, Option<DateTime<Utc>>, DateTime<Utc>);
+
 /// The fair pick as the jobs table recorded it: at each start, no tenant with a job
 /// still waiting had fewer jobs running, or as many and was served longer ago (never
 /// first), or as many, served as recently, and an older job waiting. Where an end was
@@ -278,8 +282,7 @@ fn assert_each_start_is_the_fair_pick(all: &[Run]) {
     // Per tenant with a job still waiting at `at`: (running, last start, oldest waiting),
     // counting runs that ended within the slack as running (`slack`) or not.
     let waiting_at = |at: DateTime<Utc>, slack: chrono::TimeDelta| {
-        let mut waiting: BTreeMap<Uuid, (usize, Option<DateTime<Utc>>, DateTime<Utc>)> =
-            BTreeMap::new();
+        let mut waiting: BTreeMap<Uuid, Standing> = BTreeMap::new();
         for r in all.iter().filter(|r| r.started() >= at) {
             let running = all
                 .iter()
