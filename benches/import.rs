@@ -27,7 +27,15 @@
 //! - a ~20 MB Excel workbook of opportunities end to end (time, worker peak memory);
 //! - the hostile-input suite's files (`tests/faults/hostile/bombs.rs`) through the engine
 //!   (`import`): its peak memory on each against the 256 MB budget, beside the ordinary
-//!   20 MB file's.
+//!   20 MB file's;
+//! - a noisy neighbour (issue 19): tenant A queues a backlog of upload-sized files, then
+//!   tenant B uploads 10 rows, on two workers of one slot each without a per-tenant cap:
+//!   B's wait (`created_at → started_at`) against A's mean run, in the fair order and in
+//!   the old first-in-first-out one (`JOB_PICK_ORDER=fifo`), and A's throughput alone
+//!   in both orders; and the time of one fair pick (`claim_next`) among many queued jobs
+//!   of many tenants.
+//!
+//! `BENCH_ONLY=fairness` runs only the noisy-neighbour section (and the pick timing).
 //!
 //! Medians of `BENCH_RUNS` runs go into a Markdown table with the targets. Missed
 //! targets do not fail the run (this machine is noisy); errors (wrong counts, a process
@@ -72,6 +80,8 @@ const SMALL_MIN_JOBS_PER_SEC: f64 = 100.0;
 /// "Memory must not grow with file size": the 1M-row import may peak this much above
 /// the 20 MB one.
 const FLAT_SLACK_MIB: f64 = 8.0;
+/// Issue 19: A alone, the fair order's rows/s against the old order's.
+const FAIR_MIN_THROUGHPUT_RATIO: f64 = 0.95;
 
 /// Settings, from environment variables.
 #[derive(Debug, Clone)]
@@ -105,6 +115,15 @@ struct Options {
     /// `BENCH_PICKUP_JOBS` (20; 5 quick): tiny uploads per run to an idle worker, for the
     /// pickup latency (queued → started).
     pickup_jobs: usize,
+    /// `BENCH_FAIR_JOBS` (12; 6 quick): the noisy neighbour's backlog, upload-sized files
+    /// with disjoint IDs; 0 skips the section.
+    fair_jobs: usize,
+    /// `BENCH_PICK_JOBS` (10,000) queued jobs of `BENCH_PICK_TENANTS` (100) tenants, for
+    /// the time of one fair pick; 0 skips it.
+    pick_jobs: u64,
+    pick_tenants: u64,
+    /// `BENCH_ONLY`: `fairness` runs only the noisy-neighbour section and the pick timing.
+    only: Option<String>,
     /// `BENCH_DATABASE_SERVER` (postgres://postgres@127.0.0.1:5432).
     database_server: String,
     /// `BENCH_REDIS_URL` (redis://127.0.0.1:6379).
@@ -153,6 +172,12 @@ impl Options {
             concurrent: var("BENCH_CONCURRENT", 4)?,
             concurrent_workers: var("BENCH_CONCURRENT_WORKERS", 2)?,
             pickup_jobs: var("BENCH_PICKUP_JOBS", pick(quick, 20, 5))?,
+            fair_jobs: var("BENCH_FAIR_JOBS", pick(quick, 12, 6))?,
+            pick_jobs: var("BENCH_PICK_JOBS", 10_000)?,
+            pick_tenants: var("BENCH_PICK_TENANTS", 100)?,
+            only: std::env::var("BENCH_ONLY")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
             database_server: var(
                 "BENCH_DATABASE_SERVER",
                 "postgres://postgres@127.0.0.1:5432".to_owned(),
@@ -165,6 +190,14 @@ impl Options {
             dir: std::env::var_os("BENCH_DIR").map(PathBuf::from),
         };
         ensure!(options.runs > 0, "BENCH_RUNS must be at least 1");
+        ensure!(
+            matches!(options.only.as_deref(), None | Some("fairness")),
+            "BENCH_ONLY: only `fairness` is known"
+        );
+        ensure!(
+            options.pick_tenants > 0,
+            "BENCH_PICK_TENANTS must be at least 1"
+        );
         ensure!(options.clients > 0 && options.small_workers > 0);
         ensure!(
             options.concurrent_workers > 0 && options.contact_rows > 0 && options.target_rows > 0
@@ -211,14 +244,61 @@ async fn run() -> anyhow::Result<()> {
         "{} does not exist (set BENCH_BIN)",
         options.bin.display()
     );
+    let backlog = backlog_files(&options, &dir)?;
+    if options.only.as_deref() == Some("fairness") {
+        let mut bench = Bench::setup(&options, &dir).await?;
+        let mut results = Results::default();
+        let measured = async {
+            bench.start_api().await?;
+            bench.fairness(&backlog, &mut results).await
+        }
+        .await;
+        bench.cleanup().await;
+        drop(temp);
+        measured?;
+        results.print_fairness(&options, &backlog);
+        return Ok(());
+    }
     let files = generate_files(&options, &dir)?;
     let mut bench = Bench::setup(&options, &dir).await?;
-    let measured = bench.measure_all(&files).await;
+    let measured = bench.measure_all(&files, &backlog).await;
     bench.cleanup().await;
     drop(temp);
     let results = measured?;
     results.print(&options, &files);
+    results.print_fairness(&options, &backlog);
     Ok(())
+}
+
+/// The noisy neighbour's backlog: upload-sized files with disjoint IDs (the first ones
+/// are the concurrent uploads' files, reused).
+fn backlog_files(options: &Options, dir: &Path) -> anyhow::Result<Vec<CsvFile>> {
+    (0..options.fair_jobs as u64)
+        .map(|k| {
+            let path = dir.join(format!("opps-{}-part{k}.csv", short(options.rows)));
+            let spec = part_spec(options, k);
+            let expected = generator::write(&mut std::io::sink(), &spec)?;
+            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(expected.bytes) {
+                generator::write_file(&path, &spec)?;
+            }
+            Ok(CsvFile {
+                kind: "opportunities",
+                path,
+                rows: expected.rows,
+                bad_rows: expected.bad_rows,
+                bytes: expected.bytes,
+            })
+        })
+        .collect()
+}
+
+/// The `k`th upload-sized file with IDs of its own.
+fn part_spec(options: &Options, k: u64) -> Spec {
+    Spec {
+        first_id: 10_000_000 * (k + 1),
+        seed: 0x0bb0_3000 + k,
+        ..Spec::clean(options.rows)
+    }
 }
 
 /// A generated file.
@@ -374,11 +454,7 @@ fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
         .map(|k| {
             file(
                 format!("opps-{}-part{k}.csv", short(options.rows)),
-                Spec {
-                    first_id: 10_000_000 * (k + 1),
-                    seed: 0x0bb0_3000 + k,
-                    ..Spec::clean(options.rows)
-                },
+                part_spec(options, k),
             )
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -483,6 +559,8 @@ struct Bench {
     tenant_id: String,
     tenant: String,
     key: String,
+    /// An admin key of a second tenant (`bench-b`), the noisy neighbour's victim.
+    b_key: String,
     client: reqwest::Client,
     api: Option<Service>,
     workers: Vec<Service>,
@@ -552,6 +630,25 @@ impl Bench {
             .context("`keys create` printed nothing")?
             .trim()
             .to_owned();
+        let created = run([
+            "keys",
+            "create",
+            "--tenant",
+            "bench-b",
+            "--email",
+            "bench@bench-b.example.com",
+            "--admin",
+        ]
+        .map(str::to_owned)
+        .to_vec())
+        .await??;
+        let b_key = created
+            .stdout
+            .lines()
+            .last()
+            .context("`keys create` printed nothing")?
+            .trim()
+            .to_owned();
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
             .connect(&database_url)
@@ -573,6 +670,7 @@ impl Bench {
             tenant_id,
             tenant,
             key,
+            b_key,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(600))
                 .build()?,
@@ -622,10 +720,21 @@ impl Bench {
     /// Replaces the running workers with `count` processes of `concurrency` jobs each,
     /// and waits until they take jobs.
     async fn start_workers(&mut self, count: usize, concurrency: usize) -> anyhow::Result<()> {
+        self.start_workers_with(count, concurrency, &[]).await
+    }
+
+    /// [`Bench::start_workers`] with more environment variables for the workers.
+    async fn start_workers_with(
+        &mut self,
+        count: usize,
+        concurrency: usize,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<()> {
         for worker in self.workers.drain(..) {
             worker.stop(Duration::from_secs(30)).await;
         }
-        let env = self.env_with(&[("WORKER_CONCURRENCY", concurrency.to_string())]);
+        let mut env = self.env_with(&[("WORKER_CONCURRENCY", concurrency.to_string())]);
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         for i in 0..count {
             let log = self
                 .dir
@@ -1059,7 +1168,7 @@ impl Bench {
         Ok(seconds)
     }
 
-    async fn measure_all(&mut self, files: &Files) -> anyhow::Result<Results> {
+    async fn measure_all(&mut self, files: &Files, backlog: &[CsvFile]) -> anyhow::Result<Results> {
         let runs = self.options.runs;
         let mut r = Results::default();
         r.load.push(format!("start {}", load_average()));
@@ -1252,8 +1361,217 @@ impl Bench {
             r.small.push(files.small.len() as f64 / seconds);
             self.check_services()?;
         }
+        self.fairness(backlog, &mut r).await?;
         r.load.push(format!("end {}", load_average()));
         Ok(r)
+    }
+
+    /// The noisy neighbour (issue 19), `runs` times in each order, and the pick timing.
+    async fn fairness(&mut self, backlog: &[CsvFile], r: &mut Results) -> anyhow::Result<()> {
+        if !backlog.is_empty() {
+            let runs = self.options.runs;
+            for run in 1..=runs {
+                eprintln!("noisy neighbour, run {run}/{runs}");
+                for (order, with_b) in [
+                    ("fifo", true),
+                    ("fair", true),
+                    ("fifo", false),
+                    ("fair", false),
+                ] {
+                    let n = self.noisy_neighbour(order, backlog, with_b).await?;
+                    let fair = order == "fair";
+                    match n.b_wait {
+                        Some(wait) => {
+                            eprintln!(
+                                "  {order}: B waited {wait:.3} s; A's mean run {:.3} s",
+                                n.a_mean_run
+                            );
+                            if fair {
+                                r.fair_b_wait.push(wait);
+                                r.fair_a_run.push(n.a_mean_run);
+                            } else {
+                                r.fifo_b_wait.push(wait);
+                                r.fifo_a_run.push(n.a_mean_run);
+                            }
+                        }
+                        None => {
+                            eprintln!(
+                                "  {order}, A alone: {:.0} rows/s ({:.3} s for {} jobs)",
+                                n.a_rows_per_sec,
+                                n.a_span,
+                                backlog.len()
+                            );
+                            if fair {
+                                r.fair_alone_rate.push(n.a_rows_per_sec);
+                            } else {
+                                r.fifo_alone_rate.push(n.a_rows_per_sec);
+                            }
+                        }
+                    }
+                    self.check_services()?;
+                }
+            }
+        }
+        if self.options.pick_jobs > 0 {
+            for worker in self.workers.drain(..) {
+                worker.stop(Duration::from_secs(30)).await;
+            }
+            r.pick_ms = self.pick_timing().await?;
+            eprintln!(
+                "  fair pick among {} queued jobs of {} tenants: median {:.2} ms",
+                self.options.pick_jobs,
+                self.options.pick_tenants,
+                median(&r.pick_ms)
+            );
+        }
+        Ok(())
+    }
+
+    /// Tenant A uploads `backlog` one file after the other to two workers of one slot
+    /// each (no per-tenant cap, `JOB_PICK_ORDER=order`); then, `with_b`, tenant B uploads
+    /// 10 rows. Waits for every job and checks the counts and rows.
+    async fn noisy_neighbour(
+        &mut self,
+        order: &str,
+        backlog: &[CsvFile],
+        with_b: bool,
+    ) -> anyhow::Result<Noisy> {
+        self.start_workers_with(
+            2,
+            1,
+            &[
+                ("TENANT_MAX_RUNNING", "0".into()),
+                ("JOB_PICK_ORDER", order.into()),
+            ],
+        )
+        .await?;
+        // After the workers' warm-up jobs, whose rows are A's too.
+        self.empty_table().await?;
+        let mut a = Vec::new();
+        for file in backlog {
+            a.push(self.upload_file(file).await?);
+        }
+        let b = if with_b {
+            let bytes = generator::to_bytes(&Spec {
+                first_id: 700_000_000,
+                ..Spec::clean(10)
+            });
+            let (client, base) = (&self.client, &self.base_url);
+            Some(upload_bytes(client, base, &self.b_key, "victim.csv".into(), bytes).await?)
+        } else {
+            None
+        };
+        for (id, file) in a.iter().zip(backlog) {
+            let job = self.wait_for(id, Duration::from_secs(1200)).await?;
+            expect_job_counts(&job, file)?;
+        }
+        self.expect_rows(
+            "noisy neighbour",
+            backlog.iter().map(|f| f.rows - f.bad_rows).sum(),
+        )
+        .await?;
+        let (a_mean_run, a_span): (f64, f64) = sqlx::query_as(
+            "SELECT extract(epoch FROM avg(finished_at - started_at))::float8,
+                    extract(epoch FROM max(finished_at) - min(started_at))::float8
+               FROM import_jobs WHERE id::text = ANY($1) AND attempts = 1",
+        )
+        .bind(&a)
+        .fetch_one(&self.pool)
+        .await?;
+        let b_wait = match &b {
+            Some(id) => {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                loop {
+                    let (state, imported, wait): (String, Option<i64>, Option<f64>) =
+                        sqlx::query_as(
+                            "SELECT state, total_imported_rows,
+                                    extract(epoch FROM started_at - created_at)::float8
+                               FROM import_jobs WHERE id = $1::uuid",
+                        )
+                        .bind(id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    match state.as_str() {
+                        "completed" => {
+                            ensure!(imported == Some(10), "B's job imported {imported:?} rows");
+                            break wait;
+                        }
+                        "queued" | "running" => {}
+                        other => bail!("B's job ended {other}"),
+                    }
+                    ensure!(Instant::now() < deadline, "B's job did not complete");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            None => None,
+        };
+        let rows: u64 = backlog.iter().map(|f| f.rows).sum();
+        Ok(Noisy {
+            b_wait,
+            a_mean_run,
+            a_span,
+            a_rows_per_sec: rows as f64 / a_span,
+        })
+    }
+
+    /// Milliseconds per fair pick (`claim_next`) with `pick_jobs` queued jobs spread over
+    /// `pick_tenants` tenants (no worker runs): 200 picks, each starting one job.
+    async fn pick_timing(&self) -> anyhow::Result<Vec<f64>> {
+        let (jobs, tenants) = (
+            self.options.pick_jobs as i64,
+            self.options.pick_tenants as i64,
+        );
+        sqlx::query(
+            "INSERT INTO tenants (id, slug)
+             SELECT gen_random_uuid(), 'pick-' || t FROM generate_series(1, $1) t",
+        )
+        .bind(tenants)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "INSERT INTO users (id, tenant_id, email, is_admin)
+             SELECT gen_random_uuid(), id, 'pick@' || slug || '.example.com', true
+               FROM tenants WHERE slug LIKE 'pick-%'",
+        )
+        .execute(&self.pool)
+        .await?;
+        // Created a millisecond apart, the tenants' jobs interleaved.
+        sqlx::query(
+            "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size, created_at)
+             SELECT gen_random_uuid(), u.tenant_id, u.id, 'opportunities', 'pick.csv', 1,
+                    now() - interval '1 hour' + j * interval '1 millisecond'
+               FROM generate_series(0, $1 - 1) j
+               JOIN (SELECT id, tenant_id, row_number() OVER (ORDER BY id) - 1 AS n
+                       FROM users WHERE email LIKE 'pick@pick-%') u ON u.n = j % $2",
+        )
+        .bind(jobs)
+        .bind(tenants)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("ANALYZE import_jobs")
+            .execute(&self.pool)
+            .await?;
+        let rules = batch_import::db::schedule::PickRules {
+            order: batch_import::db::schedule::PickOrder::Fair,
+            tenant_max_running: 4,
+            max_attempts: 5,
+            max_lost_runs: 3,
+        };
+        let mut samples = Vec::new();
+        for i in 0..200.min(jobs) {
+            let lease = batch_import::db::jobs::Lease {
+                owner: format!("bench-pick-{i}"),
+                duration: Duration::from_secs(600),
+            };
+            let started = Instant::now();
+            let picked = batch_import::db::schedule::claim_next(&self.pool, &lease, rules).await?;
+            samples.push(started.elapsed().as_secs_f64() * 1000.0);
+            ensure!(picked.is_some(), "pick {i} found no job");
+        }
+        sqlx::query("DELETE FROM tenants WHERE slug LIKE 'pick-%'")
+            .execute(&self.pool)
+            .await?;
+        Ok(samples)
     }
 
     /// Stops the processes, drops the database and deletes the namespace's Redis keys.
@@ -1405,6 +1723,18 @@ async fn clean_redis(url: &str, namespace: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One noisy-neighbour run.
+struct Noisy {
+    /// B's `created_at → started_at`, seconds (`None` without B).
+    b_wait: Option<f64>,
+    /// A's mean `started_at → finished_at`, seconds.
+    a_mean_run: f64,
+    /// From A's first start to its last end, seconds.
+    a_span: f64,
+    /// A's rows over `a_span`.
+    a_rows_per_sec: f64,
+}
+
 struct EndToEnd {
     seconds: f64,
     api_growth_kib: u64,
@@ -1445,6 +1775,16 @@ struct Results {
     hostile: Vec<(String, f64, f64, String)>,
     api_growth: Vec<f64>,
     small: Vec<f64>,
+    /// The noisy neighbour: B's wait and A's mean run, seconds, per order.
+    fair_b_wait: Vec<f64>,
+    fair_a_run: Vec<f64>,
+    fifo_b_wait: Vec<f64>,
+    fifo_a_run: Vec<f64>,
+    /// A alone: rows/s over its backlog, per order.
+    fair_alone_rate: Vec<f64>,
+    fifo_alone_rate: Vec<f64>,
+    /// Milliseconds per fair pick.
+    pick_ms: Vec<f64>,
 }
 
 impl Results {
@@ -1833,5 +2173,82 @@ impl Results {
             self.load.join(", ")
         );
         println!("Targets are tracked, not asserted: a ✗ does not fail the run.");
+    }
+
+    /// The noisy neighbour's figures (issue 19), as ratios measured in the same run.
+    fn print_fairness(&self, options: &Options, backlog: &[CsvFile]) {
+        println!();
+        if let Some(file) = backlog.first() {
+            println!(
+                "Noisy neighbour (issue 19): tenant A queues {} uploads of {}, then tenant B \
+                 uploads 10 rows; 2 workers × 1 slot, TENANT_MAX_RUNNING=0; medians of {} run(s).",
+                backlog.len(),
+                file.label(),
+                options.runs
+            );
+            let (fair_wait, fair_run) = (median(&self.fair_b_wait), median(&self.fair_a_run));
+            let (fifo_wait, fifo_run) = (median(&self.fifo_b_wait), median(&self.fifo_a_run));
+            // The target: B waits no longer than one of A's jobs plus a pickup.
+            let bound = fair_run + PICKUP_MAX_MS / 1000.0;
+            let met = fair_wait <= bound;
+            println!(
+                "- fifo (baseline): B waited {fifo_wait:.3} s = {:.2}× A's mean run ({fifo_run:.3} s)",
+                fifo_wait / fifo_run
+            );
+            println!(
+                "- fair: B waited {fair_wait:.3} s = {:.2}× A's mean run ({fair_run:.3} s)",
+                fair_wait / fair_run
+            );
+            println!(
+                "- {} B's wait, fair / fifo: {:.3}; fair wait ≤ one A run + {PICKUP_MAX_MS:.0} ms \
+                 ({bound:.3} s)",
+                if met { "PASS" } else { "MISS" },
+                fair_wait / fifo_wait
+            );
+            let (fair_rate, fifo_rate) =
+                (median(&self.fair_alone_rate), median(&self.fifo_alone_rate));
+            // Judged on the runs' own ratios (each run measures both orders back to back),
+            // which a busy moment of the machine moves less than the medians' ratio.
+            let paired: Vec<f64> = self
+                .fair_alone_rate
+                .iter()
+                .zip(&self.fifo_alone_rate)
+                .map(|(fair, fifo)| fair / fifo)
+                .collect();
+            let ratio = median(&paired);
+            println!(
+                "- {} A alone: fair {:.0} rows/s, fifo {:.0} rows/s (medians; their ratio \
+                 {:.3}); fair / fifo per run: median {} (≥ {FAIR_MIN_THROUGHPUT_RATIO:.2})",
+                if ratio >= FAIR_MIN_THROUGHPUT_RATIO {
+                    "PASS"
+                } else {
+                    "MISS"
+                },
+                fair_rate,
+                fifo_rate,
+                fair_rate / fifo_rate,
+                spread(&paired, 3)
+            );
+            for (what, samples, digits) in [
+                ("fair B wait s", &self.fair_b_wait, 3),
+                ("fifo B wait s", &self.fifo_b_wait, 3),
+                ("fair A mean run s", &self.fair_a_run, 3),
+                ("fifo A mean run s", &self.fifo_a_run, 3),
+                ("fair A alone rows/s", &self.fair_alone_rate, 0),
+                ("fifo A alone rows/s", &self.fifo_alone_rate, 0),
+            ] {
+                println!("  - {what}: {}", spread(samples, digits));
+            }
+        }
+        if !self.pick_ms.is_empty() {
+            println!(
+                "- one fair pick (`claim_next`) among {} queued jobs of {} tenants: {} ms \
+                 (median (min–max) of {} picks)",
+                group(options.pick_jobs),
+                options.pick_tenants,
+                spread(&self.pick_ms, 2),
+                self.pick_ms.len()
+            );
+        }
     }
 }

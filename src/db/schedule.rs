@@ -107,14 +107,18 @@ pub async fn claim_next(
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = picked else { break };
+        // clock_timestamp(), not now(): now() is when this transaction began, before it
+        // waited for the pick lock, so two picks could record their starts in the
+        // opposite order to the one they were made in (and "served longest ago" would
+        // then favour the wrong tenant), and a lock wait would shorten the lease.
         let claimed: Option<JobRecord> = sqlx::query_as(&format!(
             "UPDATE import_jobs
-                SET state = 'running', started_at = now(), rows_processed = 0, bytes_processed = 0,
+                SET state = 'running', started_at = clock_timestamp(), rows_processed = 0, bytes_processed = 0,
                     total_original_rows = NULL, total_imported_rows = NULL, total_error_rows = NULL,
                     created_rows = NULL, updated_rows = NULL, unchanged_rows = NULL,
                     error = NULL, attempts = attempts + 1,
                     lost_runs = lost_runs + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
-                    lease_owner = $4, lease_expires_at = now() + make_interval(secs => $5)
+                    lease_owner = $4, lease_expires_at = clock_timestamp() + make_interval(secs => $5)
               WHERE id = $1 AND {CLAIMABLE}
           RETURNING {COLUMNS}"
         ))

@@ -27,6 +27,7 @@ mod tmpfs;
 
 mod api_killed;
 mod disk_full;
+mod fairness;
 mod hostile;
 mod malformed;
 mod postgres_faults;

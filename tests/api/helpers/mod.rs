@@ -337,6 +337,19 @@ pub fn process_env(settings: &Settings) -> Vec<(&'static str, String)> {
         ("JOB_MAX_ATTEMPTS", settings.job_max_attempts.to_string()),
         ("JOB_MAX_LOST_RUNS", settings.job_max_lost_runs.to_string()),
         (
+            "TENANT_MAX_RUNNING",
+            settings.tenant_max_running.to_string(),
+        ),
+        ("TENANT_MAX_QUEUED", settings.tenant_max_queued.to_string()),
+        (
+            "JOB_PICK_ORDER",
+            match settings.job_pick_order {
+                db::schedule::PickOrder::Fair => "fair",
+                db::schedule::PickOrder::Fifo => "fifo",
+            }
+            .to_owned(),
+        ),
+        (
             "WORKER_SHUTDOWN_TIMEOUT_SECS",
             settings.worker_shutdown_timeout_secs.to_string(),
         ),
