@@ -614,44 +614,35 @@ impl Bench {
             tokio::task::spawn_blocking(move || run_measured(&bin, &args, &env))
         };
         run(vec!["migrate".into()]).await??;
-        let created = run([
-            "keys",
-            "create",
-            "--tenant",
-            &tenant,
-            "--email",
-            "bench@bench.example.com",
-            "--admin",
-        ]
-        .map(str::to_owned)
-        .to_vec())
-        .await??;
-        let key = created
-            .stdout
-            .lines()
-            .last()
-            .context("`keys create` printed nothing")?
-            .trim()
-            .to_owned();
-        let created = run([
-            "keys",
-            "create",
-            "--tenant",
-            "bench-b",
-            "--email",
-            "bench@bench-b.example.com",
-            "--admin",
-        ]
-        .map(str::to_owned)
-        .to_vec())
-        .await??;
-        let b_key = created
-            .stdout
-            .lines()
-            .last()
-            .context("`keys create` printed nothing")?
-            .trim()
-            .to_owned();
+        // The bench's tenant, and the noisy neighbour's second one.
+        let create_key = |tenant: &str| {
+            let args = [
+                "keys",
+                "create",
+                "--tenant",
+                tenant,
+                "--email",
+                &format!("bench@{tenant}.example.com"),
+                "--admin",
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            let created = run(args);
+            async move {
+                let created = created.await??;
+                anyhow::Ok(
+                    created
+                        .stdout
+                        .lines()
+                        .last()
+                        .context("`keys create` printed nothing")?
+                        .trim()
+                        .to_owned(),
+                )
+            }
+        };
+        let key = create_key(&tenant).await?;
+        let b_key = create_key("bench-b").await?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
             .connect(&database_url)
