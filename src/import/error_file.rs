@@ -64,7 +64,6 @@ pub struct ErrorFileWriter {
     path: PathBuf,
     header: Vec<String>,
     writer: Option<csv::Writer<BufWriter<File>>>,
-    rows: u64,
 }
 
 impl ErrorFileWriter {
@@ -74,7 +73,6 @@ impl ErrorFileWriter {
             path: path.to_owned(),
             header,
             writer: None,
-            rows: 0,
         }
     }
 
@@ -99,13 +97,7 @@ impl ErrorFileWriter {
             writer,
             fields.chain([line.as_str().into(), neutralise(&error)]),
         )?;
-        self.rows += 1;
         Ok(())
-    }
-
-    /// Rows written so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
     }
 
     /// Flushes the file; returns whether one was written.

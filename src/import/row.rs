@@ -120,9 +120,4 @@ impl<'a> RowReader<'a> {
             Err(self.problems)
         }
     }
-
-    /// True when a problem was found so far.
-    pub fn has_problems(&self) -> bool {
-        !self.problems.is_empty()
-    }
 }
