@@ -120,7 +120,7 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        if crate::import::engine::is_transient_db_error(&error) {
+        if crate::db::is_transient_error(&error) {
             tracing::error!(%error, "database unavailable");
             Self::Unavailable("the database is unavailable; try again later".into())
         } else {

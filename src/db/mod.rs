@@ -53,3 +53,23 @@ pub async fn migrate(database_url: &str, pool: &PgPool) -> Result<(), sqlx::Erro
     MIGRATOR.run(pool).await?;
     Ok(())
 }
+
+/// Whether a Postgres error may pass on its own (the work is worth retrying): connection
+/// trouble, deadlocks, serialization failures, shutdowns and resource limits
+/// pass; anything else is a problem with the data or the statement.
+pub fn is_transient_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "40", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        _ => false,
+    }
+}

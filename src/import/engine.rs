@@ -113,28 +113,9 @@ impl ImportError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::BadFile(_) | Self::Panicked(_) => false,
-            Self::Database(e) => is_transient_db_error(e),
+            Self::Database(e) => crate::db::is_transient_error(e),
             Self::Io(_) => true,
         }
-    }
-}
-
-/// Connection trouble, deadlocks, serialization failures, shutdowns and resource limits
-/// pass; anything else is a problem with the data or the statement.
-pub fn is_transient_db_error(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            ["08", "40", "53", "57"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }),
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => true,
-        _ => false,
     }
 }
 
@@ -737,7 +718,7 @@ async fn write_chunk<K: ImportKind>(
     savepoint(conn, savepoints, Savepoint::settle(&written)).await?;
     match written {
         Ok(result) => Ok((result.rejected, result.outcomes)),
-        Err(e) if is_transient_db_error(&e) => Err(e.into()),
+        Err(e) if crate::db::is_transient_error(&e) => Err(e.into()),
         // One row refused for its data (say a key too long to index) is an error row.
         Err(e) if rows.len() == 1 => {
             Ok((vec![(0, refused_by_database(&e))], RowOutcomes::default()))
@@ -756,7 +737,7 @@ async fn write_chunk<K: ImportKind>(
                         outcomes += result.outcomes;
                         refused.extend(result.rejected.into_iter().map(|(_, m)| (index, m)))
                     }
-                    Err(e) if is_transient_db_error(&e) => return Err(e.into()),
+                    Err(e) if crate::db::is_transient_error(&e) => return Err(e.into()),
                     Err(e) => refused.push((index, refused_by_database(&e))),
                 }
             }

@@ -397,7 +397,7 @@ impl ProgressSink for LeasedProgress {
                 |room| db::job_errors::record(&self.pool, self.job_id, &self.lease, failed, room);
             let stored = match record(room).await {
                 Ok(stored) => stored,
-                Err(e) if import::engine::is_transient_db_error(&e) => return Err(e.into()),
+                Err(e) if db::is_transient_error(&e) => return Err(e.into()),
                 // The error CSV has the rows whatever happens here: rows Postgres will not
                 // store as data must not fail the import. The summary goes in alone.
                 Err(e) => {
