@@ -350,6 +350,9 @@ impl Serialize for RowValues {
     }
 }
 
+/// The event a job's end sends (`Batch-Import-Event`, and each endpoint's `events`).
+pub const JOB_FINISHED: &str = "job.finished";
+
 /// A webhook endpoint; never with its secret.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookView {
@@ -373,7 +376,7 @@ impl WebhookView {
             id: endpoint.id,
             url: endpoint.url,
             description: endpoint.description,
-            events: [crate::webhooks::JOB_FINISHED],
+            events: [JOB_FINISHED],
             created_at: endpoint.created_at,
         }
     }
@@ -501,4 +504,24 @@ mod tests {
         assert_eq!(progress_percent(1000, 1000), 100);
         assert_eq!(progress_percent(5000, 1000), 100);
     }
+}
+
+/// The answer of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `true`: the process answers.
+    pub alive: bool,
+}
+
+/// The answer of `GET /readyz` while Postgres answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `"ok"`.
+    pub postgres: String,
+    /// `"ok"`, or why Redis is unavailable.
+    pub redis: String,
+    /// `true` while Redis is unavailable: uploads are kept but imported later.
+    pub degraded: bool,
+    /// Whether uploads are taken.
+    pub accepting_uploads: bool,
 }

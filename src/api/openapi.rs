@@ -30,9 +30,9 @@ use super::{
     },
 };
 use crate::{
-    api::routes::health::{Liveness, Readiness},
     domain::JobKind,
     import,
+    views::{Liveness, Readiness},
 };
 
 /// The name of the security scheme: the API key in the `Authorization` header.

@@ -13,10 +13,11 @@ pub mod target;
 
 use sqlx::PgConnection;
 
-use crate::{db, db::jobs::JobRecord, views::JobView};
-
-/// The event a job's end sends (`Batch-Import-Event`).
-pub const JOB_FINISHED: &str = "job.finished";
+use crate::{
+    db,
+    db::jobs::JobRecord,
+    views::{JOB_FINISHED, JobView},
+};
 
 /// Owes every endpoint of the job's tenant a `job.finished` call whose body is the job as
 /// `GET /jobs/{id}` shows it now. Call it in the transaction that ends the job.

@@ -1,31 +1,12 @@
 //! Liveness and readiness.
 
 use axum::{Json, extract::State, response::IntoResponse};
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
-use crate::api::{AppState, error::ApiError, jsend, openapi};
-
-/// The answer of `GET /healthz`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Liveness {
-    /// Always `true`: the process answers.
-    pub alive: bool,
-}
-
-/// The answer of `GET /readyz` while Postgres answers.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Readiness {
-    /// `"ok"`.
-    pub postgres: String,
-    /// `"ok"`, or why Redis is unavailable.
-    pub redis: String,
-    /// `true` while Redis is unavailable: uploads are kept but imported later.
-    pub degraded: bool,
-    /// Whether uploads are taken.
-    pub accepting_uploads: bool,
-}
+use crate::{
+    api::{AppState, error::ApiError, jsend, openapi},
+    views::{Liveness, Readiness},
+};
 
 /// `GET /healthz`: the process answers.
 #[utoipa::path(
