@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
 
-use crate::domain::{ErrorSummaryEntry, JobKind, JobState};
+use crate::domain::{ErrorSummaryEntry, ImportCounts, JobKind, JobState};
 
 /// Column mapping given at upload: file header → supported field.
 pub type ColumnMapping = std::collections::HashMap<String, String>;
@@ -118,21 +118,6 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// SHA-256 of the uploaded bytes, compared when an idempotency key comes again.
     pub file_sha256: Option<Vec<u8>>,
-}
-
-/// The counts of one complete run. `created_rows + updated_rows + unchanged_rows`
-/// equals `total_imported_rows`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ImportCounts {
-    pub total_original_rows: i64,
-    pub total_imported_rows: i64,
-    pub total_error_rows: i64,
-    /// Imported rows that were new.
-    pub created_rows: i64,
-    /// Imported rows that changed a stored row.
-    pub updated_rows: i64,
-    /// Imported rows whose values were all stored already.
-    pub unchanged_rows: i64,
 }
 
 pub(crate) const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, name, file_size, column_mapping,

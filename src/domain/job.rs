@@ -126,3 +126,18 @@ pub fn error_file_url(public_base: &str, id: uuid::Uuid) -> String {
 pub fn unprocessed_file_url(public_base: &str, id: uuid::Uuid) -> String {
     format!("{}/unprocessed.csv", job_url(public_base, id))
 }
+
+/// The counts of one complete run. `created_rows + updated_rows + unchanged_rows`
+/// equals `total_imported_rows`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub total_original_rows: i64,
+    pub total_imported_rows: i64,
+    pub total_error_rows: i64,
+    /// Imported rows that were new.
+    pub created_rows: i64,
+    /// Imported rows that changed a stored row.
+    pub updated_rows: i64,
+    /// Imported rows whose values were all stored already.
+    pub unchanged_rows: i64,
+}

@@ -8,7 +8,7 @@ mod tenant_slug;
 
 pub use api_key::ApiKey;
 pub use job::{
-    JobKind, JobState, UnknownValue, dashboard_job_url, error_file_url, job_url,
+    ImportCounts, JobKind, JobState, UnknownValue, dashboard_job_url, error_file_url, job_url,
     unprocessed_file_url,
 };
 pub use job_name::{JobName, JobNameError};

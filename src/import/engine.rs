@@ -25,10 +25,7 @@ use super::{
     sources::SourceRecords,
     workbook::{SheetChoice, WorkbookError},
 };
-use crate::{
-    db::jobs::ImportCounts,
-    domain::{ErrorSummaryEntry, ErrorTally, Problem, ProblemCode},
-};
+use crate::domain::{ErrorSummaryEntry, ErrorTally, ImportCounts, Problem, ProblemCode};
 
 /// What to import.
 #[derive(Debug, Clone)]

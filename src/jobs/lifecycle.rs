@@ -14,9 +14,9 @@ use super::{
 use crate::{
     db::{
         self,
-        jobs::{ImportCounts, JobRecord, Lease},
+        jobs::{JobRecord, Lease},
     },
-    domain::JobState,
+    domain::{ImportCounts, JobState},
     webhooks,
 };
 

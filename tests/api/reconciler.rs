@@ -117,7 +117,7 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
         Renewal::Lost,
         "the first run learns at its next chunk that it lost the job"
     );
-    let counts = db::jobs::ImportCounts {
+    let counts = batch_import::domain::ImportCounts {
         total_original_rows: 99,
         total_imported_rows: 99,
         total_error_rows: 0,

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use batch_import::db::{
     self,
-    jobs::{ImportCounts, Lease},
+    jobs::Lease,
     schedule::{PickOrder, PickRules},
 };
-use batch_import::domain::JobState;
+use batch_import::domain::{ImportCounts, JobState};
 use serde_json::Value;
 use uuid::Uuid;
 
