@@ -163,18 +163,8 @@ impl JobView {
         job: JobRecord,
         public_base: &str,
     ) -> Result<Self, sqlx::Error> {
-        let jobs_ahead = if job.state() == JobState::Queued {
-            schedule::jobs_ahead(pool, &[job.id])
-                .await?
-                .first()
-                .map(|(_, ahead)| *ahead)
-        } else {
-            None
-        };
-        Ok(Self {
-            jobs_ahead,
-            ..Self::new(job, public_base)
-        })
+        let mut views = Self::with_jobs_ahead(pool, vec![job], public_base).await?;
+        Ok(views.pop().expect("one view per job"))
     }
 }
 
