@@ -24,6 +24,7 @@ use utoipa::{
 
 use super::{
     error::MAINTENANCE_RETRY_AFTER_SECS,
+    jsend::{Success, SuccessStatus},
     views::{
         ContactView, CreatedWebhookView, JobErrorView, JobView, OpportunityView, SalesTargetView,
         WebhookDeliveryView, WebhookView,
@@ -262,14 +263,6 @@ fn json_response(description: &str, schema: &str) -> ResponseBuilder {
     )
 }
 
-/// `"success"`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SuccessStatus {
-    /// The request did what it asked.
-    Success,
-}
-
 /// `"fail"`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -310,16 +303,45 @@ pub struct JSendError {
     message: String,
 }
 
-/// Declares the JSend success envelope of one kind of `data`. Only the document uses
-/// these types: handlers build the same JSON with [`super::jsend::success`].
+/// Names the JSend success envelope of one kind of `data` for the document: `$name` is
+/// the type handlers answer with ([`Success`]`<$data>`), and the document shows it under
+/// that name, with `data` described as `$doc_data` (the same as `$data` but for `()`,
+/// which the document calls `null`).
 macro_rules! jsend_success {
     ($(#[$doc:meta])* $name:ident, $data:ty) => {
+        jsend_success!($(#[$doc])* $name, $data, $data);
+    };
+    ($(#[$doc:meta])* $name:ident, $data:ty, $doc_data:ty) => {
         $(#[$doc])*
-        #[derive(Serialize, ToSchema)]
-        pub struct $name {
-            status: SuccessStatus,
-            data: $data,
-        }
+        pub type $name = Success<$data>;
+
+        const _: () = {
+            // The schema as utoipa derives it for the envelope's fields, so that the
+            // document describes exactly what `Success` serialises.
+            $(#[$doc])*
+            #[derive(ToSchema)]
+            #[allow(dead_code)]
+            struct Envelope {
+                status: SuccessStatus,
+                data: $doc_data,
+            }
+
+            impl utoipa::PartialSchema for Success<$data> {
+                fn schema() -> RefOr<openapi::schema::Schema> {
+                    <Envelope as utoipa::PartialSchema>::schema()
+                }
+            }
+
+            impl ToSchema for Success<$data> {
+                fn name() -> std::borrow::Cow<'static, str> {
+                    std::borrow::Cow::Borrowed(stringify!($name))
+                }
+
+                fn schemas(schemas: &mut Vec<(String, RefOr<openapi::schema::Schema>)>) {
+                    <Envelope as ToSchema>::schemas(schemas);
+                }
+            }
+        };
     };
 }
 
@@ -376,6 +398,7 @@ jsend_success!(
 jsend_success!(
     /// Done; there is nothing to show (`data` is `null`).
     DeletedResponse,
+    (),
     Null
 );
 jsend_success!(
@@ -389,8 +412,7 @@ jsend_success!(
     Readiness
 );
 
-/// JSON `null`: the `data` of an answer that has nothing to show.
-#[derive(Serialize)]
+/// JSON `null`: the `data` of an answer that has nothing to show (`()` in handlers).
 pub struct Null;
 
 impl utoipa::PartialSchema for Null {

@@ -1,10 +1,19 @@
-//! `limit`/`offset` paging with `X-Total-Count` and `Link: <…>; rel="next"` headers.
+//! `limit`/`offset` paging: the query parameters, and the one answer every list gives
+//! ([`Paged`]: the rows, `X-Total-Count` and `Link: <…>; rel="next"`).
 
-use axum::http::{HeaderMap, HeaderValue, Uri};
-use serde::Deserialize;
+use axum::{
+    Json,
+    http::{HeaderMap, HeaderValue, Uri},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
-use super::error::ApiError;
+use super::{
+    error::ApiError,
+    jsend::{self, Success},
+};
+use crate::db::{Page, PageRequest};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -24,18 +33,9 @@ pub struct PageQuery {
     pub offset: Option<String>,
 }
 
-/// Validated paging values.
-#[derive(Debug, Clone, Copy)]
-pub struct Page {
-    /// Items per page.
-    pub limit: i64,
-    /// Items skipped.
-    pub offset: i64,
-}
-
 impl PageQuery {
     /// Checks the bounds.
-    pub fn validate(self) -> Result<Page, ApiError> {
+    pub fn validate(self) -> Result<PageRequest, ApiError> {
         let limit_error = || {
             ApiError::BadRequest(format!(
                 "limit must be a whole number between 1 and {MAX_LIMIT}, not {:?}",
@@ -60,36 +60,65 @@ impl PageQuery {
         if offset < 0 {
             return Err(offset_error());
         }
-        Ok(Page { limit, offset })
+        Ok(PageRequest { limit, offset })
     }
 }
 
-impl Page {
-    /// The headers of a page of `returned` items out of `total`; the next link keeps the
+/// One page of a list as the API answers it: the JSend body with the page's rows,
+/// `X-Total-Count`, and `Link: <…>; rel="next"` when more rows follow. Every list
+/// endpoint answers with one.
+pub struct Paged<T> {
+    headers: HeaderMap,
+    body: Json<Success<Vec<T>>>,
+}
+
+impl<T> Paged<T> {
+    /// The answer to `request` (made at `uri`) with `page`; the next link keeps the
     /// request's other query parameters.
-    pub fn headers(&self, public_base: &str, uri: &Uri, returned: usize, total: i64) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-total-count", HeaderValue::from(total));
-        let next_offset = self.offset + returned as i64;
-        if returned > 0 && next_offset < total {
-            let mut query: Vec<(String, String)> = uri
-                .query()
-                .map(|q| {
-                    url_pairs(q)
-                        .filter(|(k, _)| k != "limit" && k != "offset")
-                        .collect()
-                })
-                .unwrap_or_default();
-            query.push(("limit".into(), self.limit.to_string()));
-            query.push(("offset".into(), next_offset.to_string()));
-            let query = serde_urlencoded::to_string(&query).unwrap_or_default();
-            let link = format!("<{public_base}{}?{query}>; rel=\"next\"", uri.path());
-            if let Ok(value) = HeaderValue::from_str(&link) {
-                headers.insert(axum::http::header::LINK, value);
-            }
+    pub fn new(request: PageRequest, page: Page<T>, public_base: &str, uri: &Uri) -> Self {
+        let headers = headers(request, public_base, uri, page.rows.len(), page.total);
+        Self {
+            headers,
+            body: jsend::success(page.rows),
         }
-        headers
     }
+}
+
+impl<T: Serialize> IntoResponse for Paged<T> {
+    fn into_response(self) -> Response {
+        (self.headers, self.body).into_response()
+    }
+}
+
+/// The headers of a page of `returned` items out of `total`.
+fn headers(
+    request: PageRequest,
+    public_base: &str,
+    uri: &Uri,
+    returned: usize,
+    total: i64,
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    let next_offset = request.offset + returned as i64;
+    if returned > 0 && next_offset < total {
+        let mut query: Vec<(String, String)> = uri
+            .query()
+            .map(|q| {
+                url_pairs(q)
+                    .filter(|(k, _)| k != "limit" && k != "offset")
+                    .collect()
+            })
+            .unwrap_or_default();
+        query.push(("limit".into(), request.limit.to_string()));
+        query.push(("offset".into(), next_offset.to_string()));
+        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+        let link = format!("<{public_base}{}?{query}>; rel=\"next\"", uri.path());
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, value);
+        }
+    }
+    headers
 }
 
 /// An optional integer parameter; absent or empty means the default.
@@ -110,7 +139,7 @@ fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> {
 mod tests {
     use super::*;
 
-    fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, ApiError> {
+    fn page(limit: Option<&str>, offset: Option<&str>) -> Result<PageRequest, ApiError> {
         PageQuery {
             limit: limit.map(str::to_owned),
             offset: offset.map(str::to_owned),

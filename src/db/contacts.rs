@@ -1,5 +1,6 @@
 //! Reading a tenant's contacts (the import writes them, see `import::contacts`).
 
+use super::page::{Page, PageRequest};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -24,9 +25,8 @@ pub async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     opportunity_id: Option<&str>,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Contact>, i64), sqlx::Error> {
+    page: PageRequest,
+) -> Result<Page<Contact>, sqlx::Error> {
     const FILTER: &str = "c.tenant_id = $1 AND ($2::text IS NULL OR EXISTS (
             SELECT 1 FROM contact_opportunities f JOIN opportunities fo ON fo.id = f.opportunity_id
              WHERE f.contact_id = c.id AND fo.external_opp_id = $2))";
@@ -50,9 +50,9 @@ pub async fn list(
     ))
     .bind(tenant_id)
     .bind(opportunity_id)
-    .bind(limit)
-    .bind(offset)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(pool)
     .await?;
-    Ok((rows, total))
+    Ok(Page { rows, total })
 }

@@ -4,6 +4,7 @@
 //! lease in the same statement, so a run that lost its job can never mix its rows into
 //! those of the run that took over (which starts by clearing them).
 
+use super::page::{Page, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{PgPool, types::Json};
@@ -112,9 +113,8 @@ pub async fn list(
     pool: &PgPool,
     job_id: Uuid,
     code: Option<ProblemCode>,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<StoredError>, i64), sqlx::Error> {
+    page: PageRequest,
+) -> Result<Page<StoredError>, sqlx::Error> {
     // A job holds at most `error_rows_stored_max` rows: the containment test scans one
     // job's rows through the primary key, no index on the codes is needed.
     const FILTER: &str = "job_id = $1 AND ($2::text IS NULL OR problems @> jsonb_build_array(jsonb_build_object('code', $2::text)))";
@@ -132,9 +132,9 @@ pub async fn list(
     ))
     .bind(job_id)
     .bind(code)
-    .bind(limit)
-    .bind(offset)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(pool)
     .await?;
-    Ok((rows, total))
+    Ok(Page { rows, total })
 }

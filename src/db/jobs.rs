@@ -1,6 +1,7 @@
 //! Import jobs: the source of truth for polling. Every state change is one statement
 //! guarded by the state it expects, so a late or duplicate delivery cannot undo a result.
 
+use super::page::{Page, PageRequest};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
@@ -442,9 +443,8 @@ pub async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     filter: ListFilter<'_>,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<JobRecord>, i64), sqlx::Error> {
+    page: PageRequest,
+) -> Result<Page<JobRecord>, sqlx::Error> {
     const FILTER: &str = "tenant_id = $1 AND ($2::text IS NULL OR kind = $2)
         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR name = $4)";
     let kind = filter.kind.map(JobKind::as_str);
@@ -465,11 +465,11 @@ pub async fn list(
     .bind(kind)
     .bind(state)
     .bind(filter.name)
-    .bind(limit)
-    .bind(offset)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(pool)
     .await?;
-    Ok((rows, total))
+    Ok(Page { rows, total })
 }
 
 /// Cancels a tenant's job: a queued one at once (it will never run), a running one at

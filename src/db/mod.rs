@@ -5,9 +5,12 @@ pub mod contacts;
 pub mod job_errors;
 pub mod jobs;
 pub mod opportunities;
+pub mod page;
 pub mod sales_targets;
 pub mod schedule;
 pub mod webhooks;
+
+pub use page::{Page, PageRequest};
 
 use std::{str::FromStr, time::Duration};
 

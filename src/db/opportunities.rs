@@ -1,5 +1,6 @@
 //! Reading a tenant's opportunities (the import writes them, see `import::opportunities`).
 
+use super::page::{Page, PageRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -33,9 +34,8 @@ pub struct Opportunity {
 pub async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Opportunity>, i64), sqlx::Error> {
+    page: PageRequest,
+) -> Result<Page<Opportunity>, sqlx::Error> {
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities WHERE tenant_id = $1")
         .bind(tenant_id)
         .fetch_one(pool)
@@ -50,9 +50,9 @@ pub async fn list(
           LIMIT $2 OFFSET $3",
     )
     .bind(tenant_id)
-    .bind(limit)
-    .bind(offset)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(pool)
     .await?;
-    Ok((rows, total))
+    Ok(Page { rows, total })
 }

@@ -1,5 +1,6 @@
 //! Reading a tenant's sales targets (the import writes them, see `import::sales_targets`).
 
+use super::page::{Page, PageRequest};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -30,9 +31,8 @@ pub async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     filter: &SalesTargetFilter,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<SalesTarget>, i64), sqlx::Error> {
+    page: PageRequest,
+) -> Result<Page<SalesTarget>, sqlx::Error> {
     const FILTER: &str = "tenant_id = $1
         AND ($2::text IS NULL OR lower(rep_email) = lower($2))
         AND ($3::date IS NULL OR month >= $3)
@@ -54,9 +54,9 @@ pub async fn list(
     .bind(&filter.email)
     .bind(filter.month_from)
     .bind(filter.month_to)
-    .bind(limit)
-    .bind(offset)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(pool)
     .await?;
-    Ok((rows, total))
+    Ok(Page { rows, total })
 }

@@ -3,6 +3,7 @@
 //! workers never send the same delivery at once and a worker that dies mid-send leaves it
 //! due again once its lease lapses.
 
+use super::page::{Page, PageRequest};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -90,9 +91,8 @@ pub async fn insert_endpoint(
 pub async fn list_endpoints(
     pool: &PgPool,
     tenant_id: Uuid,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Endpoint>, i64), sqlx::Error> {
+    page: PageRequest,
+) -> Result<Page<Endpoint>, sqlx::Error> {
     let total: i64 =
         sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -103,11 +103,11 @@ pub async fn list_endpoints(
           ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     ))
     .bind(tenant_id)
-    .bind(limit)
-    .bind(offset)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(pool)
     .await?;
-    Ok((rows, total))
+    Ok(Page { rows, total })
 }
 
 /// One endpoint, only when it belongs to `tenant_id`.
@@ -187,9 +187,8 @@ pub struct Delivery {
 pub async fn list_deliveries(
     pool: &PgPool,
     endpoint_id: Uuid,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Delivery>, i64), sqlx::Error> {
+    page: PageRequest,
+) -> Result<Page<Delivery>, sqlx::Error> {
     let total: i64 =
         sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1")
             .bind(endpoint_id)
@@ -203,11 +202,11 @@ pub async fn list_deliveries(
           ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
     )
     .bind(endpoint_id)
-    .bind(limit)
-    .bind(offset)
+    .bind(page.limit)
+    .bind(page.offset)
     .fetch_all(pool)
     .await?;
-    Ok((rows, total))
+    Ok(Page { rows, total })
 }
 
 /// A delivery a worker holds under `lease_token` until it records the attempt.

@@ -9,8 +9,13 @@ use utoipa::IntoParams;
 
 use crate::{
     api::{
-        AppState, auth::Caller, error::ApiError, extract::Query, jsend, openapi,
-        pagination::PageQuery, views::ContactView,
+        AppState,
+        auth::Caller,
+        error::ApiError,
+        extract::Query,
+        openapi,
+        pagination::{PageQuery, Paged},
+        views::ContactView,
     },
     db,
 };
@@ -52,15 +57,7 @@ pub async fn list(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let (rows, total) = db::contacts::list(
-        &state.db,
-        caller.tenant_id,
-        opportunity_id,
-        page.limit,
-        page.offset,
-    )
-    .await?;
-    let headers = page.headers(state.settings.public_base(), &uri, rows.len(), total);
-    let data: Vec<ContactView> = rows.into_iter().map(Into::into).collect();
-    Ok((headers, jsend::success(data)))
+    let rows = db::contacts::list(&state.db, caller.tenant_id, opportunity_id, page).await?;
+    let rows = rows.map(ContactView::from);
+    Ok(Paged::new(page, rows, state.settings.public_base(), &uri))
 }

@@ -1,7 +1,6 @@
 //! Liveness and readiness.
 
 use axum::{Json, extract::State, response::IntoResponse};
-use serde_json::Value;
 
 use crate::{
     api::{AppState, error::ApiError, jsend, openapi},
@@ -16,7 +15,7 @@ use crate::{
     tag = "operations",
     responses((status = 200, description = "The process answers", body = openapi::LivenessResponse)),
 )]
-pub async fn healthz() -> Json<Value> {
+pub async fn healthz() -> Json<openapi::LivenessResponse> {
     jsend::success(Liveness { alive: true })
 }
 

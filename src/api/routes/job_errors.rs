@@ -1,11 +1,10 @@
 //! `GET /jobs/{id}/errors`: a job's failed rows as data, a page at a time.
 
 use axum::{
-    Json,
     extract::{OriginalUri, State},
     response::IntoResponse,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::jobs::tenant_job;
@@ -16,7 +15,7 @@ use crate::{
         error::ApiError,
         extract::{Path, Query},
         openapi,
-        pagination::PageQuery,
+        pagination::{PageQuery, Paged},
         views::JobErrorView,
     },
     db,
@@ -68,24 +67,7 @@ pub async fn list(
             let known = ProblemCode::ALL.map(ProblemCode::as_str).join(", ");
             ApiError::BadRequest(format!("code: {e}; use one of {known}"))
         })?;
-    let (rows, total) =
-        db::job_errors::list(&state.db, job.id, code, page.limit, page.offset).await?;
-    let headers = page.headers(state.settings.public_base(), &uri, rows.len(), total);
-    let data: Vec<JobErrorView> = rows.into_iter().map(Into::into).collect();
-    // Not `jsend::success`: its `serde_json::Value` would sort the keys of `values`,
-    // which keep the header's order here.
-    Ok((
-        headers,
-        Json(Success {
-            status: "success",
-            data,
-        }),
-    ))
-}
-
-/// A JSend success body serialised straight from its data.
-#[derive(Serialize)]
-struct Success<T> {
-    status: &'static str,
-    data: T,
+    let rows = db::job_errors::list(&state.db, job.id, code, page).await?;
+    let rows = rows.map(JobErrorView::from);
+    Ok(Paged::new(page, rows, state.settings.public_base(), &uri))
 }

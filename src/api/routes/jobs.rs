@@ -17,10 +17,10 @@ use crate::{
         error::ApiError,
         extract::{Path, Query},
         jsend, openapi,
-        pagination::PageQuery,
+        pagination::{PageQuery, Paged},
         views::JobView,
     },
-    db::{self, jobs::JobRecord},
+    db::{self, Page, jobs::JobRecord},
     domain::{JobKind, JobState},
     jobs::unprocessed::{self, Unavailable},
     storage::ByteStream,
@@ -99,12 +99,13 @@ pub async fn list(
         state: job_state,
         name,
     };
-    let (rows, total) =
-        db::jobs::list(&state.db, caller.tenant_id, filter, page.limit, page.offset).await?;
+    let jobs = db::jobs::list(&state.db, caller.tenant_id, filter, page).await?;
     let base = state.settings.public_base();
-    let headers = page.headers(base, &uri, rows.len(), total);
-    let data = JobView::with_jobs_ahead(&state.db, rows, base).await?;
-    Ok((headers, jsend::success(data)))
+    let views = Page {
+        rows: JobView::with_jobs_ahead(&state.db, jobs.rows, base).await?,
+        total: jobs.total,
+    };
+    Ok(Paged::new(page, views, base, &uri))
 }
 
 /// Cancels a job (admin keys): a queued job never runs (200, `cancelled`); a running one

@@ -7,8 +7,13 @@ use axum::{
 
 use crate::{
     api::{
-        AppState, auth::Caller, error::ApiError, extract::Query, jsend, openapi,
-        pagination::PageQuery, views::OpportunityView,
+        AppState,
+        auth::Caller,
+        error::ApiError,
+        extract::Query,
+        openapi,
+        pagination::{PageQuery, Paged},
+        views::OpportunityView,
     },
     db,
 };
@@ -36,9 +41,7 @@ pub async fn list(
     Query(page): Query<PageQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let page = page.validate()?;
-    let (rows, total) =
-        db::opportunities::list(&state.db, caller.tenant_id, page.limit, page.offset).await?;
-    let headers = page.headers(state.settings.public_base(), &uri, rows.len(), total);
-    let data: Vec<OpportunityView> = rows.into_iter().map(Into::into).collect();
-    Ok((headers, jsend::success(data)))
+    let rows = db::opportunities::list(&state.db, caller.tenant_id, page).await?;
+    let rows = rows.map(OpportunityView::from);
+    Ok(Paged::new(page, rows, state.settings.public_base(), &uri))
 }

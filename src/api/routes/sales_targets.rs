@@ -9,8 +9,13 @@ use utoipa::IntoParams;
 
 use crate::{
     api::{
-        AppState, auth::Caller, error::ApiError, extract::Query, jsend, openapi,
-        pagination::PageQuery, views::SalesTargetView,
+        AppState,
+        auth::Caller,
+        error::ApiError,
+        extract::Query,
+        openapi,
+        pagination::{PageQuery, Paged},
+        views::SalesTargetView,
     },
     db::{self, sales_targets::SalesTargetFilter},
     import::values,
@@ -70,15 +75,7 @@ pub async fn list(
         month_from: month("month_from", query.month_from)?,
         month_to: month("month_to", query.month_to)?,
     };
-    let (rows, total) = db::sales_targets::list(
-        &state.db,
-        caller.tenant_id,
-        &filter,
-        page.limit,
-        page.offset,
-    )
-    .await?;
-    let headers = page.headers(state.settings.public_base(), &uri, rows.len(), total);
-    let data: Vec<SalesTargetView> = rows.into_iter().map(Into::into).collect();
-    Ok((headers, jsend::success(data)))
+    let rows = db::sales_targets::list(&state.db, caller.tenant_id, &filter, page).await?;
+    let rows = rows.map(SalesTargetView::from);
+    Ok(Paged::new(page, rows, state.settings.public_base(), &uri))
 }

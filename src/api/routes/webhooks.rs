@@ -16,7 +16,7 @@ use crate::{
         error::ApiError,
         extract::{Json, Path, Query},
         jsend, openapi,
-        pagination::PageQuery,
+        pagination::{PageQuery, Paged},
         views::{CreatedWebhookView, WebhookDeliveryView, WebhookView},
     },
     db::{
@@ -145,15 +145,10 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_admin()?;
     let page = page.validate()?;
-    let (rows, total) =
-        db::webhooks::list_endpoints(&state.db, caller.tenant_id, page.limit, page.offset).await?;
+    let endpoints = db::webhooks::list_endpoints(&state.db, caller.tenant_id, page).await?;
     let base = state.settings.public_base();
-    let headers = page.headers(base, &uri, rows.len(), total);
-    let data: Vec<WebhookView> = rows
-        .into_iter()
-        .map(|e| WebhookView::new(e, base))
-        .collect();
-    Ok((headers, jsend::success(data)))
+    let views = endpoints.map(|e| WebhookView::new(e, base));
+    Ok(Paged::new(page, views, base, &uri))
 }
 
 /// One endpoint of the tenant.
@@ -210,7 +205,7 @@ pub async fn delete(
         return Err(not_found(id));
     }
     tracing::info!(webhook_id = %id, "webhook endpoint deleted");
-    Ok(jsend::success(serde_json::Value::Null))
+    Ok(jsend::success(()))
 }
 
 /// The endpoint's deliveries, newest first.
@@ -241,11 +236,9 @@ pub async fn deliveries(
     caller.require_admin()?;
     let page = page.validate()?;
     let endpoint = tenant_endpoint(&state, caller.tenant_id, &id).await?;
-    let (rows, total) =
-        db::webhooks::list_deliveries(&state.db, endpoint.id, page.limit, page.offset).await?;
-    let headers = page.headers(state.settings.public_base(), &uri, rows.len(), total);
-    let data: Vec<WebhookDeliveryView> = rows.into_iter().map(Into::into).collect();
-    Ok((headers, jsend::success(data)))
+    let deliveries = db::webhooks::list_deliveries(&state.db, endpoint.id, page).await?;
+    let views = deliveries.map(WebhookDeliveryView::from);
+    Ok(Paged::new(page, views, state.settings.public_base(), &uri))
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
