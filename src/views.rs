@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -18,19 +18,19 @@ use crate::{
         opportunities::Opportunity,
         schedule,
     },
-    domain::{ErrorSummaryEntry, JobState, Problem},
+    domain::{ErrorSummaryEntry, JobKind, JobState, Problem},
 };
 
-/// A job as `GET /jobs/{id}` shows it; also the upload's answer.
-#[derive(Debug, Serialize, ToSchema)]
+/// A job as `GET /jobs/{id}` shows it; also the upload's answer, the data of the job
+/// events and the body of the webhook call.
+// The CLI reads jobs into this same type (`client::Job`), so the two cannot drift.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
     pub id: Uuid,
     /// Where to poll this job.
     pub url: String,
-    #[schema(value_type = crate::domain::JobKind)]
-    pub kind: &'static str,
-    #[schema(value_type = crate::domain::JobState)]
-    pub state: &'static str,
+    pub kind: JobKind,
+    pub state: JobState,
     /// While the job is queued: how many queued jobs, of all tenants, the workers are
     /// likely to start before it (an estimate in turns: every tenant's oldest queued job
     /// first, then every tenant's second, and so on); a count only, never whose they are.
@@ -91,8 +91,8 @@ impl JobView {
         Self {
             id: job.id,
             url: job_url(public_base, job.id),
-            kind: job.kind().as_str(),
-            state: job.state().as_str(),
+            kind: job.kind(),
+            state: job.state(),
             jobs_ahead: None,
             error_file: if has_error_file {
                 error_file_url(public_base, job.id)

@@ -127,10 +127,11 @@ async fn stream_events(client: &ApiClient, watcher: &mut Watcher<'_>) -> Result<
                         url: client.url(&format!("/api/v1/jobs/{}/events", watcher.last.id)),
                         detail: format!("a job event that is not JSON ({e})"),
                     })?;
-                let job = Job::from_value(value).map_err(|e| ClientError::Unexpected {
-                    url: client.url(&format!("/api/v1/jobs/{}/events", watcher.last.id)),
-                    detail: format!("a job event that is not a job ({e})"),
-                })?;
+                let job =
+                    serde_json::from_value::<Job>(value).map_err(|e| ClientError::Unexpected {
+                        url: client.url(&format!("/api/v1/jobs/{}/events", watcher.last.id)),
+                        detail: format!("a job event that is not a job ({e})"),
+                    })?;
                 watcher.see(job);
                 if watcher.ended() {
                     return Ok(());

@@ -111,7 +111,7 @@ impl ApiClient {
     }
 
     fn job_from(url: &str, value: Value) -> Result<Job, ClientError> {
-        Job::from_value(value).map_err(|e| unexpected(url, format!("not a job ({e})")))
+        serde_json::from_value(value).map_err(|e| unexpected(url, format!("not a job ({e})")))
     }
 
     /// `POST /api/v1/{kind}/upload` with a multipart form; the accepted job.

@@ -8,16 +8,16 @@
 mod args;
 mod follow;
 mod http;
-mod job;
 mod output;
 mod progress;
 mod upload;
 
 use std::{path::PathBuf, process::ExitCode};
 
+/// A job as the API shows it: the API's own view, read back.
+pub use crate::views::JobView as Job;
 pub use args::{DEFAULT_URL, JobArgs, JobsArgs, ServerArgs, UploadArgs};
 pub use http::{ApiClient, JobFilter};
-pub use job::Job;
 pub use upload::upload;
 
 use output::Mode;
@@ -132,9 +132,7 @@ pub async fn jobs(args: JobsArgs) -> Result<ExitCode, ClientError> {
     };
     let jobs = client.jobs(&filter).await?;
     match Mode::detect(args.json) {
-        Mode::Json => output::print_json(&serde_json::Value::Array(
-            jobs.iter().map(|j| j.raw.clone()).collect(),
-        )),
+        Mode::Json => output::print_json(&jobs),
         _ => print!("{}", output::job_table(&jobs)),
     }
     Ok(ExitCode::SUCCESS)
@@ -145,7 +143,7 @@ pub async fn job(args: JobArgs) -> Result<ExitCode, ClientError> {
     let client = ApiClient::new(&args.server)?;
     let job = client.job(args.id).await?;
     match Mode::detect(args.json) {
-        Mode::Json => output::print_json(&job.raw),
+        Mode::Json => output::print_json(&job),
         _ => print!("{}", output::job_details(&job)),
     }
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::{Job, progress::Bars};
 
@@ -42,7 +41,7 @@ impl Mode {
 }
 
 /// Prints JSON on stdout, pretty on a terminal.
-pub fn print_json(value: &Value) {
+pub fn print_json(value: &impl serde::Serialize) {
     let text = if std::io::stdout().is_terminal() {
         serde_json::to_string_pretty(value)
     } else {
@@ -106,7 +105,7 @@ pub fn job_table(jobs: &[Job]) -> String {
     rows.extend(jobs.iter().map(|j| {
         [
             j.id.to_string(),
-            j.kind.clone(),
+            j.kind.as_str().to_owned(),
             j.state.as_str().to_owned(),
             count(j.jobs_ahead),
             j.rows_processed.to_string(),
@@ -127,7 +126,7 @@ pub fn job_details(job: &Job) -> String {
     let rows = vec![
         ["id".to_owned(), job.id.to_string()],
         ["url".to_owned(), job.url.clone()],
-        ["kind".to_owned(), job.kind.clone()],
+        ["kind".to_owned(), job.kind.as_str().to_owned()],
         ["state".to_owned(), job.state.as_str().to_owned()],
         ["jobs_ahead".to_owned(), count(job.jobs_ahead)],
         [
@@ -204,11 +203,11 @@ fn timestamp(at: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
 
-    fn job(value: Value) -> Job {
-        Job::from_value(value).unwrap()
+    fn job(value: serde_json::Value) -> Job {
+        serde_json::from_value(value).unwrap()
     }
 
-    fn sample() -> Value {
+    fn sample() -> serde_json::Value {
         serde_json::json!({
             "id": "6f1c1d1e-4a7b-4c1f-9d7e-0c1c2d3e4f50",
             "url": "http://localhost:8080/api/v1/jobs/6f1c1d1e-4a7b-4c1f-9d7e-0c1c2d3e4f50",
@@ -217,6 +216,10 @@ mod tests {
             "total_error_rows": 1, "error_file": "http://x/errors.csv", "error": null,
             "created_rows": 2, "updated_rows": 1, "unchanged_rows": 0, "dry_run": true,
             "created_at": "2026-01-02T03:04:05.678Z", "started_at": null, "finished_at": null,
+            "jobs_ahead": null, "name": null, "file_size": 120, "sheet": null,
+            "bytes_processed": 120, "progress_percent": 100, "unprocessed_file": "",
+            "send_error_email": false, "email_sent_at": null, "email_error": null,
+            "error_summary": [],
         })
     }
 

@@ -33,7 +33,7 @@ pub async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
     let job = send_file(&client, &args, mode.bars()).await?;
     if args.no_wait {
         match mode {
-            Mode::Json => output::print_json(&job.raw),
+            Mode::Json => output::print_json(&job),
             _ => print!("{}", output::accepted(&job)),
         }
         return Ok(ExitCode::SUCCESS);
@@ -59,7 +59,7 @@ pub async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
         None
     };
     match mode {
-        Mode::Json => output::print_json(&job.raw),
+        Mode::Json => output::print_json(&job),
         _ => print!("{}", output::outcome(&job, saved.as_deref())),
     }
     if mode != Mode::Json {
