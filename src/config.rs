@@ -17,7 +17,7 @@ use serde::Deserialize;
 /// even when no configuration file is found at run time.
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
-/// Every setting of the service; see the configuration table in README.md.
+/// Every setting of the service; see the configuration table in docs/operations.md.
 ///
 /// `Debug` hides the passwords of the connection URLs (see [`redact_url`]).
 #[derive(Clone, Deserialize)]

@@ -1,5 +1,5 @@
 //! Why a row could not be imported, as data: a stable code, the column, the value and a
-//! sentence for a sales admin. The codes are part of the API (README "Problem codes"):
+//! sentence for a sales admin. The codes are part of the API (docs/api.md, "Problem codes"):
 //! never rename one, only add.
 
 use std::collections::HashMap;
@@ -51,7 +51,7 @@ pub enum ProblemCode {
 }
 
 impl ProblemCode {
-    /// Every code, in the order the README documents them.
+    /// Every code, in the order docs/api.md documents them.
     pub const ALL: [ProblemCode; 13] = [
         Self::RequiredMissing,
         Self::InvalidAmount,
@@ -209,13 +209,13 @@ mod tests {
     }
 
     #[test]
-    fn readme_documents_every_code() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    fn api_guide_documents_every_code() {
+        let guide =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
         for code in ProblemCode::ALL {
             assert!(
-                readme.contains(&format!("| `{code}` | ")),
-                "README.md's table of problem codes lacks {code}"
+                guide.contains(&format!("| `{code}` | ")),
+                "docs/api.md's table of problem codes lacks {code}"
             );
         }
     }

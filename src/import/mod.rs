@@ -61,7 +61,7 @@ mod proptests;
 mod tests {
     use super::*;
 
-    /// The alias table in README.md, rendered from the field specs.
+    /// The alias table in docs/api.md, rendered from the field specs.
     fn alias_table() -> String {
         let mut table = String::from("| kind | field | also accepted as |\n|---|---|---|\n");
         for kind in [
@@ -88,13 +88,13 @@ mod tests {
     }
 
     #[test]
-    fn readme_documents_every_supported_column_and_alias() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    fn api_guide_documents_every_supported_column_and_alias() {
+        let guide =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
         let table = alias_table();
         assert!(
-            readme.contains(&table),
-            "README.md must contain this alias table:\n{table}"
+            guide.contains(&table),
+            "docs/api.md must contain this alias table:\n{table}"
         );
     }
 }

@@ -275,7 +275,8 @@ impl Store {
 
     /// Removes partial uploads not written to for `max_idle` (a request that died).
     /// Returns how many were removed. On S3 an unfinished upload is an incomplete
-    /// multipart upload, not an object: a bucket lifecycle rule removes those (README).
+    /// multipart upload, not an object: a bucket lifecycle rule removes those
+    /// (docs/operations.md, "Storage").
     pub async fn sweep_partial_uploads(&self, max_idle: Duration) -> Result<usize, StoreError> {
         match self {
             Self::File(store) => Ok(store.sweep_partial_uploads(max_idle).await?),

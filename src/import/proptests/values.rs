@@ -30,7 +30,7 @@ fn check_message(message: &str, label: &str) -> Result<(), TestCaseError> {
 }
 
 /// An amount written with thousands separators, a currency sign and a sign in the ways
-/// the README lists.
+/// docs/api.md lists ("Files as people export them").
 fn written_amount() -> impl Strategy<Value = (Decimal, String, bool)> {
     (
         0u64..10_000_000_000,

@@ -14,7 +14,7 @@ const READ_OUTSIDE_SETTINGS: &[&str] = &[
     "CONFIG_DIR",
 ];
 
-/// The S3 client's AWS_* variables, read by object_store (README "Storage"), not by
+/// The S3 client's AWS_* variables, read by object_store (docs/operations.md, "Storage"), not by
 /// `Settings`. The manifests use them because pods on several nodes share no disk.
 const OBJECT_STORAGE: &[&str] = &[
     "AWS_ENDPOINT",
@@ -118,14 +118,14 @@ fn unknown_variables_are_reported_and_settings_are_not() {
 }
 
 #[test]
-fn every_setting_has_a_row_in_the_readme_configuration_table() {
-    let readme = repo_file("README.md");
+fn every_setting_has_a_row_in_the_operations_guide_configuration_table() {
+    let guide = repo_file("docs/operations.md");
     let missing: Vec<String> = setting_variables()
         .into_iter()
-        .filter(|name| !readme.contains(&format!("\n| `{name}` |")))
+        .filter(|name| !guide.contains(&format!("\n| `{name}` |")))
         .collect();
     assert!(
         missing.is_empty(),
-        "settings missing from README: {missing:?}"
+        "settings missing from the configuration table of docs/operations.md: {missing:?}"
     );
 }
