@@ -15,7 +15,7 @@ pub fn limit_malloc_arenas() {
 }
 
 /// Returns the pages of freed memory to the system (after a job, not on a hot path).
-pub fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory that is already free.
     unsafe {

@@ -196,12 +196,12 @@ impl Settings {
     }
 
     /// The `wait=true` limit as a duration.
-    pub fn upload_wait_timeout(&self) -> Duration {
+    pub(crate) fn upload_wait_timeout(&self) -> Duration {
         Duration::from_secs(self.upload_wait_timeout_secs)
     }
 
     /// The API listener's timeouts and connection cap.
-    pub fn connection_limits(&self) -> crate::api::serve::ConnectionLimits {
+    pub(crate) fn connection_limits(&self) -> crate::api::serve::ConnectionLimits {
         crate::api::serve::ConnectionLimits {
             header_read_timeout: Duration::from_secs(self.http_header_read_timeout_secs.max(1)),
             body_idle_timeout: Duration::from_secs(self.http_body_idle_timeout_secs.max(1)),
@@ -210,7 +210,7 @@ impl Settings {
     }
 
     /// `public_url` without a trailing slash, for building links.
-    pub fn public_base(&self) -> &str {
+    pub(crate) fn public_base(&self) -> &str {
         self.public_url.trim_end_matches('/')
     }
 }
@@ -348,7 +348,7 @@ const UNREADABLE_URL: &str = "*** (not a URL with a host; hidden)";
 /// A connection URL fit for logs: the password (`user:***@host`) and the values of query
 /// parameters that look like credentials (`?password=***`) are replaced by `***`.
 /// Anything that does not parse as a URL with a host is hidden whole.
-pub fn redact_url(raw: &str) -> String {
+pub(crate) fn redact_url(raw: &str) -> String {
     let Ok(mut url) = url::Url::parse(raw) else {
         return UNREADABLE_URL.to_owned();
     };

@@ -16,40 +16,40 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use crate::domain::{JobKind, JobState};
 
 /// HTTP requests by method, route and status.
-pub const HTTP_REQUESTS: &str = "batch_import_http_requests_total";
+pub(crate) const HTTP_REQUESTS: &str = "batch_import_http_requests_total";
 /// HTTP request latency by method and route.
-pub const HTTP_DURATION: &str = "batch_import_http_request_duration_seconds";
+pub(crate) const HTTP_DURATION: &str = "batch_import_http_request_duration_seconds";
 /// Jobs that ended in this process, by kind and final state.
-pub const JOBS_ENDED: &str = "batch_import_jobs_ended_total";
+pub(crate) const JOBS_ENDED: &str = "batch_import_jobs_ended_total";
 /// Rows of ended jobs, by kind and outcome (`imported`, `failed`).
-pub const ROWS: &str = "batch_import_rows_total";
+pub(crate) const ROWS: &str = "batch_import_rows_total";
 /// How long an import run took, by kind.
-pub const IMPORT_DURATION: &str = "batch_import_import_duration_seconds";
+pub(crate) const IMPORT_DURATION: &str = "batch_import_import_duration_seconds";
 /// Error report emails by outcome (`sent`, `failed`).
-pub const EMAILS: &str = "batch_import_emails_total";
+pub(crate) const EMAILS: &str = "batch_import_emails_total";
 /// Webhook delivery attempts by outcome (`delivered`, `retrying`, `failed`).
-pub const WEBHOOK_ATTEMPTS: &str = "batch_import_webhook_attempts_total";
+pub(crate) const WEBHOOK_ATTEMPTS: &str = "batch_import_webhook_attempts_total";
 /// All jobs in Postgres by kind and state (read at scrape time by the API).
-pub const JOBS: &str = "batch_import_jobs";
+pub(crate) const JOBS: &str = "batch_import_jobs";
 /// Rows of all finished jobs in Postgres by kind and outcome (read at scrape time).
-pub const JOB_ROWS: &str = "batch_import_job_rows";
+pub(crate) const JOB_ROWS: &str = "batch_import_job_rows";
 /// Tasks waiting in Redis (read at scrape time by the API).
-pub const QUEUE_DEPTH: &str = "batch_import_queue_depth";
+pub(crate) const QUEUE_DEPTH: &str = "batch_import_queue_depth";
 
 /// How long jobs waited from upload to the start of their first run, by kind (and tenant
 /// with `metrics_tenant_labels`); recorded by the worker that starts them.
-pub const QUEUE_WAIT: &str = "batch_import_queue_wait_seconds";
+pub(crate) const QUEUE_WAIT: &str = "batch_import_queue_wait_seconds";
 /// Queued and running jobs per tenant (read at scrape time by the API; only with
 /// `metrics_tenant_labels`).
-pub const TENANT_JOBS: &str = "batch_import_tenant_jobs";
+pub(crate) const TENANT_JOBS: &str = "batch_import_tenant_jobs";
 /// Worker slots the jobs in hand could use now, each tenant's capped at
 /// `tenant_max_running` (read at scrape time by the API; what autoscaling follows).
 pub const SLOTS_WANTED: &str = "batch_import_worker_slots_wanted";
 /// Uploads refused with 429 because their tenant had `tenant_max_queued` jobs queued.
-pub const QUEUE_FULL_REFUSED: &str = "batch_import_queue_full_refused_total";
+pub(crate) const QUEUE_FULL_REFUSED: &str = "batch_import_queue_full_refused_total";
 
 /// Requests refused with 429 because their address failed to authenticate too often.
-pub const AUTH_FAILURES_REFUSED: &str = "batch_import_auth_failures_refused_total";
+pub(crate) const AUTH_FAILURES_REFUSED: &str = "batch_import_auth_failures_refused_total";
 
 /// Latency buckets, in seconds, from a fast GET to a long `wait=true` upload or import.
 const BUCKETS: &[f64] = &[
@@ -62,7 +62,7 @@ const QUEUE_WAIT_BUCKETS: &[f64] = &[
 ];
 
 /// The process's recorder, installed on first use.
-pub fn handle() -> PrometheusHandle {
+pub(crate) fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -86,7 +86,7 @@ pub fn handle() -> PrometheusHandle {
 
 /// Middleware: counts and times every request by its route pattern (not its path, so
 /// job ids do not make a series each).
-pub async fn track_http(request: Request, next: Next) -> Response {
+pub(crate) async fn track_http(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     let route = request
@@ -104,7 +104,7 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 }
 
 /// Records a job that ended in this process.
-pub fn job_ended(
+pub(crate) fn job_ended(
     kind: JobKind,
     state: JobState,
     imported: i64,
@@ -123,7 +123,7 @@ pub fn job_ended(
 
 /// Records how long a job waited before its first run started; `tenant` is its slug
 /// when tenant labels are on.
-pub fn queue_wait(kind: JobKind, tenant: Option<&str>, waited: Duration) {
+pub(crate) fn queue_wait(kind: JobKind, tenant: Option<&str>, waited: Duration) {
     let kind = kind.as_str();
     match tenant {
         Some(tenant) => {
@@ -135,13 +135,13 @@ pub fn queue_wait(kind: JobKind, tenant: Option<&str>, waited: Duration) {
 }
 
 /// Records an error report email.
-pub fn email(sent: bool) {
+pub(crate) fn email(sent: bool) {
     let outcome = if sent { "sent" } else { "failed" };
     metrics::counter!(EMAILS, "outcome" => outcome).increment(1);
 }
 
 /// Records a webhook delivery attempt; `state` is what the delivery became.
-pub fn webhook_attempt(state: &str) {
+pub(crate) fn webhook_attempt(state: &str) {
     let outcome = match state {
         "delivered" => "delivered",
         "failed" => "failed",

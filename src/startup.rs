@@ -136,13 +136,6 @@ impl ApiServer {
         self.listener.local_addr()
     }
 
-    /// The address `/metrics` is served on apart from the API (`api_metrics_addr`).
-    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
-        self.metrics
-            .as_ref()
-            .map(|(listener, _)| listener.local_addr())
-    }
-
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run(
         self,
@@ -261,7 +254,7 @@ pub async fn run_worker(
 }
 
 /// [`run_worker`] reporting to a `health` the caller keeps (tests watch it).
-pub async fn run_worker_with_health(
+pub(crate) async fn run_worker_with_health(
     health: WorkerHealth,
     settings: Settings,
     migrate: bool,

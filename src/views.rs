@@ -25,7 +25,7 @@ use crate::{
 /// events and the body of the webhook call.
 // The CLI reads jobs into this same type (`client::Job`), so the two cannot drift.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct JobView {
+pub(crate) struct JobView {
     pub id: Uuid,
     /// Where to poll this job.
     pub url: String,
@@ -86,7 +86,7 @@ pub struct JobView {
 impl JobView {
     /// Builds the view, without `jobs_ahead`; `public_base` is the API's public URL
     /// without a trailing slash.
-    pub fn new(job: JobRecord, public_base: &str) -> Self {
+    pub(crate) fn new(job: JobRecord, public_base: &str) -> Self {
         let has_error_file = job.state().is_terminal() && job.total_error_rows.unwrap_or(0) > 0;
         Self {
             id: job.id,
@@ -131,7 +131,7 @@ impl JobView {
 
     /// The views of `jobs`, in their order, with `jobs_ahead` filled in for the queued
     /// ones: one query for them all, none when no job is queued.
-    pub async fn with_jobs_ahead(
+    pub(crate) async fn with_jobs_ahead(
         pool: &PgPool,
         jobs: Vec<JobRecord>,
         public_base: &str,
@@ -158,7 +158,7 @@ impl JobView {
     }
 
     /// The view of one job with `jobs_ahead` filled in when it is queued.
-    pub async fn of_one(
+    pub(crate) async fn of_one(
         pool: &PgPool,
         job: JobRecord,
         public_base: &str,
@@ -180,7 +180,7 @@ fn progress_percent(done: i64, total: i64) -> u8 {
 
 /// `close_date` in the documented (PHP DateTime) shape.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CloseDateView {
+pub(crate) struct CloseDateView {
     pub date: String,
     pub timezone_type: u8,
     #[schema(value_type = String, example = "UTC")]
@@ -189,7 +189,7 @@ pub struct CloseDateView {
 
 /// An opportunity in the documented shape.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OpportunityView {
+pub(crate) struct OpportunityView {
     pub id: Uuid,
     /// `"1"` or `"0"`, as the original API sent it.
     #[schema(value_type = String, pattern = "^[01]$", example = "1")]
@@ -246,7 +246,7 @@ impl From<Opportunity> for OpportunityView {
 
 /// A contact.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ContactView {
+pub(crate) struct ContactView {
     pub id: Uuid,
     pub email: String,
     pub fullname: Option<String>,
@@ -279,7 +279,7 @@ impl From<crate::db::contacts::Contact> for ContactView {
 
 /// A sales target.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SalesTargetView {
+pub(crate) struct SalesTargetView {
     pub id: Uuid,
     pub email: String,
     /// `YYYY-MM`.
@@ -300,7 +300,7 @@ impl From<crate::db::sales_targets::SalesTarget> for SalesTargetView {
 
 /// A failed row of a job as `GET /jobs/{id}/errors` shows it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct JobErrorView {
+pub(crate) struct JobErrorView {
     /// The physical line where the row starts in the upload (the header is line 1), as
     /// the error CSV's `Line` column says.
     pub line: i64,
@@ -327,7 +327,7 @@ impl From<StoredError> for JobErrorView {
 
 /// A JSON object whose keys keep the header's order.
 #[derive(Debug)]
-pub struct RowValues(pub Vec<HeaderValue>);
+pub(crate) struct RowValues(pub Vec<HeaderValue>);
 
 impl Serialize for RowValues {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -341,11 +341,11 @@ impl Serialize for RowValues {
 }
 
 /// The event a job's end sends (`Batch-Import-Event`, and each endpoint's `events`).
-pub const JOB_FINISHED: &str = "job.finished";
+pub(crate) const JOB_FINISHED: &str = "job.finished";
 
 /// A webhook endpoint; never with its secret.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookView {
+pub(crate) struct WebhookView {
     pub id: Uuid,
     /// Where to read (or delete) this endpoint.
     pub self_url: String,
@@ -360,7 +360,7 @@ pub struct WebhookView {
 
 impl WebhookView {
     /// Builds the view; `public_base` is the API's public URL without a trailing slash.
-    pub fn new(endpoint: crate::db::webhooks::Endpoint, public_base: &str) -> Self {
+    pub(crate) fn new(endpoint: crate::db::webhooks::Endpoint, public_base: &str) -> Self {
         Self {
             self_url: format!("{public_base}/api/v1/webhooks/{}", endpoint.id),
             id: endpoint.id,
@@ -374,7 +374,7 @@ impl WebhookView {
 
 /// The answer to registering an endpoint: the endpoint and, this once, its secret.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedWebhookView {
+pub(crate) struct CreatedWebhookView {
     pub id: Uuid,
     /// Where to read (or delete) this endpoint.
     pub self_url: String,
@@ -392,7 +392,7 @@ pub struct CreatedWebhookView {
 
 impl CreatedWebhookView {
     /// The endpoint with its secret.
-    pub fn new(endpoint: WebhookView, secret: String) -> Self {
+    pub(crate) fn new(endpoint: WebhookView, secret: String) -> Self {
         let WebhookView {
             id,
             self_url,
@@ -415,7 +415,7 @@ impl CreatedWebhookView {
 
 /// One delivery of an event to an endpoint and how its attempts went.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookDeliveryView {
+pub(crate) struct WebhookDeliveryView {
     pub id: Uuid,
     /// `job.finished`.
     #[schema(example = "job.finished")]
@@ -442,7 +442,11 @@ pub struct WebhookDeliveryView {
 /// Where a webhook delivery is (the values of [`WebhookDeliveryView::state`]).
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum WebhookDeliveryState {
+#[allow(
+    dead_code,
+    reason = "only the OpenAPI document names the values; the view carries the stored text"
+)]
+pub(crate) enum WebhookDeliveryState {
     /// Not delivered yet; `next_attempt_at` says when it is tried.
     Pending,
     /// An attempt got a 2xx answer; never sent again.
@@ -498,14 +502,14 @@ mod tests {
 
 /// The answer of `GET /healthz`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     /// Always `true`: the process answers.
     pub alive: bool,
 }
 
 /// The answer of `GET /readyz` while Postgres answers.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// `"ok"`.
     pub postgres: String,
     /// `"ok"`, or why Redis is unavailable.

@@ -13,11 +13,11 @@ use crate::{
 
 /// The authenticated caller: a user of one tenant.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub(crate) struct Caller(pub Principal);
 
 impl Principal {
     /// Uploads and cancels need an admin key (403 otherwise).
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.is_admin {
             Ok(())
         } else {
@@ -92,7 +92,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
 }
 
 /// The tenant label of `acme.<base_domain>[:port]`, or `None` for any other host.
-pub fn tenant_subdomain<'h>(host: &'h str, base_domain: &str) -> Option<&'h str> {
+pub(crate) fn tenant_subdomain<'h>(host: &'h str, base_domain: &str) -> Option<&'h str> {
     let host = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,

@@ -13,7 +13,7 @@ use std::{
 
 /// The failures of every address that failed recently.
 #[derive(Debug)]
-pub struct AuthFailureLimiter {
+pub(crate) struct AuthFailureLimiter {
     /// `None`: off (`auth_failure_burst = 0`).
     limits: Option<Limits>,
     /// Per address: when all its failures will have been forgiven (GCRA's theoretical
@@ -25,7 +25,7 @@ pub struct AuthFailureLimiter {
 /// [`AuthFailureLimiter::finish`].
 #[derive(Debug)]
 #[must_use]
-pub struct Attempt {
+pub(crate) struct Attempt {
     /// Whether a failure was charged in advance.
     charged: bool,
 }
@@ -40,7 +40,7 @@ struct Limits {
 impl AuthFailureLimiter {
     /// `burst` failures allowed at once (0 turns the limit off), one more every `refill`,
     /// at most `max_addresses` addresses tracked.
-    pub fn new(burst: u32, refill: Duration, max_addresses: usize) -> Self {
+    pub(crate) fn new(burst: u32, refill: Duration, max_addresses: usize) -> Self {
         let limits = (burst > 0).then_some(Limits {
             burst,
             refill: refill.max(Duration::from_millis(1)),
@@ -56,12 +56,12 @@ impl AuthFailureLimiter {
     /// its failures (it must wait that long). An address with failures outstanding is
     /// charged one now, so that concurrent requests cannot all slip through before their
     /// failures are counted; [`Self::finish`] gives it back when the key was good.
-    pub fn begin(&self, address: IpAddr) -> Result<Attempt, Duration> {
+    pub(crate) fn begin(&self, address: IpAddr) -> Result<Attempt, Duration> {
         self.begin_at(address, Instant::now())
     }
 
     /// After the lookup `begin` allowed: counts the failure, or refunds the charge.
-    pub fn finish(&self, address: IpAddr, attempt: Attempt, failed: bool) {
+    pub(crate) fn finish(&self, address: IpAddr, attempt: Attempt, failed: bool) {
         let now = Instant::now();
         match (attempt.charged, failed) {
             (false, true) => self.failed_at(address, now),
@@ -71,12 +71,14 @@ impl AuthFailureLimiter {
     }
 
     /// Whether `address` would be refused now. Counts nothing.
-    pub fn check(&self, address: IpAddr) -> Result<(), Duration> {
+    #[cfg(test)]
+    pub(crate) fn check(&self, address: IpAddr) -> Result<(), Duration> {
         self.check_at(address, Instant::now())
     }
 
     /// Counts one failed authentication of `address`.
-    pub fn failed(&self, address: IpAddr) {
+    #[cfg(test)]
+    pub(crate) fn failed(&self, address: IpAddr) {
         self.failed_at(address, Instant::now());
     }
 
@@ -107,6 +109,7 @@ impl AuthFailureLimiter {
         }
     }
 
+    #[cfg(test)]
     fn check_at(&self, address: IpAddr, now: Instant) -> Result<(), Duration> {
         let Some(limits) = self.limits else {
             return Ok(());
@@ -150,7 +153,7 @@ impl AuthFailureLimiter {
     }
 
     /// Forgets the addresses whose failures have all been forgiven; run periodically.
-    pub fn retain_recent(&self) {
+    pub(crate) fn retain_recent(&self) {
         let now = Instant::now();
         let mut addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
         addresses.retain(|_, tat| *tat > now);
@@ -159,7 +162,8 @@ impl AuthFailureLimiter {
     }
 
     /// How many addresses are tracked.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.addresses
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -167,7 +171,8 @@ impl AuthFailureLimiter {
     }
 
     /// Whether no address is tracked.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

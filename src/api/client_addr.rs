@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 
 /// A network in CIDR notation (`10.0.0.0/8`, `fd00::/8`); a bare address is a /32 or /128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     network: IpAddr,
     prefix: u8,
 }
@@ -20,7 +20,7 @@ pub struct Cidr {
 impl Cidr {
     /// Whether `ip` is inside this network. IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`)
     /// are compared as the IPv4 address they carry.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = mask_u32(self.prefix);
@@ -52,7 +52,7 @@ fn mask_u128(prefix: u8) -> u128 {
 }
 
 /// `::ffff:a.b.c.d` as `a.b.c.d`; any other address unchanged.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
@@ -106,11 +106,11 @@ impl FromStr for Cidr {
 /// The proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`); empty: none, the
 /// socket's peer is the client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<Cidr>);
+pub(crate) struct TrustedProxies(Vec<Cidr>);
 
 impl TrustedProxies {
     /// Parses a comma- (or space-) separated list of addresses and CIDR networks.
-    pub fn parse(list: &str) -> Result<Self, CidrError> {
+    pub(crate) fn parse(list: &str) -> Result<Self, CidrError> {
         list.split([',', ' ', '\t', '\n'])
             .filter(|entry| !entry.trim().is_empty())
             .map(str::parse)
@@ -119,20 +119,15 @@ impl TrustedProxies {
     }
 
     /// Whether `ip` is a trusted proxy.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|cidr| cidr.contains(ip))
-    }
-
-    /// Whether no proxy is trusted.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// The client's address: `peer` unless `peer` is trusted, then the right-most
     /// `X-Forwarded-For` entry that is not trusted. When every entry is trusted the
     /// left-most one is taken; an entry that is not an address stops the walk and the
     /// last trusted hop before it is taken (what is left of it cannot be believed).
-    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    pub(crate) fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut client = canonical(peer);
         if !self.contains(client) {
             return client;
@@ -177,7 +172,7 @@ fn parse_forwarded_ip(entry: &str) -> Option<IpAddr> {
 
 /// What failed authentications are counted under: an IPv4 address, or the /64 network of
 /// an IPv6 address (one host usually has a whole /64 to pick addresses from).
-pub fn limit_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn limit_key(ip: IpAddr) -> IpAddr {
     match canonical(ip) {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask_u128(64))),
         v4 => v4,

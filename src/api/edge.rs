@@ -21,7 +21,7 @@ use crate::config::Settings;
 
 /// The guards, built once from the settings.
 #[derive(Debug)]
-pub struct Edge {
+pub(crate) struct Edge {
     /// Failed authentications per client address.
     pub auth_failures: AuthFailureLimiter,
     /// Whose `X-Forwarded-For` is believed.
@@ -37,7 +37,7 @@ pub struct Edge {
 impl Edge {
     /// From the settings; `Err` names a `TRUSTED_PROXIES` entry that is not an address or
     /// network.
-    pub fn new(settings: &Settings) -> Result<Self, super::client_addr::CidrError> {
+    pub(crate) fn new(settings: &Settings) -> Result<Self, super::client_addr::CidrError> {
         Ok(Self {
             auth_failures: AuthFailureLimiter::new(
                 settings.auth_failure_burst,
@@ -58,19 +58,19 @@ impl Edge {
 
     /// The client's address (see [`TrustedProxies::client_ip`]); `None` when the request
     /// did not come through the API's listener (a router called directly).
-    pub fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
+    pub(crate) fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
         Some(self.trusted_proxies.client_ip(peer, &parts.headers))
     }
 
     /// Whether `headers` carry the metrics token (always, when none is configured).
-    pub fn metrics_authorized(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn metrics_authorized(&self, headers: &HeaderMap) -> bool {
         bearer_matches(self.metrics_token.as_deref(), headers)
     }
 }
 
 /// Whether `headers` carry `Authorization: Bearer <token>` (always, when `token` is `None`).
-pub fn bearer_matches(token: Option<&str>, headers: &HeaderMap) -> bool {
+pub(crate) fn bearer_matches(token: Option<&str>, headers: &HeaderMap) -> bool {
     let Some(token) = token else {
         return true;
     };
@@ -94,14 +94,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// How many event streams each API key has open, against `event_streams_per_key`.
 #[derive(Debug)]
-pub struct StreamSlots {
+pub(crate) struct StreamSlots {
     limit: usize,
     open: Mutex<HashMap<Uuid, usize>>,
 }
 
 impl StreamSlots {
     /// At most `limit` streams per key; 0: no limit.
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             limit,
             open: Mutex::new(HashMap::new()),
@@ -110,7 +110,7 @@ impl StreamSlots {
 
     /// A slot for one more stream of `key_id`, held until dropped; `None` when the key
     /// has its `limit` open already.
-    pub fn acquire(self: &Arc<Self>, key_id: Uuid) -> Option<StreamSlot> {
+    pub(crate) fn acquire(self: &Arc<Self>, key_id: Uuid) -> Option<StreamSlot> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(key_id).or_insert(0);
         if self.limit > 0 && *count >= self.limit {
@@ -124,12 +124,13 @@ impl StreamSlots {
     }
 
     /// The limit (0: none).
-    pub fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         self.limit
     }
 
     /// Streams `key_id` has open.
-    pub fn open(&self, key_id: Uuid) -> usize {
+    #[cfg(test)]
+    pub(crate) fn open(&self, key_id: Uuid) -> usize {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.get(&key_id).copied().unwrap_or(0)
     }
@@ -137,7 +138,7 @@ impl StreamSlots {
 
 /// One open stream; gives its slot back when dropped (the stream ended or the client left).
 #[derive(Debug)]
-pub struct StreamSlot {
+pub(crate) struct StreamSlot {
     slots: Arc<StreamSlots>,
     key_id: Uuid,
 }

@@ -6,17 +6,18 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::{Value, json};
+
+use super::jsend::{JSendError, JSendFail};
 
 /// Seconds a client is asked to wait (`Retry-After`) while the service is in maintenance.
-pub const MAINTENANCE_RETRY_AFTER_SECS: u64 = 300;
+pub(crate) const MAINTENANCE_RETRY_AFTER_SECS: u64 = 300;
 
 /// Seconds a client over its event stream limit is asked to wait (`Retry-After`).
-pub const STREAMS_RETRY_AFTER_SECS: u64 = 5;
+pub(crate) const STREAMS_RETRY_AFTER_SECS: u64 = 5;
 
 /// Everything a handler can answer with instead of success.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 400: the request is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -113,7 +114,7 @@ impl ApiError {
     }
 
     /// Wraps an unexpected error; it is logged when the response is built.
-    pub fn internal(error: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
         Self::Internal(error.to_string())
     }
 }
@@ -161,11 +162,11 @@ impl From<crate::storage::StoreError> for ApiError {
 
 /// The JSend body of an error: `fail` with `data.message` for 4xx, `error` with
 /// `message` for 5xx. Also used by the layer that rewrites non-JSON error responses.
-pub fn jsend_error(status: StatusCode, message: &str) -> Json<Value> {
+pub(crate) fn jsend_error(status: StatusCode, message: &str) -> Response {
     if status.is_server_error() {
-        Json(json!({ "status": "error", "message": message }))
+        Json(JSendError::new(message)).into_response()
     } else {
-        Json(json!({ "status": "fail", "data": { "message": message } }))
+        Json(JSendFail::new(message)).into_response()
     }
 }
 
@@ -199,6 +200,7 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
     use std::io;
 
     use super::*;

@@ -14,7 +14,7 @@ use super::error::jsend_error;
 const MAX_ECHOED_BODY: usize = 512;
 
 /// Rewrites a non-JSON error response as JSend; anything else passes unchanged.
-pub async fn jsend_errors(response: Response) -> Response {
+pub(crate) async fn jsend_errors(response: Response) -> Response {
     let status = response.status();
     if status.as_u16() < 400 || is_json(response.headers().get(header::CONTENT_TYPE)) {
         return response;

@@ -15,7 +15,7 @@ use super::error::ApiError;
 
 /// axum's `Query`, rejecting with a JSend `400` that names the offending parameter.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Query<T>(pub T);
+pub(crate) struct Query<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Query<T>
 where
@@ -66,7 +66,7 @@ fn query_rejection(rejection: QueryRejection) -> ApiError {
 
 /// axum's `Path`, rejecting with a JSend `400` (or `500` for a routing bug).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Path<T>(pub T);
+pub(crate) struct Path<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for Path<T>
 where
@@ -94,7 +94,7 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
 /// axum's `Json` body, rejecting with a JSend `400` that says what is wrong with it (or
 /// `415` when it is not declared as JSON).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Json<T>(pub T);
+pub(crate) struct Json<T>(pub T);
 
 impl<T, S> FromRequest<S> for Json<T>
 where

@@ -1,5 +1,5 @@
-//! The JSend success envelope, typed: handlers answer with it and the OpenAPI document
-//! describes it (`api::openapi` names each `Success<…>` the document uses).
+//! The JSend envelopes, typed: handlers and [`super::error::ApiError`] answer with them, and
+//! the OpenAPI document describes them (`api::openapi` names each `Success<…>` it uses).
 
 use axum::Json;
 use serde::Serialize;
@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 /// `"success"`.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum SuccessStatus {
+pub(crate) enum SuccessStatus {
     /// The request did what it asked.
     Success,
 }
@@ -16,14 +16,14 @@ pub enum SuccessStatus {
 /// `{"status": "success", "data": …}`: the body of every JSON 2xx answer. Serialised
 /// straight from `data`, so fields keep their declared order (a CSV header's order, say).
 #[derive(Debug, Clone, Serialize)]
-pub struct Success<T> {
+pub(crate) struct Success<T> {
     status: SuccessStatus,
     data: T,
 }
 
 impl<T> Success<T> {
     /// Wraps `data`.
-    pub fn new(data: T) -> Self {
+    pub(crate) fn new(data: T) -> Self {
         Self {
             status: SuccessStatus::Success,
             data,
@@ -32,8 +32,70 @@ impl<T> Success<T> {
 }
 
 /// `{"status": "success", "data": data}` as a JSON response.
-pub fn success<T>(data: T) -> Json<Success<T>> {
+pub(crate) fn success<T>(data: T) -> Json<Success<T>> {
     Json(Success::new(data))
+}
+
+/// `"fail"`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailStatus {
+    /// The request was refused (4xx).
+    Fail,
+}
+
+/// `"error"`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorStatus {
+    /// The server failed (5xx).
+    Error,
+}
+
+/// The JSend body of every 4xx answer.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "fail", "data": {"message": "no job 3f1c…"}}))]
+pub struct JSendFail {
+    status: FailStatus,
+    data: FailData,
+}
+
+impl JSendFail {
+    /// A refusal that says `message`.
+    pub fn new(message: &str) -> Self {
+        Self {
+            status: FailStatus::Fail,
+            data: FailData {
+                message: message.to_owned(),
+            },
+        }
+    }
+}
+
+/// Why the request was refused.
+#[derive(Serialize, ToSchema)]
+pub struct FailData {
+    /// A sentence for people.
+    message: String,
+}
+
+/// The JSend body of every 5xx answer.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "error", "message": "internal server error"}))]
+pub struct JSendError {
+    status: ErrorStatus,
+    /// A sentence for people; internals are logged, not sent.
+    message: String,
+}
+
+impl JSendError {
+    /// A failure that says `message`.
+    pub fn new(message: &str) -> Self {
+        Self {
+            status: ErrorStatus::Error,
+            message: message.to_owned(),
+        }
+    }
 }
 
 #[cfg(test)]

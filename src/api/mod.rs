@@ -1,21 +1,21 @@
 //! The HTTP API (axum). Handlers stay thin: they authenticate, validate the request and
 //! call the database, the file store or the queue.
 
-pub mod auth;
-pub mod auth_failures;
-pub mod client_addr;
-pub mod edge;
-pub mod error;
-pub mod error_layer;
-pub mod extract;
-pub mod jsend;
+pub(crate) mod auth;
+pub(crate) mod auth_failures;
+pub(crate) mod client_addr;
+pub(crate) mod edge;
+pub(crate) mod error;
+pub(crate) mod error_layer;
+pub(crate) mod extract;
+pub(crate) mod jsend;
 pub mod openapi;
-pub mod pagination;
-pub mod rate_limit;
-pub mod routes;
-pub mod serve;
+pub(crate) mod pagination;
+pub(crate) mod rate_limit;
+pub(crate) mod routes;
+pub(crate) mod serve;
 /// The JSON shapes, shared with the webhook deliveries (`crate::views`).
-pub use crate::views;
+pub(crate) use crate::views;
 
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{config::Settings, jobs::queue::JobQueue, storage::Store};
 
 /// Where the API lives; `/metrics` is the only documented route outside it.
-pub const API_PREFIX: &str = "/api/v1";
+pub(crate) const API_PREFIX: &str = "/api/v1";
 
 /// Routes the router serves outside the API contract, so outside the OpenAPI document
 /// (e.g. an HTML page). The route coverage test allows exactly these to be undocumented;
@@ -53,7 +53,7 @@ pub const NON_API_ROUTES: &[&str] = &[
 
 /// What every handler can reach.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// Postgres.
     pub db: PgPool,
     /// The Redis job queue (producer side).
@@ -71,7 +71,7 @@ pub struct AppState {
 /// Every documented route: each handler is registered with utoipa-axum's `routes!`, which
 /// adds its `#[utoipa::path]` to the OpenAPI document as it adds the route, so the router
 /// and the document (see [`openapi::document`]) cannot drift apart.
-pub fn documented_routes() -> OpenApiRouter<AppState> {
+pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
     documented_api_routes().routes(routes!(routes::metrics::metrics))
 }
 
@@ -102,7 +102,7 @@ fn documented_api_routes() -> OpenApiRouter<AppState> {
 }
 
 /// `GET /metrics` alone, for `api_metrics_addr`.
-pub fn metrics_router(state: AppState) -> Router {
+pub(crate) fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(routes::metrics::metrics))
         .fallback(routes::not_found)
@@ -110,7 +110,7 @@ pub fn metrics_router(state: AppState) -> Router {
 }
 
 /// Builds the router: the documented routes, then the layers every answer goes through.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     // Uploads are streamed to disk and limited by the handler; this outer limit only
     // guards against bodies far beyond any legitimate upload.
     let body_cap = (state.settings.max_upload_bytes + 2 * 1024 * 1024) as usize;

@@ -8,7 +8,6 @@
 
 use std::sync::LazyLock;
 
-use serde::Serialize;
 use utoipa::{
     OpenApi, ToSchema,
     openapi::{
@@ -36,6 +35,9 @@ use crate::{
     views::{Liveness, Readiness},
 };
 
+/// The error envelopes, where the operations' `responses` name them.
+pub(crate) use super::jsend::{JSendError, JSendFail};
+
 /// The name of the security scheme: the API key in the `Authorization` header.
 pub const API_KEY_SCHEME: &str = "api_key";
 
@@ -50,7 +52,7 @@ pub fn json() -> &'static str {
 }
 
 /// Builds the whole document: the router's paths, then the parts common to all of them.
-pub fn document() -> openapi::OpenApi {
+pub(crate) fn document() -> openapi::OpenApi {
     let (_, mut doc) = super::documented_routes().split_for_parts();
     require_every_view_field(&mut doc);
     add_webhook_call(&mut doc);
@@ -162,7 +164,7 @@ fn add_links(operation: &mut Operation, targets: &[(&str, &str)]) {
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 /// Declares the API-key scheme.
 struct SecurityAddon;
@@ -247,12 +249,12 @@ fn add_authenticated_errors(operation: &mut Operation) {
 }
 
 /// A JSend `fail` answer (4xx).
-pub fn fail(description: &str) -> ResponseBuilder {
+pub(crate) fn fail(description: &str) -> ResponseBuilder {
     json_response(description, "JSendFail")
 }
 
 /// A JSend `error` answer (5xx).
-pub fn error(description: &str) -> ResponseBuilder {
+pub(crate) fn error(description: &str) -> ResponseBuilder {
     json_response(description, "JSendError")
 }
 
@@ -261,46 +263,6 @@ fn json_response(description: &str, schema: &str) -> ResponseBuilder {
         "application/json",
         openapi::Content::new(Some(Ref::from_schema_name(schema))),
     )
-}
-
-/// `"fail"`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FailStatus {
-    /// The request was refused (4xx).
-    Fail,
-}
-
-/// `"error"`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ErrorStatus {
-    /// The server failed (5xx).
-    Error,
-}
-
-/// The JSend body of every 4xx answer.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"status": "fail", "data": {"message": "no job 3f1c…"}}))]
-pub struct JSendFail {
-    status: FailStatus,
-    data: FailData,
-}
-
-/// Why the request was refused.
-#[derive(Serialize, ToSchema)]
-pub struct FailData {
-    /// A sentence for people.
-    message: String,
-}
-
-/// The JSend body of every 5xx answer.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"status": "error", "message": "internal server error"}))]
-pub struct JSendError {
-    status: ErrorStatus,
-    /// A sentence for people; internals are logged, not sent.
-    message: String,
 }
 
 /// Names the JSend success envelope of one kind of `data` for the document: `$name` is
@@ -313,7 +275,7 @@ macro_rules! jsend_success {
     };
     ($(#[$doc:meta])* $name:ident, $data:ty, $doc_data:ty) => {
         $(#[$doc])*
-        pub type $name = Success<$data>;
+        pub(crate) type $name = Success<$data>;
 
         const _: () = {
             // The schema as utoipa derives it for the envelope's fields, so that the
@@ -413,7 +375,7 @@ jsend_success!(
 );
 
 /// JSON `null`: the `data` of an answer that has nothing to show (`()` in handlers).
-pub struct Null;
+pub(crate) struct Null;
 
 impl utoipa::PartialSchema for Null {
     fn schema() -> RefOr<openapi::schema::Schema> {
@@ -470,7 +432,7 @@ fn add_webhook_call(doc: &mut openapi::OpenApi) {
 /// One Server-Sent Event of `GET /jobs/{id}/events`, as an object of its fields (OpenAPI
 /// 3.1 describes an event stream by the schema of one event): a `job` event whose `data` is
 /// the job's JSON, or a last `error` event whose `data` is a JSend error.
-pub struct JobEvent;
+pub(crate) struct JobEvent;
 
 impl utoipa::PartialSchema for JobEvent {
     fn schema() -> RefOr<openapi::schema::Schema> {
@@ -535,7 +497,7 @@ impl ToSchema for JobEvent {
 
 /// The column mapping of one kind, as a JSON object: the file's column names → the
 /// supported fields they hold (from the import engine's own field list).
-pub fn mapping_schema(kind: JobKind) -> openapi::schema::Schema {
+pub(crate) fn mapping_schema(kind: JobKind) -> openapi::schema::Schema {
     let fields: Vec<&str> = import::fields_of(kind).iter().map(|f| f.name).collect();
     ObjectBuilder::new()
         .schema_type(Type::Object)
@@ -612,7 +574,7 @@ fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
 macro_rules! upload_form {
     ($(#[$doc:meta])* $name:ident, $kind:expr) => {
         $(#[$doc])*
-        pub struct $name;
+        pub(crate) struct $name;
 
         impl utoipa::PartialSchema for $name {
             fn schema() -> RefOr<openapi::schema::Schema> {

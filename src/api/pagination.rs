@@ -16,15 +16,15 @@ use super::{
 use crate::db::{Page, PageRequest};
 
 /// Default page size.
-pub const DEFAULT_LIMIT: i64 = 100;
+pub(crate) const DEFAULT_LIMIT: i64 = 100;
 /// Largest page size.
-pub const MAX_LIMIT: i64 = 1000;
+pub(crate) const MAX_LIMIT: i64 = 1000;
 
 /// The paging query parameters, as sent: parsed by [`PageQuery::validate`] so that
 /// `limit=abc` or a number beyond 64 bits gets a message naming the parameter.
 #[derive(Debug, Clone, Deserialize, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     /// Items per page (default 100, at most 1000).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
@@ -35,7 +35,7 @@ pub struct PageQuery {
 
 impl PageQuery {
     /// Checks the bounds.
-    pub fn validate(self) -> Result<PageRequest, ApiError> {
+    pub(crate) fn validate(self) -> Result<PageRequest, ApiError> {
         let limit_error = || {
             ApiError::BadRequest(format!(
                 "limit must be a whole number between 1 and {MAX_LIMIT}, not {:?}",
@@ -67,7 +67,7 @@ impl PageQuery {
 /// One page of a list as the API answers it: the JSend body with the page's rows,
 /// `X-Total-Count`, and `Link: <…>; rel="next"` when more rows follow. Every list
 /// endpoint answers with one.
-pub struct Paged<T> {
+pub(crate) struct Paged<T> {
     headers: HeaderMap,
     body: Json<Success<Vec<T>>>,
 }
@@ -75,7 +75,7 @@ pub struct Paged<T> {
 impl<T> Paged<T> {
     /// The answer to `request` (made at `uri`) with `page`; the next link keeps the
     /// request's other query parameters.
-    pub fn new(request: PageRequest, page: Page<T>, public_base: &str, uri: &Uri) -> Self {
+    pub(crate) fn new(request: PageRequest, page: Page<T>, public_base: &str, uri: &Uri) -> Self {
         let headers = headers(request, public_base, uri, page.rows.len(), page.total);
         Self {
             headers,

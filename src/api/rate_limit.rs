@@ -9,14 +9,14 @@ use uuid::Uuid;
 
 /// One token bucket per API key, or none when rate limiting is off.
 #[derive(Debug)]
-pub struct KeyRateLimiter {
+pub(crate) struct KeyRateLimiter {
     limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
 }
 
 impl KeyRateLimiter {
     /// `rps` requests per second on average with bursts of up to `burst` (at least 1);
     /// `rps == 0` turns rate limiting off.
-    pub fn new(rps: u32, burst: u32) -> Self {
+    pub(crate) fn new(rps: u32, burst: u32) -> Self {
         let limiter = NonZeroU32::new(rps).map(|rps| {
             let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
             RateLimiter::dashmap(Quota::per_second(rps).allow_burst(burst))
@@ -25,7 +25,7 @@ impl KeyRateLimiter {
     }
 
     /// Counts one request of the key; `Err` holds how long until the next one is allowed.
-    pub fn check(&self, key_id: Uuid) -> Result<(), Duration> {
+    pub(crate) fn check(&self, key_id: Uuid) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
@@ -36,7 +36,7 @@ impl KeyRateLimiter {
 }
 
 /// Whole seconds for a `Retry-After` header: rounded up, at least 1.
-pub fn retry_after_secs(wait: Duration) -> u64 {
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     secs.max(1)
 }

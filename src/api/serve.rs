@@ -24,7 +24,7 @@ use tower_http::timeout::TimeoutBody;
 
 /// The connection limits of the API listener.
 #[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     /// A request head (or the next one on a kept-alive connection) must arrive within this.
     pub header_read_timeout: Duration,
     /// A request body may go this long without data.
@@ -39,7 +39,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, asks
 /// every connection to finish its request in flight and waits for them.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,

@@ -45,7 +45,7 @@ impl Watcher<'_> {
 }
 
 /// Follows `job` until its terminal state and returns it.
-pub async fn follow(
+pub(crate) async fn follow(
     client: &ApiClient,
     job: Job,
     progress: &mut JobProgress,

@@ -20,7 +20,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Filters of `GET /api/v1/jobs`.
 #[derive(Debug, Clone, Default)]
-pub struct JobFilter {
+pub(crate) struct JobFilter {
     /// Only this kind.
     pub kind: Option<JobKind>,
     /// Only this state.
@@ -33,7 +33,7 @@ pub struct JobFilter {
 
 /// A client of one API with one key.
 #[derive(Debug, Clone)]
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     http: reqwest::Client,
     /// The base URL without a trailing slash.
     base: String,
@@ -42,7 +42,7 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// Checks the URL and the key; makes no request.
-    pub fn new(server: &ServerArgs) -> Result<Self, ClientError> {
+    pub(crate) fn new(server: &ServerArgs) -> Result<Self, ClientError> {
         let key = server
             .key
             .as_deref()
@@ -75,7 +75,7 @@ impl ApiClient {
     }
 
     /// `{base}{path}`; `path` starts with `/`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -136,14 +136,14 @@ impl ApiClient {
     }
 
     /// `GET /api/v1/jobs/{id}`.
-    pub async fn job(&self, id: Uuid) -> Result<Job, ClientError> {
+    pub(crate) async fn job(&self, id: Uuid) -> Result<Job, ClientError> {
         let url = self.url(&format!("/api/v1/jobs/{id}"));
         let response = self.send(&url, self.http.get(&url)).await?;
         Self::job_from(&url, Self::data(&url, response).await?)
     }
 
     /// `GET /api/v1/jobs` with filters, newest first.
-    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, ClientError> {
+    pub(crate) async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, ClientError> {
         let url = self.url("/api/v1/jobs");
         let mut query = vec![("limit", filter.limit.to_string())];
         if let Some(kind) = filter.kind {
@@ -166,7 +166,7 @@ impl ApiClient {
     }
 
     /// `GET /api/v1/jobs/{id}/events`: the job's Server-Sent Events as they arrive.
-    pub async fn events(
+    pub(crate) async fn events(
         &self,
         id: Uuid,
     ) -> Result<impl Stream<Item = Result<Event, EventStreamError<reqwest::Error>>>, ClientError>
@@ -182,7 +182,11 @@ impl ApiClient {
 
     /// `GET /api/v1/jobs/{id}/errors.csv` into `dest` (through a temporary file beside
     /// it, so that a cut download never leaves half a file). Returns the bytes written.
-    pub async fn download_error_csv(&self, id: Uuid, dest: &Path) -> Result<u64, ClientError> {
+    pub(crate) async fn download_error_csv(
+        &self,
+        id: Uuid,
+        dest: &Path,
+    ) -> Result<u64, ClientError> {
         let url = self.url(&format!("/api/v1/jobs/{id}/errors.csv"));
         let response = self.send(&url, self.http.get(&url)).await?;
         let mut partial = dest.as_os_str().to_owned();

@@ -15,17 +15,17 @@ mod upload;
 use std::{path::PathBuf, process::ExitCode};
 
 /// A job as the API shows it: the API's own view, read back.
-pub use crate::views::JobView as Job;
+pub(crate) use crate::views::JobView as Job;
 pub use args::{DEFAULT_URL, JobArgs, JobsArgs, ServerArgs, UploadArgs};
-pub use http::{ApiClient, JobFilter};
+pub(crate) use http::{ApiClient, JobFilter};
 pub use upload::upload;
 
 use output::Mode;
 
 /// Exit code of `upload` when every row was imported.
-pub const EXIT_IMPORTED: u8 = 0;
+pub(crate) const EXIT_IMPORTED: u8 = 0;
 /// Exit code of `upload` when the job completed but some rows failed.
-pub const EXIT_ROWS_FAILED: u8 = 2;
+pub(crate) const EXIT_ROWS_FAILED: u8 = 2;
 /// Exit code when the job failed or was cancelled, or on any error.
 pub const EXIT_FAILED: u8 = 1;
 
@@ -102,7 +102,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// Whether trying again later may succeed: no answer, a server error, or a rate limit.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Request { .. } => true,
             Self::Api { status, .. } => *status >= 500 || *status == 429,
@@ -112,7 +112,7 @@ impl ClientError {
 }
 
 /// The exit code of `upload` for the job's final state.
-pub fn exit_code(job: &Job) -> u8 {
+pub(crate) fn exit_code(job: &Job) -> u8 {
     use crate::domain::JobState;
     match job.state {
         JobState::Completed if job.total_error_rows.unwrap_or(0) == 0 => EXIT_IMPORTED,

@@ -9,7 +9,7 @@ use super::{Job, progress::Bars};
 
 /// How output is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// stdout is a terminal: progress bars on stderr, text on stdout.
     Terminal,
     /// stdout is a pipe or a file: text only, state changes as lines on stderr.
@@ -20,7 +20,7 @@ pub enum Mode {
 
 impl Mode {
     /// `--json` wins; otherwise whether stdout is a terminal decides.
-    pub fn detect(json: bool) -> Self {
+    pub(crate) fn detect(json: bool) -> Self {
         if json {
             Self::Json
         } else if std::io::stdout().is_terminal() {
@@ -31,7 +31,7 @@ impl Mode {
     }
 
     /// Bars only for a person watching a terminal.
-    pub fn bars(self) -> Bars {
+    pub(crate) fn bars(self) -> Bars {
         if self == Self::Terminal {
             Bars::Shown
         } else {
@@ -41,7 +41,7 @@ impl Mode {
 }
 
 /// Prints JSON on stdout, pretty on a terminal.
-pub fn print_json(value: &impl serde::Serialize) {
+pub(crate) fn print_json(value: &impl serde::Serialize) {
     let text = if std::io::stdout().is_terminal() {
         serde_json::to_string_pretty(value)
     } else {
@@ -52,7 +52,7 @@ pub fn print_json(value: &impl serde::Serialize) {
 
 /// The job's id and URL, as `upload --no-wait` prints them, and the jobs ahead of it
 /// while it is queued.
-pub fn accepted(job: &Job) -> String {
+pub(crate) fn accepted(job: &Job) -> String {
     let mut out = format!(
         "job={}\nurl={}\nstate={}\n",
         job.id,
@@ -66,7 +66,7 @@ pub fn accepted(job: &Job) -> String {
 }
 
 /// The finished job's counts as the API names them, then where the failed rows were saved.
-pub fn outcome(job: &Job, saved: Option<&std::path::Path>) -> String {
+pub(crate) fn outcome(job: &Job, saved: Option<&std::path::Path>) -> String {
     let count = |n: Option<i64>| n.map_or_else(String::new, |n| n.to_string());
     let mut out = format!(
         "job={}\nstate={}\ntotal_original_rows={}\ntotal_imported_rows={}\ntotal_error_rows={}\nerror_file={}\n",
@@ -94,7 +94,7 @@ pub fn outcome(job: &Job, saved: Option<&std::path::Path>) -> String {
 }
 
 /// `jobs`: one aligned row per job under a header row.
-pub fn job_table(jobs: &[Job]) -> String {
+pub(crate) fn job_table(jobs: &[Job]) -> String {
     let count = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let mut rows = vec![
         [
@@ -120,7 +120,7 @@ pub fn job_table(jobs: &[Job]) -> String {
 }
 
 /// `job ID`: one `name  value` line per field, aligned.
-pub fn job_details(job: &Job) -> String {
+pub(crate) fn job_details(job: &Job) -> String {
     let count = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".to_owned(), timestamp);
     let rows = vec![

@@ -13,7 +13,7 @@ const TICK: Duration = Duration::from_millis(120);
 
 /// Whether bars are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bars {
+pub(crate) enum Bars {
     /// Draw them (stdout is a terminal and no `--json`).
     Shown,
     /// Draw nothing.
@@ -40,7 +40,7 @@ impl Bars {
     }
 
     /// The job's progress: a bar of the file's bytes read (percent), with the rows so far.
-    pub fn job(self) -> JobProgress {
+    pub(crate) fn job(self) -> JobProgress {
         let bar = self.bar(Some(100));
         bar.set_style(style("{msg} [{bar:30}] {pos}% ({elapsed})"));
         if self == Self::Shown {
@@ -58,7 +58,7 @@ fn style(template: &str) -> ProgressStyle {
 
 /// The second bar: the job's state, its percentage and rows.
 #[derive(Debug)]
-pub struct JobProgress {
+pub(crate) struct JobProgress {
     bar: ProgressBar,
     /// The last count of jobs ahead the API gave while the job was queued (its job events
     /// carry none).
@@ -67,7 +67,7 @@ pub struct JobProgress {
 
 impl JobProgress {
     /// Shows what a new snapshot of the job says.
-    pub fn update(&mut self, job: &Job) {
+    pub(crate) fn update(&mut self, job: &Job) {
         let percent = match job.state {
             JobState::Completed => 100,
             _ => job.progress_percent.min(100),
@@ -87,7 +87,7 @@ impl JobProgress {
     }
 
     /// Removes the bar (the summary is printed after it).
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

@@ -69,7 +69,7 @@ pub async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
 }
 
 /// `FILE.errors.csv`, beside the file (as `batch-import import` names it).
-pub fn error_csv_path(file: &Path) -> PathBuf {
+pub(crate) fn error_csv_path(file: &Path) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(".errors.csv");
     PathBuf::from(name)

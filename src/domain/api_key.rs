@@ -11,7 +11,7 @@ impl ApiKey {
     const RANDOM_LEN: usize = 40;
 
     /// Generates a new random key (`bik_` + 40 alphanumerics, about 238 bits).
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let random: String = rand::rng()
             .sample_iter(&Alphanumeric)
             .take(Self::RANDOM_LEN)
@@ -37,7 +37,7 @@ impl ApiKey {
     }
 
     /// A short, non-secret prefix that helps people tell their keys apart.
-    pub fn display_prefix(&self) -> String {
+    pub(crate) fn display_prefix(&self) -> String {
         self.0.chars().take(Self::PREFIX.len() + 6).collect()
     }
 

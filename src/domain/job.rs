@@ -19,10 +19,10 @@ pub enum JobKind {
 
 impl JobKind {
     /// Every kind, e.g. to report a zero for those without jobs.
-    pub const ALL: [JobKind; 3] = [Self::Opportunities, Self::Contacts, Self::SalesTargets];
+    pub(crate) const ALL: [JobKind; 3] = [Self::Opportunities, Self::Contacts, Self::SalesTargets];
 
     /// The name used in URLs, the database and JSON.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Opportunities => "opportunities",
             Self::Contacts => "contacts",
@@ -61,7 +61,7 @@ pub enum JobState {
 
 impl JobState {
     /// Every state, e.g. to report a zero for those without jobs.
-    pub const ALL: [JobState; 5] = [
+    pub(crate) const ALL: [JobState; 5] = [
         Self::Queued,
         Self::Running,
         Self::Completed,
@@ -70,7 +70,7 @@ impl JobState {
     ];
 
     /// The name used in the database and JSON.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Running => "running",
@@ -81,13 +81,13 @@ impl JobState {
     }
 
     /// True once the job will not change any more.
-    pub fn is_terminal(self) -> bool {
+    pub(crate) fn is_terminal(self) -> bool {
         matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 
     /// True for the ends that leave rows of the file unread (cancelled or failed): those
     /// jobs offer their unprocessed rows.
-    pub fn leaves_rows_unprocessed(self) -> bool {
+    pub(crate) fn leaves_rows_unprocessed(self) -> bool {
         matches!(self, Self::Failed | Self::Cancelled)
     }
 }

@@ -2,11 +2,11 @@
 
 /// A job name: trimmed, 1 to [`JobName::MAX_CHARS`] characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobName(String);
+pub(crate) struct JobName(String);
 
 /// Why a name was refused; the message is meant for the uploader.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum JobNameError {
+pub(crate) enum JobNameError {
     /// Longer than the limit once trimmed.
     #[error("name must be at most {max} characters, not {chars}", max = JobName::MAX_CHARS)]
     TooLong {
@@ -20,10 +20,10 @@ pub enum JobNameError {
 
 impl JobName {
     /// The longest name, in characters (Unicode scalar values).
-    pub const MAX_CHARS: usize = 200;
+    pub(crate) const MAX_CHARS: usize = 200;
 
     /// Trims `raw`; nothing but whitespace means no name.
-    pub fn parse(raw: &str) -> Result<Option<Self>, JobNameError> {
+    pub(crate) fn parse(raw: &str) -> Result<Option<Self>, JobNameError> {
         let name = raw.trim();
         if name.is_empty() {
             return Ok(None);
@@ -39,7 +39,7 @@ impl JobName {
     }
 
     /// The name.
-    pub fn into_inner(self) -> String {
+    pub(crate) fn into_inner(self) -> String {
         self.0
     }
 }

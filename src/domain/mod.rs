@@ -11,6 +11,6 @@ pub use job::{
     ImportCounts, JobKind, JobState, UnknownValue, dashboard_job_url, error_file_url, job_url,
     unprocessed_file_url,
 };
-pub use job_name::{JobName, JobNameError};
+pub(crate) use job_name::JobName;
 pub use problem::{ErrorSummaryEntry, ErrorTally, Problem, ProblemCode};
 pub use tenant_slug::TenantSlug;

@@ -151,7 +151,7 @@ pub struct ErrorTally {
 
 impl ErrorTally {
     /// Counts one failed row: once per distinct code and column among its problems.
-    pub fn add(&mut self, problems: &[Problem]) {
+    pub(crate) fn add(&mut self, problems: &[Problem]) {
         let mut seen: Vec<(ProblemCode, Option<&str>)> = Vec::with_capacity(problems.len());
         for problem in problems {
             let key = (problem.code, problem.column.as_deref());
@@ -167,12 +167,13 @@ impl ErrorTally {
     }
 
     /// True when no row was counted.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }
 
     /// The summary: most frequent first, then by code and column.
-    pub fn summary(&self) -> Vec<ErrorSummaryEntry> {
+    pub(crate) fn summary(&self) -> Vec<ErrorSummaryEntry> {
         let mut entries: Vec<ErrorSummaryEntry> = self
             .counts
             .iter()

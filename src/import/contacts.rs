@@ -19,7 +19,7 @@ use super::{
 };
 
 /// The Contacts import.
-pub struct Contacts;
+pub(crate) struct Contacts;
 
 const OPPORTUNITY_ID: usize = 0;
 const EMAIL: usize = 1;
@@ -33,7 +33,7 @@ const MOBILE: usize = 8;
 
 /// A validated contact row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ContactRow {
+pub(crate) struct ContactRow {
     pub external_opp_id: Option<Text>,
     pub email: Text,
     pub email_key: Text,
@@ -49,7 +49,7 @@ pub struct ContactRow {
 /// Fills Fullname from First/Last Name, or First/Last Name from Fullname, when only one
 /// side is given. A full name splits at its first space: "Mary Ann Smith" gives first
 /// name "Mary" and last name "Ann Smith".
-pub fn fill_names(
+pub(crate) fn fill_names(
     fullname: Option<Text>,
     first: Option<Text>,
     last: Option<Text>,

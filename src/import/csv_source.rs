@@ -36,7 +36,7 @@ pub struct CsvFormat {
 impl CsvFormat {
     /// True for semicolon-delimited files: those come from locales that write
     /// `1.200,50` for amounts and put the day first in dates.
-    pub fn decimal_comma(&self) -> bool {
+    pub(crate) fn decimal_comma(&self) -> bool {
         self.delimiter == b';'
     }
 }
@@ -125,17 +125,17 @@ pub fn open(
 /// with the file's size whatever the encoding; it runs ahead of the last record by at
 /// most the reader's buffers.
 #[derive(Debug, Clone, Default)]
-pub struct BytesRead(Arc<AtomicU64>);
+pub(crate) struct BytesRead(Arc<AtomicU64>);
 
 impl BytesRead {
     /// The bytes read so far.
-    pub fn get(&self) -> u64 {
+    pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 }
 
 /// [`open`], also returning a handle that tells how far into the file the reader is.
-pub fn open_counted(
+pub(crate) fn open_counted(
     path: impl AsRef<Path>,
     format: &CsvFormat,
 ) -> Result<(csv::Reader<Box<dyn Read + Send>>, BytesRead), SourceError> {
@@ -213,7 +213,8 @@ pub fn read_record(
 
 /// The 1-based physical line of the upload on which `record` starts, if it was read
 /// with [`read_record`] (0 when the record has no position).
-pub fn line_of(record: &StringRecord) -> u64 {
+#[cfg(test)]
+pub(crate) fn line_of(record: &StringRecord) -> u64 {
     record.position().map_or(0, csv::Position::line)
 }
 

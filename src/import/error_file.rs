@@ -28,7 +28,7 @@ pub struct RejectedRow {
 impl RejectedRow {
     /// The row's cells as read (untrimmed) under their header names, in header order;
     /// `None` for a column the row has no cell for.
-    pub fn values<'a>(
+    pub(crate) fn values<'a>(
         &'a self,
         header: &'a [String],
     ) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
@@ -40,7 +40,7 @@ impl RejectedRow {
 
     /// The cells beyond the header's `width`, up to the last non-empty one (trailing
     /// empty cells are what spreadsheets add, not data).
-    pub fn extra_values(&self, width: usize) -> Vec<&str> {
+    pub(crate) fn extra_values(&self, width: usize) -> Vec<&str> {
         let cells: Vec<&str> = self.record.iter().skip(width).collect();
         let keep = cells
             .iter()
@@ -50,7 +50,7 @@ impl RejectedRow {
     }
 
     /// The text of the error CSV's `Error` cell: every problem's message.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         self.problems
             .iter()
             .map(|p| p.message.as_str())
@@ -60,7 +60,7 @@ impl RejectedRow {
 }
 
 /// Writes the error CSV lazily: no file exists until the first rejected row.
-pub struct ErrorFileWriter {
+pub(crate) struct ErrorFileWriter {
     path: PathBuf,
     header: Vec<String>,
     writer: Option<csv::Writer<BufWriter<File>>>,
@@ -68,7 +68,7 @@ pub struct ErrorFileWriter {
 
 impl ErrorFileWriter {
     /// Prepares a writer for `path` with the upload's header cells.
-    pub fn new(path: &Path, header: Vec<String>) -> Self {
+    pub(crate) fn new(path: &Path, header: Vec<String>) -> Self {
         Self {
             path: path.to_owned(),
             header,
@@ -77,7 +77,7 @@ impl ErrorFileWriter {
     }
 
     /// Appends one rejected row, padded or cut to the header's width.
-    pub fn write(&mut self, row: &RejectedRow) -> std::io::Result<()> {
+    pub(crate) fn write(&mut self, row: &RejectedRow) -> std::io::Result<()> {
         let width = self.header.len();
         if self.writer.is_none() {
             let mut file = BufWriter::new(File::create(&self.path)?);
@@ -101,7 +101,7 @@ impl ErrorFileWriter {
     }
 
     /// Flushes the file; returns whether one was written.
-    pub fn finish(mut self) -> std::io::Result<bool> {
+    pub(crate) fn finish(mut self) -> std::io::Result<bool> {
         match self.writer.take() {
             Some(mut writer) => {
                 writer.flush()?;
@@ -136,7 +136,7 @@ fn write_row<'c, W: Write>(
 /// `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, so the spreadsheet shows
 /// it as text instead of running it as a formula — unless it is a plain number such as
 /// `-1200.50`, `+15` or `-3e5`, which stays as it is so that it still reads as a number.
-pub fn neutralise(cell: &str) -> Cow<'_, str> {
+pub(crate) fn neutralise(cell: &str) -> Cow<'_, str> {
     match cell.as_bytes().first() {
         Some(b'=' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
         Some(b'+' | b'-') if !is_plain_number(cell) => Cow::Owned(format!("'{cell}")),

@@ -23,7 +23,7 @@ pub struct FieldSpec {
 
 /// Why a header line cannot be used. Messages are meant for a sales admin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HeaderError {
+pub(crate) enum HeaderError {
     /// The header line has no non-empty cell.
     #[error("the header line has no column names")]
     NoColumns,
@@ -90,7 +90,7 @@ pub fn normalise(name: &str) -> String {
 
 /// Checks a user-given column mapping (file header → supported field) before the file
 /// is read: every target must be a supported field, every key a distinct column.
-pub fn validate_mapping(
+pub(crate) fn validate_mapping(
     mapping: &HashMap<String, String>,
     specs: &[FieldSpec],
 ) -> Result<(), HeaderError> {
@@ -116,7 +116,7 @@ pub fn validate_mapping(
 /// Maps the columns of `header` to `specs`, using `mapping` (file header → supported
 /// field) first and aliases for the remaining columns. Unknown columns are ignored;
 /// trailing empty header cells are dropped.
-pub fn resolve(
+pub(crate) fn resolve(
     header: &StringRecord,
     specs: &[FieldSpec],
     mapping: Option<&HashMap<String, String>>,
@@ -237,13 +237,13 @@ pub struct ColumnMap {
 impl ColumnMap {
     /// The trimmed value of the field at `spec_index` (its position in the specs given to
     /// [`resolve`]), or `None` when the file has no such column or the row is too short.
-    pub fn get<'r>(&self, spec_index: usize, record: &'r StringRecord) -> Option<&'r str> {
+    pub(crate) fn get<'r>(&self, spec_index: usize, record: &'r StringRecord) -> Option<&'r str> {
         let column = (*self.columns.get(spec_index)?)?;
         record.get(column).map(str::trim)
     }
 
     /// The 0-based column of the field with this canonical name, if the file has it.
-    pub fn index(&self, field: &str) -> Option<usize> {
+    pub(crate) fn index(&self, field: &str) -> Option<usize> {
         let spec = self
             .fields
             .iter()
@@ -258,36 +258,36 @@ impl ColumnMap {
     }
 
     /// Whether the file has a column for the field with this canonical name.
-    pub fn has(&self, field: &str) -> bool {
+    pub(crate) fn has(&self, field: &str) -> bool {
         self.index(field).is_some()
     }
 
     /// The number of header cells, without trailing empty ones.
-    pub fn width(&self) -> usize {
+    pub(crate) fn width(&self) -> usize {
         self.names.len()
     }
 
     /// The header cells as written in the file (up to [`width`](Self::width)), e.g. for
     /// the header of an error file.
-    pub fn header_names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn header_names(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(String::as_str)
     }
 
     /// The header cells, as [`ColumnMap::header_names`] gives them.
-    pub fn header_cells(&self) -> &[String] {
+    pub(crate) fn header_cells(&self) -> &[String] {
         &self.names
     }
 
     /// The header cell (as written, BOM removed) of the field at `spec_index`, when the
     /// file has a column for it: the name a user sees for that column.
-    pub fn header_of(&self, spec_index: usize) -> Option<&str> {
+    pub(crate) fn header_of(&self, spec_index: usize) -> Option<&str> {
         let column = (*self.columns.get(spec_index)?)?;
         self.names.get(column).map(String::as_str)
     }
 
     /// Checks a record's field count against the header: fewer fields is an error, more
     /// only when an extra field is not empty (Excel adds trailing empty columns).
-    pub fn check_width(&self, record: &StringRecord) -> Result<(), Problem> {
+    pub(crate) fn check_width(&self, record: &StringRecord) -> Result<(), Problem> {
         let expected = self.width();
         let problem = |found: usize| {
             Problem::of_row(

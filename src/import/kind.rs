@@ -33,17 +33,12 @@ pub struct RowOutcomes {
 impl RowOutcomes {
     /// The outcome of an upsert of `keys` distinct keys that reported `created` and
     /// `updated` of them: the others were unchanged.
-    pub fn of_statement(keys: usize, created: i64, updated: i64) -> Self {
+    pub(crate) fn of_statement(keys: usize, created: i64, updated: i64) -> Self {
         Self {
             created,
             updated,
             unchanged: keys as i64 - created - updated,
         }
-    }
-
-    /// All rows counted.
-    pub fn total(&self) -> i64 {
-        self.created + self.updated + self.unchanged
     }
 }
 
@@ -69,7 +64,7 @@ pub struct PreparedChunk {
 
 impl PreparedChunk {
     /// Runs the upsert and counts what became of the chunk's rows.
-    pub async fn run(self, conn: &mut PgConnection) -> Result<ChunkResult, sqlx::Error> {
+    pub(crate) async fn run(self, conn: &mut PgConnection) -> Result<ChunkResult, sqlx::Error> {
         let (created, updated): (i64, i64) = sqlx::query_as_with(&self.sql, self.args)
             .fetch_one(conn)
             .await?;
@@ -134,7 +129,7 @@ pub trait ImportKind: Send + Sync + 'static {
 }
 
 /// A chunk's rows with one row per key, and what became of the rows merged away.
-pub struct Merged<'r, R: Clone> {
+pub(crate) struct Merged<'r, R: Clone> {
     /// One row per key, in first-seen order.
     pub rows: Cow<'r, [R]>,
     /// The rows that repeated an earlier key of the chunk: each is `updated` when it
@@ -152,7 +147,7 @@ pub struct Merged<'r, R: Clone> {
 /// the stored data (created, updated or unchanged); each later row of the key counts as
 /// updated when it changed a value, as unchanged otherwise. So created + updated +
 /// unchanged is the number of rows, and a key repeated across chunks counts alike.
-pub fn merge_per_key<'r, R, K>(
+pub(crate) fn merge_per_key<'r, R, K>(
     rows: &'r [R],
     key: impl Fn(&'r R) -> K,
     mut merge: impl FnMut(&mut R, &R) -> bool,
@@ -196,20 +191,24 @@ where
 
 /// Runs `merge` and tells whether it changed `into`: the `merge` argument of
 /// `merge_per_key` for rows compared field by field.
-pub fn merge_changed<R: Clone + PartialEq>(into: &mut R, later: &R, merge: fn(&mut R, &R)) -> bool {
+pub(crate) fn merge_changed<R: Clone + PartialEq>(
+    into: &mut R,
+    later: &R,
+    merge: fn(&mut R, &R),
+) -> bool {
     let before = into.clone();
     merge(into, later);
     *into != before
 }
 
 /// A stable hash of an upsert key, for `ImportKind::partition_key`.
-pub fn key_hash(key: impl Hash) -> u64 {
+pub(crate) fn key_hash(key: impl Hash) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::default().hash_one(key)
 }
 
 /// Takes a later row's value unless its cell was empty.
-pub fn newer<T: Clone>(into: &mut Option<T>, later: &Option<T>) {
+pub(crate) fn newer<T: Clone>(into: &mut Option<T>, later: &Option<T>) {
     if later.is_some() {
         into.clone_from(later);
     }

@@ -12,30 +12,30 @@ use csv::StringRecord;
 use crate::domain::{Problem, ProblemCode};
 
 /// The widest header read: Excel's own limit (column XFD).
-pub const MAX_COLUMNS: usize = 16_384;
+pub(crate) const MAX_COLUMNS: usize = 16_384;
 
 /// The longest field, in bytes of UTF-8: Salesforce's long text area holds 131,072
 /// characters, and no supported field needs more.
-pub const MAX_FIELD_BYTES: usize = 131_072;
+pub(crate) const MAX_FIELD_BYTES: usize = 131_072;
 
 /// The longest row, in bytes of UTF-8 (its fields and the delimiters between them).
-pub const MAX_RECORD_BYTES: usize = 1_048_576;
+pub(crate) const MAX_RECORD_BYTES: usize = 1_048_576;
 
 /// A chunk is handed to the writers once its records hold this many bytes, however few
 /// rows it has: a chunk of wide or long rows must not hold thousands of them.
-pub const MAX_CHUNK_BYTES: usize = 8 * 1_048_576;
+pub(crate) const MAX_CHUNK_BYTES: usize = 8 * 1_048_576;
 
 /// Values beyond the header's width stored for one failed row (`extra_values`); the
 /// error CSV has them all.
-pub const MAX_STORED_EXTRA_VALUES: usize = 100;
+pub(crate) const MAX_STORED_EXTRA_VALUES: usize = 100;
 
 /// What a record costs in memory while it waits in a chunk: its text and its field ends.
-pub fn record_cost(record: &StringRecord) -> usize {
+pub(crate) fn record_cost(record: &StringRecord) -> usize {
     record.as_byte_record().as_slice().len() + record.len() * 2 * std::mem::size_of::<usize>()
 }
 
 /// The header's width, refused when over [`MAX_COLUMNS`].
-pub fn check_header(header: &StringRecord) -> Result<(), String> {
+pub(crate) fn check_header(header: &StringRecord) -> Result<(), String> {
     if header.len() > MAX_COLUMNS {
         return Err(format!(
             "the header line has {} columns; a file may have at most {MAX_COLUMNS} \
@@ -48,7 +48,7 @@ pub fn check_header(header: &StringRecord) -> Result<(), String> {
 
 /// A row over [`MAX_RECORD_BYTES`], or with a field over [`MAX_FIELD_BYTES`] (the first
 /// such field, named by its header cell), is a `too_long` problem.
-pub fn check_row(record: &StringRecord, header: &[String]) -> Result<(), Problem> {
+pub(crate) fn check_row(record: &StringRecord, header: &[String]) -> Result<(), Problem> {
     // The fields' text and one delimiter between each two: about the row's length in the
     // file (quotes aside).
     let bytes = record.as_byte_record().as_slice().len() + record.len().saturating_sub(1);
@@ -89,7 +89,7 @@ pub fn check_row(record: &StringRecord, header: &[String]) -> Result<(), Problem
 /// A value of a failed row as stored for `GET /jobs/{id}/errors`: cut after
 /// [`MAX_FIELD_BYTES`] (at a character boundary, ending in `…`), so that a too-long field
 /// is not stored and served whole; the error CSV keeps it as it was.
-pub fn stored_value(value: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn stored_value(value: &str) -> std::borrow::Cow<'_, str> {
     if value.len() <= MAX_FIELD_BYTES {
         return value.into();
     }

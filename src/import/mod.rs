@@ -2,28 +2,28 @@
 //! row, upserts good rows into Postgres in chunks and writes bad rows to an error CSV.
 //! It knows nothing about HTTP or the queue.
 
-pub mod contacts;
+pub(crate) mod contacts;
 pub mod csv_source;
-pub mod engine;
+pub(crate) mod engine;
 pub mod error_file;
 pub mod header;
-pub mod kind;
-pub mod limits;
+pub(crate) mod kind;
+pub(crate) mod limits;
 pub mod opportunities;
-pub mod records;
-pub mod row;
-pub mod sales_targets;
-pub mod sources;
-pub mod unprocessed;
-pub mod upsert;
-pub mod values;
+pub(crate) mod records;
+pub(crate) mod row;
+pub(crate) mod sales_targets;
+pub(crate) mod sources;
+pub(crate) mod unprocessed;
+pub(crate) mod upsert;
+pub(crate) mod values;
 pub mod workbook;
 
 pub use engine::{
     FailedRows, ImportError, ImportOutcome, ImportRequest, Progress, ProgressSink, Verdict,
     run_import,
 };
-pub use kind::ImportKind;
+pub(crate) use kind::ImportKind;
 
 use crate::domain::JobKind;
 

@@ -14,7 +14,7 @@ use super::{
 };
 
 /// The records of an upload, after its header-less opening.
-pub enum Records {
+pub(crate) enum Records {
     /// A CSV file, decoded to UTF-8.
     Csv {
         reader: csv::Reader<Box<dyn Read + Send>>,
@@ -34,7 +34,7 @@ pub enum Records {
 
 /// Why an upload cannot be opened for its records. Messages are meant for a sales admin.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     /// The CSV cannot be read (encoding, binary data, empty).
     #[error(transparent)]
     Csv(#[from] SourceError),
@@ -45,7 +45,7 @@ pub enum OpenError {
 
 /// Why the next record cannot be read.
 #[derive(Debug)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// The CSV reader's error (one row's text, or the file from there on).
     Csv(csv::Error),
     /// The workbook is damaged from here on.
@@ -57,7 +57,10 @@ impl Records {
     /// first visible sheet by default), else a CSV, sniffed for its encoding and delimiter.
     /// The format tells the values' conventions: a workbook's cells are typed, so they
     /// read like a comma-delimited UTF-8 file's.
-    pub fn open(path: &Path, sheet: Option<&SheetChoice>) -> Result<(Self, CsvFormat), OpenError> {
+    pub(crate) fn open(
+        path: &Path,
+        sheet: Option<&SheetChoice>,
+    ) -> Result<(Self, CsvFormat), OpenError> {
         if let Some(format) = workbook::detect(path).map_err(SourceError::Io)? {
             let rows = SheetRows::open(path, format, sheet)?;
             let file_size = std::fs::metadata(path).map_err(SourceError::Io)?.len();
@@ -83,7 +86,7 @@ impl Records {
     /// Reads the next record into `record`; false at the end. Its position line is the
     /// file's line (CSV) or the sheet's row number (workbook). Fully empty sheet rows are
     /// skipped; blank CSV lines come back as blank records.
-    pub fn read(&mut self, record: &mut StringRecord) -> Result<bool, ReadError> {
+    pub(crate) fn read(&mut self, record: &mut StringRecord) -> Result<bool, ReadError> {
         match self {
             Self::Csv { reader, .. } => {
                 csv_source::read_record(reader, record).map_err(ReadError::Csv)
@@ -118,7 +121,7 @@ impl Records {
     /// without a column name is nobody's value (a note beside the table), and empty
     /// cells at a row's end are not stored in a workbook at all. A CSV's rows stay as
     /// they are, to be checked against the header.
-    pub fn set_width(&mut self, header_width: usize) {
+    pub(crate) fn set_width(&mut self, header_width: usize) {
         if let Self::Sheet { width, .. } = self {
             *width = Some(header_width);
         }
@@ -127,7 +130,7 @@ impl Records {
     /// About how far into the upload the records read so far reach, in the upload's
     /// bytes (for progress): counted for a CSV, estimated from the sheet's row count for
     /// a workbook, whose bytes are compressed.
-    pub fn bytes_read(&self) -> u64 {
+    pub(crate) fn bytes_read(&self) -> u64 {
         match self {
             Self::Csv { bytes_read, .. } => bytes_read.get(),
             Self::Sheet {

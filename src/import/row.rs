@@ -12,10 +12,10 @@ use crate::domain::{Problem, ProblemCode};
 /// A text value of a row. Most cells (stages, owners, ids, types) fit in its 24 inline
 /// bytes, so a row makes a few allocations instead of one per cell: allocating and
 /// freeing them was a third of the worker's CPU time on new rows.
-pub type Text = CompactString;
+pub(crate) type Text = CompactString;
 
 /// Reads fields of one record by their position in a kind's `FIELDS`.
-pub struct RowReader<'a> {
+pub(crate) struct RowReader<'a> {
     columns: &'a ColumnMap,
     record: &'a StringRecord,
     fields: &'static [FieldSpec],
@@ -24,7 +24,7 @@ pub struct RowReader<'a> {
 
 impl<'a> RowReader<'a> {
     /// Starts reading `record`.
-    pub fn new(
+    pub(crate) fn new(
         columns: &'a ColumnMap,
         record: &'a StringRecord,
         fields: &'static [FieldSpec],
@@ -38,14 +38,14 @@ impl<'a> RowReader<'a> {
     }
 
     /// The trimmed value, `None` when the column is absent or the cell empty.
-    pub fn raw(&self, field: usize) -> Option<&'a str> {
+    pub(crate) fn raw(&self, field: usize) -> Option<&'a str> {
         self.columns
             .get(field, self.record)
             .and_then(values::clean_text)
     }
 
     /// An optional text value.
-    pub fn text<T: From<&'a str>>(&self, field: usize) -> Option<T> {
+    pub(crate) fn text<T: From<&'a str>>(&self, field: usize) -> Option<T> {
         self.raw(field).map(T::from)
     }
 
@@ -70,7 +70,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// A required text value; an empty one is a problem of the row.
-    pub fn required<T: From<&'a str> + Default>(&mut self, field: usize) -> T {
+    pub(crate) fn required<T: From<&'a str> + Default>(&mut self, field: usize) -> T {
         let value = self.text(field);
         if value.is_none() {
             self.missing(field);
@@ -79,7 +79,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// An optional parsed value; a value that does not parse is a problem of the row.
-    pub fn parsed<T>(
+    pub(crate) fn parsed<T>(
         &mut self,
         field: usize,
         parse: impl Fn(&'a str) -> Result<T, ValueError>,
@@ -100,7 +100,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// A required parsed value.
-    pub fn required_parsed<T>(
+    pub(crate) fn required_parsed<T>(
         &mut self,
         field: usize,
         parse: impl Fn(&'a str) -> Result<T, ValueError>,
@@ -113,7 +113,7 @@ impl<'a> RowReader<'a> {
     }
 
     /// The row, or every problem found while reading it.
-    pub fn finish<T>(self, build: impl FnOnce() -> T) -> Result<T, Vec<Problem>> {
+    pub(crate) fn finish<T>(self, build: impl FnOnce() -> T) -> Result<T, Vec<Problem>> {
         if self.problems.is_empty() {
             Ok(build())
         } else {

@@ -18,7 +18,7 @@ use super::{
 };
 
 /// The Sales Targets import.
-pub struct SalesTargets;
+pub(crate) struct SalesTargets;
 
 const EMAIL: usize = 0;
 const MONTH: usize = 1;
@@ -26,7 +26,7 @@ const AMOUNT: usize = 2;
 
 /// A validated sales target row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SalesTargetRow {
+pub(crate) struct SalesTargetRow {
     pub rep_email: Text,
     pub email_key: Text,
     /// The first day of the month.

@@ -15,7 +15,7 @@ const MAX_RESERVED_CELLS: usize = 1 << 16;
 
 /// The records of a part's rows, in the order they were pushed.
 #[derive(Debug, Default)]
-pub struct SourceRecords {
+pub(crate) struct SourceRecords {
     /// Every cell's text, back to back.
     text: String,
     /// Where each cell ends in `text`.
@@ -26,7 +26,7 @@ pub struct SourceRecords {
 
 impl SourceRecords {
     /// Room for `records` records of about `cells` cells each.
-    pub fn with_capacity(records: usize, cells: usize) -> Self {
+    pub(crate) fn with_capacity(records: usize, cells: usize) -> Self {
         Self {
             text: String::new(),
             // Capped like the text: a header of thousands of columns must not reserve
@@ -37,7 +37,7 @@ impl SourceRecords {
     }
 
     /// Keeps `record`, read at `line`.
-    pub fn push(&mut self, record: &StringRecord, line: u64) {
+    pub(crate) fn push(&mut self, record: &StringRecord, line: u64) {
         if self.records.is_empty() {
             // Rows of a file are alike in size: room for as many as the part expects,
             // with some slack, instead of doubling (up to twice the memory) as it fills.
@@ -54,17 +54,19 @@ impl SourceRecords {
     }
 
     /// Records kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.records.len()
     }
 
     /// True when nothing is kept.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
 
     /// The `index`th record and its line, rebuilt.
-    pub fn get(&self, index: usize) -> Option<(StringRecord, u64)> {
+    pub(crate) fn get(&self, index: usize) -> Option<(StringRecord, u64)> {
         let &(first, line) = self.records.get(index)?;
         let last = self
             .records

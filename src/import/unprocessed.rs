@@ -35,7 +35,7 @@ use super::{
 
 /// Why the unprocessed part of an upload could not be cut.
 #[derive(Debug, thiserror::Error)]
-pub enum UnprocessedError {
+pub(crate) enum UnprocessedError {
     /// Reading the upload or writing the result failed.
     #[error("file error: {0}")]
     Io(#[from] io::Error),
@@ -61,7 +61,7 @@ impl UnprocessedError {
 /// those to the end. With `rows_done == 0` (nothing processed, or a job that failed on
 /// its header) that is the whole file as uploaded. With `rows_done` at or past the last
 /// row, only the header part is written.
-pub fn write_unprocessed(
+pub(crate) fn write_unprocessed(
     upload: &Path,
     sheet: Option<&SheetChoice>,
     rows_done: u64,

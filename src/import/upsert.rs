@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 /// What an existing row does with a column's new value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnConflict {
+pub(crate) enum OnConflict {
     /// Keep the stored value (key columns).
     Keep,
     /// Take the file's value unless its cell was empty: like the CRM importers people
@@ -27,7 +27,7 @@ pub enum OnConflict {
 
 /// A set-based upsert under construction. `$1` is the tenant. The rows come either as one
 /// array per column ([`Upsert::new`]) or as one array of records ([`Upsert::of_records`]).
-pub struct Upsert {
+pub(crate) struct Upsert {
     table: &'static str,
     conflict: &'static str,
     /// The record type of `$2` when the rows come as records.
@@ -45,7 +45,7 @@ impl Upsert {
     /// of rows bound one array per column: `$2` the ids of the rows it may create
     /// ([`new_row_ids`]; a row that exists keeps its id), then the column arrays in the order
     /// they are added, which is the order they must be bound in.
-    pub fn new(table: &'static str, conflict: &'static str) -> Self {
+    pub(crate) fn new(table: &'static str, conflict: &'static str) -> Self {
         Self::with_rows(table, conflict, None)
     }
 
@@ -53,7 +53,7 @@ impl Upsert {
     /// with an `id` field (see [`new_row_ids`]) and a field of the column's name for every
     /// column added. Postgres unnests one array of records faster than one array per
     /// column, which it materialises one by one (docs/performance.md).
-    pub fn of_records(
+    pub(crate) fn of_records(
         table: &'static str,
         conflict: &'static str,
         record_type: &'static str,
@@ -81,7 +81,7 @@ impl Upsert {
 
     /// Adds a column, bound as a `pg_type[]` array (or taken from the record's field of
     /// that name).
-    pub fn column(
+    pub(crate) fn column(
         &mut self,
         name: &'static str,
         pg_type: &str,
@@ -104,7 +104,7 @@ impl Upsert {
     }
 
     /// The number of the next bind parameter after the rows.
-    pub fn next_param(&self) -> usize {
+    pub(crate) fn next_param(&self) -> usize {
         match self.record_type {
             None => self.columns.len() + 2,
             Some(_) => 3,
@@ -113,7 +113,7 @@ impl Upsert {
 
     /// The statement, with `returning` appended when given (e.g. `RETURNING id`). Only
     /// created and changed rows are returned; `(xmax = 0)` is true for created ones.
-    pub fn statement(&self, returning: &str) -> String {
+    pub(crate) fn statement(&self, returning: &str) -> String {
         // A conflicting row is updated only when a value would change. IS DISTINCT FROM
         // treats NULLs as values, and compares with the type's equality (12.0 = 12).
         let changed = if self.compared.is_empty() {
@@ -148,7 +148,7 @@ impl Upsert {
 
     /// The statement wrapped to answer one row: how many rows it created and how many
     /// it updated (both `bigint`). Rows it neither created nor updated were unchanged.
-    pub fn counting_statement(&self) -> String {
+    pub(crate) fn counting_statement(&self) -> String {
         format!(
             "WITH written AS ({})
              SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created)
@@ -160,7 +160,7 @@ impl Upsert {
 
 /// Ids for `rows` rows that may be created: UUIDs of version 7, which sort by the time
 /// they were made (also across the calls of one process).
-pub fn new_row_ids(rows: usize) -> Vec<Uuid> {
+pub(crate) fn new_row_ids(rows: usize) -> Vec<Uuid> {
     (0..rows).map(|_| Uuid::now_v7()).collect()
 }
 

@@ -14,7 +14,7 @@ use crate::domain::ProblemCode;
 /// Why a value was refused: its problem code and a sentence that quotes the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct ValueError {
+pub(crate) struct ValueError {
     /// The problem's code.
     pub code: ProblemCode,
     /// The sentence for the error CSV.
@@ -45,7 +45,7 @@ const QUOTE_MAX: usize = 40;
 /// a single `.` that cannot be a thousands separator (`80000.50`, `1.5`) is then read as
 /// the decimal point, while `1.500` stays 1500. Without `decimal_comma`, `1.234.567` is
 /// rejected: a dot is the decimal point there, never a thousands separator.
-pub fn parse_amount(raw: &str, decimal_comma: bool) -> Result<Decimal, ValueError> {
+pub(crate) fn parse_amount(raw: &str, decimal_comma: bool) -> Result<Decimal, ValueError> {
     let not_a_number = || {
         ValueError::new(
             ProblemCode::InvalidAmount,
@@ -145,13 +145,13 @@ fn plain_number(s: &str, point: char, group: char) -> Option<String> {
 /// A slash date is day-first when its first number is above 12, month-first when its
 /// second is; otherwise day-first only when `day_first` (semicolon files). Two-digit
 /// years and impossible dates (`2/30/2017`) are errors.
-pub fn parse_date(raw: &str, day_first: bool) -> Result<NaiveDate, ValueError> {
+pub(crate) fn parse_date(raw: &str, day_first: bool) -> Result<NaiveDate, ValueError> {
     date_with_time(raw.trim(), day_first).map_err(|issue| issue.message("Date", raw))
 }
 
 /// Parses a month: any date [`parse_date`] accepts, or `2017-02`, `02/2017`, `Feb 2017`,
 /// `February 2017`. Returns the first day of the month.
-pub fn parse_month(raw: &str, day_first: bool) -> Result<NaiveDate, ValueError> {
+pub(crate) fn parse_month(raw: &str, day_first: bool) -> Result<NaiveDate, ValueError> {
     let s = raw.trim();
     let date = match date_with_time(s, day_first) {
         Err(DateIssue::Unrecognised) => month_only(s),
@@ -367,7 +367,7 @@ fn ymd(year: i32, month: u32, day: u32) -> Result<NaiveDate, DateIssue> {
 
 /// Checks an e-mail address (with a domain that has a dot, without display name) and
 /// returns it trimmed, as written. Compare addresses with [`email_key`].
-pub fn parse_email(raw: &str) -> Result<&str, ValueError> {
+pub(crate) fn parse_email(raw: &str) -> Result<&str, ValueError> {
     let email = raw.trim();
     let options = Options::default()
         .with_required_tld()
@@ -384,12 +384,12 @@ pub fn parse_email(raw: &str) -> Result<&str, ValueError> {
 }
 
 /// The key for comparing e-mail addresses case-insensitively.
-pub fn email_key(email: &str) -> String {
+pub(crate) fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
 /// The trimmed text, or `None` when nothing is left.
-pub fn clean_text(raw: &str) -> Option<&str> {
+pub(crate) fn clean_text(raw: &str) -> Option<&str> {
     Some(raw.trim()).filter(|text| !text.is_empty())
 }
 

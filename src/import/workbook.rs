@@ -30,7 +30,7 @@
 //! A row's order is the file's: rows listed out of order in a damaged xlsx come as
 //! listed.
 
-pub mod budget;
+pub(crate) mod budget;
 mod cell;
 mod dimension;
 mod sheets;
@@ -47,7 +47,7 @@ use std::path::Path;
 
 use calamine::{Data, Ods, Range, Reader, SheetType, SheetVisible, Xls, Xlsx};
 
-pub use cell::{cell_ref_text, cell_text, number_text};
+pub(crate) use cell::{cell_ref_text, cell_text};
 
 /// The most columns a sheet can have (Excel's limit, XFD): a cell beyond is a corrupt
 /// file, and refusing it keeps a bogus column number from allocating a huge row.
@@ -64,7 +64,7 @@ const ODS_MIMETYPE: &str = "application/vnd.oasis.opendocument.spreadsheet";
 
 /// Workbook formats recognised by content (magic bytes), not by file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkbookFormat {
+pub(crate) enum WorkbookFormat {
     /// Office Open XML: `.xlsx` and `.xlsm`.
     Xlsx,
     /// Excel 97-2003 (BIFF8) `.xls`.
@@ -80,7 +80,7 @@ pub enum WorkbookFormat {
 ///
 /// A password-protected xlsx is an OLE2 file, so it is detected as Xls; opening it then
 /// reports [`WorkbookError::Encrypted`].
-pub fn detect(path: &Path) -> std::io::Result<Option<WorkbookFormat>> {
+pub(crate) fn detect(path: &Path) -> std::io::Result<Option<WorkbookFormat>> {
     match container(path)? {
         Some(Container::Ole2) => return Ok(Some(WorkbookFormat::Xls)),
         Some(Container::Zip) => {}
@@ -120,7 +120,7 @@ pub fn detect(path: &Path) -> std::io::Result<Option<WorkbookFormat>> {
 /// True when the file starts like a workbook container (zip or OLE2), looking at its
 /// first eight bytes only: for callers that must know without reading the workbook (a
 /// CSV never starts so, [`crate::import::csv_source::sniff`] refuses such files).
-pub fn has_workbook_magic(path: &Path) -> std::io::Result<bool> {
+pub(crate) fn has_workbook_magic(path: &Path) -> std::io::Result<bool> {
     Ok(container(path)?.is_some())
 }
 
@@ -190,7 +190,7 @@ impl SheetChoice {
 
 /// Why a workbook cannot be read; the messages are meant for a sales admin.
 #[derive(Debug, thiserror::Error)]
-pub enum WorkbookError {
+pub(crate) enum WorkbookError {
     /// The chosen sheet is not among the workbook's worksheets.
     #[error("the workbook has no sheet \"{wanted}\"; its sheets are: {}", quoted_list(.sheets))]
     UnknownSheet {
@@ -227,7 +227,7 @@ pub enum WorkbookError {
 impl WorkbookError {
     /// True for [`WorkbookError::UnknownSheet`]: the user can fix it by choosing another
     /// sheet, so a caller may answer it differently (for instance with a 400 listing them).
-    pub fn is_unknown_sheet(&self) -> bool {
+    pub(crate) fn is_unknown_sheet(&self) -> bool {
         matches!(self, WorkbookError::UnknownSheet { .. })
     }
 }
@@ -333,7 +333,8 @@ impl Book {
 /// and hidden alike, each with `true` when it is visible. A workbook without worksheet is
 /// [`WorkbookError::NoWorksheet`]. Only the sheet list is read, without calamine and in
 /// bounded memory (see `sheets`), so the API may call it on any upload.
-pub fn sheet_names(
+#[cfg(test)]
+pub(crate) fn sheet_names(
     path: &Path,
     format: WorkbookFormat,
 ) -> Result<Vec<(String, bool)>, WorkbookError> {
@@ -344,7 +345,7 @@ pub fn sheet_names(
 /// reading any sheet (the list of [`sheet_names`]): for checking a choice before an
 /// import, in the API. An unknown sheet is
 /// [`WorkbookError::UnknownSheet`] listing the names.
-pub fn sheet_for(
+pub(crate) fn sheet_for(
     path: &Path,
     format: WorkbookFormat,
     choice: Option<&SheetChoice>,
@@ -408,7 +409,7 @@ enum Source {
 }
 
 /// One sheet, read row by row.
-pub struct SheetRows {
+pub(crate) struct SheetRows {
     sheet_name: String,
     last_row_hint: Option<u32>,
     source: Source,
@@ -434,7 +435,7 @@ impl SheetRows {
     ///
     /// A sheet without any non-empty cell is reported here, as
     /// [`WorkbookError::EmptySheet`], so `next_row` never has to.
-    pub fn open(
+    pub(crate) fn open(
         path: &Path,
         format: WorkbookFormat,
         sheet: Option<&SheetChoice>,
@@ -478,13 +479,14 @@ impl SheetRows {
     }
 
     /// The name of the sheet being read.
-    pub fn sheet_name(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn sheet_name(&self) -> &str {
         &self.sheet_name
     }
 
     /// The last row number (1-based) the sheet declares in its dimensions, if known: for
     /// progress only, since a file may declare wrong dimensions.
-    pub fn last_row_hint(&self) -> Option<u32> {
+    pub(crate) fn last_row_hint(&self) -> Option<u32> {
         self.last_row_hint
     }
 
@@ -493,7 +495,10 @@ impl SheetRows {
     /// empty rows are skipped. Cells are text ([`cell_text`]); a cell's position is its
     /// column index from column A, gaps inside the row are `""`, trailing empty cells are
     /// removed.
-    pub fn next_row(&mut self, cells: &mut Vec<String>) -> Result<Option<u32>, WorkbookError> {
+    pub(crate) fn next_row(
+        &mut self,
+        cells: &mut Vec<String>,
+    ) -> Result<Option<u32>, WorkbookError> {
         if let Some((row, first)) = self.first.take() {
             *cells = first;
             return Ok(Some(row));

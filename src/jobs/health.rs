@@ -40,7 +40,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Where the worker process is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Connecting and migrating; the queue loop has not started.
     Starting,
     /// The queue loop runs.
@@ -65,7 +65,7 @@ impl Phase {
 /// The worker's health, shared by its queue loop (which reports) and its health
 /// listener (which answers). Cheap to clone.
 #[derive(Clone)]
-pub struct WorkerHealth {
+pub(crate) struct WorkerHealth {
     inner: Arc<Inner>,
 }
 
@@ -86,7 +86,7 @@ struct Deps {
 
 /// The answer of `/healthz`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     /// Whether the worker counts as alive.
     pub alive: bool,
     /// Where the worker is in its life.
@@ -97,7 +97,7 @@ pub struct Liveness {
 
 /// The answer of `/readyz`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// Whether the worker can take jobs now.
     pub ready: bool,
     /// Where the worker is in its life.
@@ -111,7 +111,7 @@ pub struct Readiness {
 impl WorkerHealth {
     /// A worker that is starting; it counts as dead once `stale_after` passes without a
     /// heartbeat while it runs.
-    pub fn new(stale_after: Duration) -> Self {
+    pub(crate) fn new(stale_after: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 phase: AtomicU8::new(Phase::Starting as u8),
@@ -125,12 +125,12 @@ impl WorkerHealth {
 
     /// The health of a worker with these settings: stale after the queue's orphan timeout
     /// (heartbeat interval × missed heartbeats), when apalis hands its tasks to others.
-    pub fn for_settings(settings: &Settings) -> Self {
+    pub(crate) fn for_settings(settings: &Settings) -> Self {
         Self::new(super::queue::queue_config(settings).orphaned_duration())
     }
 
     /// The queue loop starts: readiness can now check `db` and `redis`.
-    pub fn running(&self, db: sqlx::PgPool, redis: ConnectionManager) {
+    pub(crate) fn running(&self, db: sqlx::PgPool, redis: ConnectionManager) {
         let _ = self.inner.deps.set(Deps { db, redis });
         self.beat();
         self.set_phase(Phase::Running);
@@ -138,7 +138,7 @@ impl WorkerHealth {
 
     /// A worker event from apalis: a start, a heartbeat or a finished task all show that
     /// the loop turns.
-    pub fn observe(&self, event: &Event) {
+    pub(crate) fn observe(&self, event: &Event) {
         match event {
             Event::Start | Event::HeartBeat | Event::Success(_) | Event::Error(_) => self.beat(),
             // Custom events, Stop and Exit (and kinds apalis may add) say nothing of the loop.
@@ -147,22 +147,22 @@ impl WorkerHealth {
     }
 
     /// Shutdown was requested.
-    pub fn stopping(&self) {
+    pub(crate) fn stopping(&self) {
         self.set_phase(Phase::Stopping);
     }
 
     /// The queue loop has ended.
-    pub fn stopped(&self) {
+    pub(crate) fn stopped(&self) {
         self.set_phase(Phase::Stopped);
     }
 
     /// Where the worker is in its life.
-    pub fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         Phase::from_u8(self.inner.phase.load(Ordering::SeqCst))
     }
 
     /// Whether the worker counts as alive (see the module's documentation).
-    pub fn liveness(&self) -> Liveness {
+    pub(crate) fn liveness(&self) -> Liveness {
         let since = self.since_last_beat();
         let phase = self.phase();
         let alive = match phase {
@@ -178,7 +178,7 @@ impl WorkerHealth {
     }
 
     /// Whether the worker can take jobs: it runs, is alive, and Postgres and Redis answer.
-    pub async fn readiness(&self) -> Readiness {
+    pub(crate) async fn readiness(&self) -> Readiness {
         let phase = self.phase();
         let Some(deps) = self.inner.deps.get() else {
             return Readiness {
@@ -235,7 +235,7 @@ impl WorkerHealth {
 
 /// Binds `addr` (port 0 picks a free port) and serves the health routes on it until the
 /// returned task is aborted.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     health: WorkerHealth,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {

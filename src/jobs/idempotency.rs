@@ -22,28 +22,28 @@ use crate::{
 };
 
 /// How long a key stays bound to its first job.
-pub const WINDOW_SECS: i64 = 24 * 60 * 60;
+pub(crate) const WINDOW_SECS: i64 = 24 * 60 * 60;
 
 /// The unique index that holds one job per tenant and key.
-pub const UNIQUE_INDEX: &str = "import_jobs_idempotency_key_idx";
+pub(crate) const UNIQUE_INDEX: &str = "import_jobs_idempotency_key_idx";
 
 /// The longest key accepted.
-pub const MAX_KEY_LEN: usize = 255;
+pub(crate) const MAX_KEY_LEN: usize = 255;
 
 /// A validated `Idempotency-Key` header value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
+pub(crate) struct IdempotencyKey(String);
 
 /// Why an `Idempotency-Key` header value was refused.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "the Idempotency-Key header must be 1 to {MAX_KEY_LEN} visible ASCII characters (no spaces)"
 )]
-pub struct InvalidIdempotencyKey;
+pub(crate) struct InvalidIdempotencyKey;
 
 impl IdempotencyKey {
     /// Accepts 1 to 255 visible ASCII characters (`!` to `~`).
-    pub fn parse(raw: &[u8]) -> Result<Self, InvalidIdempotencyKey> {
+    pub(crate) fn parse(raw: &[u8]) -> Result<Self, InvalidIdempotencyKey> {
         let valid = (1..=MAX_KEY_LEN).contains(&raw.len()) && raw.iter().all(u8::is_ascii_graphic);
         if !valid {
             return Err(InvalidIdempotencyKey);
@@ -55,19 +55,20 @@ impl IdempotencyKey {
     }
 
     /// The key as sent.
-    pub fn as_str(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Into the string stored with the job.
-    pub fn into_inner(self) -> String {
+    pub(crate) fn into_inner(self) -> String {
         self.0
     }
 }
 
 /// What an upload became.
 #[derive(Debug)]
-pub enum Submitted {
+pub(crate) enum Submitted {
     /// A new job was created and queued.
     New(JobRecord),
     /// The key was used before by the same file: its first job, nothing new created.
@@ -76,7 +77,7 @@ pub enum Submitted {
 
 /// Why an upload with an idempotency key did not become (or find) a job.
 #[derive(Debug, thiserror::Error)]
-pub enum IdempotencyError {
+pub(crate) enum IdempotencyError {
     /// The key was used in the last 24 hours for another file (or another kind, or with
     /// `validate_only` set otherwise).
     #[error("this Idempotency-Key was already used for another file in the last 24 hours")]
@@ -92,7 +93,7 @@ pub enum IdempotencyError {
 /// Submits `job`, unless its idempotency key already names a job of the last 24 hours.
 /// Whenever no new job is made, the new upload's file is removed. A replay is answered
 /// whatever the tenant's queue holds; a new job only within `max_queued` (0: no limit).
-pub async fn submit_once(
+pub(crate) async fn submit_once(
     db: &PgPool,
     queue: &JobQueue,
     store: &Store,

@@ -22,7 +22,7 @@ use crate::{
 
 /// How a job ends.
 #[derive(Debug, Clone)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// Every row was read; `counts` says what became of them.
     Completed(ImportCounts),
     /// Stopped on request; `counts` when it had started (rows committed so far).
@@ -38,7 +38,7 @@ pub enum Ending {
 
 /// Ends the job: with `lease`, only while that run still holds it; without, only while
 /// nobody does. Returns the ended job, or `None` when someone else ended or holds it.
-pub async fn end(
+pub(crate) async fn end(
     ctx: &WorkerContext,
     job_id: Uuid,
     lease: Option<&Lease>,
@@ -103,7 +103,7 @@ pub async fn end(
 /// A delivery of a job that has already ended: only an error report that was never sent
 /// (its sender died between claiming and sending) may still be owed, and the unprocessed
 /// rows of a job that ended without running (cancelled while queued) are kept here.
-pub async fn settle_ended(ctx: &WorkerContext, job: &JobRecord) {
+pub(crate) async fn settle_ended(ctx: &WorkerContext, job: &JobRecord) {
     unprocessed::keep_logged(&ctx.store, job, Cutter::Outside).await;
     send_report(ctx, job).await;
     ctx.store.remove_upload(job.id).await;

@@ -1,15 +1,15 @@
 //! The job queue (apalis on Redis) and the workers that run imports.
 
-pub mod health;
+pub(crate) mod health;
 pub mod idempotency;
-pub mod lifecycle;
+pub(crate) mod lifecycle;
 pub mod queue;
-pub mod reconciler;
-pub mod report;
-pub mod runner;
-pub mod submit;
-pub mod unprocessed;
+pub(crate) mod reconciler;
+pub(crate) mod report;
+pub(crate) mod runner;
+pub(crate) mod submit;
+pub(crate) mod unprocessed;
 pub mod wake;
-pub mod worker;
+pub(crate) mod worker;
 
 pub use runner::{WorkerContext, execute};

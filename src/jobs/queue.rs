@@ -13,7 +13,7 @@ use crate::config::Settings;
 
 /// The message a worker receives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ImportTask {
+pub(crate) struct ImportTask {
     /// The `import_jobs` row to run.
     pub job_id: Uuid,
 }
@@ -31,7 +31,7 @@ pub enum QueueError {
 
 /// Connects to Redis with timeouts that tolerate a busy server: redis' default 500 ms
 /// response timeout (kept by `apalis_redis::connect`) makes a short stall kill a worker.
-pub async fn connect(redis_url: &str) -> Result<ConnectionManager, QueueError> {
+pub(crate) async fn connect(redis_url: &str) -> Result<ConnectionManager, QueueError> {
     let client = redis::Client::open(redis_url)?;
     let config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(Duration::from_secs(5)))
@@ -93,7 +93,7 @@ impl JobQueue {
     }
 
     /// A queue on an established connection.
-    pub fn with_connection(conn: ConnectionManager, settings: &Settings) -> Self {
+    pub(crate) fn with_connection(conn: ConnectionManager, settings: &Settings) -> Self {
         let config = queue_config(settings);
         let storage = RedisStorage::new(conn.clone()).with_config(config.clone());
         Self {
@@ -145,7 +145,7 @@ impl JobQueue {
 
     /// Whether the task is still waiting or running in Redis. False when Redis lost it
     /// (restart without persistence, failover, eviction) or it has finished.
-    pub async fn task_is_live(&self, task_id: Uuid) -> Result<bool, QueueError> {
+    pub(crate) async fn task_is_live(&self, task_id: Uuid) -> Result<bool, QueueError> {
         let mut conn = self.conn.clone();
         let id = task_id.to_string();
         let (exists, status): (bool, Option<String>) = redis::pipe()
@@ -157,7 +157,7 @@ impl JobQueue {
     }
 
     /// Tasks waiting in Redis: queued now or scheduled for later.
-    pub async fn depth(&self) -> Result<u64, QueueError> {
+    pub(crate) async fn depth(&self) -> Result<u64, QueueError> {
         let mut conn = self.conn.clone();
         let (active, scheduled): (u64, u64) = redis::pipe()
             .llen(self.config.active_jobs_list())
@@ -168,7 +168,7 @@ impl JobQueue {
     }
 
     /// Checks that Redis answers (once more after a reconnect).
-    pub async fn ping(&self) -> Result<(), QueueError> {
+    pub(crate) async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let first: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
         if first.is_err() {

@@ -28,7 +28,7 @@ const BATCH: i64 = 500;
 
 /// How the reconciler behaves.
 #[derive(Debug, Clone, Copy)]
-pub struct ReconcilerConfig {
+pub(crate) struct ReconcilerConfig {
     /// Time between ticks.
     pub interval: Duration,
     /// How long a pushed job may wait before its task is checked in Redis (covers the
@@ -54,7 +54,7 @@ impl From<&crate::config::Settings> for ReconcilerConfig {
 
 /// What one tick did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tick {
+pub(crate) struct Tick {
     /// Running jobs whose lapsed lease sent them back to the queue.
     pub handed_on: u64,
     /// Queued jobs pushed to Redis again.
@@ -65,7 +65,7 @@ pub struct Tick {
 
 /// Why a tick stopped early; the next one tries again.
 #[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
+pub(crate) enum ReconcileError {
     /// Postgres failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -75,7 +75,12 @@ pub enum ReconcileError {
 }
 
 /// Ticks until the task is aborted.
-pub async fn run_forever(db: PgPool, queue: JobQueue, store: Store, config: ReconcilerConfig) {
+pub(crate) async fn run_forever(
+    db: PgPool,
+    queue: JobQueue,
+    store: Store,
+    config: ReconcilerConfig,
+) {
     let mut interval = tokio::time::interval(config.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -94,7 +99,7 @@ pub async fn run_forever(db: PgPool, queue: JobQueue, store: Store, config: Reco
 }
 
 /// One pass; does nothing when another worker holds the lock.
-pub async fn tick(
+pub(crate) async fn tick(
     db: &PgPool,
     queue: &JobQueue,
     store: &Store,
@@ -145,7 +150,7 @@ pub async fn tick(
 
 /// Removes partial uploads of dead requests, uploads of ended jobs, and uploads that
 /// never got a job row (the API died between storing the file and recording the job).
-pub async fn sweep_files(
+pub(crate) async fn sweep_files(
     db: &PgPool,
     store: &Store,
     stale: Duration,

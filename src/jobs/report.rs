@@ -4,10 +4,10 @@ use crate::{db::jobs::JobRecord, domain::JobState, mail::Email};
 
 /// Attachments larger than this are left out (mail servers refuse large messages);
 /// the email then points at the download link instead.
-pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+pub(crate) const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
 
 /// Whether a finished job's uploader should get an email.
-pub fn wanted(job: &JobRecord) -> bool {
+pub(crate) fn wanted(job: &JobRecord) -> bool {
     job.send_error_email
         && (job.state() == JobState::Failed
             || (job.state().is_terminal() && job.total_error_rows.unwrap_or(0) > 0))
@@ -19,7 +19,12 @@ const PREVIEW_ROWS: usize = 5;
 /// Builds the report: plain text, the same as HTML (counts as a table, the first failed
 /// rows with their line and reason, a link to the job on the dashboard), and the error
 /// CSV attached. `error_csv` is the error file's content when it exists and fits.
-pub fn build(job: &JobRecord, to: &str, public_base: &str, error_csv: Option<Vec<u8>>) -> Email {
+pub(crate) fn build(
+    job: &JobRecord,
+    to: &str,
+    public_base: &str,
+    error_csv: Option<Vec<u8>>,
+) -> Email {
     let error_file_url = crate::domain::error_file_url(public_base, job.id);
     let html = html(job, public_base, error_csv.as_deref());
     let mut body = String::new();

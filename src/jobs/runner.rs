@@ -62,12 +62,12 @@ pub struct StopRequest(Arc<AtomicBool>);
 
 impl StopRequest {
     /// Asks every slot to start no further job.
-    pub fn request(&self) {
+    pub(crate) fn request(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 
     /// Whether a stop was asked for.
-    pub fn is_requested(&self) -> bool {
+    pub(crate) fn is_requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }

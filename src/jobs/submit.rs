@@ -14,7 +14,7 @@ use crate::db::{
 
 /// Why an upload did not become a job.
 #[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
+pub(crate) enum SubmitError {
     /// The tenant has `tenant_max_queued` jobs queued; nothing was recorded.
     #[error("the tenant's queue is full ({} jobs)", .0.limit)]
     QueueFull(QueueFull),
@@ -29,7 +29,7 @@ pub enum SubmitError {
 /// answers. Redis being down delays imports; it does not refuse them. Only a failed
 /// insert is an error, or a tenant with `max_queued` jobs queued already (0: no limit);
 /// the caller then removes the upload.
-pub async fn submit(
+pub(crate) async fn submit(
     db: &PgPool,
     queue: &JobQueue,
     job: &NewJob,
@@ -53,7 +53,7 @@ pub async fn submit(
 }
 
 /// Polls the job until it is terminal or `timeout` passes; returns it as it then is.
-pub async fn wait_until_finished(
+pub(crate) async fn wait_until_finished(
     db: &PgPool,
     mut job: JobRecord,
     timeout: Duration,

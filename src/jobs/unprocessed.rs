@@ -27,13 +27,13 @@ use crate::{
 };
 
 /// True for the jobs that have unprocessed rows to offer: cancelled or failed ones.
-pub fn offered(job: &JobRecord) -> bool {
+pub(crate) fn offered(job: &JobRecord) -> bool {
     job.state().leaves_rows_unprocessed()
 }
 
 /// Why a job's unprocessed rows cannot be had.
 #[derive(Debug, thiserror::Error)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     /// The job read its whole file.
     #[error(
         "job {0} completed: it got to every row of its file, so it has no unprocessed rows \
@@ -68,7 +68,7 @@ pub enum Unavailable {
 
 /// Who is cutting a job's unprocessed rows, which decides what may be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cutter {
+pub(crate) enum Cutter {
     /// The run that ended the job: it has just read the file under its budget, so it
     /// may read it again, workbook or CSV.
     Run,
@@ -80,7 +80,11 @@ pub enum Cutter {
 /// Keeps the job's unprocessed rows unless they are kept already. Returns `false` when
 /// the upload is gone (nothing to cut) or is a workbook that `cutter` may not read. Call
 /// it before removing the upload.
-pub async fn keep(store: &Store, job: &JobRecord, cutter: Cutter) -> Result<bool, StoreError> {
+pub(crate) async fn keep(
+    store: &Store,
+    job: &JobRecord,
+    cutter: Cutter,
+) -> Result<bool, StoreError> {
     if store.unprocessed_exists(job.id).await? {
         return Ok(true);
     }
@@ -119,7 +123,7 @@ pub async fn keep(store: &Store, job: &JobRecord, cutter: Cutter) -> Result<bool
 }
 
 /// Keeps them, logging instead of failing: the job has ended either way.
-pub async fn keep_logged(store: &Store, job: &JobRecord, cutter: Cutter) {
+pub(crate) async fn keep_logged(store: &Store, job: &JobRecord, cutter: Cutter) {
     if !offered(job) {
         return;
     }
@@ -132,7 +136,7 @@ pub async fn keep_logged(store: &Store, job: &JobRecord, cutter: Cutter) {
 
 /// The job's unprocessed rows as a stream, cutting them now when the job has just ended
 /// and its worker has not got to it yet.
-pub async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unavailable> {
+pub(crate) async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unavailable> {
     match job.state() {
         JobState::Completed => return Err(Unavailable::Completed(job.id)),
         state if !state.is_terminal() => {

@@ -42,7 +42,7 @@ pub struct WakeSignal(Arc<Inner>);
 
 impl WakeSignal {
     /// Wakes the consumer (or makes its next look succeed at once).
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.0.set.store(true, Ordering::Release);
         self.0.waker.wake();
     }

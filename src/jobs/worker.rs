@@ -45,7 +45,7 @@ const MAX_WORKER_RESTARTS: usize = 20;
 /// Runs a worker until `shutdown` resolves; in-flight jobs finish first, for at most
 /// `worker_shutdown_timeout_secs`. Besides the queue consumers it runs the reconciler and
 /// the vacuum of finished tasks. It reports how its queue loop fares to `health`.
-pub async fn run(
+pub(crate) async fn run(
     ctx: WorkerContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
     health: WorkerHealth,

@@ -26,7 +26,7 @@ pub enum MailError {
 
 impl MailError {
     /// True when trying again later may succeed (server unreachable, 4xx replies).
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Smtp(e) => !e.is_permanent(),
             _ => false,
@@ -36,7 +36,7 @@ impl MailError {
 
 /// An email to send, with an optional CSV attachment.
 #[derive(Debug, Clone)]
-pub struct Email {
+pub(crate) struct Email {
     /// Recipient address.
     pub to: String,
     /// Subject line.
@@ -58,7 +58,7 @@ pub struct EmailClient {
 
 impl EmailClient {
     /// Builds a client from an SMTP URL (`smtp://`, `smtps://`, `?tls=required`) and a sender.
-    pub fn new(smtp_url: &str, from: &str) -> Result<Self, MailError> {
+    pub(crate) fn new(smtp_url: &str, from: &str) -> Result<Self, MailError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
             .map_err(|e| MailError::Url(e.to_string()))?
             .timeout(Some(Duration::from_secs(20)))
@@ -70,7 +70,7 @@ impl EmailClient {
     }
 
     /// Sends one email.
-    pub async fn send(&self, email: Email) -> Result<(), MailError> {
+    pub(crate) async fn send(&self, email: Email) -> Result<(), MailError> {
         let to: Mailbox = email
             .to
             .parse()

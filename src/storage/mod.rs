@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-pub use s3::S3Store;
-pub use store::{ByteStream, LocalFile, Scratch, Store};
-pub use sweep::UploadOnDisk;
+pub(crate) use s3::S3Store;
+pub(crate) use store::{ByteStream, LocalFile, Scratch, Store};
+pub(crate) use sweep::UploadOnDisk;
 
 /// Why a file could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// True when the file asked for is not there (a missing upload, for instance).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         match self {
             Self::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
             Self::Remote(object_store::Error::NotFound { .. }) => true,
@@ -92,7 +92,7 @@ impl From<std::io::Error> for StoreError {
 
 /// What `save_upload` stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoredUpload {
+pub(crate) struct StoredUpload {
     /// Bytes written.
     pub size: u64,
     /// SHA-256 of those bytes (idempotent uploads compare it).
@@ -143,7 +143,7 @@ pub struct FileStore {
 
 impl FileStore {
     /// Uses `root`, creating its sub-directories when missing.
-    pub async fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+    pub(crate) async fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
         tokio::fs::create_dir_all(root.join("uploads")).await?;
         tokio::fs::create_dir_all(root.join("errors")).await?;
@@ -151,18 +151,18 @@ impl FileStore {
     }
 
     /// Where a job's uploaded CSV lives.
-    pub fn upload_path(&self, job_id: Uuid) -> PathBuf {
+    pub(crate) fn upload_path(&self, job_id: Uuid) -> PathBuf {
         self.root.join("uploads").join(format!("{job_id}.csv"))
     }
 
     /// Where a job's error CSV lives.
-    pub fn error_file_path(&self, job_id: Uuid) -> PathBuf {
+    pub(crate) fn error_file_path(&self, job_id: Uuid) -> PathBuf {
         self.root.join("errors").join(format!("{job_id}.csv"))
     }
 
     /// Where the rows a cancelled or failed job never got to are kept (header + rows, as
     /// uploaded), next to its error CSV.
-    pub fn unprocessed_path(&self, job_id: Uuid) -> PathBuf {
+    pub(crate) fn unprocessed_path(&self, job_id: Uuid) -> PathBuf {
         self.root
             .join("errors")
             .join(format!("{job_id}.unprocessed.csv"))
@@ -171,7 +171,7 @@ impl FileStore {
     /// A private file for one writer of [`Self::unprocessed_path`], renamed over it when
     /// complete: two writers (a worker ending the job, the API answering early) never
     /// see each other's half-written file.
-    pub fn unprocessed_part_path(&self, job_id: Uuid) -> PathBuf {
+    pub(crate) fn unprocessed_part_path(&self, job_id: Uuid) -> PathBuf {
         self.root.join("errors").join(format!(
             "{job_id}.unprocessed.{}.part",
             Uuid::new_v4().simple()
@@ -181,7 +181,7 @@ impl FileStore {
     /// Streams an upload to disk, never holding more than one body chunk in memory, and
     /// hashes it on the way. Over `limit` bytes the partial file is removed and `TooLarge`
     /// returned.
-    pub async fn save_upload<S, E>(
+    pub(crate) async fn save_upload<S, E>(
         &self,
         job_id: Uuid,
         mut body: S,
@@ -217,7 +217,7 @@ impl FileStore {
     }
 
     /// Removes a job's upload once it is no longer needed.
-    pub async fn remove_upload(&self, job_id: Uuid) {
+    pub(crate) async fn remove_upload(&self, job_id: Uuid) {
         remove_if_exists(&self.upload_path(job_id)).await;
     }
 }

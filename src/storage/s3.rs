@@ -72,7 +72,7 @@ impl S3Store {
     /// (`?endpoint=...&allow_http=true`) override them. Requests use path-style
     /// addressing unless `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`. Local copies go to
     /// `spool`, where copies older than a day (of a process killed mid-run) are removed.
-    pub async fn open(url: &url::Url, spool: &Path) -> Result<Self, StoreError> {
+    pub(crate) async fn open(url: &url::Url, spool: &Path) -> Result<Self, StoreError> {
         let bucket = url
             .host_str()
             .filter(|b| !b.is_empty())
@@ -100,7 +100,7 @@ impl S3Store {
     }
 
     /// See [`super::Store::save_upload`]: a multipart upload of [`PART_SIZE`] parts.
-    pub async fn save_upload<S, E>(
+    pub(crate) async fn save_upload<S, E>(
         &self,
         job_id: Uuid,
         mut body: S,
@@ -144,7 +144,7 @@ impl S3Store {
     }
 
     /// Deletes a job's upload (logging failures; a missing one is fine).
-    pub async fn remove_upload(&self, job_id: Uuid) {
+    pub(crate) async fn remove_upload(&self, job_id: Uuid) {
         match self.objects.delete(&upload_key(job_id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => tracing::warn!(%job_id, error = %e, "could not delete an upload"),
@@ -152,7 +152,7 @@ impl S3Store {
     }
 
     /// Streams the job's upload into a spool file, a chunk at a time.
-    pub async fn local_upload(&self, job_id: Uuid) -> Result<LocalFile, StoreError> {
+    pub(crate) async fn local_upload(&self, job_id: Uuid) -> Result<LocalFile, StoreError> {
         let object = self.objects.get(&upload_key(job_id)).await?;
         let (file, path) = self.spool_file(job_id, "upload")?.into_parts();
         let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(file));
@@ -166,7 +166,7 @@ impl S3Store {
 
     /// A temporary local file for `what` of the job (not created yet: the engine creates
     /// the error CSV only when a row fails), removed unless kept.
-    pub fn scratch(&self, job_id: Uuid, what: &str) -> Result<Scratch, StoreError> {
+    pub(crate) fn scratch(&self, job_id: Uuid, what: &str) -> Result<Scratch, StoreError> {
         let name = format!("{job_id}.{what}.{}.csv", Uuid::new_v4().simple());
         Ok(Scratch::temporary(self.spool.join(name)))
     }
@@ -180,7 +180,7 @@ impl S3Store {
 
     /// Stores the scratch file at `key` (a whole object, never a partial one); when the
     /// scratch file does not exist, deletes `key` instead.
-    pub async fn keep(&self, key: &ObjectPath, scratch: Scratch) -> Result<(), StoreError> {
+    pub(crate) async fn keep(&self, key: &ObjectPath, scratch: Scratch) -> Result<(), StoreError> {
         let mut file = match tokio::fs::File::open(scratch.path()).await {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -229,7 +229,7 @@ impl S3Store {
     }
 
     /// The object at `key` as a stream, `None` when it does not exist.
-    pub async fn stream(&self, key: &ObjectPath) -> Result<Option<ByteStream>, StoreError> {
+    pub(crate) async fn stream(&self, key: &ObjectPath) -> Result<Option<ByteStream>, StoreError> {
         match self.objects.get(key).await {
             Ok(object) => Ok(Some(
                 object.into_stream().map_err(std::io::Error::other).boxed(),
@@ -240,7 +240,7 @@ impl S3Store {
     }
 
     /// The object at `key` in memory, `None` when missing or over `max` bytes.
-    pub async fn read_small(
+    pub(crate) async fn read_small(
         &self,
         key: &ObjectPath,
         max: usize,
@@ -257,7 +257,7 @@ impl S3Store {
     }
 
     /// Whether an object exists at `key`.
-    pub async fn exists(&self, key: &ObjectPath) -> Result<bool, StoreError> {
+    pub(crate) async fn exists(&self, key: &ObjectPath) -> Result<bool, StoreError> {
         match self.objects.head(key).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -266,7 +266,7 @@ impl S3Store {
     }
 
     /// The uploads in the bucket, idle since their last write.
-    pub async fn stored_uploads(&self) -> Result<Vec<UploadOnDisk>, StoreError> {
+    pub(crate) async fn stored_uploads(&self) -> Result<Vec<UploadOnDisk>, StoreError> {
         let prefix = ObjectPath::from("uploads");
         let objects: Vec<_> = self.objects.list(Some(&prefix)).try_collect().await?;
         let now = chrono::Utc::now();

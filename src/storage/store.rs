@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{FileStore, S3Store, StoreError, StoredUpload, UploadOnDisk};
 
 /// A stored file read as a stream of chunks (for a download).
-pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+pub(crate) type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
 /// The job files, on local disk or in a bucket. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub enum Store {
 /// A local file to read, e.g. a job's upload for the engine. A spool copy (S3) is
 /// removed when this drops; the file backend's own file stays.
 #[derive(Debug)]
-pub struct LocalFile {
+pub(crate) struct LocalFile {
     path: PathBuf,
     _spool: Option<tempfile::TempPath>,
 }
@@ -46,7 +46,7 @@ impl LocalFile {
     }
 
     /// Where to read it.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -54,7 +54,7 @@ impl LocalFile {
 /// A local file being written that the store then keeps ([`Store::keep_error_file`],
 /// [`Store::keep_unprocessed`]). Dropped without being kept, a temporary one is removed.
 #[derive(Debug)]
-pub struct Scratch {
+pub(crate) struct Scratch {
     path: PathBuf,
     /// Removed on drop (a temporary file, not the store's final one).
     temporary: bool,
@@ -78,7 +78,7 @@ impl Scratch {
     }
 
     /// Where to write it.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -104,7 +104,10 @@ impl Store {
     /// Opens the store `storage_url` names: `file:///path` or `s3://bucket/prefix` (see
     /// [`S3Store::open`]); without one, the directory `storage_dir`. With S3,
     /// `storage_dir` holds only this process's local spool files.
-    pub async fn open(storage_url: Option<&str>, storage_dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) async fn open(
+        storage_url: Option<&str>,
+        storage_dir: &Path,
+    ) -> Result<Self, StoreError> {
         let Some(raw) = storage_url.map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(Self::File(FileStore::open(storage_dir).await?));
         };
@@ -128,7 +131,7 @@ impl Store {
     }
 
     /// Which backend, for logs: `file` or `s3`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::File(_) => "file",
             Self::S3(_) => "s3",
@@ -138,7 +141,7 @@ impl Store {
     /// Streams an upload into the store, never holding more than a chunk (file) or a part
     /// (S3) in memory, and hashes it on the way. Over `limit` bytes, or when the body
     /// breaks off, nothing is kept and the error is returned.
-    pub async fn save_upload<S, E>(
+    pub(crate) async fn save_upload<S, E>(
         &self,
         job_id: Uuid,
         body: S,
@@ -155,7 +158,7 @@ impl Store {
     }
 
     /// Removes a job's upload once it is no longer needed (logging failures).
-    pub async fn remove_upload(&self, job_id: Uuid) {
+    pub(crate) async fn remove_upload(&self, job_id: Uuid) {
         match self {
             Self::File(store) => store.remove_upload(job_id).await,
             Self::S3(store) => store.remove_upload(job_id).await,
@@ -165,7 +168,7 @@ impl Store {
     /// The job's upload as a local file: the stored file itself, or (S3) a spool copy
     /// removed when the returned value drops. A missing upload is an error for which
     /// [`StoreError::is_not_found`] holds — on the file backend only once it is opened.
-    pub async fn local_upload(&self, job_id: Uuid) -> Result<LocalFile, StoreError> {
+    pub(crate) async fn local_upload(&self, job_id: Uuid) -> Result<LocalFile, StoreError> {
         match self {
             Self::File(store) => Ok(LocalFile::borrowed(store.upload_path(job_id))),
             Self::S3(store) => store.local_upload(job_id).await,
@@ -174,7 +177,7 @@ impl Store {
 
     /// Where the engine writes the job's error CSV; hand it to [`Self::keep_error_file`]
     /// when the run ends.
-    pub fn error_scratch(&self, job_id: Uuid) -> Result<Scratch, StoreError> {
+    pub(crate) fn error_scratch(&self, job_id: Uuid) -> Result<Scratch, StoreError> {
         match self {
             Self::File(store) => Ok(Scratch::in_place(store.error_file_path(job_id))),
             Self::S3(store) => store.scratch(job_id, "errors"),
@@ -183,7 +186,11 @@ impl Store {
 
     /// Keeps the error CSV a run wrote, or, when the run wrote none (no row failed),
     /// removes one an earlier run of the job left.
-    pub async fn keep_error_file(&self, job_id: Uuid, scratch: Scratch) -> Result<(), StoreError> {
+    pub(crate) async fn keep_error_file(
+        &self,
+        job_id: Uuid,
+        scratch: Scratch,
+    ) -> Result<(), StoreError> {
         match self {
             // The engine wrote (or removed) the final file itself.
             Self::File(_) => Ok(()),
@@ -192,7 +199,7 @@ impl Store {
     }
 
     /// The job's error CSV as a stream, or `None` when there is none.
-    pub async fn error_file(&self, job_id: Uuid) -> Result<Option<ByteStream>, StoreError> {
+    pub(crate) async fn error_file(&self, job_id: Uuid) -> Result<Option<ByteStream>, StoreError> {
         match self {
             Self::File(store) => open_stream(&store.error_file_path(job_id)).await,
             Self::S3(store) => store.stream(&super::s3::error_key(job_id)).await,
@@ -201,7 +208,7 @@ impl Store {
 
     /// The job's error CSV in memory, or `None` when there is none or it is larger than
     /// `max` bytes (an email attachment).
-    pub async fn read_error_file(
+    pub(crate) async fn read_error_file(
         &self,
         job_id: Uuid,
         max: usize,
@@ -227,7 +234,7 @@ impl Store {
     }
 
     /// Whether the job's unprocessed rows are kept already.
-    pub async fn unprocessed_exists(&self, job_id: Uuid) -> Result<bool, StoreError> {
+    pub(crate) async fn unprocessed_exists(&self, job_id: Uuid) -> Result<bool, StoreError> {
         match self {
             Self::File(store) => Ok(tokio::fs::try_exists(store.unprocessed_path(job_id)).await?),
             Self::S3(store) => store.exists(&super::s3::unprocessed_key(job_id)).await,
@@ -237,7 +244,7 @@ impl Store {
     /// A private file for one writer of the job's unprocessed rows; hand it to
     /// [`Self::keep_unprocessed`] when complete. Two writers (a worker ending the job,
     /// the API answering early) never see each other's half-written file.
-    pub fn unprocessed_scratch(&self, job_id: Uuid) -> Result<Scratch, StoreError> {
+    pub(crate) fn unprocessed_scratch(&self, job_id: Uuid) -> Result<Scratch, StoreError> {
         match self {
             Self::File(store) => Ok(Scratch::temporary(store.unprocessed_part_path(job_id))),
             Self::S3(store) => store.scratch(job_id, "unprocessed"),
@@ -246,7 +253,11 @@ impl Store {
 
     /// Keeps the unprocessed rows written to `scratch`, atomically: a reader sees no
     /// file or a whole one, and a second writer's identical file replaces it.
-    pub async fn keep_unprocessed(&self, job_id: Uuid, scratch: Scratch) -> Result<(), StoreError> {
+    pub(crate) async fn keep_unprocessed(
+        &self,
+        job_id: Uuid,
+        scratch: Scratch,
+    ) -> Result<(), StoreError> {
         match self {
             Self::File(store) => {
                 let target = store.unprocessed_path(job_id);
@@ -266,7 +277,10 @@ impl Store {
     }
 
     /// The job's unprocessed rows as a stream, or `None` when they are not kept.
-    pub async fn unprocessed_file(&self, job_id: Uuid) -> Result<Option<ByteStream>, StoreError> {
+    pub(crate) async fn unprocessed_file(
+        &self,
+        job_id: Uuid,
+    ) -> Result<Option<ByteStream>, StoreError> {
         match self {
             Self::File(store) => open_stream(&store.unprocessed_path(job_id)).await,
             Self::S3(store) => store.stream(&super::s3::unprocessed_key(job_id)).await,
@@ -277,7 +291,10 @@ impl Store {
     /// Returns how many were removed. On S3 an unfinished upload is an incomplete
     /// multipart upload, not an object: a bucket lifecycle rule removes those
     /// (docs/operations.md, "Storage").
-    pub async fn sweep_partial_uploads(&self, max_idle: Duration) -> Result<usize, StoreError> {
+    pub(crate) async fn sweep_partial_uploads(
+        &self,
+        max_idle: Duration,
+    ) -> Result<usize, StoreError> {
         match self {
             Self::File(store) => Ok(store.sweep_partial_uploads(max_idle).await?),
             Self::S3(_) => Ok(0),
@@ -285,7 +302,7 @@ impl Store {
     }
 
     /// The complete uploads in the store, with how long ago each was written.
-    pub async fn stored_uploads(&self) -> Result<Vec<UploadOnDisk>, StoreError> {
+    pub(crate) async fn stored_uploads(&self) -> Result<Vec<UploadOnDisk>, StoreError> {
         match self {
             Self::File(store) => Ok(store.stored_uploads().await?),
             Self::S3(store) => store.stored_uploads().await,

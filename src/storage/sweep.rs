@@ -13,7 +13,7 @@ use super::{FileStore, remove_if_exists};
 
 /// A stored upload and how long it has not been written to.
 #[derive(Debug, Clone)]
-pub struct UploadOnDisk {
+pub(crate) struct UploadOnDisk {
     /// The job it belongs to.
     pub job_id: Uuid,
     /// Time since its last write.
@@ -24,7 +24,7 @@ impl FileStore {
     /// Removes partial uploads (`uploads/*.part`) not written to for `max_idle`: a live
     /// upload writes continuously, so such a file belongs to a request that died.
     /// Returns how many were removed.
-    pub async fn sweep_partial_uploads(&self, max_idle: Duration) -> std::io::Result<usize> {
+    pub(crate) async fn sweep_partial_uploads(&self, max_idle: Duration) -> std::io::Result<usize> {
         let mut removed = 0;
         for (path, idle) in self.uploads_with_extension("part").await? {
             if idle >= max_idle {
@@ -37,7 +37,7 @@ impl FileStore {
     }
 
     /// The complete uploads in the store.
-    pub async fn stored_uploads(&self) -> std::io::Result<Vec<UploadOnDisk>> {
+    pub(crate) async fn stored_uploads(&self) -> std::io::Result<Vec<UploadOnDisk>> {
         Ok(self
             .uploads_with_extension("csv")
             .await?

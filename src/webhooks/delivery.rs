@@ -26,19 +26,19 @@ use crate::db::webhooks::{self, AttemptResult, ClaimedDelivery};
 
 /// How long one attempt may take, resolving and connecting included: a receiver that
 /// accepts and never answers holds a send this long at most.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long connecting may take, within [`TIMEOUT`].
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a claimed delivery stays with its worker; well above [`TIMEOUT`].
 const LEASE: Duration = Duration::from_secs(60);
 /// The longest wait between two attempts.
-pub const MAX_DELAY: Duration = Duration::from_secs(6 * 60 * 60);
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(6 * 60 * 60);
 /// How often an idle worker looks for due deliveries.
 const POLL: Duration = Duration::from_secs(1);
 
 /// How deliveries are made.
 #[derive(Debug, Clone, Copy)]
-pub struct DeliveryConfig {
+pub(crate) struct DeliveryConfig {
     /// Skip the SSRF rule (tests, private installations).
     pub allow_private_networks: bool,
     /// The wait before the first retry; each next one waits three times longer.
@@ -65,14 +65,14 @@ impl From<&crate::config::Settings> for DeliveryConfig {
 
 /// The wait after failed attempt number `attempts` (1-based): `base × 3^(attempts−1)`,
 /// at most [`MAX_DELAY`].
-pub fn retry_delay(base: Duration, attempts: u32) -> Duration {
+pub(crate) fn retry_delay(base: Duration, attempts: u32) -> Duration {
     let factor = 3u32.saturating_pow(attempts.saturating_sub(1));
     base.saturating_mul(factor).min(MAX_DELAY)
 }
 
 /// Sends deliveries; one per worker process.
 #[derive(Clone)]
-pub struct Deliverer {
+pub(crate) struct Deliverer {
     db: PgPool,
     http: reqwest::Client,
     config: DeliveryConfig,
@@ -81,7 +81,7 @@ pub struct Deliverer {
 impl Deliverer {
     /// An HTTP client that never follows redirects, ignores proxy settings (a proxy would
     /// resolve the host itself, past the SSRF rule) and gives up after [`TIMEOUT`].
-    pub fn new(db: PgPool, config: DeliveryConfig) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(db: PgPool, config: DeliveryConfig) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -100,7 +100,7 @@ impl Deliverer {
 
     /// Delivers until the task is aborted (which aborts the sends under way too; their
     /// leases lapse and they are sent again).
-    pub async fn run_forever(self) {
+    pub(crate) async fn run_forever(self) {
         let mut sending = JoinSet::new();
         loop {
             while sending.try_join_next().is_some() {}
@@ -246,7 +246,7 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Runs the delivery loop of a worker process until the task is aborted.
-pub async fn run_forever(db: PgPool, config: DeliveryConfig) {
+pub(crate) async fn run_forever(db: PgPool, config: DeliveryConfig) {
     match Deliverer::new(db, config) {
         Ok(deliverer) => deliverer.run_forever().await,
         Err(e) => tracing::error!(error = %e, "no webhook deliveries: the HTTP client failed"),

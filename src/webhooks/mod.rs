@@ -6,10 +6,10 @@
 //! rows (`FOR UPDATE SKIP LOCKED` and a lease), posts them signed ([`signature`]) to URLs
 //! that pass the SSRF rule ([`target`]) and records each attempt, retrying with backoff.
 
-pub mod delivery;
-pub mod secret;
-pub mod signature;
-pub mod target;
+pub(crate) mod delivery;
+pub(crate) mod secret;
+pub(crate) mod signature;
+pub(crate) mod target;
 
 use sqlx::PgConnection;
 
@@ -21,7 +21,7 @@ use crate::{
 
 /// Owes every endpoint of the job's tenant a `job.finished` call whose body is the job as
 /// `GET /jobs/{id}` shows it now. Call it in the transaction that ends the job.
-pub async fn owe_job_finished(
+pub(crate) async fn owe_job_finished(
     conn: &mut PgConnection,
     job: &JobRecord,
     public_base: &str,

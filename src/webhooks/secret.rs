@@ -5,10 +5,10 @@ use rand::Rng;
 
 /// What every secret starts with, so that one found in a log or a repository is
 /// recognisable.
-pub const PREFIX: &str = "whsec_";
+pub(crate) const PREFIX: &str = "whsec_";
 
 /// A new secret: `whsec_` and 32 random bytes in hex (256 bits).
-pub fn generate() -> String {
+pub(crate) fn generate() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill(&mut bytes);
     format!("{PREFIX}{}", hex::encode(bytes))

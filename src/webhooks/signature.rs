@@ -8,7 +8,7 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 /// The hex HMAC-SHA256 of `"<timestamp>.<body>"` keyed with `secret`.
-pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+pub(crate) fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac =
         HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(timestamp.to_string().as_bytes());
@@ -18,7 +18,7 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// The header value for `body` sent at `timestamp`.
-pub fn header(secret: &str, timestamp: i64, body: &[u8]) -> String {
+pub(crate) fn header(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", sign(secret, timestamp, body))
 }
 

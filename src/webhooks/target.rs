@@ -24,11 +24,11 @@ use std::{
 use url::{Host, Url};
 
 /// Longest URL accepted.
-pub const MAX_URL_LEN: usize = 2048;
+pub(crate) const MAX_URL_LEN: usize = 2048;
 
 /// Why a URL is refused.
 #[derive(Debug, thiserror::Error)]
-pub enum TargetError {
+pub(crate) enum TargetError {
     /// Not a URL.
     #[error("url is not a valid URL: {0}")]
     Invalid(String),
@@ -74,7 +74,7 @@ pub enum TargetError {
 
 /// Parses `raw` and checks what can be checked without DNS: length, scheme, credentials,
 /// and a host.
-pub fn parse(raw: &str) -> Result<Url, TargetError> {
+pub(crate) fn parse(raw: &str) -> Result<Url, TargetError> {
     let raw = raw.trim();
     if raw.len() > MAX_URL_LEN {
         return Err(TargetError::Invalid(format!(
@@ -96,7 +96,7 @@ pub fn parse(raw: &str) -> Result<Url, TargetError> {
 
 /// Checks `url` (from [`parse`]) against the SSRF rule, resolving a host name: every
 /// address it resolves to must be public. Does nothing when private networks are allowed.
-pub async fn check(url: &Url, allow_private: bool) -> Result<(), TargetError> {
+pub(crate) async fn check(url: &Url, allow_private: bool) -> Result<(), TargetError> {
     if allow_private {
         return Ok(());
     }
@@ -109,7 +109,7 @@ pub async fn check(url: &Url, allow_private: bool) -> Result<(), TargetError> {
 
 /// Checks a host written as an IP address (the HTTP client connects to those without
 /// asking a resolver); host names are left to [`GuardedResolver`].
-pub fn check_literal(url: &Url) -> Result<(), TargetError> {
+pub(crate) fn check_literal(url: &Url) -> Result<(), TargetError> {
     let addr = match url.host() {
         Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
@@ -151,7 +151,7 @@ async fn resolve_public(name: &str) -> Result<Vec<SocketAddr>, TargetError> {
 
 /// A range of addresses webhooks may not call: `net/len` and what kind it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RefusedRange {
+pub(crate) struct RefusedRange {
     /// The first address of the range.
     pub net: IpAddr,
     /// The prefix length.
@@ -286,13 +286,13 @@ fn v6_in(addr: Ipv6Addr, net: Ipv6Addr, len: u8) -> bool {
 }
 
 /// The kind of a refused address, `None` for a public one.
-pub fn refused_kind(addr: IpAddr) -> Option<&'static str> {
+pub(crate) fn refused_kind(addr: IpAddr) -> Option<&'static str> {
     refused_range(addr).map(|range| range.kind)
 }
 
 /// The refused range `addr` is in, `None` for a public address. An IPv4-mapped or NAT64
 /// address gets the range of the IPv4 address it carries.
-pub fn refused_range(addr: IpAddr) -> Option<RefusedRange> {
+pub(crate) fn refused_range(addr: IpAddr) -> Option<RefusedRange> {
     match addr {
         IpAddr::V4(v4) => refused_v4(v4),
         IpAddr::V6(v6) => match embedded_v4(v6) {
@@ -355,7 +355,7 @@ fn refused_v6(v6: Ipv6Addr) -> Option<RefusedRange> {
 /// refuses a host with any address [`refused_kind`] names. The client connects only to
 /// the addresses returned here, so what was checked is what is called.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GuardedResolver;
+pub(crate) struct GuardedResolver;
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
@@ -369,7 +369,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 impl GuardedResolver {
     /// The resolver as the HTTP client builder takes it.
-    pub fn shared() -> Arc<Self> {
+    pub(crate) fn shared() -> Arc<Self> {
         Arc::new(Self)
     }
 }

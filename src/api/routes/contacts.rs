@@ -23,7 +23,7 @@ use crate::{
 /// Filters of the contact list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ContactFilter {
+pub(crate) struct ContactFilter {
     /// Only contacts linked to this external Opportunity ID.
     opportunity_id: Option<String>,
 }
@@ -44,7 +44,7 @@ pub struct ContactFilter {
     ),
     security(("api_key" = [])),
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     OriginalUri(uri): OriginalUri,

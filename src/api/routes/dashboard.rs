@@ -17,12 +17,12 @@ const STYLE_CSS: &str = include_str!("../dashboard/style.css");
 /// The page loads only its own script and style sheet and talks only to this API: no
 /// inline code, no other origin, no framing, no form posting elsewhere. The icon is a
 /// `data:` URL so that no request for `/favicon.ico` ends in a 404.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; connect-src 'self'; img-src data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
 /// `/` (the page), `/dashboard` (sends the browser to `/`) and the page's two files.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(page))
         .route("/dashboard", get(to_page))

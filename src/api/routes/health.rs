@@ -15,7 +15,7 @@ use crate::{
     tag = "operations",
     responses((status = 200, description = "The process answers", body = openapi::LivenessResponse)),
 )]
-pub async fn healthz() -> Json<openapi::LivenessResponse> {
+pub(crate) async fn healthz() -> Json<openapi::LivenessResponse> {
     jsend::success(Liveness { alive: true })
 }
 
@@ -32,7 +32,7 @@ pub async fn healthz() -> Json<openapi::LivenessResponse> {
         (status = 503, description = "Postgres is not reachable", body = openapi::JSendError),
     ),
 )]
-pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     sqlx::query("SELECT 1")
         .execute(&state.db)
         .await

@@ -25,7 +25,7 @@ use crate::{
 /// Filters of the failed rows.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ErrorFilter {
+pub(crate) struct ErrorFilter {
     /// Only rows with a problem of this code.
     #[param(value_type = Option<ProblemCode>)]
     code: Option<String>,
@@ -48,7 +48,7 @@ pub struct ErrorFilter {
     ),
     security(("api_key" = [])),
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     OriginalUri(uri): OriginalUri,

@@ -90,7 +90,7 @@ struct Follow {
     ),
     security(("api_key" = [])),
 )]
-pub async fn events(
+pub(crate) async fn events(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,

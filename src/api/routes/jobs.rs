@@ -30,7 +30,7 @@ use crate::{
 /// Filters of the job history.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct JobFilter {
+pub(crate) struct JobFilter {
     /// `opportunities`, `contacts` or `sales_targets`.
     #[param(value_type = Option<JobKind>)]
     kind: Option<String>,
@@ -71,7 +71,7 @@ where
     ),
     security(("api_key" = [])),
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     OriginalUri(uri): OriginalUri,
@@ -126,7 +126,7 @@ pub async fn list(
     ),
     security(("api_key" = [])),
 )]
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
@@ -191,7 +191,7 @@ pub(super) async fn tenant_job(
     ),
     security(("api_key" = [])),
 )]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
@@ -217,7 +217,7 @@ pub async fn get(
     ),
     security(("api_key" = [])),
 )]
-pub async fn error_file(
+pub(crate) async fn error_file(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
@@ -255,7 +255,7 @@ pub async fn error_file(
     ),
     security(("api_key" = [])),
 )]
-pub async fn unprocessed_file(
+pub(crate) async fn unprocessed_file(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,

@@ -34,7 +34,7 @@ use crate::{
         (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it as `Authorization: Bearer <token>`", body = crate::api::openapi::JSendFail),
     ),
 )]
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !state.edge.metrics_authorized(&headers) {
         return unauthorized();
     }
@@ -113,7 +113,7 @@ fn report_tenant_jobs(totals: &[(String, String, i64)]) {
 }
 
 /// 401 JSend with `WWW-Authenticate: Bearer`.
-pub fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     let mut response =
         ApiError::Unauthorized("metrics need Authorization: Bearer <METRICS_TOKEN>".into())
             .into_response();

@@ -12,7 +12,7 @@ use crate::api::openapi;
     tag = "operations",
     responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)),
 )]
-pub async fn openapi_json() -> impl IntoResponse {
+pub(crate) async fn openapi_json() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         openapi::json(),

@@ -34,7 +34,7 @@ use crate::{
     ),
     security(("api_key" = [])),
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     OriginalUri(uri): OriginalUri,

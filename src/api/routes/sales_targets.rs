@@ -24,7 +24,7 @@ use crate::{
 /// Filters of the sales target list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct TargetQuery {
+pub(crate) struct TargetQuery {
     /// Only this rep's targets.
     email: Option<String>,
     /// First month, `2017-02` or any date in it.
@@ -51,7 +51,7 @@ pub struct TargetQuery {
     ),
     security(("api_key" = [])),
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     OriginalUri(uri): OriginalUri,

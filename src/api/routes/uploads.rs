@@ -33,15 +33,15 @@ use crate::{
 };
 
 /// The request header that makes an upload idempotent.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Set on an answer that repeats an earlier upload's job instead of creating one.
-pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+pub(crate) const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// The upload's query parameters.
 #[derive(Debug, Deserialize, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct UploadQuery {
+pub(crate) struct UploadQuery {
     /// Email the uploader when rows fail (default false; `1`/`0`, `yes`/`no` also work).
     #[param(value_type = Option<bool>)]
     send_error_email: Option<String>,
@@ -75,7 +75,11 @@ pub struct UploadQuery {
 /// it from the [`HeaderMap`] so that it can refuse a repeated header.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
-pub struct IdempotencyHeader {
+#[allow(
+    dead_code,
+    reason = "only the OpenAPI document reads it; the handler reads the header"
+)]
+pub(crate) struct IdempotencyHeader {
     /// 1–255 visible ASCII characters. The same key with the same file answers with the
     /// first upload's job (`Idempotent-Replayed: true`) instead of importing it again; with
     /// another file it is a 409.
@@ -125,7 +129,7 @@ macro_rules! upload_handler {
             ),
             security(("api_key" = [])),
         )]
-        pub async fn $name(
+        pub(crate) async fn $name(
             state: State<AppState>,
             caller: Caller,
             query: Query<UploadQuery>,

@@ -33,7 +33,7 @@ const MAX_DESCRIPTION_CHARS: usize = 500;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://example.com/hooks/batch-import", "description": "CRM sync"}))]
-pub struct NewWebhook {
+pub(crate) struct NewWebhook {
     /// Where to post: `http` or `https`, without credentials, not a private address.
     #[schema(
         max_length = 2048,
@@ -65,7 +65,7 @@ pub struct NewWebhook {
     ),
     security(("api_key" = [])),
 )]
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Json(body): Json<NewWebhook>,
@@ -137,7 +137,7 @@ pub async fn create(
     ),
     security(("api_key" = [])),
 )]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     OriginalUri(uri): OriginalUri,
@@ -166,7 +166,7 @@ pub async fn list(
     ),
     security(("api_key" = [])),
 )]
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
@@ -194,7 +194,7 @@ pub async fn get(
     ),
     security(("api_key" = [])),
 )]
-pub async fn delete(
+pub(crate) async fn delete(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
@@ -226,7 +226,7 @@ pub async fn delete(
     ),
     security(("api_key" = [])),
 )]
-pub async fn deliveries(
+pub(crate) async fn deliveries(
     State(state): State<AppState>,
     Caller(caller): Caller,
     OriginalUri(uri): OriginalUri,

@@ -19,7 +19,7 @@ pub enum ImportError {
 
 impl ImportError {
     /// A panic's payload as text, for [`ImportError::Panicked`].
-    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
         let message = payload
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
@@ -40,7 +40,7 @@ impl From<tokio::task::JoinError> for ImportError {
 
 impl ImportError {
     /// True when running the import again later may succeed.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::BadFile(_) | Self::Panicked(_) => false,
             Self::Database(e) => crate::db::is_transient_error(e),

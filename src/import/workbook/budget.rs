@@ -40,50 +40,50 @@ const MB: u64 = 1024 * KB;
 /// a dozen plus two or three per sheet; thousands mean something else. Checked from the
 /// end-of-central-directory record before the zip crate reads the directory, since it
 /// keeps a few hundred bytes per entry.
-pub const MAX_ZIP_ENTRIES: u64 = 10_000;
+pub(crate) const MAX_ZIP_ENTRIES: u64 = 10_000;
 
 /// The most one part of a workbook may unpack to (declared and actual). Sheet XML packs
 /// about 5–10:1 (a 2.5 MB xlsx of 100,000 rows × 3 columns has a 12.6 MB sheet part), so
 /// a 20 MB upload has parts well below this; worksheets are streamed, so size costs
 /// time, not memory.
-pub const MAX_PART_BYTES: u64 = 256 * MB;
+pub(crate) const MAX_PART_BYTES: u64 = 256 * MB;
 
 /// The most all parts of a workbook together may unpack to (declared and actual).
-pub const MAX_TOTAL_BYTES: u64 = 512 * MB;
+pub(crate) const MAX_TOTAL_BYTES: u64 = 512 * MB;
 
 /// The highest compression ratio (unpacked size / packed size) allowed for an entry of
 /// more than [`RATIO_FLOOR`]. Spreadsheet XML packs 5–30:1; deflate tops out near 1,032:1,
 /// which only repeated filler reaches.
-pub const MAX_RATIO: u64 = 250;
+pub(crate) const MAX_RATIO: u64 = 250;
 
 /// Entries up to this unpacked size are not held to [`MAX_RATIO`]: small parts of
 /// repeated markup (styles, empty sheets) legitimately pack very well.
-pub const RATIO_FLOOR: u64 = MB;
+pub(crate) const RATIO_FLOOR: u64 = MB;
 
 /// The longest run of bytes without a `<` or without a `>` in a part. An XML reader holds
 /// a whole text node or tag in memory; Excel's longest cell (32,767 characters, 4 bytes
 /// each, escaped) stays far below.
-pub const MAX_XML_RUN: u64 = 4 * MB;
+pub(crate) const MAX_XML_RUN: u64 = 4 * MB;
 
 /// The most strings an xlsx shared strings table may hold or declare. calamine keeps them
 /// all for the whole import (about 56 bytes each plus the text) and reserves the declared
 /// `uniqueCount` up front. A workbook of 100,000 rows with two distinct texts a row has
 /// 200,003 (6.8 MB of XML; the import peaks at 33 MB).
-pub const MAX_SHARED_STRINGS: u64 = 1_000_000;
+pub(crate) const MAX_SHARED_STRINGS: u64 = 1_000_000;
 
 /// The most text, in bytes of XML, an xlsx shared strings table may hold.
-pub const MAX_SHARED_TEXT: u64 = 32 * MB;
+pub(crate) const MAX_SHARED_TEXT: u64 = 32 * MB;
 
 /// The fewest bytes a shared string takes in the table (`<si/>`): a `uniqueCount` beyond
 /// the part's size divided by this is a lie.
-pub const MIN_SHARED_STRING_BYTES: u64 = 5;
+pub(crate) const MIN_SHARED_STRING_BYTES: u64 = 5;
 
 /// Excel's last row (and calamine's row cap).
-pub const MAX_ROWS: u64 = 1_048_576;
+pub(crate) const MAX_ROWS: u64 = 1_048_576;
 
 /// The most text one xlsx cell may hold, in bytes of XML (Excel's limit is 32,767
 /// characters; calamine joins every run of an inline rich string into one).
-pub const MAX_CELL_TEXT: u64 = MB;
+pub(crate) const MAX_CELL_TEXT: u64 = MB;
 
 /// The most cells calamine may hold for the sheets of an ods, which it loads whole when
 /// the file is opened: the used area of each sheet (from its first to its last non-empty
@@ -91,11 +91,11 @@ pub const MAX_CELL_TEXT: u64 = MB;
 /// calamine `Data` (32 bytes) and a formula `String` (24 bytes). Measured: an ods of
 /// 124,001 rows × 4 columns (992,008 cells by this count) imports at an 81 MB peak, which
 /// stays inside a 256 MB worker running two jobs.
-pub const MAX_ODS_CELLS: u64 = 1_000_000;
+pub(crate) const MAX_ODS_CELLS: u64 = 1_000_000;
 
 /// The most cell text (values, formulas, and spaces of `text:s`) calamine may copy for the
 /// sheets of an ods, repeats expanded.
-pub const MAX_ODS_TEXT: u64 = 32 * MB;
+pub(crate) const MAX_ODS_TEXT: u64 = 32 * MB;
 
 /// The size of the tail of a zip that may hold the end-of-central-directory record: the
 /// record (22 bytes), its comment (up to 65,535) and a zip64 locator (20).
@@ -187,7 +187,7 @@ fn open_archive(path: &Path) -> Result<Option<Archive>, WorkbookError> {
 
 /// Checks the directory of the zip at `path`: entry count, each entry's declared
 /// unpacked size and compression ratio, and their total. Cheap: nothing is unpacked.
-pub fn check_directory(path: &Path) -> Result<(), WorkbookError> {
+pub(crate) fn check_directory(path: &Path) -> Result<(), WorkbookError> {
     let Some(mut zip) = open_archive(path)? else {
         return Ok(());
     };
@@ -240,7 +240,7 @@ fn check_archive_directory(zip: &mut Archive) -> Result<(), WorkbookError> {
 
 /// Checks the whole zip workbook at `path` read as `format` (see the module's
 /// documentation). `Xls` has nothing to check here (see `xls_guard`).
-pub fn check(path: &Path, format: WorkbookFormat) -> Result<(), WorkbookError> {
+pub(crate) fn check(path: &Path, format: WorkbookFormat) -> Result<(), WorkbookError> {
     if format == WorkbookFormat::Xls {
         return Ok(());
     }

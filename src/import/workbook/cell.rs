@@ -20,7 +20,7 @@ const SIGNIFICANT_DIGITS: usize = 15;
 ///   text (`#N/A`); empty cells `""`.
 ///
 /// Formula cells arrive here as their cached value.
-pub fn cell_text(cell: &Data) -> String {
+pub(crate) fn cell_text(cell: &Data) -> String {
     match cell {
         Data::Int(i) => i.to_string(),
         Data::Float(f) => number_text(*f),
@@ -35,7 +35,7 @@ pub fn cell_text(cell: &Data) -> String {
 }
 
 /// [`cell_text`] for the borrowed cells of calamine's streaming xlsx reader.
-pub fn cell_ref_text(cell: &DataRef<'_>) -> String {
+pub(crate) fn cell_ref_text(cell: &DataRef<'_>) -> String {
     match cell {
         DataRef::Int(i) => i.to_string(),
         DataRef::Float(f) => number_text(*f),
@@ -55,7 +55,7 @@ fn bool_text(b: bool) -> String {
 }
 
 /// A float without exponent and without float noise (see [`cell_text`]).
-pub fn number_text(f: f64) -> String {
+pub(crate) fn number_text(f: f64) -> String {
     if !f.is_finite() {
         return f.to_string();
     }

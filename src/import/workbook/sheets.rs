@@ -28,7 +28,7 @@ use super::{WorkbookError, WorkbookFormat, xls_guard};
 
 /// The most `xl/workbook.xml` or its relationships may unpack to for a sheet list: a
 /// workbook part holds sheet names and defined names, a few kilobytes in practice.
-pub const MAX_LIST_PART_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_LIST_PART_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The worksheets (not chart sheets) of the workbook, in workbook order, each with `true`
 /// when it is visible; [`WorkbookError::NoWorksheet`] when there are none.

@@ -21,7 +21,7 @@ use super::budget::MAX_PART_BYTES;
 /// bytes each in calamine's two ranges, so 2,000,000 cells are ~112 MB, inside a 256 MB
 /// worker. A full BIFF8 sheet of 65,536 rows is refused beyond 30 columns; an xls of the
 /// 20 MB upload limit rarely holds more than a few hundred thousand cells.
-pub const MAX_XLS_CELLS: u64 = 2_000_000;
+pub(crate) const MAX_XLS_CELLS: u64 = 2_000_000;
 
 /// BIFF record types ([MS-XLS] 2.3).
 const BOUNDSHEET8: u16 = 0x0085;
