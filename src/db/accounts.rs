@@ -25,14 +25,15 @@ pub struct Principal {
 
 /// Finds the active key with this hash.
 pub async fn find_principal(pool: &PgPool, key: &ApiKey) -> Result<Option<Principal>, sqlx::Error> {
-    sqlx::query_as::<_, Principal>(
+    sqlx::query_as!(
+        Principal,
         "SELECT k.id AS key_id, u.id AS user_id, u.email, u.is_admin, t.id AS tenant_id, t.slug AS tenant_slug
            FROM api_keys k
            JOIN users u ON u.id = k.user_id
            JOIN tenants t ON t.id = u.tenant_id
           WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        key.hash(),
     )
-    .bind(key.hash())
     .fetch_optional(pool)
     .await
 }
@@ -40,10 +41,10 @@ pub async fn find_principal(pool: &PgPool, key: &ApiKey) -> Result<Option<Princi
 /// Whether the key with this id exists and is not revoked (an open event stream asks
 /// this now and then, so that revoking a key also ends its streams).
 pub async fn key_is_active(pool: &PgPool, key_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1 AND revoked_at IS NULL)",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1 AND revoked_at IS NULL) AS "active!""#,
+        key_id,
     )
-    .bind(key_id)
     .fetch_one(pool)
     .await
 }
@@ -73,11 +74,10 @@ pub async fn create_first_admin(
     email: &str,
 ) -> Result<Option<ApiKey>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(BOOTSTRAP_LOCK)
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", BOOTSTRAP_LOCK)
         .execute(&mut *tx)
         .await?;
-    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
+    let any = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM api_keys) AS "any!""#)
         .fetch_one(&mut *tx)
         .await?;
     if any {
@@ -95,35 +95,37 @@ async fn insert_key(
     email: &str,
     admin: bool,
 ) -> Result<ApiKey, sqlx::Error> {
-    let tenant_id: Uuid = sqlx::query_scalar(
+    let tenant_id = sqlx::query_scalar!(
         "INSERT INTO tenants (id, slug) VALUES ($1, $2)
          ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug
          RETURNING id",
+        Uuid::new_v4(),
+        slug.as_str(),
     )
-    .bind(Uuid::new_v4())
-    .bind(slug.as_str())
     .fetch_one(&mut *tx)
     .await?;
-    let user_id: Uuid = sqlx::query_scalar(
+    let user_id = sqlx::query_scalar!(
         "INSERT INTO users (id, tenant_id, email, is_admin) VALUES ($1, $2, $3, $4)
          ON CONFLICT (tenant_id, lower(email))
          DO UPDATE SET is_admin = users.is_admin OR EXCLUDED.is_admin
          RETURNING id",
+        Uuid::new_v4(),
+        tenant_id,
+        email.trim(),
+        admin,
     )
-    .bind(Uuid::new_v4())
-    .bind(tenant_id)
-    .bind(email.trim())
-    .bind(admin)
     .fetch_one(&mut *tx)
     .await?;
     let key = ApiKey::generate();
-    sqlx::query("INSERT INTO api_keys (id, user_id, key_hash, key_prefix) VALUES ($1, $2, $3, $4)")
-        .bind(Uuid::new_v4())
-        .bind(user_id)
-        .bind(key.hash())
-        .bind(key.display_prefix())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO api_keys (id, user_id, key_hash, key_prefix) VALUES ($1, $2, $3, $4)",
+        Uuid::new_v4(),
+        user_id,
+        key.hash(),
+        key.display_prefix(),
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(key)
 }
 
@@ -132,18 +134,18 @@ pub async fn job_owner(
     pool: &PgPool,
     user_id: Uuid,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query!(
         "SELECT u.email, t.slug FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1",
+        user_id,
     )
-    .bind(user_id)
+    .map(|r| (r.email, r.slug))
     .fetch_optional(pool)
     .await
 }
 
 /// A tenant's id by its slug.
 pub async fn tenant_id(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
-        .bind(slug.as_str())
+    sqlx::query_scalar!("SELECT id FROM tenants WHERE slug = $1", slug.as_str())
         .fetch_optional(pool)
         .await
 }
@@ -170,15 +172,16 @@ pub async fn list_keys(
     pool: &PgPool,
     tenant: Option<&TenantSlug>,
 ) -> Result<Vec<KeyInfo>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        KeyInfo,
         "SELECT k.id, t.slug AS tenant, u.email, u.is_admin, k.created_at, k.revoked_at
            FROM api_keys k
            JOIN users u ON u.id = k.user_id
            JOIN tenants t ON t.id = u.tenant_id
           WHERE $1::text IS NULL OR t.slug = $1
           ORDER BY t.slug, k.created_at, k.id",
+        tenant.map(TenantSlug::as_str),
     )
-    .bind(tenant.map(TenantSlug::as_str))
     .fetch_all(pool)
     .await
 }
@@ -197,21 +200,20 @@ pub enum Revoked {
 /// Revokes a key: from the next request on it answers 401 (keys are looked up on every
 /// request, nothing caches them).
 pub async fn revoke_key(pool: &PgPool, id: Uuid) -> Result<Revoked, sqlx::Error> {
-    let revoked: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
-         RETURNING revoked_at",
+    // Just set to now(), so never NULL.
+    let revoked = sqlx::query_scalar!(
+        r#"UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
+         RETURNING revoked_at AS "revoked_at!""#,
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await?;
     if let Some(at) = revoked {
         return Ok(Revoked::Now(at));
     }
-    let earlier: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT revoked_at FROM api_keys WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let earlier = sqlx::query_scalar!("SELECT revoked_at FROM api_keys WHERE id = $1", id)
+        .fetch_optional(pool)
+        .await?;
     Ok(match earlier {
         Some(Some(at)) => Revoked::Already(at),
         // No row (the UPDATE found none to revoke, so a row here has revoked_at set).

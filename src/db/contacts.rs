@@ -27,32 +27,43 @@ pub async fn list(
     opportunity_id: Option<&str>,
     page: PageRequest,
 ) -> Result<Page<Contact>, sqlx::Error> {
-    const FILTER: &str = "c.tenant_id = $1 AND ($2::text IS NULL OR EXISTS (
-            SELECT 1 FROM contact_opportunities f JOIN opportunities fo ON fo.id = f.opportunity_id
-             WHERE f.contact_id = c.id AND fo.external_opp_id = $2))";
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM contacts c WHERE {FILTER}"))
-        .bind(tenant_id)
-        .bind(opportunity_id)
-        .fetch_one(pool)
-        .await?;
-    let rows = sqlx::query_as(&format!(
-        "SELECT c.id, c.email, c.fullname, c.first_name, c.last_name, c.title, c.company_name,
-                c.phone, c.mobile_phone,
-                COALESCE(array_agg(o.external_opp_id ORDER BY o.external_opp_id)
-                         FILTER (WHERE o.id IS NOT NULL), '{{}}') AS opportunity_ids
-           FROM contacts c
-           LEFT JOIN contact_opportunities co ON co.contact_id = c.id
-           LEFT JOIN opportunities o ON o.id = co.opportunity_id
-          WHERE {FILTER}
-          GROUP BY c.id
-          ORDER BY lower(c.email)
-          LIMIT $3 OFFSET $4"
-    ))
-    .bind(tenant_id)
-    .bind(opportunity_id)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page { rows, total })
+    page.read(|page| {
+        sqlx::query!(
+            r#"SELECT c.id, c.email, c.fullname, c.first_name, c.last_name, c.title, c.company_name,
+                      c.phone, c.mobile_phone,
+                      COALESCE(array_agg(o.external_opp_id ORDER BY o.external_opp_id)
+                               FILTER (WHERE o.id IS NOT NULL), '{}') AS "opportunity_ids!",
+                      count(*) OVER () AS "total!"
+                 FROM contacts c
+                 LEFT JOIN contact_opportunities co ON co.contact_id = c.id
+                 LEFT JOIN opportunities o ON o.id = co.opportunity_id
+                WHERE c.tenant_id = $1 AND ($2::text IS NULL OR EXISTS (
+                      SELECT 1 FROM contact_opportunities f JOIN opportunities fo ON fo.id = f.opportunity_id
+                       WHERE f.contact_id = c.id AND fo.external_opp_id = $2))
+                GROUP BY c.id
+                ORDER BY lower(c.email)
+                LIMIT $3 OFFSET $4"#,
+            tenant_id,
+            opportunity_id,
+            page.limit,
+            page.offset,
+        )
+        .map(|r| {
+            let contact = Contact {
+                id: r.id,
+                email: r.email,
+                fullname: r.fullname,
+                first_name: r.first_name,
+                last_name: r.last_name,
+                title: r.title,
+                company_name: r.company_name,
+                phone: r.phone,
+                mobile_phone: r.mobile_phone,
+                opportunity_ids: r.opportunity_ids,
+            };
+            (contact, r.total)
+        })
+        .fetch_all(pool)
+    })
+    .await
 }

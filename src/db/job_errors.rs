@@ -36,15 +36,15 @@ pub struct HeaderValue(pub String, pub Option<String>);
 /// Starts a run's record afresh: removes the rows and summary an earlier run of the job
 /// left. Does nothing unless `lease` holds the job.
 pub async fn clear(pool: &PgPool, job_id: Uuid, lease: &Lease) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "WITH owner AS (
             UPDATE import_jobs SET error_summary = '[]'
              WHERE id = $1 AND state = 'running' AND lease_owner = $2
             RETURNING id)
          DELETE FROM import_job_errors WHERE job_id IN (SELECT id FROM owner)",
+        job_id,
+        lease.owner,
     )
-    .bind(job_id)
-    .bind(&lease.owner)
     .execute(pool)
     .await?;
     Ok(())
@@ -88,7 +88,7 @@ pub async fn record(
         .collect();
     // The UPDATE locks the job's row: a run taking the job over waits for this statement
     // (and then clears what it wrote) or makes it find another owner and write nothing.
-    let stored = sqlx::query(
+    let stored = sqlx::query!(
         "WITH owner AS (
             UPDATE import_jobs SET error_summary = $3
              WHERE id = $1 AND state = 'running' AND lease_owner = $2
@@ -97,11 +97,11 @@ pub async fn record(
          SELECT owner.id, (e->>'line')::bigint, e->'row_values', e->'extra_values', e->'problems'
            FROM owner, jsonb_array_elements($4) AS e
          ON CONFLICT (job_id, line) DO NOTHING",
+        job_id,
+        lease.owner,
+        Json(failed.summary) as _,
+        Json(rows) as _,
     )
-    .bind(job_id)
-    .bind(&lease.owner)
-    .bind(Json(failed.summary))
-    .bind(Json(rows))
     .execute(pool)
     .await?;
     Ok(stored.rows_affected())
@@ -117,24 +117,33 @@ pub async fn list(
 ) -> Result<Page<StoredError>, sqlx::Error> {
     // A job holds at most `error_rows_stored_max` rows: the containment test scans one
     // job's rows through the primary key, no index on the codes is needed.
-    const FILTER: &str = "job_id = $1 AND ($2::text IS NULL OR problems @> jsonb_build_array(jsonb_build_object('code', $2::text)))";
     let code = code.map(ProblemCode::as_str);
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM import_job_errors WHERE {FILTER}"
-    ))
-    .bind(job_id)
-    .bind(code)
-    .fetch_one(pool)
-    .await?;
-    let rows = sqlx::query_as(&format!(
-        "SELECT line, row_values, extra_values, problems FROM import_job_errors
-          WHERE {FILTER} ORDER BY line LIMIT $3 OFFSET $4"
-    ))
-    .bind(job_id)
-    .bind(code)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page { rows, total })
+    page.read(|page| {
+        sqlx::query!(
+            r#"SELECT line, row_values AS "row_values: Json<Vec<HeaderValue>>",
+                      extra_values AS "extra_values: Json<Vec<String>>",
+                      problems AS "problems: Json<Vec<Problem>>",
+                      count(*) OVER () AS "total!"
+                 FROM import_job_errors
+                WHERE job_id = $1
+                  AND ($2::text IS NULL
+                       OR problems @> jsonb_build_array(jsonb_build_object('code', $2::text)))
+                ORDER BY line LIMIT $3 OFFSET $4"#,
+            job_id,
+            code,
+            page.limit,
+            page.offset,
+        )
+        .map(|r| {
+            let error = StoredError {
+                line: r.line,
+                row_values: r.row_values,
+                extra_values: r.extra_values,
+                problems: r.problems,
+            };
+            (error, r.total)
+        })
+        .fetch_all(pool)
+    })
+    .await
 }

@@ -70,21 +70,88 @@ pub struct JobRecord {
 /// `kind` as read from its text column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobKindColumn(pub JobKind);
-impl TryFrom<String> for JobKindColumn {
-    type Error = crate::domain::UnknownValue;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse().map(Self)
-    }
-}
 
 /// `state` as read from its text column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobStateColumn(pub JobState);
-impl TryFrom<String> for JobStateColumn {
-    type Error = crate::domain::UnknownValue;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse().map(Self)
-    }
+
+/// Reading a text column as a domain enum: `TryFrom<String>` for `FromRow` (the runtime
+/// statements of `db::schedule::claim_next`), `Type`/`Decode` for the checked macros'
+/// overrides (`state AS "state: JobStateColumn"`). Unknown text is a decode error.
+macro_rules! text_column {
+    ($column:ident) => {
+        impl TryFrom<String> for $column {
+            type Error = crate::domain::UnknownValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse().map(Self)
+            }
+        }
+
+        impl sqlx::Type<sqlx::Postgres> for $column {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <String as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $column {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+                Ok(Self(text.parse()?))
+            }
+        }
+    };
+}
+text_column!(JobKindColumn);
+text_column!(JobStateColumn);
+
+/// A [`JobRecord`] from a row of a checked query that selects every one of its columns
+/// (with the overrides of the `query_as!(JobRecord, …)` statements) and more: the rows of
+/// `list` carry the total, those of `find_by_idempotency_key` the upload's hash.
+macro_rules! job_record {
+    ($row:ident) => {
+        JobRecord {
+            id: $row.id,
+            tenant_id: $row.tenant_id,
+            user_id: $row.user_id,
+            kind: $row.kind,
+            state: $row.state,
+            file_name: $row.file_name,
+            name: $row.name,
+            file_size: $row.file_size,
+            column_mapping: $row.column_mapping,
+            sheet: $row.sheet,
+            send_error_email: $row.send_error_email,
+            rows_processed: $row.rows_processed,
+            bytes_processed: $row.bytes_processed,
+            total_original_rows: $row.total_original_rows,
+            total_imported_rows: $row.total_imported_rows,
+            total_error_rows: $row.total_error_rows,
+            created_rows: $row.created_rows,
+            updated_rows: $row.updated_rows,
+            unchanged_rows: $row.unchanged_rows,
+            dry_run: $row.dry_run,
+            error: $row.error,
+            attempts: $row.attempts,
+            lost_runs: $row.lost_runs,
+            created_at: $row.created_at,
+            started_at: $row.started_at,
+            finished_at: $row.finished_at,
+            cancel_requested_at: $row.cancel_requested_at,
+            email_sent_at: $row.email_sent_at,
+            email_error: $row.email_error,
+            lease_owner: $row.lease_owner,
+            lease_expires_at: $row.lease_expires_at,
+            task_id: $row.task_id,
+            enqueued_at: $row.enqueued_at,
+            run_after: $row.run_after,
+            error_summary: $row.error_summary,
+        }
+    };
 }
 
 impl JobRecord {
@@ -121,6 +188,8 @@ pub struct NewJob {
     pub file_sha256: Option<Vec<u8>>,
 }
 
+/// The columns of a [`JobRecord`], for the runtime statements of `db::schedule::claim_next`
+/// (the checked statements here spell them out, with their type overrides).
 pub(crate) const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name, name, file_size, column_mapping,
     sheet, send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
     created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, lost_runs, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
@@ -134,37 +203,56 @@ pub async fn insert(
     job: &NewJob,
     task_id: Uuid,
 ) -> Result<JobRecord, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
+    sqlx::query_as!(
+        JobRecord,
+        r#"INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
                                   column_mapping, send_error_email, task_id, enqueued_at,
                                   idempotency_key, file_sha256, name, dry_run, sheet)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12, $13, $14)
-         RETURNING {COLUMNS}"
-    ))
-    .bind(job.id)
-    .bind(job.tenant_id)
-    .bind(job.user_id)
-    .bind(job.kind.as_str())
-    .bind(&job.file_name)
-    .bind(job.file_size)
-    .bind(job.column_mapping.as_ref().map(Json))
-    .bind(job.send_error_email)
-    .bind(task_id)
-    .bind(&job.idempotency_key)
-    .bind(&job.file_sha256)
-    .bind(&job.name)
-    .bind(job.dry_run)
-    .bind(&job.sheet)
+         RETURNING id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
+                file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
+                sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
+                total_imported_rows, total_error_rows, created_rows, updated_rows, unchanged_rows,
+                dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
+                cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
+                task_id, enqueued_at, run_after,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>""#,
+        job.id,
+        job.tenant_id,
+        job.user_id,
+        job.kind.as_str(),
+        job.file_name,
+        job.file_size,
+        job.column_mapping.as_ref().map(Json) as _,
+        job.send_error_email,
+        task_id,
+        job.idempotency_key.as_deref(),
+        job.file_sha256.as_deref(),
+        job.name.as_deref(),
+        job.dry_run,
+        job.sheet.as_deref(),
+    )
     .fetch_one(conn)
     .await
 }
 
 /// A job by id, whoever owns it (workers).
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<JobRecord>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM import_jobs WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        JobRecord,
+        r#"SELECT id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
+                file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
+                sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
+                total_imported_rows, total_error_rows, created_rows, updated_rows, unchanged_rows,
+                dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
+                cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
+                task_id, enqueued_at, run_after,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>"
+           FROM import_jobs WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// A job by id, only when it belongs to `tenant_id` (API).
@@ -173,11 +261,20 @@ pub async fn get_for_tenant(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM import_jobs WHERE id = $1 AND tenant_id = $2"
-    ))
-    .bind(id)
-    .bind(tenant_id)
+    sqlx::query_as!(
+        JobRecord,
+        r#"SELECT id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
+                file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
+                sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
+                total_imported_rows, total_error_rows, created_rows, updated_rows, unchanged_rows,
+                dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
+                cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
+                task_id, enqueued_at, run_after,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>"
+           FROM import_jobs WHERE id = $1 AND tenant_id = $2"#,
+        id,
+        tenant_id,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -216,19 +313,19 @@ pub async fn renew(
     lease: &Lease,
     progress: Option<(i64, i64)>,
 ) -> Result<Renewal, sqlx::Error> {
-    let cancel: Option<bool> = sqlx::query_scalar(
-        "UPDATE import_jobs
+    let cancel = sqlx::query_scalar!(
+        r#"UPDATE import_jobs
             SET lease_expires_at = now() + make_interval(secs => $3),
                 rows_processed = COALESCE($4, rows_processed),
                 bytes_processed = LEAST(file_size, COALESCE($5, bytes_processed))
           WHERE id = $1 AND state = 'running' AND lease_owner = $2
-      RETURNING cancel_requested_at IS NOT NULL",
+      RETURNING cancel_requested_at IS NOT NULL AS "cancel_requested!""#,
+        id,
+        lease.owner,
+        lease.seconds(),
+        progress.map(|(rows, _)| rows),
+        progress.map(|(_, bytes)| bytes),
     )
-    .bind(id)
-    .bind(&lease.owner)
-    .bind(lease.seconds())
-    .bind(progress.map(|(rows, _)| rows))
-    .bind(progress.map(|(_, bytes)| bytes))
     .fetch_optional(pool)
     .await?;
     Ok(match cancel {
@@ -250,11 +347,13 @@ pub async fn end(
     error: Option<&str>,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
     debug_assert!(state.is_terminal());
-    sqlx::query_as(&format!(
-        "UPDATE import_jobs
+    // `$4::bigint`: the counts' type, which Postgres would otherwise guess from the `0`.
+    sqlx::query_as!(
+        JobRecord,
+        r#"UPDATE import_jobs
             SET state = $2, finished_at = now(), error = $3,
                 lease_owner = NULL, lease_expires_at = NULL,
-                rows_processed = GREATEST(rows_processed, COALESCE($4, 0)),
+                rows_processed = GREATEST(rows_processed, COALESCE($4::bigint, 0)),
                 bytes_processed = CASE WHEN $2 = 'completed' THEN file_size
                                        ELSE bytes_processed END,
                 total_original_rows = COALESCE($4, total_original_rows),
@@ -269,18 +368,25 @@ pub async fn end(
                           OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now())
                      ELSE state = 'running' AND lease_owner = $7
                 END
-      RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(state.as_str())
-    .bind(error)
-    .bind(counts.map(|c| c.total_original_rows))
-    .bind(counts.map(|c| c.total_imported_rows))
-    .bind(counts.map(|c| c.total_error_rows))
-    .bind(lease.map(|l| l.owner.as_str()))
-    .bind(counts.map(|c| c.created_rows))
-    .bind(counts.map(|c| c.updated_rows))
-    .bind(counts.map(|c| c.unchanged_rows))
+      RETURNING id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
+                file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
+                sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
+                total_imported_rows, total_error_rows, created_rows, updated_rows, unchanged_rows,
+                dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
+                cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
+                task_id, enqueued_at, run_after,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>""#,
+        id,
+        state.as_str(),
+        error,
+        counts.map(|c| c.total_original_rows),
+        counts.map(|c| c.total_imported_rows),
+        counts.map(|c| c.total_error_rows),
+        lease.map(|l| l.owner.as_str()),
+        counts.map(|c| c.created_rows),
+        counts.map(|c| c.updated_rows),
+        counts.map(|c| c.unchanged_rows),
+    )
     .fetch_optional(conn)
     .await
 }
@@ -294,17 +400,17 @@ pub async fn release_for_retry(
     note: &str,
     delay: std::time::Duration,
 ) -> Result<bool, sqlx::Error> {
-    let released = sqlx::query(
+    let released = sqlx::query!(
         "UPDATE import_jobs
             SET state = 'queued', rows_processed = 0, bytes_processed = 0, error = $3,
                 lease_owner = NULL, lease_expires_at = NULL, enqueued_at = NULL,
                 run_after = now() + make_interval(secs => $4)
           WHERE id = $1 AND state = 'running' AND lease_owner = $2",
+        id,
+        lease.owner,
+        note,
+        delay.as_secs_f64(),
     )
-    .bind(id)
-    .bind(&lease.owner)
-    .bind(note)
-    .bind(delay.as_secs_f64())
     .execute(pool)
     .await?;
     Ok(released.rows_affected() == 1)
@@ -313,7 +419,7 @@ pub async fn release_for_retry(
 /// Hands on the jobs whose run stopped renewing its lease: they go back to `queued`
 /// for the reconciler to enqueue again. Returns how many.
 pub async fn expire_leases(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
-    let expired = sqlx::query(
+    let expired = sqlx::query!(
         "UPDATE import_jobs
             SET state = 'queued', rows_processed = 0, bytes_processed = 0, lease_owner = NULL,
                 lease_expires_at = NULL, enqueued_at = NULL, run_after = now(),
@@ -347,20 +453,23 @@ pub async fn due_for_enqueue(
     limit: i64,
     tenant_max_running: u32,
 ) -> Result<Vec<QueuedJob>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT id, task_id, enqueued_at IS NOT NULL AS pushed
+    // The live-run test is `db::schedule::LIVE_RUN`; `$3::bigint` as the count it is
+    // compared with (Postgres would otherwise guess integer from the `0`).
+    sqlx::query_as!(
+        QueuedJob,
+        r#"SELECT id, task_id, enqueued_at IS NOT NULL AS "pushed!"
            FROM import_jobs q
           WHERE state = 'queued' AND run_after <= now()
             AND COALESCE(enqueued_at, '-infinity') < now() - make_interval(secs => $1)
-            AND ($3 = 0 OR (SELECT count(*) FROM import_jobs r
-                             WHERE r.tenant_id = q.tenant_id AND r.{live}) < $3)
+            AND ($3::bigint = 0 OR (SELECT count(*) FROM import_jobs r
+                             WHERE r.tenant_id = q.tenant_id
+                               AND r.state = 'running' AND r.lease_expires_at >= now()) < $3)
           ORDER BY run_after, created_at
-          LIMIT $2",
-        live = super::schedule::LIVE_RUN
-    ))
-    .bind(grace.as_secs_f64())
-    .bind(limit)
-    .bind(i64::from(tenant_max_running))
+          LIMIT $2"#,
+        grace.as_secs_f64(),
+        limit,
+        i64::from(tenant_max_running),
+    )
     .fetch_all(conn)
     .await
 }
@@ -371,12 +480,12 @@ pub async fn mark_enqueued(
     id: Uuid,
     task_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE import_jobs SET task_id = $2, enqueued_at = now()
           WHERE id = $1 AND state = 'queued'",
+        id,
+        task_id,
     )
-    .bind(id)
-    .bind(task_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -384,8 +493,8 @@ pub async fn mark_enqueued(
 
 /// The state of each of `ids` that has a job row (unknown ids are left out).
 pub async fn states_of(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, state FROM import_jobs WHERE id = ANY($1)")
-        .bind(ids)
+    sqlx::query!("SELECT id, state FROM import_jobs WHERE id = ANY($1)", ids)
+        .map(|r| (r.id, r.state))
         .fetch_all(pool)
         .await
 }
@@ -393,11 +502,11 @@ pub async fn states_of(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)
 /// Claims the right to send the job's error email. Only the first caller gets `true`,
 /// which makes the email at-most-once even when a job is delivered twice.
 pub async fn claim_email(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "UPDATE import_jobs SET email_claimed_at = now()
           WHERE id = $1 AND email_claimed_at IS NULL",
+        id,
     )
-    .bind(id)
     .execute(pool)
     .await?;
     Ok(claimed.rows_affected() == 1)
@@ -411,19 +520,21 @@ pub async fn record_email(
 ) -> Result<(), sqlx::Error> {
     match outcome {
         Ok(()) => {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE import_jobs SET email_sent_at = now(), email_error = NULL WHERE id = $1",
+                id,
             )
-            .bind(id)
             .execute(pool)
             .await?
         }
         Err(message) => {
-            sqlx::query("UPDATE import_jobs SET email_error = $2 WHERE id = $1")
-                .bind(id)
-                .bind(message)
-                .execute(pool)
-                .await?
+            sqlx::query!(
+                "UPDATE import_jobs SET email_error = $2 WHERE id = $1",
+                id,
+                message,
+            )
+            .execute(pool)
+            .await?
         }
     };
     Ok(())
@@ -445,31 +556,34 @@ pub async fn list(
     filter: ListFilter<'_>,
     page: PageRequest,
 ) -> Result<Page<JobRecord>, sqlx::Error> {
-    const FILTER: &str = "tenant_id = $1 AND ($2::text IS NULL OR kind = $2)
-        AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR name = $4)";
     let kind = filter.kind.map(JobKind::as_str);
     let state = filter.state.map(JobState::as_str);
-    let total: i64 =
-        sqlx::query_scalar(&format!("SELECT count(*) FROM import_jobs WHERE {FILTER}"))
-            .bind(tenant_id)
-            .bind(kind)
-            .bind(state)
-            .bind(filter.name)
-            .fetch_one(pool)
-            .await?;
-    let rows = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM import_jobs WHERE {FILTER}
-          ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"
-    ))
-    .bind(tenant_id)
-    .bind(kind)
-    .bind(state)
-    .bind(filter.name)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page { rows, total })
+    page.read(|page| {
+        sqlx::query!(
+            r#"SELECT id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
+                file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
+                sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
+                total_imported_rows, total_error_rows, created_rows, updated_rows, unchanged_rows,
+                dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
+                cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
+                task_id, enqueued_at, run_after,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
+                      count(*) OVER () AS "total!"
+                 FROM import_jobs
+                WHERE tenant_id = $1 AND ($2::text IS NULL OR kind = $2)
+                  AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR name = $4)
+                ORDER BY created_at DESC, id DESC LIMIT $5 OFFSET $6"#,
+            tenant_id,
+            kind,
+            state,
+            filter.name,
+            page.limit,
+            page.offset,
+        )
+        .map(|r| (job_record!(r), r.total))
+        .fetch_all(pool)
+    })
+    .await
 }
 
 /// Cancels a tenant's job: a queued one at once (it will never run), a running one at
@@ -480,8 +594,9 @@ pub async fn cancel(
     id: Uuid,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
     // One statement: the row lock orders it against a worker's start_run.
-    sqlx::query_as(&format!(
-        "UPDATE import_jobs
+    sqlx::query_as!(
+        JobRecord,
+        r#"UPDATE import_jobs
             SET cancel_requested_at = COALESCE(cancel_requested_at, now()),
                 state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
                 finished_at = CASE WHEN state = 'queued' THEN now() ELSE finished_at END,
@@ -490,10 +605,17 @@ pub async fn cancel(
                 total_imported_rows = CASE WHEN state = 'queued' THEN 0 ELSE total_imported_rows END,
                 total_error_rows = CASE WHEN state = 'queued' THEN 0 ELSE total_error_rows END
           WHERE id = $1 AND tenant_id = $2 AND state IN ('queued', 'running')
-      RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(tenant_id)
+      RETURNING id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
+                file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
+                sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
+                total_imported_rows, total_error_rows, created_rows, updated_rows, unchanged_rows,
+                dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
+                cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
+                task_id, enqueued_at, run_after,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>""#,
+        id,
+        tenant_id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -515,26 +637,40 @@ pub async fn find_by_idempotency_key(
     window_secs: i64,
 ) -> Result<Option<KeyedJob>, sqlx::Error> {
     // The SELECT sees the snapshot before the UPDATE, hence its own age filter.
-    sqlx::query_as(&format!(
-        "WITH released AS (
+    sqlx::query!(
+        r#"WITH released AS (
             UPDATE import_jobs SET idempotency_key = NULL
              WHERE tenant_id = $1 AND idempotency_key = $2
                AND created_at <= now() - make_interval(secs => $3)
          )
-         SELECT {COLUMNS}, file_sha256 FROM import_jobs
+         SELECT id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
+                file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
+                sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
+                total_imported_rows, total_error_rows, created_rows, updated_rows, unchanged_rows,
+                dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
+                cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
+                task_id, enqueued_at, run_after,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
+                file_sha256
+           FROM import_jobs
           WHERE tenant_id = $1 AND idempotency_key = $2
-            AND created_at > now() - make_interval(secs => $3)"
-    ))
-    .bind(tenant_id)
-    .bind(key)
-    .bind(window_secs as f64)
+            AND created_at > now() - make_interval(secs => $3)"#,
+        tenant_id,
+        key,
+        window_secs as f64,
+    )
+    .map(|r| KeyedJob {
+        job: job_record!(r),
+        file_sha256: r.file_sha256,
+    })
     .fetch_optional(pool)
     .await
 }
 
 /// Jobs of all tenants by kind and state: `(kind, state, jobs)`, for metrics.
 pub async fn totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT kind, state, count(*) FROM import_jobs GROUP BY kind, state")
+    sqlx::query!(r#"SELECT kind, state, count(*) AS "jobs!" FROM import_jobs GROUP BY kind, state"#)
+        .map(|r| (r.kind, r.state, r.jobs))
         .fetch_all(pool)
         .await
 }
@@ -542,25 +678,27 @@ pub async fn totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::E
 /// Queued and running jobs by tenant slug: `(slug, state, jobs)`, for metrics with tenant
 /// labels; a tenant with neither has no row.
 pub async fn tenant_totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT t.slug, j.state, count(*)
+    sqlx::query!(
+        r#"SELECT t.slug, j.state, count(*) AS "jobs!"
            FROM import_jobs j JOIN tenants t ON t.id = j.tenant_id
           WHERE j.state IN ('queued', 'running')
-          GROUP BY t.slug, j.state",
+          GROUP BY t.slug, j.state"#,
     )
+    .map(|r| (r.slug, r.state, r.jobs))
     .fetch_all(pool)
     .await
 }
 
 /// Rows of all ended jobs by kind: `(kind, imported, failed)`, for metrics.
 pub async fn row_totals(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT kind, COALESCE(sum(total_imported_rows), 0)::bigint,
-                COALESCE(sum(total_error_rows), 0)::bigint
+    sqlx::query!(
+        r#"SELECT kind, COALESCE(sum(total_imported_rows), 0)::bigint AS "imported!",
+                COALESCE(sum(total_error_rows), 0)::bigint AS "failed!"
            FROM import_jobs
           WHERE state IN ('completed', 'failed', 'cancelled')
-          GROUP BY kind",
+          GROUP BY kind"#,
     )
+    .map(|r| (r.kind, r.imported, r.failed))
     .fetch_all(pool)
     .await
 }

@@ -36,23 +36,44 @@ pub async fn list(
     tenant_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<Opportunity>, sqlx::Error> {
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM opportunities WHERE tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_one(pool)
-        .await?;
-    let rows = sqlx::query_as(
-        "SELECT id, active, external_opp_id, name, external_account_id, account, amount, close_date,
-                stage, forecast, activity_index, relationship_index, type, website, owner_name,
-                owner_email, next_step, updated_at
-           FROM opportunities
-          WHERE tenant_id = $1
-          ORDER BY external_opp_id
-          LIMIT $2 OFFSET $3",
-    )
-    .bind(tenant_id)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page { rows, total })
+    page.read(|page| {
+        sqlx::query!(
+            r#"SELECT id, active, external_opp_id, name, external_account_id, account, amount,
+                      close_date, stage, forecast, activity_index, relationship_index, type,
+                      website, owner_name, owner_email, next_step, updated_at,
+                      count(*) OVER () AS "total!"
+                 FROM opportunities
+                WHERE tenant_id = $1
+                ORDER BY external_opp_id
+                LIMIT $2 OFFSET $3"#,
+            tenant_id,
+            page.limit,
+            page.offset,
+        )
+        .map(|r| {
+            let opportunity = Opportunity {
+                id: r.id,
+                active: r.active,
+                external_opp_id: r.external_opp_id,
+                name: r.name,
+                external_account_id: r.external_account_id,
+                account: r.account,
+                amount: r.amount,
+                close_date: r.close_date,
+                stage: r.stage,
+                forecast: r.forecast,
+                activity_index: r.activity_index,
+                relationship_index: r.relationship_index,
+                opp_type: r.r#type,
+                website: r.website,
+                owner_name: r.owner_name,
+                owner_email: r.owner_email,
+                next_step: r.next_step,
+                updated_at: r.updated_at,
+            };
+            (opportunity, r.total)
+        })
+        .fetch_all(pool)
+    })
+    .await
 }

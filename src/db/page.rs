@@ -28,3 +28,108 @@ impl<T> Page<T> {
         }
     }
 }
+
+impl PageRequest {
+    /// Reads one page with `read`: a single statement whose rows carry the size of the
+    /// whole list (`count(*) OVER () AS "total!"`) beside each row.
+    ///
+    /// A page past the end (`offset` beyond the last row) has no row to carry the total, so
+    /// only then is the list counted: `read` again, for its first row alone.
+    pub(crate) async fn read<T, F, Fut>(self, read: F) -> Result<Page<T>, sqlx::Error>
+    where
+        F: Fn(PageRequest) -> Fut,
+        Fut: Future<Output = Result<Vec<(T, i64)>, sqlx::Error>>,
+    {
+        let rows = read(self).await?;
+        let total = match rows.first() {
+            Some(&(_, total)) => total,
+            None if self.offset > 0 || self.limit < 1 => {
+                let first = PageRequest {
+                    limit: 1,
+                    offset: 0,
+                };
+                read(first).await?.first().map_or(0, |&(_, total)| total)
+            }
+            None => 0,
+        };
+        Ok(Page {
+            rows: rows.into_iter().map(|(row, _)| row).collect(),
+            total,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Page, PageRequest};
+    use std::cell::RefCell;
+
+    /// A list of `len` rows read as a page statement would: the slice, each row with `len`.
+    fn list(len: i64, reads: &RefCell<Vec<PageRequest>>) -> impl Fn(PageRequest) -> Rows + '_ {
+        move |page| {
+            reads.borrow_mut().push(page);
+            let rows = (page.offset..len)
+                .take(usize::try_from(page.limit.max(0)).unwrap())
+                .map(|row| (row, len))
+                .collect();
+            std::future::ready(Ok(rows))
+        }
+    }
+    type Rows = std::future::Ready<Result<Vec<(i64, i64)>, sqlx::Error>>;
+
+    fn page(limit: i64, offset: i64) -> PageRequest {
+        PageRequest { limit, offset }
+    }
+
+    #[tokio::test]
+    async fn a_page_takes_its_total_from_its_rows_in_one_read() {
+        let reads = RefCell::new(Vec::new());
+        let read = page(2, 1).read(list(5, &reads)).await.unwrap();
+        assert_eq!(
+            read,
+            Page {
+                rows: vec![1, 2],
+                total: 5
+            }
+        );
+        assert_eq!(*reads.borrow(), [page(2, 1)]);
+    }
+
+    #[tokio::test]
+    async fn an_empty_list_is_counted_without_a_second_read() {
+        let reads = RefCell::new(Vec::new());
+        let read = page(10, 0).read(list(0, &reads)).await.unwrap();
+        assert_eq!(
+            read,
+            Page {
+                rows: vec![],
+                total: 0
+            }
+        );
+        assert_eq!(reads.borrow().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_page_past_the_end_still_knows_the_total() {
+        let reads = RefCell::new(Vec::new());
+        let read = page(10, 7).read(list(5, &reads)).await.unwrap();
+        assert_eq!(
+            read,
+            Page {
+                rows: vec![],
+                total: 5
+            }
+        );
+        assert_eq!(*reads.borrow(), [page(10, 7), page(1, 0)]);
+
+        let reads = RefCell::new(Vec::new());
+        let read = page(10, 7).read(list(0, &reads)).await.unwrap();
+        assert_eq!(
+            read,
+            Page {
+                rows: vec![],
+                total: 0
+            }
+        );
+    }
+}

@@ -33,30 +33,32 @@ pub async fn list(
     filter: &SalesTargetFilter,
     page: PageRequest,
 ) -> Result<Page<SalesTarget>, sqlx::Error> {
-    const FILTER: &str = "tenant_id = $1
-        AND ($2::text IS NULL OR lower(rep_email) = lower($2))
-        AND ($3::date IS NULL OR month >= $3)
-        AND ($4::date IS NULL OR month <= $4)";
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM sales_targets WHERE {FILTER}"
-    ))
-    .bind(tenant_id)
-    .bind(&filter.email)
-    .bind(filter.month_from)
-    .bind(filter.month_to)
-    .fetch_one(pool)
-    .await?;
-    let rows = sqlx::query_as(&format!(
-        "SELECT id, rep_email, month, amount FROM sales_targets WHERE {FILTER}
-          ORDER BY month, lower(rep_email) LIMIT $5 OFFSET $6"
-    ))
-    .bind(tenant_id)
-    .bind(&filter.email)
-    .bind(filter.month_from)
-    .bind(filter.month_to)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page { rows, total })
+    page.read(|page| {
+        sqlx::query!(
+            r#"SELECT id, rep_email, month, amount, count(*) OVER () AS "total!"
+                 FROM sales_targets
+                WHERE tenant_id = $1
+                  AND ($2::text IS NULL OR lower(rep_email) = lower($2))
+                  AND ($3::date IS NULL OR month >= $3)
+                  AND ($4::date IS NULL OR month <= $4)
+                ORDER BY month, lower(rep_email) LIMIT $5 OFFSET $6"#,
+            tenant_id,
+            filter.email.as_deref(),
+            filter.month_from,
+            filter.month_to,
+            page.limit,
+            page.offset,
+        )
+        .map(|r| {
+            let target = SalesTarget {
+                id: r.id,
+                rep_email: r.rep_email,
+                month: r.month,
+                amount: r.amount,
+            };
+            (target, r.total)
+        })
+        .fetch_all(pool)
+    })
+    .await
 }

@@ -63,7 +63,8 @@ const CLAIMABLE: &str = "cancel_requested_at IS NULL AND run_after <= now() AND 
          OR (state = 'running' AND COALESCE(lease_expires_at, '-infinity') < now()
              AND lost_runs + 1 < $3))";
 
-/// A run that holds a tenant's slot: running under a live lease.
+/// A run that holds a tenant's slot: running under a live lease. The checked statements
+/// (`queue_full`, `db::jobs::due_for_enqueue`) spell it out.
 pub(crate) const LIVE_RUN: &str = "state = 'running' AND lease_expires_at >= now()";
 
 /// Picks the next job in the fair order and starts a run of it under `lease` (as a
@@ -75,12 +76,13 @@ pub async fn claim_next(
     rules: PickRules,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(PICK_LOCK)
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", PICK_LOCK)
         .execute(&mut *tx)
         .await?;
     // A cancel may take the picked job between the pick and the claim: pick again.
     for _ in 0..3 {
+        // Runtime SQL: the ORDER BY is the PickOrder's, and the claim below must re-test
+        // exactly the pick's CLAIMABLE; two literal copies of this statement would drift.
         let picked: Option<Uuid> = sqlx::query_scalar(&format!(
             // Each tenant's oldest claimable job: the tenants with queued jobs are walked
             // through `import_jobs_queued_tenant_idx` one index probe each (a loose index
@@ -130,6 +132,7 @@ pub async fn claim_next(
         // waited for the pick lock, so two picks could record their starts in the
         // opposite order to the one they were made in (and "served longest ago" would
         // then favour the wrong tenant), and a lock wait would shorten the lease.
+        // Runtime SQL: it shares CLAIMABLE with the pick above.
         let claimed: Option<JobRecord> = sqlx::query_as(&format!(
             "UPDATE import_jobs
                 SET state = 'running', started_at = clock_timestamp(), rows_processed = 0, bytes_processed = 0,
@@ -189,10 +192,13 @@ pub async fn admit(
         return Ok(Admission::Admitted(Box::new(record)));
     }
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
-        .bind(job.tenant_id)
-        .execute(&mut *tx)
-        .await?;
+    // No columns: only the row lock matters.
+    sqlx::query!(
+        "SELECT FROM tenants WHERE id = $1 FOR UPDATE",
+        job.tenant_id
+    )
+    .execute(&mut *tx)
+    .await?;
     if let Some(full) = queue_full(&mut *tx, job.tenant_id, max_queued).await? {
         return Ok(Admission::Refused(full));
     }
@@ -211,17 +217,22 @@ pub async fn queue_full(
         return Ok(None);
     }
     // The wait estimate: the tenant's recent runs' mean length, shared by its live runs.
-    let (queued, mean_run_secs, running): (i64, Option<f64>, i64) = sqlx::query_as(&format!(
-        "SELECT (SELECT count(*) FROM import_jobs WHERE tenant_id = $1 AND state = 'queued'),
-                (SELECT avg(extract(epoch FROM finished_at - started_at))::float8 FROM (
-                    SELECT finished_at, started_at FROM import_jobs
-                     WHERE tenant_id = $1 AND finished_at IS NOT NULL AND started_at IS NOT NULL
-                     ORDER BY finished_at DESC LIMIT 20) recent),
-                (SELECT count(*) FROM import_jobs WHERE tenant_id = $1 AND {LIVE_RUN})"
-    ))
-    .bind(tenant_id)
+    // The live-run test is LIVE_RUN.
+    let load = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM import_jobs WHERE tenant_id = $1 AND state = 'queued')
+                      AS "queued!",
+                  (SELECT avg(extract(epoch FROM finished_at - started_at))::float8 FROM (
+                      SELECT finished_at, started_at FROM import_jobs
+                       WHERE tenant_id = $1 AND finished_at IS NOT NULL AND started_at IS NOT NULL
+                       ORDER BY finished_at DESC LIMIT 20) recent) AS mean_run_secs,
+                  (SELECT count(*) FROM import_jobs
+                    WHERE tenant_id = $1 AND state = 'running' AND lease_expires_at >= now())
+                      AS "running!""#,
+        tenant_id,
+    )
     .fetch_one(conn)
     .await?;
+    let (queued, mean_run_secs, running) = (load.queued, load.mean_run_secs, load.running);
     if queued < i64::from(max_queued) {
         return Ok(None);
     }
@@ -252,21 +263,23 @@ pub async fn jobs_ahead(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, i64)>,
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_as(
-        "WITH q AS (
+    sqlx::query!(
+        r#"WITH q AS (
             SELECT id, created_at,
                    row_number() OVER (PARTITION BY tenant_id ORDER BY created_at, id) AS turn
               FROM import_jobs
              WHERE state = 'queued' AND cancel_requested_at IS NULL
          )
-         SELECT j.id,
+         SELECT j.id AS "id!",
                 (SELECT count(*) FROM q x
                   WHERE x.turn < j.turn
                      OR (x.turn = j.turn AND (x.created_at, x.id) < (j.created_at, j.id)))
+                    AS "ahead!"
            FROM q j
-          WHERE j.id = ANY($1)",
+          WHERE j.id = ANY($1)"#,
+        ids,
     )
-    .bind(ids)
+    .map(|r| (r.id, r.ahead))
     .fetch_all(pool)
     .await
 }
@@ -275,13 +288,15 @@ pub async fn jobs_ahead(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, i64)>,
 /// at most `tenant_max_running` of them (0: no cap). What autoscaling should follow: a
 /// capped tenant's backlog needs no more workers than its cap.
 pub async fn slots_wanted(pool: &PgPool, tenant_max_running: u32) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(sum(CASE WHEN $1 = 0 THEN jobs ELSE LEAST(jobs, $1) END), 0)::bigint
+    // `$1::bigint` as the counts it caps (Postgres would otherwise guess integer from the `0`).
+    sqlx::query_scalar!(
+        r#"SELECT COALESCE(sum(CASE WHEN $1::bigint = 0 THEN jobs ELSE LEAST(jobs, $1) END), 0)::bigint
+                      AS "slots!"
            FROM (SELECT count(*) AS jobs FROM import_jobs
                   WHERE state = 'running' OR (state = 'queued' AND cancel_requested_at IS NULL)
-                  GROUP BY tenant_id) per_tenant",
+                  GROUP BY tenant_id) per_tenant"#,
+        i64::from(tenant_max_running),
     )
-    .bind(i64::from(tenant_max_running))
     .fetch_one(pool)
     .await
 }

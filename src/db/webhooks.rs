@@ -31,8 +31,6 @@ pub struct NewEndpoint<'a> {
     pub secret: &'a str,
 }
 
-const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, created_at";
-
 /// Why an endpoint was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum InsertEndpointError {
@@ -58,29 +56,34 @@ pub async fn insert_endpoint(
     max_per_tenant: i64,
 ) -> Result<Endpoint, InsertEndpointError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(endpoint.tenant_id)
-        .execute(&mut *tx)
-        .await?;
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1")
-            .bind(endpoint.tenant_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    // No columns: only the row lock matters.
+    sqlx::query!(
+        "SELECT FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
+        endpoint.tenant_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let count = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM webhook_endpoints WHERE tenant_id = $1"#,
+        endpoint.tenant_id,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if count >= max_per_tenant {
         return Err(InsertEndpointError::LimitReached { count });
     }
-    let stored = sqlx::query_as(&format!(
+    let stored = sqlx::query_as!(
+        Endpoint,
         "INSERT INTO webhook_endpoints (id, tenant_id, url, description, secret, created_by)
          VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING {ENDPOINT_COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(endpoint.tenant_id)
-    .bind(endpoint.url)
-    .bind(endpoint.description)
-    .bind(endpoint.secret)
-    .bind(endpoint.user_id)
+         RETURNING id, tenant_id, url, description, created_at",
+        Uuid::new_v4(),
+        endpoint.tenant_id,
+        endpoint.url,
+        endpoint.description,
+        endpoint.secret,
+        endpoint.user_id,
+    )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -93,21 +96,28 @@ pub async fn list_endpoints(
     tenant_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<Endpoint>, sqlx::Error> {
-    let total: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_one(pool)
-            .await?;
-    let rows = sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1
-          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-    ))
-    .bind(tenant_id)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page { rows, total })
+    page.read(|page| {
+        sqlx::query!(
+            r#"SELECT id, tenant_id, url, description, created_at, count(*) OVER () AS "total!"
+                 FROM webhook_endpoints WHERE tenant_id = $1
+                ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"#,
+            tenant_id,
+            page.limit,
+            page.offset,
+        )
+        .map(|r| {
+            let endpoint = Endpoint {
+                id: r.id,
+                tenant_id: r.tenant_id,
+                url: r.url,
+                description: r.description,
+                created_at: r.created_at,
+            };
+            (endpoint, r.total)
+        })
+        .fetch_all(pool)
+    })
+    .await
 }
 
 /// One endpoint, only when it belongs to `tenant_id`.
@@ -116,11 +126,13 @@ pub async fn get_endpoint(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Endpoint>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2"
-    ))
-    .bind(id)
-    .bind(tenant_id)
+    sqlx::query_as!(
+        Endpoint,
+        "SELECT id, tenant_id, url, description, created_at
+           FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2",
+        id,
+        tenant_id,
+    )
     .fetch_optional(pool)
     .await
 }
@@ -132,11 +144,13 @@ pub async fn delete_endpoint(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2")
-        .bind(id)
-        .bind(tenant_id)
-        .execute(pool)
-        .await?;
+    let deleted = sqlx::query!(
+        "DELETE FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2",
+        id,
+        tenant_id,
+    )
+    .execute(pool)
+    .await?;
     Ok(deleted.rows_affected() == 1)
 }
 
@@ -149,17 +163,17 @@ pub async fn insert_deliveries(
     event: &str,
     payload: &str,
 ) -> Result<u64, sqlx::Error> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO webhook_deliveries (id, endpoint_id, job_id, event, payload)
          SELECT gen_random_uuid(), e.id, $2, $3, $4
            FROM webhook_endpoints e
           WHERE e.tenant_id = $1
          ON CONFLICT (endpoint_id, job_id, event) DO NOTHING",
+        tenant_id,
+        job_id,
+        event,
+        payload,
     )
-    .bind(tenant_id)
-    .bind(job_id)
-    .bind(event)
-    .bind(payload)
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected())
@@ -189,24 +203,38 @@ pub async fn list_deliveries(
     endpoint_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<Delivery>, sqlx::Error> {
-    let total: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1")
-            .bind(endpoint_id)
-            .fetch_one(pool)
-            .await?;
-    let rows = sqlx::query_as(
-        "SELECT id, endpoint_id, job_id, event, state, attempts, next_attempt_at,
-                last_attempt_at, last_status_code, last_error, last_duration_ms,
-                delivered_at, created_at
-           FROM webhook_deliveries WHERE endpoint_id = $1
-          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-    )
-    .bind(endpoint_id)
-    .bind(page.limit)
-    .bind(page.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok(Page { rows, total })
+    page.read(|page| {
+        sqlx::query!(
+            r#"SELECT id, endpoint_id, job_id, event, state, attempts, next_attempt_at,
+                      last_attempt_at, last_status_code, last_error, last_duration_ms,
+                      delivered_at, created_at, count(*) OVER () AS "total!"
+                 FROM webhook_deliveries WHERE endpoint_id = $1
+                ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"#,
+            endpoint_id,
+            page.limit,
+            page.offset,
+        )
+        .map(|r| {
+            let delivery = Delivery {
+                id: r.id,
+                endpoint_id: r.endpoint_id,
+                job_id: r.job_id,
+                event: r.event,
+                state: r.state,
+                attempts: r.attempts,
+                next_attempt_at: r.next_attempt_at,
+                last_attempt_at: r.last_attempt_at,
+                last_status_code: r.last_status_code,
+                last_error: r.last_error,
+                last_duration_ms: r.last_duration_ms,
+                delivered_at: r.delivered_at,
+                created_at: r.created_at,
+            };
+            (delivery, r.total)
+        })
+        .fetch_all(pool)
+    })
+    .await
 }
 
 /// A delivery a worker holds under `lease_token` until it records the attempt.
@@ -262,15 +290,17 @@ pub async fn claim_due(
     per_tenant: i64,
 ) -> Result<Vec<ClaimedDelivery>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CLAIM_LOCK)
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CLAIM_LOCK)
         .execute(&mut *tx)
         .await?;
     // With thousands of endpoints the plan's estimated cost crosses `jit_above_cost`, and
     // compiling it took longer (~0.3 s) than running it (~50 ms for 40,000 endpoints).
-    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
-    let claimed = sqlx::query_as(
-        "WITH in_flight AS (
+    sqlx::query!("SET LOCAL jit = off")
+        .execute(&mut *tx)
+        .await?;
+    let claimed = sqlx::query_as!(
+        ClaimedDelivery,
+        r#"WITH in_flight AS (
              SELECT e.tenant_id, count(*) AS n
                FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
               WHERE d.state = 'pending' AND d.lease_token IS NOT NULL
@@ -313,12 +343,13 @@ pub async fn claim_due(
                 next_attempt_at = now() + make_interval(secs => $2)
            FROM due, webhook_endpoints e
           WHERE d.id = due.id AND e.id = d.endpoint_id
-      RETURNING d.id, d.job_id, d.event, d.payload, d.attempts, d.lease_token, e.url, e.secret",
+      RETURNING d.id, d.job_id, d.event, d.payload, d.attempts, d.lease_token AS "lease_token!",
+                e.url, e.secret"#,
+        Uuid::new_v4(),
+        lease.as_secs_f64(),
+        limit,
+        per_tenant,
     )
-    .bind(Uuid::new_v4())
-    .bind(lease.as_secs_f64())
-    .bind(limit)
-    .bind(per_tenant)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -346,7 +377,7 @@ pub async fn record_attempt(
     lease_token: Uuid,
     result: &AttemptResult<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE webhook_deliveries
             SET state = $3, last_status_code = $4, last_error = $5, last_duration_ms = $6,
                 delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
@@ -355,14 +386,14 @@ pub async fn record_attempt(
                                        ELSE next_attempt_at END,
                 lease_token = NULL
           WHERE id = $1 AND lease_token = $2 AND state = 'pending'",
+        id,
+        lease_token,
+        result.state,
+        result.status_code.map(i32::from),
+        result.error,
+        i32::try_from(result.duration.as_millis()).unwrap_or(i32::MAX),
+        result.retry_in.as_secs_f64(),
     )
-    .bind(id)
-    .bind(lease_token)
-    .bind(result.state)
-    .bind(result.status_code.map(i32::from))
-    .bind(result.error)
-    .bind(i32::try_from(result.duration.as_millis()).unwrap_or(i32::MAX))
-    .bind(result.retry_in.as_secs_f64())
     .execute(pool)
     .await?;
     Ok(updated.rows_affected() == 1)

@@ -106,10 +106,12 @@ pub(crate) async fn tick(
     config: &ReconcilerConfig,
 ) -> Result<Tick, ReconcileError> {
     let mut tx = db.begin().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(LOCK_KEY)
-        .fetch_one(&mut *tx)
-        .await?;
+    let locked = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#,
+        LOCK_KEY
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if !locked {
         return Ok(Tick::default());
     }
