@@ -503,13 +503,13 @@ async fn a_workbook_of_chart_sheets_only_fails_its_job_saying_so() {
     assert!(error.contains("no worksheet"), "{error}");
 }
 
-/// The hostile workbooks of issue 18 (see `helpers::bombs`), each uploaded without and
+/// The hostile workbooks of issue 18 (see `batch_import_test_support::workbook_bombs`), each uploaded without and
 /// with `?sheet=Sheet1` (the API's sheet check): every job ends `failed` with a message
 /// naming the limit, and the API and the in-process worker stay up (an aborted
 /// allocation would end this test's process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_workbooks_fail_their_job_naming_the_limit_and_nothing_goes_down() {
-    use crate::helpers::bombs;
+    use batch_import_test_support::workbook_bombs as bombs;
     let app = spawn_app().await;
     let key = app.admin_key().await;
     let sample_xls = std::fs::read(format!(
