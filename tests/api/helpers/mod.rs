@@ -1,8 +1,6 @@
 //! `spawn_app`: a real API and an in-process worker against real Postgres (a fresh
 //! database per test), real Redis (a fresh queue namespace per test) and a real SMTP server.
 
-pub mod manifests;
-
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
