@@ -1,6 +1,8 @@
 //! `spawn_app`: a real API and an in-process worker against real Postgres (a fresh
 //! database per test), real Redis (a fresh queue namespace per test) and a real SMTP server.
 
+mod counts;
+
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
@@ -12,6 +14,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub use batch_import_test_support::{MotoServer, SmtpServer};
+pub use counts::{Counts, assert_counts};
 
 /// The Postgres server the tests use; override with `TEST_DATABASE_SERVER`.
 pub fn database_server() -> String {
