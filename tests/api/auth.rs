@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Counts, assert_counts, spawn_app};
 
 const CSV: &str = "Opportunity ID,Opportunity Name\nA1,Alpha\n";
 
@@ -79,7 +79,7 @@ async fn tenants_never_see_each_others_jobs_error_files_or_opportunities() {
         )
         .await;
     let id = job["id"].as_str().unwrap();
-    assert_eq!(job["total_error_rows"], 1);
+    assert_counts(&job, Counts::new().errors(1));
 
     assert_eq!(
         app.get(&globex, &format!("/api/v1/jobs/{id}"))

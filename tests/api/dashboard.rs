@@ -12,7 +12,7 @@ use std::{
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::helpers::{opportunities_csv, spawn_app_with};
+use crate::helpers::{Counts, assert_counts, opportunities_csv, spawn_app_with};
 
 /// Where Debian's `chromium-driver` and `chromium` put them; `CHROMEDRIVER` and `CHROMIUM`
 /// point elsewhere.
@@ -473,7 +473,7 @@ async fn in_a_browser_people_sign_in_upload_follow_download_and_cancel() {
         "2 rows: invalid_amount in Amount"
     );
     let api_job = app.wait_for_job(&admin, &small_id).await;
-    assert_eq!(api_job["total_error_rows"], 2);
+    assert_counts(&api_job, Counts::new().errors(2));
     assert_eq!(api_job["send_error_email"], true);
 
     // The error CSV: fetched with the key, saved by the browser as a real download.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_messages, spawn_app, spawn_app_with};
+use crate::helpers::{Counts, TestApp, assert_counts, error_messages, spawn_app, spawn_app_with};
 
 /// A problem as the API shows it.
 fn problem(code: &str, column: Option<&str>, value: Option<&str>, message: &str) -> Value {
@@ -107,14 +107,7 @@ B10,After,abc,,,\n\
     );
     let job = app.import(&key, "opportunities", "", csv).await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(
-        (
-            &job["total_original_rows"],
-            &job["total_imported_rows"],
-            &job["total_error_rows"]
-        ),
-        (&json!(14), &json!(2), &json!(12))
-    );
+    assert_counts(&job, Counts::new().original(14).imported(2).errors(12));
 
     let errors = all_errors(&app, &key, &job).await;
     let values = |id: &str, name: &str, amount: &str, date: &str, email: &str, notes: &str| {
@@ -313,7 +306,7 @@ async fn contacts_failed_rows_include_unknown_opportunities() {
             "Opportunity ID,Opportunity Name\nOPP-1,One\n",
         )
         .await;
-    assert_eq!(opportunities["total_imported_rows"], 1);
+    assert_counts(&opportunities, Counts::new().imported(1));
     let csv = "Email,Opp ID,Full Name\n\
 ann@example.com,OPP-1,Ann\n\
 ,OPP-1,No Email\n\
@@ -321,7 +314,7 @@ not-an-email,,Bad\n\
 bob@example.com, OPP-404 ,Bob\n\
 carl@example.com\n";
     let job = app.import(&key, "contacts", "", csv).await;
-    assert_eq!(job["total_error_rows"], 4, "{job}");
+    assert_counts(&job, Counts::new().errors(4));
     let errors = all_errors(&app, &key, &job).await;
     let values = |email: &str, opp: &str, name: &str| json!({"Email": email, "Opp ID": opp, "Full Name": name});
     assert_eq!(
@@ -392,7 +385,7 @@ rep@example.com,2017-04,\n"
         .to_vec();
     csv.extend_from_slice(b"M\xFCller@example.com,2017-05,1\nbad-email,2017-02,5\n");
     let job = app.import(&key, "sales_targets", "", csv).await;
-    assert_eq!(job["total_error_rows"], 8, "{job}");
+    assert_counts(&job, Counts::new().errors(8));
     let errors = all_errors(&app, &key, &job).await;
     let values = |email: &str, month: &str, quota: &str| json!({"Rep Email": email, "Month": month, "Quota": quota});
     let row = |line: i64, values: Value, problem: Value| json!({"line": line, "values": values, "extra_values": [], "problems": [problem]});
@@ -539,7 +532,7 @@ async fn stored_rows_stop_at_the_cap_while_the_summary_and_csv_stay_exact() {
         csv.push_str(&format!("B{i},Bad,x{i}\nG{i},Good,{i}\n"));
     }
     let job = app.import(&key, "opportunities", "", csv).await;
-    assert_eq!(job["total_error_rows"], 7, "{job}");
+    assert_counts(&job, Counts::new().errors(7));
     assert_eq!(
         job["error_summary"],
         json!([{"code": "invalid_amount", "column": "Amount", "rows": 7}])

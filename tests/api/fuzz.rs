@@ -13,14 +13,12 @@ use batch_import::{
     domain::{JobKind, TenantSlug},
     import::{self, ImportError, ImportRequest, Progress, csv_source, header},
 };
+use batch_import_test_support::fuzz_inputs as inputs;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use uuid::Uuid;
 
 use crate::helpers::database_server;
-
-#[path = "../support/fuzz_inputs.rs"]
-mod inputs;
 
 const KINDS: [JobKind; 3] = [
     JobKind::Opportunities,

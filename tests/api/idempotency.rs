@@ -4,7 +4,9 @@ use batch_import::{db, db::jobs::NewJob, domain::JobKind, jobs::idempotency};
 use reqwest::header::HeaderValue;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, csv_form, opportunities_csv, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Counts, TestApp, assert_counts, csv_form, opportunities_csv, spawn_app, spawn_app_with,
+};
 
 /// Uploads `csv` as `kind` with an `Idempotency-Key` header.
 async fn upload_with_key(
@@ -100,7 +102,7 @@ async fn a_repeat_after_the_job_finished_answers_200_and_imports_nothing_again()
     let id = body["data"]["id"].as_str().unwrap().to_owned();
     let job = app.wait_for_job(&key, &id).await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_imported_rows"], 5);
+    assert_counts(&job, Counts::new().imported(5));
     let imported_at: Vec<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("SELECT updated_at FROM opportunities ORDER BY external_opp_id")
             .fetch_all(&app.db)

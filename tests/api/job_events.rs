@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::helpers::{opportunities_csv, spawn_app, spawn_app_with, worker_process};
+use crate::helpers::{
+    Counts, assert_counts, opportunities_csv, spawn_app, spawn_app_with, worker_process,
+};
 
 /// The `(event name, data)` pairs of an SSE body.
 fn parse_events(body: &str) -> Vec<(String, Value)> {
@@ -90,7 +92,7 @@ async fn events_follow_a_job_in_order_and_end_with_its_terminal_state() {
     );
     let last = jobs.last().unwrap();
     assert_eq!(last["state"], "completed", "{body}");
-    assert_eq!(last["total_imported_rows"], rows);
+    assert_counts(last, Counts::new().imported(rows));
     assert_eq!(last["id"], id.as_str());
 }
 
@@ -111,7 +113,7 @@ async fn a_finished_job_gets_one_event_and_other_tenants_get_404() {
     let events = parse_events(&body);
     assert_eq!(events.len(), 1, "{body}");
     assert_eq!(events[0].1["state"], "completed");
-    assert_eq!(events[0].1["total_imported_rows"], 4);
+    assert_counts(&events[0].1, Counts::new().imported(4));
 
     let stranger = app.admin_key().await;
     let response = app

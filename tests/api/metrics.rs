@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{process_env, spawn_app_with};
+use crate::helpers::{Counts, assert_counts, process_env, spawn_app_with};
 
 /// The value of the sample `name{labels…}`, 0 when absent (a series not yet recorded).
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -57,7 +57,7 @@ async fn a_scrape_after_an_import_shows_exactly_that_import() {
 
     let csv = "Opportunity ID,Opportunity Name,Amount\nA,a,1\nB,b,x\nC,c,3\nD,d,y\nE,e,5\n";
     let job = app.import(&key, "opportunities", "", csv).await;
-    assert_eq!(job["total_imported_rows"], 3);
+    assert_counts(&job, Counts::new().imported(3));
 
     let after = scrape(&api).await;
     let moved = |name: &str, labels: &[(&str, &str)]| {

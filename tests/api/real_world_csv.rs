@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{by_external_id, csv_form, error_messages, spawn_app};
+use crate::helpers::{Counts, assert_counts, by_external_id, csv_form, error_messages, spawn_app};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -26,8 +26,7 @@ async fn german_excel_semicolon_windows_1252_file_imports_intact() {
         )
         .await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_imported_rows"], 3);
-    assert_eq!(job["total_error_rows"], 1);
+    assert_counts(&job, Counts::new().imported(3).errors(1));
     let items = app.list(&key, "opportunities").await;
     let de1 = by_external_id(&items, "DE-1");
     assert_eq!(de1["name"], "Müller Telefonanlage");
@@ -72,8 +71,8 @@ async fn a_salesforce_export_imports_with_a_column_mapping() {
         )
         .await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_imported_rows"], 2);
-    assert_eq!(job["total_error_rows"], 1, "the row without an Oracle id");
+    // The error row is the row without an Oracle id.
+    assert_counts(&job, Counts::new().imported(2).errors(1));
     let items = app.list(&key, "opportunities").await;
     let first = by_external_id(&items, "ORA-1001");
     assert_eq!(first["name"], "Phone Install for Southern Railway");
@@ -116,7 +115,7 @@ async fn a_hubspot_export_imports_with_a_mapping_in_the_form() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"]["total_imported_rows"], 2, "{body}");
+    assert_counts(&body["data"], Counts::new().imported(2));
     let items = app.list(&key, "opportunities").await;
     let deal = by_external_id(&items, "9002");
     assert_eq!(deal["name"], "Annual Plan, Enterprise");
@@ -157,7 +156,7 @@ async fn amounts_and_dates_in_the_forms_people_type_them() {
     let job = app
         .import(&key, "opportunities", "", fixture("amounts_and_dates.csv"))
         .await;
-    assert_eq!(job["total_imported_rows"], 6, "{job}");
+    assert_counts(&job, Counts::new().imported(6));
     let items = app.list(&key, "opportunities").await;
     let expect = [
         ("A1", 80000.0, "2017-02-15"),
@@ -219,8 +218,7 @@ async fn a_salesforce_opportunity_export_from_the_corpus_imports_whole() {
     let query = format!("mapping={}", urlencode(r#"{"Id":"Opportunity ID"}"#));
     let job = app.import(&key, "opportunities", &query, file).await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_original_rows"], 50);
-    assert_eq!(job["total_imported_rows"], 50, "{job}");
+    assert_counts(&job, Counts::new().original(50).imported(50));
     let items = app.list(&key, "opportunities").await;
     let first = by_external_id(&items, "006Ec00000AieKFIAZ");
     assert_eq!(

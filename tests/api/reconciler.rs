@@ -13,7 +13,7 @@ use batch_import::{
 };
 use uuid::Uuid;
 
-use crate::helpers::{opportunities_csv, spawn_app_with, worker_process};
+use crate::helpers::{Counts, assert_counts, opportunities_csv, spawn_app_with, worker_process};
 
 /// Deletes every Redis key of the test's queue, as a Redis restart without persistence
 /// (or a failover, or an eviction) would.
@@ -53,7 +53,7 @@ async fn queued_jobs_whose_tasks_redis_lost_are_enqueued_again_from_postgres() {
             .wait_for_job_within(&key, id, Duration::from_secs(60))
             .await;
         assert_eq!(job["state"], "completed", "{job}");
-        assert_eq!(job["total_imported_rows"], *rows, "{job}");
+        assert_counts(&job, Counts::new().imported(*rows));
     }
     assert_eq!(app.stored_opportunities().await, 15);
 }
@@ -163,8 +163,7 @@ async fn two_deliveries_of_one_job_import_it_once() {
     );
     let job = app.wait_for_job(&key, &id).await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_original_rows"], 3000);
-    assert_eq!(job["total_imported_rows"], 3000);
+    assert_counts(&job, Counts::new().original(3000).imported(3000));
     let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM import_jobs")
         .fetch_one(&app.db)
         .await
@@ -205,7 +204,6 @@ async fn a_transient_failure_sends_the_job_back_to_the_queue_with_a_backoff() {
         .wait_for_job_within(&key, &id, Duration::from_secs(60))
         .await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_imported_rows"], 1);
-    assert_eq!(job["total_error_rows"], 1);
+    assert_counts(&job, Counts::new().imported(1).errors(1));
     assert_eq!(job["error"], serde_json::Value::Null);
 }

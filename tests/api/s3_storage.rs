@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{MotoServer, TestApp, opportunities_csv, spawn_app_with};
+use crate::helpers::{
+    Counts, MotoServer, TestApp, assert_counts, opportunities_csv, spawn_app_with,
+};
 
 const PREFIX: &str = "bi";
 
@@ -75,8 +77,7 @@ async fn on_s3_an_import_reads_its_upload_from_the_bucket_and_keeps_its_error_cs
         .import(&key, "opportunities", "send_error_email=true", MIXED)
         .await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_imported_rows"], 2, "{job}");
-    assert_eq!(job["total_error_rows"], 1, "{job}");
+    assert_counts(&job, Counts::new().imported(2).errors(1));
     assert_eq!(app.stored_opportunities().await, 2);
     let id = job["id"].as_str().unwrap();
 

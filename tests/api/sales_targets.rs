@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Counts, assert_counts, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sales_targets_store_the_month_and_upsert_per_rep_and_month() {
@@ -14,9 +14,7 @@ async fn sales_targets_store_the_month_and_upsert_per_rep_and_month() {
     .unwrap();
     let job = app.import(&key, "sales_targets", "", file).await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_original_rows"], 5);
-    assert_eq!(job["total_imported_rows"], 3);
-    assert_eq!(job["total_error_rows"], 2);
+    assert_counts(&job, Counts::new().original(5).imported(3).errors(2));
     let errors = app.error_csv(&key, &job).await;
     assert!(errors.contains("not a month"), "{errors}");
     assert!(errors.contains("Amount is empty"), "{errors}");
@@ -61,7 +59,7 @@ async fn sales_targets_store_the_month_and_upsert_per_rep_and_month() {
             "Email Address of Salesrep,Month,Amount\nrep2@EXAMPLE.com,2/28/2017,9500\n",
         )
         .await;
-    assert_eq!(job["total_imported_rows"], 1);
+    assert_counts(&job, Counts::new().imported(1));
     let body: Value = app
         .get(&key, "/api/v1/sales_targets?email=rep2@example.com")
         .await

@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::{csv_form, spawn_app};
+use crate::helpers::{Counts, assert_counts, csv_form, spawn_app};
 
 const OPPS: &str = "Opportunity ID,Opportunity Name,Amount,Close Date,Stage,Account Name\n\
 334j0HHBF,\"Phone Install for Southern Railway, Phase 1\",80000,2017-02-15,Develop,Southern Railway\n\
@@ -30,10 +30,14 @@ async fn upload_is_accepted_at_once_and_imports_every_row() {
 
     let job = app.wait_for_job(&key, &id).await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_original_rows"], 3);
-    assert_eq!(job["total_imported_rows"], 3);
-    assert_eq!(job["total_error_rows"], 0);
-    assert_eq!(job["error_file"], "");
+    assert_counts(
+        &job,
+        Counts::new()
+            .original(3)
+            .imported(3)
+            .errors(0)
+            .no_error_file(),
+    );
     assert_eq!(job["rows_processed"], 3);
     assert!(job["error"].is_null());
     assert!(job["started_at"].is_string() && job["finished_at"].is_string());
@@ -80,13 +84,13 @@ async fn reupload_updates_rows_and_only_the_columns_in_the_file() {
     let app = spawn_app().await;
     let key = app.admin_key().await;
     let job = app.import(&key, "opportunities", "", OPPS).await;
-    assert_eq!(job["total_imported_rows"], 3);
+    assert_counts(&job, Counts::new().imported(3));
 
     // New name and stage for one row, a new row, and no Amount column at all.
     let update = "Opportunity ID,Opportunity Name,Stage\n334j0HHBF,Renamed,Closed Won\nNEW1,Brand new,Prospect\n";
     let job = app.import(&key, "opportunities", "", update).await;
     assert_eq!(job["state"], "completed");
-    assert_eq!(job["total_imported_rows"], 2);
+    assert_counts(&job, Counts::new().imported(2));
 
     let list: Value = app
         .get(&key, "/api/v1/opportunities")
@@ -121,9 +125,7 @@ async fn wait_true_answers_with_the_documented_counts() {
     let body: Value = response.json().await.unwrap();
     let data = &body["data"];
     assert_eq!(data["state"], "completed");
-    assert_eq!(data["total_original_rows"], 4);
-    assert_eq!(data["total_imported_rows"], 3);
-    assert_eq!(data["total_error_rows"], 1);
+    assert_counts(data, Counts::new().original(4).imported(3).errors(1));
     assert!(
         data["error_file"]
             .as_str()

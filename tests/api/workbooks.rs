@@ -5,7 +5,7 @@
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook, Worksheet};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, by_external_id, error_messages, spawn_app};
+use crate::helpers::{Counts, TestApp, assert_counts, by_external_id, error_messages, spawn_app};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -102,9 +102,7 @@ async fn an_xlsx_imports_with_its_cells_meaning_and_its_sheet_row_numbers() {
     .await;
 
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_original_rows"], 4, "{job}");
-    assert_eq!(job["total_imported_rows"], 3, "{job}");
-    assert_eq!(job["total_error_rows"], 1, "{job}");
+    assert_counts(&job, Counts::new().original(4).imported(3).errors(1));
     assert_eq!(job["progress_percent"], 100, "{job}");
     let items = app.list(&key, "opportunities").await;
     let first = by_external_id(&items, "X-1");
@@ -241,7 +239,7 @@ async fn contacts_and_sales_targets_import_from_workbooks() {
     )
     .await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_imported_rows"], 1, "{job}");
+    assert_counts(&job, Counts::new().imported(1));
     let targets = app.list(&key, "sales_targets").await;
     assert_eq!(targets[0]["month"], "2026-02");
     assert_eq!(targets[0]["amount"], 12000.5);
@@ -262,8 +260,7 @@ async fn contacts_and_sales_targets_import_from_workbooks() {
     )
     .await;
     assert_eq!(job["state"], "completed", "{job}");
-    assert_eq!(job["total_imported_rows"], 1, "{job}");
-    assert_eq!(job["total_error_rows"], 1, "{job}");
+    assert_counts(&job, Counts::new().imported(1).errors(1));
     let contacts = app.list(&key, "contacts").await;
     assert_eq!(contacts[0]["email"], "ann@example.com");
     assert_eq!(contacts[0]["fullname"], "Ann Lee");
@@ -350,7 +347,7 @@ async fn the_cli_upload_and_the_import_command_take_workbooks_and_a_sheet() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let job: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(job["sheet"], "Q4", "{job}");
-    assert_eq!(job["total_imported_rows"], 1, "{job}");
+    assert_counts(&job, Counts::new().imported(1));
 
     // `import --sheet`: the engine alone, straight from the file.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-import"))
@@ -503,13 +500,13 @@ async fn a_workbook_of_chart_sheets_only_fails_its_job_saying_so() {
     assert!(error.contains("no worksheet"), "{error}");
 }
 
-/// The hostile workbooks of issue 18 (see `helpers::bombs`), each uploaded without and
+/// The hostile workbooks of issue 18 (see `batch_import_test_support::workbook_bombs`), each uploaded without and
 /// with `?sheet=Sheet1` (the API's sheet check): every job ends `failed` with a message
 /// naming the limit, and the API and the in-process worker stay up (an aborted
 /// allocation would end this test's process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_workbooks_fail_their_job_naming_the_limit_and_nothing_goes_down() {
-    use crate::helpers::bombs;
+    use batch_import_test_support::workbook_bombs as bombs;
     let app = spawn_app().await;
     let key = app.admin_key().await;
     let sample_xls = std::fs::read(format!(

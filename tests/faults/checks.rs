@@ -3,11 +3,11 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
+use batch_import_test_support::SmtpServer;
 use uuid::Uuid;
 
 use crate::{
     csv_files::OppFile,
-    smtp::SmtpServer,
     stack::{Stack, file_names},
 };
 

@@ -7,13 +7,6 @@
 //! Every child process is killed (SIGKILL) and reaped when its guard drops, so nothing
 //! outlives a test, even one that panics.
 
-#[path = "../api/helpers/moto.rs"]
-#[allow(dead_code)]
-mod moto;
-#[path = "../api/helpers/smtp.rs"]
-#[allow(dead_code)]
-mod smtp;
-
 mod checks;
 mod csv_files;
 mod postgres;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use batch_import_test_support::{MotoServer, SmtpServer};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::MutexGuard;
 use uuid::Uuid;
@@ -11,12 +12,10 @@ use uuid::Uuid;
 use crate::{
     checks::{self, Ledger},
     csv_files::{self, OppFile, opportunities},
-    moto::MotoServer,
     postgres::PgCluster,
     process::serial,
     proxy::Proxy,
     redis::RedisServer,
-    smtp::SmtpServer,
     stack::{Services, Stack, shared_database_url},
     tmpfs::Tmpfs,
 };

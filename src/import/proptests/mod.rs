@@ -13,8 +13,7 @@ mod values;
 mod workbook;
 
 // Seed files, mutations and the reference reader, shared with tests/api/fuzz.rs.
-#[path = "../../../tests/support/fuzz_inputs.rs"]
-mod inputs;
+use batch_import_test_support::fuzz_inputs as inputs;
 
 use proptest::test_runner::Config;
 

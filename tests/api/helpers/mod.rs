@@ -1,10 +1,7 @@
 //! `spawn_app`: a real API and an in-process worker against real Postgres (a fresh
 //! database per test), real Redis (a fresh queue namespace per test) and a real SMTP server.
 
-pub mod bombs;
-pub mod manifests;
-pub mod moto;
-pub mod smtp;
+mod counts;
 
 use std::{
     path::PathBuf,
@@ -16,8 +13,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-pub use moto::MotoServer;
-pub use smtp::SmtpServer;
+pub use batch_import_test_support::{MotoServer, SmtpServer};
+pub use counts::{Counts, assert_counts};
 
 /// The Postgres server the tests use; override with `TEST_DATABASE_SERVER`.
 pub fn database_server() -> String {

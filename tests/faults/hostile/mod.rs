@@ -5,12 +5,10 @@
 //! completed exactly. Run only this suite with `cargo nextest run --test faults hostile`.
 
 mod bombs;
-#[path = "../../api/helpers/bombs.rs"]
-#[allow(dead_code)]
-mod workbook_bombs;
 
 use std::time::{Duration, Instant};
 
+use batch_import_test_support::workbook_bombs;
 use uuid::Uuid;
 
 use crate::{

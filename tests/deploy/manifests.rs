@@ -4,7 +4,7 @@
 use std::{collections::BTreeSet, path::Path};
 
 use batch_import::config::Settings;
-use serde_yaml_ng::Value;
+pub use batch_import_test_support::{repo_file, scalar, yaml};
 
 /// Environment variables the service reads outside [`Settings`].
 const READ_OUTSIDE_SETTINGS: &[&str] = &[
@@ -23,25 +23,6 @@ const OBJECT_STORAGE: &[&str] = &[
     "AWS_SECRET_ACCESS_KEY",
     "AWS_ALLOW_HTTP",
 ];
-
-/// A file of the repository as text.
-pub fn repo_file(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
-
-/// A YAML file of the repository (one document).
-pub fn yaml(path: &str) -> Value {
-    serde_yaml_ng::from_str(&repo_file(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// A scalar as the text a container sees in its environment.
-pub fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => serde_yaml_ng::to_string(other).unwrap().trim().to_owned(),
-    }
-}
 
 /// The settings of `config/default.toml` (and the test process's environment).
 pub fn default_settings() -> Settings {

@@ -2,7 +2,7 @@
 
 use serde_yaml_ng::Value;
 
-use crate::helpers::manifests::{self, scalar};
+use crate::manifests::{self, scalar};
 
 fn compose() -> Value {
     manifests::yaml("docker-compose.yml")

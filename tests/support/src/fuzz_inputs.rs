@@ -6,8 +6,6 @@
 //! Seeds come from `tests/fixtures/` and, when present, `tests/corpus/` — never from
 //! outside the repository.
 
-#![allow(dead_code)] // Each includer uses a different part.
-
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -21,7 +19,7 @@ const CSV_EXTENSIONS: [&str; 5] = ["csv", "tsv", "psv", "ssv", "txt"];
 
 /// The seed files, `(path relative to the repository, bytes)`, in a stable order.
 pub fn seed_files() -> Vec<(String, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = crate::repo_root();
     let mut files = Vec::new();
     for dir in ["tests/fixtures", "tests/corpus"] {
         collect(&root.join(dir), &mut files);
