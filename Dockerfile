@@ -6,8 +6,10 @@ WORKDIR /src
 ENV SQLX_OFFLINE=true
 # Build the dependencies first so that code changes do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
-# Cargo checks that every target named in Cargo.toml exists, the bench included.
+# Cargo checks that every target named in Cargo.toml exists, the bench included, and
+# loads every workspace member (tests/support, the test helpers' crate).
 COPY benches ./benches
+COPY tests/support ./tests/support
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin batch-import || true
 COPY src ./src

@@ -1,14 +1,10 @@
-//! The hostile-input suite's files (`tests/faults/hostile/bombs.rs` and
-//! `tests/api/helpers/bombs.rs`, the same builders), written to disk for the benchmark, which
+//! The hostile-input suite's files (`batch_import_test_support::{csv_bombs, workbook_bombs}`,
+//! the same builders), written to disk for the benchmark, which
 //! reports the engine's and the worker's peak memory on each next to the ordinary 20 MB runs.
 
 use std::path::{Path, PathBuf};
 
-#[path = "../../tests/faults/hostile/bombs.rs"]
-mod bombs;
-#[path = "../../tests/api/helpers/bombs.rs"]
-#[allow(dead_code)]
-mod workbook_bombs;
+use batch_import_test_support::{csv_bombs as bombs, workbook_bombs};
 
 /// Writes every bomb into `dir`; returns (what it is, its path).
 pub fn write_all(dir: &Path, xls_fixture: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {

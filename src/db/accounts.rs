@@ -8,13 +8,11 @@ use crate::domain::{ApiKey, TenantSlug};
 
 /// The caller behind an API key.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Principal {
+pub(crate) struct Principal {
     /// The API key's id (rate limits are counted per key).
     pub key_id: Uuid,
     /// The key owner's user id.
     pub user_id: Uuid,
-    /// The key owner's email, where error reports go.
-    pub email: String,
     /// Whether the user may upload.
     pub is_admin: bool,
     /// The tenant the key belongs to.
@@ -24,10 +22,13 @@ pub struct Principal {
 }
 
 /// Finds the active key with this hash.
-pub async fn find_principal(pool: &PgPool, key: &ApiKey) -> Result<Option<Principal>, sqlx::Error> {
+pub(crate) async fn find_principal(
+    pool: &PgPool,
+    key: &ApiKey,
+) -> Result<Option<Principal>, sqlx::Error> {
     sqlx::query_as!(
         Principal,
-        "SELECT k.id AS key_id, u.id AS user_id, u.email, u.is_admin, t.id AS tenant_id, t.slug AS tenant_slug
+        "SELECT k.id AS key_id, u.id AS user_id, u.is_admin, t.id AS tenant_id, t.slug AS tenant_slug
            FROM api_keys k
            JOIN users u ON u.id = k.user_id
            JOIN tenants t ON t.id = u.tenant_id
@@ -40,7 +41,7 @@ pub async fn find_principal(pool: &PgPool, key: &ApiKey) -> Result<Option<Princi
 
 /// Whether the key with this id exists and is not revoked (an open event stream asks
 /// this now and then, so that revoking a key also ends its streams).
-pub async fn key_is_active(pool: &PgPool, key_id: Uuid) -> Result<bool, sqlx::Error> {
+pub(crate) async fn key_is_active(pool: &PgPool, key_id: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1 AND revoked_at IS NULL) AS "active!""#,
         key_id,
@@ -68,7 +69,7 @@ const BOOTSTRAP_LOCK: i64 = 0x6269_5f62_6f6f_7473; // "bi_boots"
 
 /// Creates the first admin and its key, but only while no API key exists at all (a new
 /// installation); `None` otherwise. Safe when several API processes start at once.
-pub async fn create_first_admin(
+pub(crate) async fn create_first_admin(
     pool: &PgPool,
     slug: &TenantSlug,
     email: &str,
@@ -130,7 +131,7 @@ async fn insert_key(
 }
 
 /// The uploader's email and tenant slug of a job, for reports and log spans.
-pub async fn job_owner(
+pub(crate) async fn job_owner(
     pool: &PgPool,
     user_id: Uuid,
 ) -> Result<Option<(String, String)>, sqlx::Error> {

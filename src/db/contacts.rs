@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 /// One stored contact with the external ids of its opportunities.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Contact {
+pub(crate) struct Contact {
     pub id: Uuid,
     pub email: String,
     pub fullname: Option<String>,
@@ -21,7 +21,7 @@ pub struct Contact {
 
 /// One page of contacts ordered by email, optionally only those linked to the external
 /// Opportunity ID `opportunity_id`, and the total count.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     opportunity_id: Option<&str>,

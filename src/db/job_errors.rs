@@ -18,7 +18,7 @@ use crate::{
 
 /// One stored failed row.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StoredError {
+pub(crate) struct StoredError {
     /// The physical line where the row starts in the upload (the header is line 1).
     pub line: i64,
     /// The row's cells under their header names, in header order.
@@ -31,7 +31,7 @@ pub struct StoredError {
 
 /// A header name and the row's cell under it (`None` when the row has no such cell).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeaderValue(pub String, pub Option<String>);
+pub(crate) struct HeaderValue(pub String, pub Option<String>);
 
 /// Starts a run's record afresh: removes the rows and summary an earlier run of the job
 /// left. Does nothing unless `lease` holds the job.
@@ -109,7 +109,7 @@ pub async fn record(
 
 /// One page of a job's stored failed rows in line order, optionally only those with a
 /// problem of `code`, and how many there are in all.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     job_id: Uuid,
     code: Option<ProblemCode>,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::domain::{ErrorSummaryEntry, ImportCounts, JobKind, JobState};
 
 /// Column mapping given at upload: file header → supported field.
-pub type ColumnMapping = std::collections::HashMap<String, String>;
+pub(crate) type ColumnMapping = std::collections::HashMap<String, String>;
 
 /// One row of `import_jobs`.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -156,7 +156,7 @@ macro_rules! job_record {
 
 impl JobRecord {
     /// The job's kind.
-    pub fn kind(&self) -> JobKind {
+    pub(crate) fn kind(&self) -> JobKind {
         self.kind.0
     }
     /// The job's state.
@@ -256,7 +256,7 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<JobRecord>, sqlx::Err
 }
 
 /// A job by id, only when it belongs to `tenant_id` (API).
-pub async fn get_for_tenant(
+pub(crate) async fn get_for_tenant(
     pool: &PgPool,
     tenant_id: Uuid,
     id: Uuid,
@@ -393,7 +393,7 @@ pub async fn end(
 
 /// Gives a job that hit a transient failure back to the queue: the reconciler enqueues
 /// it again once `delay` has passed. `note` tells the client why it waits.
-pub async fn release_for_retry(
+pub(crate) async fn release_for_retry(
     pool: &PgPool,
     id: Uuid,
     lease: &Lease,
@@ -418,7 +418,7 @@ pub async fn release_for_retry(
 
 /// Hands on the jobs whose run stopped renewing its lease: they go back to `queued`
 /// for the reconciler to enqueue again. Returns how many.
-pub async fn expire_leases(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
+pub(crate) async fn expire_leases(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
     let expired = sqlx::query!(
         "UPDATE import_jobs
             SET state = 'queued', rows_processed = 0, bytes_processed = 0, lease_owner = NULL,
@@ -434,7 +434,7 @@ pub async fn expire_leases(conn: &mut sqlx::PgConnection) -> Result<u64, sqlx::E
 
 /// A queued job that may have no live queue task.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct QueuedJob {
+pub(crate) struct QueuedJob {
     pub id: Uuid,
     /// The task that last carried it; `None` when it was never pushed or was released.
     pub task_id: Option<Uuid>,
@@ -447,7 +447,7 @@ pub struct QueuedJob {
 /// out: the run that frees the tenant's slot picks the next one itself, and a lapsed
 /// lease frees it here (see `db::schedule`), so pushing them would only wake workers
 /// for nothing.
-pub async fn due_for_enqueue(
+pub(crate) async fn due_for_enqueue(
     conn: &mut sqlx::PgConnection,
     grace: std::time::Duration,
     limit: i64,
@@ -475,7 +475,7 @@ pub async fn due_for_enqueue(
 }
 
 /// Records that `task_id` now carries the queued job.
-pub async fn mark_enqueued(
+pub(crate) async fn mark_enqueued(
     conn: &mut sqlx::PgConnection,
     id: Uuid,
     task_id: Uuid,
@@ -492,7 +492,10 @@ pub async fn mark_enqueued(
 }
 
 /// The state of each of `ids` that has a job row (unknown ids are left out).
-pub async fn states_of(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+pub(crate) async fn states_of(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
     sqlx::query!("SELECT id, state FROM import_jobs WHERE id = ANY($1)", ids)
         .map(|r| (r.id, r.state))
         .fetch_all(pool)
@@ -501,7 +504,7 @@ pub async fn states_of(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)
 
 /// Claims the right to send the job's error email. Only the first caller gets `true`,
 /// which makes the email at-most-once even when a job is delivered twice.
-pub async fn claim_email(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+pub(crate) async fn claim_email(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
     let claimed = sqlx::query!(
         "UPDATE import_jobs SET email_claimed_at = now()
           WHERE id = $1 AND email_claimed_at IS NULL",
@@ -513,7 +516,7 @@ pub async fn claim_email(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
 }
 
 /// Records how the email send ended.
-pub async fn record_email(
+pub(crate) async fn record_email(
     pool: &PgPool,
     id: Uuid,
     outcome: Result<(), &str>,
@@ -542,7 +545,7 @@ pub async fn record_email(
 
 /// What the job history is filtered by; `None` means any.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ListFilter<'a> {
+pub(crate) struct ListFilter<'a> {
     pub kind: Option<JobKind>,
     pub state: Option<JobState>,
     /// The job's name, matched exactly.
@@ -550,7 +553,7 @@ pub struct ListFilter<'a> {
 }
 
 /// A tenant's jobs, newest first, filtered, and the total count.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     filter: ListFilter<'_>,
@@ -588,7 +591,7 @@ pub async fn list(
 
 /// Cancels a tenant's job: a queued one at once (it will never run), a running one at
 /// its next chunk boundary. Returns the job as it is now, or `None` when not found.
-pub async fn cancel(
+pub(crate) async fn cancel(
     conn: impl sqlx::PgExecutor<'_>,
     tenant_id: Uuid,
     id: Uuid,
@@ -668,7 +671,7 @@ pub async fn find_by_idempotency_key(
 }
 
 /// Jobs of all tenants by kind and state: `(kind, state, jobs)`, for metrics.
-pub async fn totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+pub(crate) async fn totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query!(r#"SELECT kind, state, count(*) AS "jobs!" FROM import_jobs GROUP BY kind, state"#)
         .map(|r| (r.kind, r.state, r.jobs))
         .fetch_all(pool)
@@ -677,7 +680,9 @@ pub async fn totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::E
 
 /// Queued and running jobs by tenant slug: `(slug, state, jobs)`, for metrics with tenant
 /// labels; a tenant with neither has no row.
-pub async fn tenant_totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+pub(crate) async fn tenant_totals(
+    pool: &PgPool,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query!(
         r#"SELECT t.slug, j.state, count(*) AS "jobs!"
            FROM import_jobs j JOIN tenants t ON t.id = j.tenant_id
@@ -690,7 +695,7 @@ pub async fn tenant_totals(pool: &PgPool) -> Result<Vec<(String, String, i64)>, 
 }
 
 /// Rows of all ended jobs by kind: `(kind, imported, failed)`, for metrics.
-pub async fn row_totals(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+pub(crate) async fn row_totals(pool: &PgPool) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
     sqlx::query!(
         r#"SELECT kind, COALESCE(sum(total_imported_rows), 0)::bigint AS "imported!",
                 COALESCE(sum(total_error_rows), 0)::bigint AS "failed!"

@@ -1,16 +1,16 @@
 //! Postgres access: the pool, migrations and one repository module per table group.
 
 pub mod accounts;
-pub mod contacts;
+pub(crate) mod contacts;
 pub mod job_errors;
 pub mod jobs;
-pub mod opportunities;
-pub mod page;
-pub mod sales_targets;
+pub(crate) mod opportunities;
+pub(crate) mod page;
+pub(crate) mod sales_targets;
 pub mod schedule;
 pub mod webhooks;
 
-pub use page::{Page, PageRequest};
+pub(crate) use page::{Page, PageRequest};
 
 use std::{str::FromStr, time::Duration};
 
@@ -21,10 +21,10 @@ use sqlx::{
 };
 
 /// Migrations embedded from `migrations/` at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How long a request waits for a connection before it is told Postgres is unavailable.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Opens a pool; connections are made lazily so that a process can start (and say
 /// it is not ready) while Postgres is still coming up. With Postgres down, a caller
@@ -60,7 +60,7 @@ pub async fn migrate(database_url: &str, pool: &PgPool) -> Result<(), sqlx::Erro
 /// Whether a Postgres error may pass on its own (the work is worth retrying): connection
 /// trouble, deadlocks, serialization failures, shutdowns and resource limits
 /// pass; anything else is a problem with the data or the statement.
-pub fn is_transient_error(error: &sqlx::Error) -> bool {
+pub(crate) fn is_transient_error(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             ["08", "40", "53", "57"]

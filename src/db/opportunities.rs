@@ -1,14 +1,14 @@
 //! Reading a tenant's opportunities (the import writes them, see `import::opportunities`).
 
 use super::page::{Page, PageRequest};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// One stored opportunity.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Opportunity {
+pub(crate) struct Opportunity {
     pub id: Uuid,
     pub active: bool,
     pub external_opp_id: String,
@@ -27,11 +27,10 @@ pub struct Opportunity {
     pub owner_name: Option<String>,
     pub owner_email: Option<String>,
     pub next_step: Option<String>,
-    pub updated_at: DateTime<Utc>,
 }
 
 /// One page of a tenant's opportunities, ordered by external id, and the total count.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     page: PageRequest,
@@ -40,7 +39,7 @@ pub async fn list(
         sqlx::query!(
             r#"SELECT id, active, external_opp_id, name, external_account_id, account, amount,
                       close_date, stage, forecast, activity_index, relationship_index, type,
-                      website, owner_name, owner_email, next_step, updated_at,
+                      website, owner_name, owner_email, next_step,
                       count(*) OVER () AS "total!"
                  FROM opportunities
                 WHERE tenant_id = $1
@@ -69,7 +68,6 @@ pub async fn list(
                 owner_name: r.owner_name,
                 owner_email: r.owner_email,
                 next_step: r.next_step,
-                updated_at: r.updated_at,
             };
             (opportunity, r.total)
         })

@@ -3,7 +3,7 @@
 
 /// Which slice of a list to read: at most `limit` rows after skipping `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRequest {
+pub(crate) struct PageRequest {
     /// Rows per page.
     pub limit: i64,
     /// Rows skipped.
@@ -12,7 +12,7 @@ pub struct PageRequest {
 
 /// One page of a list and how many rows the whole list holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
+pub(crate) struct Page<T> {
     /// The page's rows, in the list's order.
     pub rows: Vec<T>,
     /// Rows in the whole list (all pages).
@@ -21,7 +21,7 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// The same page with each row turned into another value (a view, say).
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+    pub(crate) fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             rows: self.rows.into_iter().map(f).collect(),
             total: self.total,

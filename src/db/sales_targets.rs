@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// One stored sales target.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SalesTarget {
+pub(crate) struct SalesTarget {
     pub id: Uuid,
     pub rep_email: String,
     pub month: NaiveDate,
@@ -17,7 +17,7 @@ pub struct SalesTarget {
 
 /// Which targets to list.
 #[derive(Debug, Clone, Default)]
-pub struct SalesTargetFilter {
+pub(crate) struct SalesTargetFilter {
     /// Only this rep (case-insensitive).
     pub email: Option<String>,
     /// Only months from this one on (first day of a month).
@@ -27,7 +27,7 @@ pub struct SalesTargetFilter {
 }
 
 /// One page of targets ordered by month and rep, and the total count.
-pub async fn list(
+pub(crate) async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
     filter: &SalesTargetFilter,

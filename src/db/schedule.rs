@@ -162,7 +162,7 @@ pub async fn claim_next(
 
 /// A tenant's queue is full: an upload would be one job too many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueFull {
+pub(crate) struct QueueFull {
     /// `TENANT_MAX_QUEUED`.
     pub limit: u32,
     /// Whole seconds after which a slot is likely free (at least 1).
@@ -171,7 +171,7 @@ pub struct QueueFull {
 
 /// What an upload became under the tenant's queue limit.
 #[derive(Debug)]
-pub enum Admission {
+pub(crate) enum Admission {
     /// The job was recorded, queued.
     Admitted(Box<JobRecord>),
     /// The tenant has `limit` jobs queued already; nothing was recorded.
@@ -181,7 +181,7 @@ pub enum Admission {
 /// Records `job` (queued, carried by `task_id`) unless its tenant already has
 /// `max_queued` jobs queued (0: no limit). The tenant's row lock makes the count and the
 /// insert one step, so concurrent uploads cannot overfill the queue.
-pub async fn admit(
+pub(crate) async fn admit(
     pool: &PgPool,
     job: &NewJob,
     task_id: Uuid,
@@ -208,7 +208,7 @@ pub async fn admit(
 }
 
 /// `Some` when the tenant has `max_queued` jobs queued or more (0: never).
-pub async fn queue_full(
+pub(crate) async fn queue_full(
     conn: impl sqlx::PgExecutor<'_>,
     tenant_id: Uuid,
     max_queued: u32,
@@ -259,7 +259,10 @@ fn retry_after_secs(mean_run_secs: Option<f64>, running: i64) -> u64 {
 /// job of its own turn uploaded before it. An estimate where a cap holds a tenant back
 /// or a turn is decided by which tenant was served last; it counts jobs, never says
 /// whose.
-pub async fn jobs_ahead(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+pub(crate) async fn jobs_ahead(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -287,7 +290,10 @@ pub async fn jobs_ahead(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, i64)>,
 /// Worker slots the jobs in hand could use now: each tenant's running and waiting jobs,
 /// at most `tenant_max_running` of them (0: no cap). What autoscaling should follow: a
 /// capped tenant's backlog needs no more workers than its cap.
-pub async fn slots_wanted(pool: &PgPool, tenant_max_running: u32) -> Result<i64, sqlx::Error> {
+pub(crate) async fn slots_wanted(
+    pool: &PgPool,
+    tenant_max_running: u32,
+) -> Result<i64, sqlx::Error> {
     // `$1::bigint` as the counts it caps (Postgres would otherwise guess integer from the `0`).
     sqlx::query_scalar!(
         r#"SELECT COALESCE(sum(CASE WHEN $1::bigint = 0 THEN jobs ELSE LEAST(jobs, $1) END), 0)::bigint
@@ -302,7 +308,7 @@ pub async fn slots_wanted(pool: &PgPool, tenant_max_running: u32) -> Result<i64,
 }
 
 /// How long a started job waited: from its upload to the start of its first run.
-pub fn queue_wait(job: &JobRecord) -> Option<std::time::Duration> {
+pub(crate) fn queue_wait(job: &JobRecord) -> Option<std::time::Duration> {
     let started: DateTime<Utc> = job.started_at?;
     (started - job.created_at).to_std().ok()
 }

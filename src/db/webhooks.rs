@@ -12,9 +12,8 @@ use uuid::Uuid;
 
 /// An endpoint as the API shows it: without its secret.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub id: Uuid,
-    pub tenant_id: Uuid,
     pub url: String,
     pub description: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -22,7 +21,7 @@ pub struct Endpoint {
 
 /// What registering an endpoint stores.
 #[derive(Debug, Clone)]
-pub struct NewEndpoint<'a> {
+pub(crate) struct NewEndpoint<'a> {
     pub tenant_id: Uuid,
     pub user_id: Uuid,
     pub url: &'a str,
@@ -33,7 +32,7 @@ pub struct NewEndpoint<'a> {
 
 /// Why an endpoint was not stored.
 #[derive(Debug, thiserror::Error)]
-pub enum InsertEndpointError {
+pub(crate) enum InsertEndpointError {
     /// The tenant already has `limit` endpoints (or more, registered before the cap).
     #[error("the tenant already has {count} webhook endpoints")]
     LimitReached {
@@ -50,7 +49,7 @@ pub enum InsertEndpointError {
 /// (`FOR NO KEY UPDATE`), so two registrations of one tenant take turns and cannot both
 /// pass the cap; other tenants and the tenant's other writes (which only take
 /// `FOR KEY SHARE` on the row, through their foreign keys) are not held up.
-pub async fn insert_endpoint(
+pub(crate) async fn insert_endpoint(
     pool: &PgPool,
     endpoint: &NewEndpoint<'_>,
     max_per_tenant: i64,
@@ -76,7 +75,7 @@ pub async fn insert_endpoint(
         Endpoint,
         "INSERT INTO webhook_endpoints (id, tenant_id, url, description, secret, created_by)
          VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, tenant_id, url, description, created_at",
+         RETURNING id, url, description, created_at",
         Uuid::new_v4(),
         endpoint.tenant_id,
         endpoint.url,
@@ -91,14 +90,14 @@ pub async fn insert_endpoint(
 }
 
 /// The tenant's endpoints, newest first, and how many there are.
-pub async fn list_endpoints(
+pub(crate) async fn list_endpoints(
     pool: &PgPool,
     tenant_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<Endpoint>, sqlx::Error> {
     page.read(|page| {
         sqlx::query!(
-            r#"SELECT id, tenant_id, url, description, created_at, count(*) OVER () AS "total!"
+            r#"SELECT id, url, description, created_at, count(*) OVER () AS "total!"
                  FROM webhook_endpoints WHERE tenant_id = $1
                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"#,
             tenant_id,
@@ -108,7 +107,6 @@ pub async fn list_endpoints(
         .map(|r| {
             let endpoint = Endpoint {
                 id: r.id,
-                tenant_id: r.tenant_id,
                 url: r.url,
                 description: r.description,
                 created_at: r.created_at,
@@ -121,14 +119,14 @@ pub async fn list_endpoints(
 }
 
 /// One endpoint, only when it belongs to `tenant_id`.
-pub async fn get_endpoint(
+pub(crate) async fn get_endpoint(
     pool: &PgPool,
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Endpoint>, sqlx::Error> {
     sqlx::query_as!(
         Endpoint,
-        "SELECT id, tenant_id, url, description, created_at
+        "SELECT id, url, description, created_at
            FROM webhook_endpoints WHERE id = $1 AND tenant_id = $2",
         id,
         tenant_id,
@@ -139,7 +137,7 @@ pub async fn get_endpoint(
 
 /// Deletes the tenant's endpoint with its deliveries (pending ones are never sent; one a
 /// worker is sending right now finishes and finds nothing to record). False when absent.
-pub async fn delete_endpoint(
+pub(crate) async fn delete_endpoint(
     pool: &PgPool,
     tenant_id: Uuid,
     id: Uuid,
@@ -156,7 +154,7 @@ pub async fn delete_endpoint(
 
 /// Owes `event` with `payload` to every endpoint of the job's tenant. Runs inside the
 /// transaction that ends the job, so a job never ends without its deliveries.
-pub async fn insert_deliveries(
+pub(crate) async fn insert_deliveries(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     job_id: Uuid,
@@ -181,9 +179,8 @@ pub async fn insert_deliveries(
 
 /// A delivery as `GET /webhooks/{id}/deliveries` lists it.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub id: Uuid,
-    pub endpoint_id: Uuid,
     pub job_id: Uuid,
     pub event: String,
     pub state: String,
@@ -198,14 +195,14 @@ pub struct Delivery {
 }
 
 /// The endpoint's deliveries, newest first, and how many there are.
-pub async fn list_deliveries(
+pub(crate) async fn list_deliveries(
     pool: &PgPool,
     endpoint_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<Delivery>, sqlx::Error> {
     page.read(|page| {
         sqlx::query!(
-            r#"SELECT id, endpoint_id, job_id, event, state, attempts, next_attempt_at,
+            r#"SELECT id, job_id, event, state, attempts, next_attempt_at,
                       last_attempt_at, last_status_code, last_error, last_duration_ms,
                       delivered_at, created_at, count(*) OVER () AS "total!"
                  FROM webhook_deliveries WHERE endpoint_id = $1
@@ -217,7 +214,6 @@ pub async fn list_deliveries(
         .map(|r| {
             let delivery = Delivery {
                 id: r.id,
-                endpoint_id: r.endpoint_id,
                 job_id: r.job_id,
                 event: r.event,
                 state: r.state,

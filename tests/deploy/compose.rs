@@ -173,6 +173,34 @@ fn dockerfile_builds_the_binary_and_ships_the_config() {
             "benches are copied before the first cargo build"
         );
     }
+    // Cargo loads every workspace member before it builds anything: each must be in the
+    // build context before the first build.
+    let members = manifest
+        .lines()
+        .find(|l| l.starts_with("members = ["))
+        .expect("a workspace with its members on one line");
+    let members: Vec<&str> = members
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|m| *m != ".")
+        .collect();
+    assert!(!members.is_empty(), "{members:?}");
+    let first_build = text.find("cargo build").unwrap();
+    for member in members {
+        let copy = text
+            .find(&format!("COPY {member} "))
+            .unwrap_or_else(|| panic!("the Dockerfile copies the workspace member {member}"));
+        assert!(
+            copy < first_build,
+            "{member} is copied before the first cargo build"
+        );
+    }
+    // The checked SQL builds from the committed query data, without a database.
+    assert!(text.contains("ENV SQLX_OFFLINE=true"), "builds offline");
+    let copy_sqlx = text.find("COPY .sqlx").expect(".sqlx/ is copied");
+    let last_build = text.rfind("cargo build").unwrap();
+    assert!(copy_sqlx < last_build, ".sqlx/ is copied before the build");
     // Every file the Dockerfile copies from the context exists.
     for line in text
         .lines()

@@ -4,11 +4,9 @@
 //! died, that each stayed under its memory budget, and that the other tenant's import
 //! completed exactly. Run only this suite with `cargo nextest run --test faults hostile`.
 
-mod bombs;
-
 use std::time::{Duration, Instant};
 
-use batch_import_test_support::workbook_bombs;
+use batch_import_test_support::{csv_bombs as bombs, workbook_bombs};
 use uuid::Uuid;
 
 use crate::{

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+pub mod csv_bombs;
 pub mod fuzz_inputs;
 pub mod kubernetes;
 pub mod moto;

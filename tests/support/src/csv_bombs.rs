@@ -1,6 +1,6 @@
 //! CSV files made to cost far more than their size, built here from scratch: each is what
-//! a hostile tenant admin could upload within the 20 MB limit. (The workbook bombs are
-//! `batch_import_test_support::workbook_bombs`, shared with the HTTP tests.)
+//! a hostile tenant admin could upload within the 20 MB limit. Used by the hostile-input
+//! suite (tests/faults/hostile) and the benchmark; the workbook bombs are [`crate::workbook_bombs`].
 
 /// The opportunities header every CSV bomb starts with.
 const HEADER: &str = "Opportunity ID,Opportunity Name,Amount";
