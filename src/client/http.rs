@@ -124,14 +124,30 @@ impl ApiClient {
         validate_only: bool,
     ) -> Result<Job, ClientError> {
         let url = self.url(&format!("/api/v1/{}/upload", kind.as_str()));
-        let mut request = self.http.post(&url).multipart(form);
-        if send_error_email {
-            request = request.query(&[("send_error_email", "true")]);
-        }
-        if validate_only {
-            request = request.query(&[("validate_only", "true")]);
-        }
-        let response = self.send(&url, request).await?;
+        let post = || {
+            let mut request = self.http.post(&url);
+            if send_error_email {
+                request = request.query(&[("send_error_email", "true")]);
+            }
+            if validate_only {
+                request = request.query(&[("validate_only", "true")]);
+            }
+            request
+        };
+        let response = match self.send(&url, post().multipart(form)).await {
+            Err(ClientError::Request { source, .. }) if upload_cut_off(&source) => {
+                // The API answered before it read the file — a refusal (not an admin, the
+                // queue is full, maintenance) — and closed the connection, which cut the
+                // upload off before its answer could be read. Asking again without the file
+                // gets the same refusal, now readable; an API that would have taken the file
+                // answers 400 for the missing one, and the cut-off is the error to show.
+                return Err(match self.send(&url, post()).await {
+                    Err(refusal @ ClientError::Api { status, .. }) if status != 400 => refusal,
+                    _ => ClientError::Request { url, source },
+                });
+            }
+            other => other?,
+        };
         Self::job_from(&url, Self::data(&url, response).await?)
     }
 
@@ -241,6 +257,24 @@ fn unexpected(url: &str, detail: impl Into<String>) -> ClientError {
 /// The API's refusal as an error carrying its JSend message: `data.message` of a `fail`,
 /// `message` of an `error`; a body that is not JSend (a proxy's page) gives the status'
 /// reason and the start of the body.
+/// Whether sending failed because the connection broke while the body was being written
+/// (the server closed it, having answered early).
+fn upload_cut_off(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 async fn api_error(response: Response) -> ClientError {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
@@ -306,5 +340,72 @@ mod tests {
             ApiClient::new(&server("http://localhost", Some("a\nb"))),
             Err(ClientError::InvalidKey)
         ));
+    }
+}
+
+/// The upload cut off by an early answer, against a scripted peer.
+#[cfg(test)]
+mod early_refusal {
+    use std::time::Duration;
+
+    use reqwest::multipart::{Form, Part};
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+    use crate::client::ServerArgs;
+
+    /// Reads a request's head (the probe has no body).
+    async fn read_head(socket: &mut tokio::net::TcpStream) {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap() == 1 {
+            head.push(byte[0]);
+        }
+    }
+
+    /// The peer does what a server that refused an upload before reading it may do to the
+    /// client: it resets the connection while the file is still being sent, so the answer is
+    /// lost (this cannot be timed against the real API, where it happens now and then).
+    #[tokio::test]
+    async fn an_upload_cut_off_by_an_early_refusal_reports_the_refusal() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let peer = tokio::spawn(async move {
+            let (mut upload, _) = listener.accept().await.unwrap();
+            read_head(&mut upload).await;
+            upload.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(upload); // an RST: the client's write fails
+            let (mut probe, _) = listener.accept().await.unwrap();
+            read_head(&mut probe).await;
+            let body =
+                r#"{"status":"fail","data":{"message":"uploads need an administrator's key"}}"#;
+            let answer = format!(
+                "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            probe.write_all(answer.as_bytes()).await.unwrap();
+        });
+        let client = ApiClient::new(&ServerArgs {
+            url: format!("http://{address}"),
+            key: Some("a-member-key".into()),
+        })
+        .unwrap();
+        let form = Form::new().part("file", Part::bytes(vec![b'a'; 32 << 20]).file_name("a.csv"));
+        let error = client
+            .upload(JobKind::Opportunities, form, false, false)
+            .await
+            .unwrap_err();
+        match &error {
+            ClientError::Api { status, message } => {
+                assert_eq!(*status, 403);
+                assert!(message.contains("administrator"), "{message}");
+            }
+            other => panic!("expected the API's refusal, got {other:?}"),
+        }
+        peer.await.unwrap();
     }
 }

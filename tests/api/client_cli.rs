@@ -188,6 +188,31 @@ async fn failed_rows_exit_2_and_are_saved_next_to_the_file() {
     assert!(Path::new(&format!("{again}.errors.csv")).exists());
 }
 
+/// A refusal the API sends before it reads the file (here: a member's key) may close the
+/// connection under a large upload still being written; the CLI shows the API's reason, not
+/// a broken connection (the cut-off itself is forced in `client::http`'s unit test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_before_the_file_is_read_shows_the_reason_even_for_a_large_file() {
+    let app = spawn_app().await;
+    let mut csv = String::from("Opportunity ID,Opportunity Name\n");
+    while csv.len() < 12_000_000 {
+        csv.push_str(&format!(
+            "K{},A name long enough to fill the file quickly\n",
+            csv.len()
+        ));
+    }
+    let file = write(&app, "large.csv", &csv);
+    let rep = app.key("acme", "rep@acme.example.com", false).await;
+    for _ in 0..3 {
+        let out = app
+            .client(&rep, &["upload", "--kind", "opportunities", &file])
+            .await;
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("administrator"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("HTTP 403"), "{}", stderr(&out));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_job_a_wrong_key_and_a_bad_mapping_exit_1_with_the_reason() {
     let app = spawn_app().await;
