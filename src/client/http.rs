@@ -346,7 +346,6 @@ mod tests {
 /// The upload cut off by an early answer, against a scripted peer.
 #[cfg(test)]
 mod early_refusal {
-    use std::time::Duration;
 
     use reqwest::multipart::{Form, Part};
     use tokio::{
@@ -376,7 +375,7 @@ mod early_refusal {
         let peer = tokio::spawn(async move {
             let (mut upload, _) = listener.accept().await.unwrap();
             read_head(&mut upload).await;
-            upload.set_linger(Some(Duration::ZERO)).unwrap();
+            upload.set_zero_linger().unwrap();
             drop(upload); // an RST: the client's write fails
             let (mut probe, _) = listener.accept().await.unwrap();
             read_head(&mut probe).await;
