@@ -261,22 +261,7 @@ pub(crate) async fn get_for_tenant(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
-    sqlx::query_as!(
-        JobRecord,
-        r#"SELECT id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
-                file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
-                sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
-                total_imported_rows, total_error_rows, created_rows, updated_rows, unchanged_rows,
-                dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
-                cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
-                task_id, enqueued_at, run_after,
-                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>"
-           FROM import_jobs WHERE id = $1 AND tenant_id = $2"#,
-        id,
-        tenant_id,
-    )
-    .fetch_optional(pool)
-    .await
+    Ok(get(pool, id).await?.filter(|job| job.tenant_id == tenant_id))
 }
 
 /// A run's hold on a job: who holds it and for how long each renewal extends it.
