@@ -261,7 +261,9 @@ pub(crate) async fn get_for_tenant(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<JobRecord>, sqlx::Error> {
-    Ok(get(pool, id).await?.filter(|job| job.tenant_id == tenant_id))
+    Ok(get(pool, id)
+        .await?
+        .filter(|job| job.tenant_id == tenant_id))
 }
 
 /// A run's hold on a job: who holds it and for how long each renewal extends it.
