@@ -33,7 +33,12 @@ pub(crate) async fn list(
                       c.phone, c.mobile_phone,
                       COALESCE(array_agg(o.external_opp_id ORDER BY o.external_opp_id)
                                FILTER (WHERE o.id IS NOT NULL), '{}') AS "opportunity_ids!",
-                      count(*) OVER () AS "total!"
+                      (SELECT count(*) FROM contacts n
+                        WHERE n.tenant_id = $1 AND ($2::text IS NULL OR EXISTS (
+                              SELECT 1 FROM contact_opportunities f
+                                JOIN opportunities fo ON fo.id = f.opportunity_id
+                               WHERE f.contact_id = n.id AND fo.external_opp_id = $2))
+                      ) AS "total!"
                  FROM contacts c
                  LEFT JOIN contact_opportunities co ON co.contact_id = c.id
                  LEFT JOIN opportunities o ON o.id = co.opportunity_id

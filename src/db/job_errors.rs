@@ -123,7 +123,11 @@ pub(crate) async fn list(
             r#"SELECT line, row_values AS "row_values: Json<Vec<HeaderValue>>",
                       extra_values AS "extra_values: Json<Vec<String>>",
                       problems AS "problems: Json<Vec<Problem>>",
-                      count(*) OVER () AS "total!"
+                      (SELECT count(*) FROM import_job_errors
+                        WHERE job_id = $1
+                          AND ($2::text IS NULL
+                               OR problems @> jsonb_build_array(jsonb_build_object('code', $2::text)))
+                      ) AS "total!"
                  FROM import_job_errors
                 WHERE job_id = $1
                   AND ($2::text IS NULL

@@ -558,7 +558,10 @@ pub(crate) async fn list(
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
-                      count(*) OVER () AS "total!"
+                (SELECT count(*) FROM import_jobs
+                  WHERE tenant_id = $1 AND ($2::text IS NULL OR kind = $2)
+                    AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR name = $4)
+                ) AS "total!"
                  FROM import_jobs
                 WHERE tenant_id = $1 AND ($2::text IS NULL OR kind = $2)
                   AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR name = $4)

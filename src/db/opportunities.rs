@@ -40,7 +40,7 @@ pub(crate) async fn list(
             r#"SELECT id, active, external_opp_id, name, external_account_id, account, amount,
                       close_date, stage, forecast, activity_index, relationship_index, type,
                       website, owner_name, owner_email, next_step,
-                      count(*) OVER () AS "total!"
+                      (SELECT count(*) FROM opportunities WHERE tenant_id = $1) AS "total!"
                  FROM opportunities
                 WHERE tenant_id = $1
                 ORDER BY external_opp_id

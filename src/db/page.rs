@@ -31,7 +31,10 @@ impl<T> Page<T> {
 
 impl PageRequest {
     /// Reads one page with `read`: a single statement whose rows carry the size of the
-    /// whole list (`count(*) OVER () AS "total!"`) beside each row.
+    /// whole list beside each row, counted by an uncorrelated subquery of the same filter
+    /// (`(SELECT count(*) FROM … WHERE …) AS "total!"`). Postgres runs that once, and the
+    /// page keeps its own plan, which stops after `limit` rows; a window count
+    /// (`count(*) OVER ()`) would read every row of the list, all columns, for every page.
     ///
     /// A page past the end (`offset` beyond the last row) has no row to carry the total, so
     /// only then is the list counted: `read` again, for its first row alone.

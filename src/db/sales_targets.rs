@@ -35,7 +35,12 @@ pub(crate) async fn list(
 ) -> Result<Page<SalesTarget>, sqlx::Error> {
     page.read(|page| {
         sqlx::query!(
-            r#"SELECT id, rep_email, month, amount, count(*) OVER () AS "total!"
+            r#"SELECT id, rep_email, month, amount,
+                      (SELECT count(*) FROM sales_targets
+                        WHERE tenant_id = $1
+                          AND ($2::text IS NULL OR lower(rep_email) = lower($2))
+                          AND ($3::date IS NULL OR month >= $3)
+                          AND ($4::date IS NULL OR month <= $4)) AS "total!"
                  FROM sales_targets
                 WHERE tenant_id = $1
                   AND ($2::text IS NULL OR lower(rep_email) = lower($2))

@@ -97,7 +97,8 @@ pub(crate) async fn list_endpoints(
 ) -> Result<Page<Endpoint>, sqlx::Error> {
     page.read(|page| {
         sqlx::query!(
-            r#"SELECT id, url, description, created_at, count(*) OVER () AS "total!"
+            r#"SELECT id, url, description, created_at,
+                      (SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1) AS "total!"
                  FROM webhook_endpoints WHERE tenant_id = $1
                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"#,
             tenant_id,
@@ -204,7 +205,8 @@ pub(crate) async fn list_deliveries(
         sqlx::query!(
             r#"SELECT id, job_id, event, state, attempts, next_attempt_at,
                       last_attempt_at, last_status_code, last_error, last_duration_ms,
-                      delivered_at, created_at, count(*) OVER () AS "total!"
+                      delivered_at, created_at,
+                      (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1) AS "total!"
                  FROM webhook_deliveries WHERE endpoint_id = $1
                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"#,
             endpoint_id,
