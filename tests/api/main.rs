@@ -33,6 +33,7 @@ mod reconciler;
 mod row_outcomes;
 mod s3_storage;
 mod sales_targets;
+mod samples;
 mod scheduling;
 mod secrets;
 mod unprocessed;

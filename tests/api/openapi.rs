@@ -16,6 +16,9 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/v1/opportunities/upload", &["post"]),
     ("/api/v1/contacts/upload", &["post"]),
     ("/api/v1/sales_targets/upload", &["post"]),
+    ("/api/v1/opportunities/sample.csv", &["get"]),
+    ("/api/v1/contacts/sample.csv", &["get"]),
+    ("/api/v1/sales_targets/sample.csv", &["get"]),
     ("/api/v1/opportunities", &["get"]),
     ("/api/v1/contacts", &["get"]),
     ("/api/v1/sales_targets", &["get"]),
@@ -37,6 +40,9 @@ const CONTRACT: &[(&str, &[&str])] = &[
 
 /// Operations anyone may call; all others need a key.
 const OPEN: &[&str] = &[
+    "/api/v1/opportunities/sample.csv",
+    "/api/v1/contacts/sample.csv",
+    "/api/v1/sales_targets/sample.csv",
     "/api/v1/healthz",
     "/api/v1/readyz",
     "/api/v1/openapi.json",

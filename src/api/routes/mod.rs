@@ -10,6 +10,7 @@ pub(crate) mod metrics;
 pub(crate) mod openapi;
 pub(crate) mod opportunities;
 pub(crate) mod sales_targets;
+pub(crate) mod samples;
 pub(crate) mod uploads;
 pub(crate) mod webhooks;
 
