@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::domain::{ApiKey, TenantSlug};
 
 /// The caller behind an API key.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct Principal {
     /// The API key's id (rate limits are counted per key).
     pub key_id: Uuid,
@@ -152,7 +152,7 @@ pub async fn tenant_id(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Uuid>,
 }
 
 /// An API key as `keys list` shows it: never the key or its hash.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct KeyInfo {
     /// The key's id (what `keys revoke` takes).
     pub id: Uuid,

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// One stored contact with the external ids of its opportunities.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct Contact {
     pub id: Uuid,
     pub email: String,

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// One stored failed row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct StoredError {
     /// The physical line where the row starts in the upload (the header is line 1).
     pub line: i64,

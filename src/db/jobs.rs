@@ -420,7 +420,7 @@ pub(crate) async fn expire_leases(conn: &mut sqlx::PgConnection) -> Result<u64, 
 }
 
 /// A queued job that may have no live queue task.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct QueuedJob {
     pub id: Uuid,
     /// The task that last carried it; `None` when it was never pushed or was released.
@@ -614,9 +614,8 @@ pub(crate) async fn cancel(
 }
 
 /// A job that holds an idempotency key, with the SHA-256 of its upload.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct KeyedJob {
-    #[sqlx(flatten)]
     pub job: JobRecord,
     pub file_sha256: Option<Vec<u8>>,
 }

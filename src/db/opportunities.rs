@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// One stored opportunity.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct Opportunity {
     pub id: Uuid,
     pub active: bool,
@@ -21,7 +21,6 @@ pub(crate) struct Opportunity {
     pub forecast: Option<String>,
     pub activity_index: Option<i32>,
     pub relationship_index: Option<i32>,
-    #[sqlx(rename = "type")]
     pub opp_type: Option<String>,
     pub website: Option<String>,
     pub owner_name: Option<String>,

@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// An endpoint as the API shows it: without its secret.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
     pub id: Uuid,
     pub url: String,
@@ -179,7 +179,7 @@ pub(crate) async fn insert_deliveries(
 }
 
 /// A delivery as `GET /webhooks/{id}/deliveries` lists it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct Delivery {
     pub id: Uuid,
     pub job_id: Uuid,
@@ -236,7 +236,7 @@ pub(crate) async fn list_deliveries(
 }
 
 /// A delivery a worker holds under `lease_token` until it records the attempt.
-#[derive(Clone, sqlx::FromRow)]
+#[derive(Clone)]
 pub struct ClaimedDelivery {
     pub id: Uuid,
     pub job_id: Uuid,
