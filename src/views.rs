@@ -306,7 +306,6 @@ pub(crate) struct JobErrorView {
     pub line: i64,
     /// The row's cells as uploaded under their header names, in the header's order;
     /// `null` for a column the row has no cell for.
-    #[schema(value_type = std::collections::HashMap<String, Option<String>>)]
     pub values: RowValues,
     /// Cells beyond the header, up to the last non-empty one (`[]` when none).
     pub extra_values: Vec<String>,
@@ -328,6 +327,24 @@ impl From<StoredError> for JobErrorView {
 /// A JSON object whose keys keep the header's order.
 #[derive(Debug)]
 pub(crate) struct RowValues(pub Vec<HeaderValue>);
+
+impl utoipa::PartialSchema for RowValues {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "A row's cells under their header names, in the header's order; `null` for a \
+                 column the row has no cell for",
+            ))
+            .additional_properties(Some(
+                ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for RowValues {}
 
 impl Serialize for RowValues {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

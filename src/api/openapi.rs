@@ -55,6 +55,7 @@ pub fn json() -> &'static str {
 pub(crate) fn document() -> openapi::OpenApi {
     let (_, mut doc) = super::documented_routes().split_for_parts();
     require_every_view_field(&mut doc);
+    add_mapping_schemas(&mut doc);
     add_webhook_call(&mut doc);
     for item in doc.paths.paths.values_mut() {
         for operation in operations(item) {
@@ -154,7 +155,7 @@ fn add_links(operation: &mut Operation, targets: &[(&str, &str)]) {
             and its headers.",
         license(name = "MIT", identifier = "MIT"),
     ),
-    components(schemas(JSendFail, JSendError)),
+    components(schemas(JSendFail, JSendError, JobEvent)),
     modifiers(&SecurityAddon),
     tags(
         (name = "uploads", description = "Upload a CSV file; it is imported by a worker"),
@@ -429,87 +430,218 @@ fn add_webhook_call(doc: &mut openapi::OpenApi) {
     );
 }
 
-/// One Server-Sent Event of `GET /jobs/{id}/events`, as an object of its fields (OpenAPI
-/// 3.1 describes an event stream by the schema of one event): a `job` event whose `data` is
-/// the job's JSON, or a last `error` event whose `data` is a JSend error.
+/// The body of `GET /jobs/{id}/events` as the document declares it: text. A generated client
+/// reads it as a string (or streams it); each event in it is a [`JobEvent`].
+pub(crate) struct EventStream;
+
+impl utoipa::PartialSchema for EventStream {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "Server-Sent Events (`text/event-stream`), one `event:`/`data:` block per \
+                 event, each as the `JobEvent` schema describes it",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for EventStream {}
+
+/// One Server-Sent Event of `GET /jobs/{id}/events`, as an object of its fields: a `job`
+/// event ([`JobChangedEvent`]) or a last `error` event ([`StreamErrorEvent`]). The stream
+/// itself is declared as text ([`EventStream`]); this names what each event holds.
 pub(crate) struct JobEvent;
 
 impl utoipa::PartialSchema for JobEvent {
     fn schema() -> RefOr<openapi::schema::Schema> {
-        let event = |name: &str, id: bool, data_schema: &str, description: &str| {
-            let string = || ObjectBuilder::new().schema_type(Type::String);
-            // `contentSchema` (JSON Schema 2020-12) says what the JSON text in `data` holds;
-            // utoipa has no builder for it, so it goes in as an extra keyword.
-            let data = string()
-                .content_media_type("application/json")
-                .extensions(Some(openapi::extensions::Extensions::from_iter([(
-                    "contentSchema",
-                    serde_json::json!({ "$ref": format!("#/components/schemas/{data_schema}") }),
-                )])));
-            let mut object = ObjectBuilder::new()
-                .description(Some(description))
-                .property("event", string().enum_values(Some([name])))
-                .required("event")
-                .property("data", data)
-                .required("data");
-            if id {
-                object = object
-                    .property(
-                        "id",
-                        string().description(Some("1, 2, 3 … within the stream")),
-                    )
-                    .required("id");
-            }
-            object.build()
-        };
         openapi::schema::OneOfBuilder::new()
-            .item(event(
-                "job",
-                true,
-                "JobView",
-                "The job changed (state, progress or counts); after its terminal state the \
-                 stream ends",
+            .description(Some(
+                "One event of `GET /jobs/{id}/events`: `job` while the job changes, or a last \
+                 `error`",
             ))
-            .item(event(
-                "error",
-                false,
-                "JSendError",
-                "The job could no longer be read; the stream ends",
-            ))
+            .item(Ref::from_schema_name(JobChangedEvent::name()))
+            .item(Ref::from_schema_name(StreamErrorEvent::name()))
             .into()
     }
 }
 
 impl ToSchema for JobEvent {
     fn schemas(schemas: &mut Vec<(String, RefOr<openapi::schema::Schema>)>) {
-        schemas.push((
-            JobView::name().into(),
-            <JobView as utoipa::PartialSchema>::schema(),
-        ));
+        for (name, schema) in [
+            (
+                JobChangedEvent::name(),
+                <JobChangedEvent as utoipa::PartialSchema>::schema(),
+            ),
+            (
+                StreamErrorEvent::name(),
+                <StreamErrorEvent as utoipa::PartialSchema>::schema(),
+            ),
+            (
+                JobView::name(),
+                <JobView as utoipa::PartialSchema>::schema(),
+            ),
+            (
+                JSendError::name(),
+                <JSendError as utoipa::PartialSchema>::schema(),
+            ),
+        ] {
+            schemas.push((name.into(), schema));
+        }
         JobView::schemas(schemas);
-        schemas.push((
-            JSendError::name().into(),
-            <JSendError as utoipa::PartialSchema>::schema(),
-        ));
         JSendError::schemas(schemas);
+    }
+}
+
+/// The fields of one event: `event: <name>`, `data: <JSON of data_schema>`, and an `id`.
+fn event_schema(
+    name: &str,
+    id: bool,
+    data_schema: &str,
+    description: &str,
+) -> RefOr<openapi::schema::Schema> {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    // `contentSchema` (JSON Schema 2020-12) says what the JSON text in `data` holds;
+    // utoipa has no builder for it, so it goes in as an extra keyword.
+    let data = string()
+        .content_media_type("application/json")
+        .extensions(Some(openapi::extensions::Extensions::from_iter([(
+            "contentSchema",
+            serde_json::json!({ "$ref": format!("#/components/schemas/{data_schema}") }),
+        )])));
+    let mut object = ObjectBuilder::new()
+        .description(Some(description))
+        // `const`, not a one-value `enum`: generated clients then type it as that literal
+        // instead of an enum type of its own.
+        .property(
+            "event",
+            string().extensions(Some(openapi::extensions::Extensions::from_iter([(
+                "const",
+                serde_json::json!(name),
+            )]))),
+        )
+        .required("event")
+        .property("data", data)
+        .required("data");
+    if id {
+        object = object
+            .property(
+                "id",
+                string().description(Some("1, 2, 3 … within the stream")),
+            )
+            .required("id");
+    }
+    object.into()
+}
+
+/// The `job` event: the job changed (its `data` is the job's JSON).
+pub(crate) struct JobChangedEvent;
+
+impl utoipa::PartialSchema for JobChangedEvent {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        event_schema(
+            "job",
+            true,
+            "JobView",
+            "The job changed (state, progress or counts); after its terminal state the stream \
+             ends",
+        )
+    }
+}
+
+impl ToSchema for JobChangedEvent {}
+
+/// The `error` event: the job could no longer be read (its `data` is a JSend error).
+pub(crate) struct StreamErrorEvent;
+
+impl utoipa::PartialSchema for StreamErrorEvent {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        event_schema(
+            "error",
+            false,
+            "JSendError",
+            "The job could no longer be read; the stream ends",
+        )
+    }
+}
+
+impl ToSchema for StreamErrorEvent {}
+
+/// A file as a response body (the sample workbooks).
+pub(crate) struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for Binary {}
+
+/// This document, as `GET /openapi.json` answers it.
+pub(crate) struct OpenApiDocument;
+
+impl utoipa::PartialSchema for OpenApiDocument {
+    fn schema() -> RefOr<openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("An OpenAPI 3.1 document"))
+            .into()
+    }
+}
+
+impl ToSchema for OpenApiDocument {}
+
+/// The names under which the document holds the column mapping of `kind` and the enum of
+/// its supported fields (named, so that generated clients get types with these names).
+fn mapping_schema_names(kind: JobKind) -> (&'static str, &'static str) {
+    match kind {
+        JobKind::Opportunities => ("OpportunityColumnMapping", "OpportunityField"),
+        JobKind::Contacts => ("ContactColumnMapping", "ContactField"),
+        JobKind::SalesTargets => ("SalesTargetColumnMapping", "SalesTargetField"),
+    }
+}
+
+/// Adds each kind's column mapping and field enum to the document's schemas.
+fn add_mapping_schemas(doc: &mut openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    for kind in [
+        JobKind::Opportunities,
+        JobKind::Contacts,
+        JobKind::SalesTargets,
+    ] {
+        let (mapping, field) = mapping_schema_names(kind);
+        let fields: Vec<&str> = import::fields_of(kind).iter().map(|f| f.name).collect();
+        let enum_schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(format!(
+                "A supported field of {} uploads",
+                kind.as_str().replace('_', " ")
+            )))
+            .enum_values(Some(fields));
+        components
+            .schemas
+            .insert(field.to_owned(), RefOr::T(enum_schema.into()));
+        components
+            .schemas
+            .insert(mapping.to_owned(), RefOr::T(mapping_schema(kind)));
     }
 }
 
 /// The column mapping of one kind, as a JSON object: the file's column names → the
 /// supported fields they hold (from the import engine's own field list).
 pub(crate) fn mapping_schema(kind: JobKind) -> openapi::schema::Schema {
-    let fields: Vec<&str> = import::fields_of(kind).iter().map(|f| f.name).collect();
+    let (_, field) = mapping_schema_names(kind);
     ObjectBuilder::new()
         .schema_type(Type::Object)
         .description(Some(
             "Your file's column names → the supported fields they hold (the names here, or \
              their usual aliases); columns not named are matched by their headers",
         ))
-        .additional_properties(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(fields)),
-        ))
+        .additional_properties(Some(Ref::from_schema_name(field)))
         // No column name holds a NUL character; the server refuses one.
         .property_names(Some(
             ObjectBuilder::new()
@@ -534,7 +666,10 @@ fn upload_form(kind: JobKind) -> RefOr<openapi::schema::Schema> {
                 )),
         )
         .required("file")
-        .property("mapping", mapping_schema(kind))
+        .property(
+            "mapping",
+            Ref::from_schema_name(mapping_schema_names(kind).0),
+        )
         .property(
             "name",
             ObjectBuilder::new()
@@ -620,7 +755,9 @@ fn describe_mapping_parameter(operation: &mut Operation) {
     else {
         return;
     };
-    let schema = serde_json::to_value(mapping_schema(kind)).expect("a schema serialises");
+    let schema = serde_json::json!({
+        "$ref": format!("#/components/schemas/{}", mapping_schema_names(kind).0)
+    });
     for parameter in operation.parameters.iter_mut().flatten() {
         if parameter.name == "mapping" {
             parameter.schema = None;

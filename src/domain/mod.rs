@@ -12,5 +12,5 @@ pub use job::{
     unprocessed_file_url,
 };
 pub(crate) use job_name::JobName;
-pub use problem::{ErrorSummaryEntry, ErrorTally, Problem, ProblemCode};
+pub use problem::{ErrorSummaryEntry, ErrorTally, KnownProblemCode, Problem, ProblemCode};
 pub use tenant_slug::TenantSlug;

@@ -5,21 +5,20 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{
+        Ref, RefOr,
+        schema::{AnyOfBuilder, ObjectBuilder, Schema, Type},
+    },
+};
 
 /// The kind of a row's problem. Serialised in snake_case (`invalid_date`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+///
+/// The set is open: codes may be added, so the OpenAPI document declares a code as one of
+/// [`KnownProblemCode`] *or any other string* — a client generated from it reads a code
+/// added later as a plain string instead of failing on every job that has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
     /// A required value is empty.
@@ -88,6 +87,45 @@ impl ProblemCode {
     }
 }
 
+impl utoipa::PartialSchema for ProblemCode {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .description(Some(
+                "Why a row failed: one of the known codes, or a code added after this document \
+                 (codes are only ever added, never renamed)",
+            ))
+            .item(Ref::from_schema_name(KnownProblemCode::name()))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("A code added after this document")),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for ProblemCode {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((KnownProblemCode::name().into(), KnownProblemCode::schema()));
+    }
+}
+
+/// The problem codes this version knows ([`ProblemCode::ALL`]), for the OpenAPI document
+/// (and for the `code` filter, which accepts only these).
+pub struct KnownProblemCode;
+
+impl utoipa::PartialSchema for KnownProblemCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A problem code this version of the API knows"))
+            .enum_values(Some(ProblemCode::ALL.map(ProblemCode::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for KnownProblemCode {}
+
 impl std::fmt::Display for ProblemCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -105,7 +143,7 @@ impl std::str::FromStr for ProblemCode {
 }
 
 /// One problem of a failed row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
     /// What kind of problem.
     pub code: ProblemCode,
@@ -132,7 +170,7 @@ impl Problem {
 }
 
 /// How many failed rows had a problem of one code in one column.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorSummaryEntry {
     /// The problem's code.
     pub code: ProblemCode,

@@ -13,6 +13,7 @@ mod email;
 mod error_data;
 mod errors;
 mod fuzz;
+mod generated_client;
 mod health;
 mod helpers;
 mod idempotency;

@@ -27,7 +27,7 @@ use crate::{
 #[into_params(parameter_in = Query)]
 pub(crate) struct ErrorFilter {
     /// Only rows with a problem of this code.
-    #[param(value_type = Option<ProblemCode>)]
+    #[param(value_type = Option<crate::domain::KnownProblemCode>)]
     code: Option<String>,
 }
 

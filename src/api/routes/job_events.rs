@@ -84,7 +84,7 @@ struct Follow {
     tag = "jobs",
     params(("id" = Uuid, Path, description = "The job's id")),
     responses(
-        (status = 200, description = "Server-Sent Events: a `job` event (data: the job, as `GET /jobs/{id}` shows it) at each change, until the terminal state; an `error` event (data: JSend error) ends the stream early when the job cannot be read", content_type = "text/event-stream", body = openapi::JobEvent),
+        (status = 200, description = "Server-Sent Events: a `job` event (data: the job, as `GET /jobs/{id}` shows it) at each change, until the terminal state; an `error` event (data: JSend error) ends the stream early when the job cannot be read; each event is a `JobEvent`", content_type = "text/event-stream", body = inline(openapi::EventStream)),
         (status = 400, description = "The path is not valid", body = openapi::JSendFail),
         (status = 404, description = "No such job for this tenant", body = openapi::JSendFail),
     ),

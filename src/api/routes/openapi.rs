@@ -10,7 +10,7 @@ use crate::api::openapi;
     path = "/openapi.json",
     operation_id = "openapi_json",
     tag = "operations",
-    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)),
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = openapi::OpenApiDocument)),
 )]
 pub(crate) async fn openapi_json() -> impl IntoResponse {
     (

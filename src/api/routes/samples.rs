@@ -60,7 +60,7 @@ macro_rules! workbook_sample_handler {
             operation_id = $operation_id,
             tag = "uploads",
             responses(
-                (status = 200, description = "An .xlsx workbook with the rows of the CSV sample (amounts as numbers, dates as date cells) that imports without an error", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>, headers(
+                (status = 200, description = "An .xlsx workbook with the rows of the CSV sample (amounts as numbers, dates as date cells) that imports without an error", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = inline(crate::api::openapi::Binary), headers(
                     ("Content-Disposition" = String, description = "`attachment; filename=\"<kind>-sample.xlsx\"`"),
                 )),
             ),
