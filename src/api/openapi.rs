@@ -70,6 +70,7 @@ pub(crate) fn document() -> openapi::OpenApi {
                 add_links(operation, JOB_OPERATIONS);
                 describe_mapping_parameter(operation);
             }
+            add_event_item_schema(operation);
             if operation.operation_id.as_deref() == Some("create_webhook") {
                 add_links(operation, WEBHOOK_OPERATIONS);
             }
@@ -430,23 +431,41 @@ fn add_webhook_call(doc: &mut openapi::OpenApi) {
     );
 }
 
-/// The body of `GET /jobs/{id}/events` as the document declares it: text. A generated client
-/// reads it as a string (or streams it); each event in it is a [`JobEvent`].
+/// The body of `GET /jobs/{id}/events` as the document declares it: a `text/event-stream`
+/// whose schema says nothing of the whole (generated clients then hand over the text, and
+/// OpenAPI 3.1 tools would otherwise read `schema` as one event's), and whose
+/// `itemSchema` (OpenAPI 3.2's name for the schema of each event, which Schemathesis checks
+/// every event against) is [`JobEvent`]. [`document`] adds the `itemSchema`.
 pub(crate) struct EventStream;
 
 impl utoipa::PartialSchema for EventStream {
     fn schema() -> RefOr<openapi::schema::Schema> {
         ObjectBuilder::new()
-            .schema_type(Type::String)
+            .schema_type(openapi::schema::SchemaType::AnyValue)
             .description(Some(
-                "Server-Sent Events (`text/event-stream`), one `event:`/`data:` block per \
-                 event, each as the `JobEvent` schema describes it",
+                "Server-Sent Events as text, one `event:`/`id:`/`data:` block per event, each \
+                 as the `JobEvent` schema describes it",
             ))
             .into()
     }
 }
 
 impl ToSchema for EventStream {}
+
+/// Declares each event of the event streams (`text/event-stream` answers) as a [`JobEvent`].
+fn add_event_item_schema(operation: &mut Operation) {
+    for response in operation.responses.responses.values_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if let Some(content) = response.content.get_mut("text/event-stream") {
+            content.extensions = Some(openapi::extensions::Extensions::from_iter([(
+                "itemSchema",
+                serde_json::json!({ "$ref": format!("#/components/schemas/{}", JobEvent::name()) }),
+            )]));
+        }
+    }
+}
 
 /// One Server-Sent Event of `GET /jobs/{id}/events`, as an object of its fields: a `job`
 /// event ([`JobChangedEvent`]) or a last `error` event ([`StreamErrorEvent`]). The stream
