@@ -31,6 +31,7 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/v1/webhooks/{id}", &["delete", "get"]),
     ("/api/v1/webhooks/{id}/deliveries", &["get"]),
     ("/api/v1/jobs/{id}/errors", &["get"]),
+    ("/api/v1/jobs/{id}/corrections", &["post"]),
     ("/api/v1/jobs/{id}/unprocessed.csv", &["get"]),
     ("/api/v1/healthz", &["get"]),
     ("/api/v1/readyz", &["get"]),
