@@ -85,13 +85,11 @@ pub(crate) struct JobView {
     pub error_summary: Vec<ErrorSummaryEntry>,
     /// For a correction (`POST /jobs/{id}/corrections`): the job whose failed rows it
     /// corrects; `null` for an upload.
-    #[serde(default)]
     pub parent_job_id: Option<Uuid>,
     /// The corrections made of this job's failed rows, oldest first (at most
     /// `MAX_CORRECTIONS_PER_JOB`, 100). `GET /jobs`, `GET /jobs/{id}` and the answers of
     /// uploads and corrections fill it in; the job events and the webhook calls leave it
     /// `[]` (a job can only be corrected once it has ended).
-    #[serde(default)]
     pub corrections: Vec<CorrectionLink>,
 }
 

@@ -217,6 +217,8 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
         "email_sent_at",
         "email_error",
         "error_summary",
+        "parent_job_id",
+        "corrections",
     ]
     .map(String::from)
     .into();
