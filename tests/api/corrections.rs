@@ -323,6 +323,43 @@ async fn corrections_are_refused_with_a_reason_and_nothing_is_kept() {
 }
 
 #[tokio::test]
+async fn a_job_takes_at_most_100_corrections_and_lists_them_all() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let parent = app
+        .import(&key, "opportunities", "", WITH_THREE_BAD_ROWS)
+        .await;
+    let id = parent["id"].as_str().unwrap();
+    // 99 corrections made long ago (ended: no worker takes them), then the 100th for real.
+    sqlx::query(
+        "INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size, state,
+                                  finished_at, parent_job_id, created_at)
+         SELECT gen_random_uuid(), tenant_id, user_id, kind, file_name, 1, 'cancelled',
+                now(), id, now() - make_interval(secs => 1000 - n)
+           FROM import_jobs, generate_series(1, 99) AS n WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let one = json!({"rows": [{"line": 3, "values": {"Amount": "1"}}]});
+    let last = app.corrected(&key, id, &one).await;
+    let message = fail_message(app.correct(&key, id, &one).await, 409).await;
+    assert!(message.contains("100 corrections already"), "{message}");
+
+    let parent: Value = app
+        .get(&key, &format!("/api/v1/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let corrections = parent["data"]["corrections"].as_array().unwrap();
+    assert_eq!(corrections.len(), 100);
+    // Oldest first: the one made last ends the list.
+    assert_eq!(corrections[99]["id"], last["id"]);
+}
+
+#[tokio::test]
 async fn a_job_that_has_not_ended_cannot_be_corrected_yet() {
     // No worker: the job stays queued.
     let app = spawn_app_with(|_| {}, false).await;
