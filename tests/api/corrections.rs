@@ -512,3 +512,104 @@ async fn the_20_mb_file_corrected_through_the_cli_stores_every_row_once() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The bodies of the POSTs a loopback receiver got, answering each `200`.
+async fn receive_posts(
+    listener: tokio::net::TcpListener,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let bodies = bodies.clone();
+        tokio::spawn(async move {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 8192];
+            loop {
+                let Ok(read) = stream.read(&mut buffer).await else {
+                    return;
+                };
+                if read == 0 {
+                    return;
+                }
+                request.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                let Some(end) = text.find("\r\n\r\n") else {
+                    continue;
+                };
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                if request.len() < end + 4 + length {
+                    continue;
+                }
+                let body = serde_json::from_slice(&request[end + 4..end + 4 + length]).unwrap();
+                bodies.lock().unwrap().push(body);
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+                return;
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_of_a_correction_names_its_parent() {
+    let app = spawn_app_with(|s| s.webhook_allow_private_networks = true, true).await;
+    let key = app.admin_key().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    tokio::spawn(receive_posts(listener, bodies.clone()));
+    let response = app
+        .client
+        .post(format!("{}/api/v1/webhooks", app.address))
+        .header("Authorization", &key)
+        .json(&json!({ "url": url }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    let parent = app
+        .import(&key, "opportunities", "", WITH_THREE_BAD_ROWS)
+        .await;
+    let parent_id = parent["id"].as_str().unwrap();
+    let child = app
+        .corrected(
+            &key,
+            parent_id,
+            &json!({"rows": [{"line": 3, "values": {"Amount": "80000"}}]}),
+        )
+        .await;
+    // Both jobs' ends are delivered; a bound against a hang only.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let received = loop {
+        let received = bodies.lock().unwrap().clone();
+        if received.len() >= 2 {
+            break received;
+        }
+        assert!(std::time::Instant::now() < deadline, "got {received:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let of_child = received
+        .iter()
+        .find(|body| body["id"] == child["id"])
+        .unwrap_or_else(|| panic!("no call for the correction: {received:?}"));
+    assert_eq!(of_child["parent_job_id"], parent_id);
+    assert_eq!(of_child["state"], "completed");
+    assert_eq!(of_child["total_imported_rows"], 1);
+    let of_parent = received
+        .iter()
+        .find(|body| body["id"] == parent_id)
+        .unwrap();
+    assert_eq!(of_parent["parent_job_id"], Value::Null);
+}
