@@ -73,6 +73,9 @@ enum Command {
     /// Upload a CSV to a running API, follow its job with progress bars, save the failed
     /// rows as FILE.errors.csv; the exit code says how it went (see --help).
     Upload(client::UploadArgs),
+    /// Send a job's failed rows again, corrected in its error CSV (FILE.errors.csv), as a
+    /// new job; follow it like `upload`, with the same exit codes.
+    Fix(client::FixArgs),
     /// List the tenant's jobs from a running API, newest first.
     Jobs(client::JobsArgs),
     /// Show one job from a running API.
@@ -136,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The client commands speak HTTP only: no configuration, no logging setup.
     let command = match cli.command {
         Command::Upload(args) => return Ok(client_exit(client::upload(args).await)),
+        Command::Fix(args) => return Ok(client_exit(client::fix(args).await)),
         Command::Jobs(args) => return Ok(client_exit(client::jobs(args).await)),
         Command::Job(args) => return Ok(client_exit(client::job(args).await)),
         Command::Probe { url } => return Ok(probe(&url).await),
@@ -265,7 +269,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 db::accounts::Revoked::NotFound => anyhow::bail!("no API key with id {id}"),
             }
         }
-        Command::Upload(_) | Command::Jobs(_) | Command::Job(_) | Command::Probe { .. } => {
+        Command::Upload(_)
+        | Command::Fix(_)
+        | Command::Jobs(_)
+        | Command::Job(_)
+        | Command::Probe { .. } => {
             unreachable!("the client commands return above")
         }
     }

@@ -13,12 +13,14 @@ use uuid::Uuid;
 
 use crate::{
     db::{
+        corrections,
         job_errors::{HeaderValue, StoredError},
         jobs::JobRecord,
         opportunities::Opportunity,
         schedule,
     },
     domain::{ErrorSummaryEntry, JobKind, JobState, Problem},
+    jobs::corrections::MAX_CORRECTIONS_PER_JOB,
 };
 
 /// A job as `GET /jobs/{id}` shows it; also the upload's answer, the data of the job
@@ -81,6 +83,23 @@ pub(crate) struct JobView {
     /// Failed rows per problem code and column, most frequent first (a row with problems
     /// of several codes or columns counts in each). Grows while the job runs.
     pub error_summary: Vec<ErrorSummaryEntry>,
+    /// For a correction (`POST /jobs/{id}/corrections`): the job whose failed rows it
+    /// corrects; `null` for an upload.
+    pub parent_job_id: Option<Uuid>,
+    /// The corrections made of this job's failed rows, oldest first (at most
+    /// `MAX_CORRECTIONS_PER_JOB`, 100). `GET /jobs`, `GET /jobs/{id}` and the answers of
+    /// uploads and corrections fill it in; the job events and the webhook calls leave it
+    /// `[]` (a job can only be corrected once it has ended).
+    pub corrections: Vec<CorrectionLink>,
+}
+
+/// A correction of a job, as its parent lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct CorrectionLink {
+    /// The correction's job id.
+    pub id: Uuid,
+    /// Where to poll it.
+    pub url: String,
 }
 
 impl JobView {
@@ -126,11 +145,14 @@ impl JobView {
             email_sent_at: job.email_sent_at,
             email_error: job.email_error,
             error_summary: job.error_summary.0,
+            parent_job_id: job.parent_job_id,
+            corrections: Vec::new(),
         }
     }
 
     /// The views of `jobs`, in their order, with `jobs_ahead` filled in for the queued
-    /// ones: one query for them all, none when no job is queued.
+    /// ones (one query for them all, none when no job is queued) and `corrections` for
+    /// every one (one query for them all).
     pub(crate) async fn with_jobs_ahead(
         pool: &PgPool,
         jobs: Vec<JobRecord>,
@@ -145,12 +167,23 @@ impl JobView {
             .await?
             .into_iter()
             .collect();
+        let ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
+        let mut corrections: HashMap<Uuid, Vec<CorrectionLink>> = HashMap::new();
+        for (parent, id) in corrections::of_jobs(pool, &ids, MAX_CORRECTIONS_PER_JOB).await? {
+            let url = job_url(public_base, id);
+            corrections
+                .entry(parent)
+                .or_default()
+                .push(CorrectionLink { id, url });
+        }
         Ok(jobs
             .into_iter()
             .map(|job| {
                 let jobs_ahead = ahead.get(&job.id).copied();
+                let corrections = corrections.remove(&job.id).unwrap_or_default();
                 Self {
                     jobs_ahead,
+                    corrections,
                     ..Self::new(job, public_base)
                 }
             })

@@ -101,6 +101,7 @@ fn documented_api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::webhooks::get, routes::webhooks::delete))
         .routes(routes!(routes::webhooks::deliveries))
         .routes(routes!(routes::job_errors::list))
+        .routes(routes!(routes::corrections::create))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::health::readyz))
         .routes(routes!(routes::openapi::openapi_json));

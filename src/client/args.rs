@@ -111,3 +111,31 @@ pub struct JobArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// `batch-import fix`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+FILE is the job's error CSV (as `upload` saves it, or GET /api/v1/jobs/ID/errors.csv)
+with the cells corrected: its Line column names each failed row, the columns before it
+are the file's own, the Error column is ignored. Remove the rows you do not correct.
+
+Exit codes (as `upload`):
+  0  every corrected row was imported
+  2  some rows still fail; they are saved as FILE.errors.csv, to fix again with the
+     correction's job id
+  1  the job failed, or any other error (the API's message is on stderr)
+
+Examples:
+  batch-import fix 0b5c…-… opps.csv.errors.csv
+  batch-import fix --json 0b5c…-… opps.csv.errors.csv")]
+pub struct FixArgs {
+    /// The job whose failed rows are corrected.
+    pub id: Uuid,
+    /// The edited error CSV (at most 4 MB).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Print the job as JSON (the API's object) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -151,6 +151,17 @@ impl ApiClient {
         Self::job_from(&url, Self::data(&url, response).await?)
     }
 
+    /// `POST /api/v1/jobs/{id}/corrections` with the corrected rows; the accepted job.
+    pub(crate) async fn correct(
+        &self,
+        id: Uuid,
+        body: &serde_json::Value,
+    ) -> Result<Job, ClientError> {
+        let url = self.url(&format!("/api/v1/jobs/{id}/corrections"));
+        let response = self.send(&url, self.http.post(&url).json(body)).await?;
+        Self::job_from(&url, Self::data(&url, response).await?)
+    }
+
     /// `GET /api/v1/jobs/{id}`.
     pub(crate) async fn job(&self, id: Uuid) -> Result<Job, ClientError> {
         let url = self.url(&format!("/api/v1/jobs/{id}"));

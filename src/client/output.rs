@@ -219,7 +219,7 @@ mod tests {
             "jobs_ahead": null, "name": null, "file_size": 120, "sheet": null,
             "bytes_processed": 120, "progress_percent": 100, "unprocessed_file": "",
             "send_error_email": false, "email_sent_at": null, "email_error": null,
-            "error_summary": [],
+            "error_summary": [], "parent_job_id": null, "corrections": [],
         })
     }
 

@@ -41,10 +41,22 @@ pub async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
     if mode == Mode::Plain {
         eprintln!("uploaded {} as job {}", args.file.display(), job.id);
     }
+    follow_to_the_end(&client, job, mode, &args.file).await
+}
+
+/// Follows an accepted job to its end (Ctrl-C leaves it running), saves its failed rows
+/// as `FILE.errors.csv` beside `file`, prints the outcome; the exit code says how the job
+/// ended (see [`super::exit_code`]). Shared by `upload` and `fix`.
+pub(crate) async fn follow_to_the_end(
+    client: &ApiClient,
+    job: Job,
+    mode: Mode,
+    file: &Path,
+) -> Result<ExitCode, ClientError> {
     let id = job.id;
     let mut progress = mode.bars().job();
     let followed = tokio::select! {
-        followed = follow(&client, job, &mut progress, mode) => followed,
+        followed = follow(client, job, &mut progress, mode) => followed,
         // Stopping the client does not stop the job; say how to find it again.
         _ = tokio::signal::ctrl_c() => Err(ClientError::Interrupted { id }),
     };
@@ -52,7 +64,7 @@ pub async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
     let job = followed?;
 
     let saved = if job.total_error_rows.unwrap_or(0) > 0 {
-        let path = error_csv_path(&args.file);
+        let path = error_csv_path(file);
         client.download_error_csv(job.id, &path).await?;
         Some(path)
     } else {

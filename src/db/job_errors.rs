@@ -151,3 +151,25 @@ pub(crate) async fn list(
     })
     .await
 }
+
+/// The job's stored failed rows at `lines` (those of them that are stored), in line order:
+/// the rows a correction replaces. `lines` is bounded by the caller (a correction's rows).
+pub(crate) async fn at_lines(
+    pool: &PgPool,
+    job_id: Uuid,
+    lines: &[i64],
+) -> Result<Vec<StoredError>, sqlx::Error> {
+    sqlx::query_as!(
+        StoredError,
+        r#"SELECT line, row_values AS "row_values: Json<Vec<HeaderValue>>",
+                  extra_values AS "extra_values: Json<Vec<String>>",
+                  problems AS "problems: Json<Vec<Problem>>"
+             FROM import_job_errors
+            WHERE job_id = $1 AND line = ANY($2)
+            ORDER BY line"#,
+        job_id,
+        lines,
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -65,6 +65,8 @@ pub struct JobRecord {
     pub run_after: DateTime<Utc>,
     /// Failed rows per problem code and column (see `db::job_errors`).
     pub error_summary: Json<Vec<ErrorSummaryEntry>>,
+    /// The job whose failed rows this one corrects (`POST /jobs/{id}/corrections`).
+    pub parent_job_id: Option<Uuid>,
 }
 
 /// `kind` as read from its text column.
@@ -150,6 +152,7 @@ macro_rules! job_record {
             enqueued_at: $row.enqueued_at,
             run_after: $row.run_after,
             error_summary: $row.error_summary,
+            parent_job_id: $row.parent_job_id,
         }
     };
 }
@@ -186,6 +189,8 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// SHA-256 of the uploaded bytes, compared when an idempotency key comes again.
     pub file_sha256: Option<Vec<u8>>,
+    /// The job whose failed rows this one corrects, for a correction.
+    pub parent_job_id: Option<Uuid>,
 }
 
 /// The columns of a [`JobRecord`], for the runtime statements of `db::schedule::claim_next`
@@ -194,7 +199,7 @@ pub(crate) const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name
     sheet, send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
     created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, lost_runs, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
     email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after,
-    error_summary";
+    error_summary, parent_job_id";
 
 /// Inserts a queued job that `task_id` is about to carry. If that push never reaches the
 /// queue, the reconciler finds the task missing and enqueues the job again.
@@ -207,8 +212,8 @@ pub async fn insert(
         JobRecord,
         r#"INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
                                   column_mapping, send_error_email, task_id, enqueued_at,
-                                  idempotency_key, file_sha256, name, dry_run, sheet)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12, $13, $14)
+                                  idempotency_key, file_sha256, name, dry_run, sheet, parent_job_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12, $13, $14, $15)
          RETURNING id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
                 file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
                 sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
@@ -216,7 +221,8 @@ pub async fn insert(
                 dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
-                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>""#,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
+                parent_job_id"#,
         job.id,
         job.tenant_id,
         job.user_id,
@@ -231,6 +237,7 @@ pub async fn insert(
         job.name.as_deref(),
         job.dry_run,
         job.sheet.as_deref(),
+        job.parent_job_id,
     )
     .fetch_one(conn)
     .await
@@ -247,7 +254,8 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<JobRecord>, sqlx::Err
                 dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
-                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>"
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
+                parent_job_id
            FROM import_jobs WHERE id = $1"#,
         id,
     )
@@ -362,7 +370,8 @@ pub async fn end(
                 dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
-                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>""#,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
+                parent_job_id"#,
         id,
         state.as_str(),
         error,
@@ -558,6 +567,7 @@ pub(crate) async fn list(
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
+                parent_job_id,
                 (SELECT count(*) FROM import_jobs
                   WHERE tenant_id = $1 AND ($2::text IS NULL OR kind = $2)
                     AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR name = $4)
@@ -605,7 +615,8 @@ pub(crate) async fn cancel(
                 dry_run, error, attempts, lost_runs, created_at, started_at, finished_at,
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
-                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>""#,
+                error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
+                parent_job_id"#,
         id,
         tenant_id,
     )
@@ -643,6 +654,7 @@ pub async fn find_by_idempotency_key(
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
+                parent_job_id,
                 file_sha256
            FROM import_jobs
           WHERE tenant_id = $1 AND idempotency_key = $2

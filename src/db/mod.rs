@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub(crate) mod contacts;
+pub(crate) mod corrections;
 pub mod job_errors;
 pub mod jobs;
 pub(crate) mod opportunities;

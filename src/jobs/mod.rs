@@ -1,5 +1,6 @@
 //! The job queue (apalis on Redis) and the workers that run imports.
 
+pub(crate) mod corrections;
 pub(crate) mod health;
 pub mod idempotency;
 pub(crate) mod lifecycle;

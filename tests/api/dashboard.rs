@@ -788,3 +788,93 @@ async fn in_a_browser_a_queued_job_shows_the_jobs_ahead_of_it() {
     let problems = browser.console_problems().await;
     assert!(problems.is_empty(), "the console shows {problems:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_the_failed_rows_of_the_20_mb_file_are_corrected_in_place() {
+    use crate::corrections::{BIG_BAD_ROWS, big_file_settings, big_file_with_bad_amounts};
+
+    let app = spawn_app_with(big_file_settings, true).await;
+    let key = app.admin_key().await;
+    let (csv, rows) = big_file_with_bad_amounts(&BIG_BAD_ROWS);
+    let id = app.upload_job(&key, "opportunities", "", csv).await;
+    let parent = app
+        .wait_for_job_within(&key, &id, Duration::from_secs(120))
+        .await;
+    assert_counts(&parent, Counts::new().errors(12));
+    let failed = app.failed_rows(&key, &id).await;
+
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/#job={id}", app.address))
+        .await
+        .unwrap();
+    browser.type_into("#api-key", &key).await;
+    browser.click("#sign-in-button").await;
+    let job = format!("#job-{id}");
+    browser
+        .wait_for(&format!("{job} [data-field=state]"), "completed")
+        .await;
+
+    // The failed rows as a table: line, every original value, the problem cells marked.
+    browser
+        .click(&format!("{job} [data-field=failed-rows] summary"))
+        .await;
+    browser
+        .wait_for(
+            &format!("{job} [data-field=failed-info]"),
+            "Showing 12 of 12 failed rows",
+        )
+        .await;
+    for row in &failed {
+        let line = row["line"].as_i64().unwrap();
+        let cell = format!("{job} tr[data-line=\"{line}\"] td.problem");
+        let problem = browser.find(&cell).await.text().await.unwrap();
+        assert!(problem.contains("is not a number"), "{problem}");
+        let input = format!("{cell} input[data-column=\"Amount\"]");
+        assert_eq!(
+            browser.find(&input).await.prop("value").await.unwrap(),
+            row["values"]["Amount"].as_str().map(str::to_owned)
+        );
+        browser.type_into(&input, "80000").await;
+    }
+    browser.click(&format!("{job} [data-action=correct]")).await;
+    browser
+        .wait_for(
+            &format!("{job} [data-field=notice]"),
+            "12 corrected rows were sent as a new import",
+        )
+        .await;
+
+    // The correction is a new job of the list, followed to its end; the parent lists it.
+    let parent: Value = app
+        .get(&key, &format!("/api/v1/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let child_id = parent["data"]["corrections"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let child = format!("#job-{child_id}");
+    browser
+        .wait_for(&format!("{child} [data-field=state]"), "completed")
+        .await;
+    browser
+        .wait_for(
+            &format!("{child} [data-field=parent]"),
+            &format!("Corrects the failed rows of job {}", &id[..8]),
+        )
+        .await;
+    browser
+        .wait_for(
+            &format!("{job} [data-field=corrections]"),
+            &format!("Corrected by job {}", &child_id[..8]),
+        )
+        .await;
+    let child = app.wait_for_job(&key, &child_id).await;
+    assert_counts(&child, Counts::new().original(12).imported(12).errors(0));
+    assert_eq!(app.opportunity_rows().await, (rows as i64, rows as i64));
+    assert_eq!(browser.console_problems().await, Vec::<Value>::new());
+}

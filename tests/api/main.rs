@@ -7,6 +7,7 @@ mod client_cli;
 mod commands;
 mod contacts;
 mod corpus;
+mod corrections;
 mod dashboard;
 mod edge;
 mod email;

@@ -34,6 +34,7 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/v1/webhooks/{id}", &["delete", "get"]),
     ("/api/v1/webhooks/{id}/deliveries", &["get"]),
     ("/api/v1/jobs/{id}/errors", &["get"]),
+    ("/api/v1/jobs/{id}/corrections", &["post"]),
     ("/api/v1/jobs/{id}/unprocessed.csv", &["get"]),
     ("/api/v1/healthz", &["get"]),
     ("/api/v1/readyz", &["get"]),
@@ -222,6 +223,8 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
         "email_sent_at",
         "email_error",
         "error_summary",
+        "parent_job_id",
+        "corrections",
     ]
     .map(String::from)
     .into();

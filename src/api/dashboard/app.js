@@ -210,6 +210,7 @@ function updateJob(job) {
     item.querySelector("[data-action=download]").addEventListener("click", () => downloadErrors(job.id));
     item.querySelector("[data-action=unprocessed]").addEventListener("click", () => downloadUnprocessed(job.id));
     item.querySelector("[data-action=cancel]").addEventListener("click", () => cancelJob(job.id));
+    setUpFailedRows(item, job.id);
     const older = [...$("jobs").children].find((other) => Number(other.dataset.created) < Number(item.dataset.created));
     $("jobs").insertBefore(item, older || null);
   }
@@ -284,6 +285,7 @@ function drawJob(item, job) {
   item.querySelector("[data-action=unprocessed]").hidden = !job.unprocessed_file;
   item.querySelector("[data-action=cancel]").hidden = TERMINAL.has(job.state);
   drawErrorSummary(item, job);
+  drawCorrections(item, job);
 }
 
 /** " · 3 jobs ahead" for a queued job's count of the jobs likely to start before it (of
@@ -461,6 +463,170 @@ async function cancelJob(id) {
     }
   } catch (error) {
     notice(id, `The import could not be cancelled. ${error.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- Fixing failed rows: an editable table of them, sent as a correction -------------
+
+/** Failed rows loaded at a time (`GET /jobs/{id}/errors`). */
+const FAILED_PAGE = 100;
+
+function setUpFailedRows(item, id) {
+  const details = field(item, "failed-rows");
+  details.addEventListener("toggle", () => {
+    if (details.open && !item.dataset.failedLoaded) loadFailedRows(item, id);
+  });
+  item.querySelector("[data-action=more-rows]").addEventListener("click", () => loadFailedRows(item, id));
+  item.querySelector("[data-action=correct]").addEventListener("click", () => submitCorrections(item, id));
+}
+
+/** The job a correction fixes, the corrections of a job, and the table's place. */
+function drawCorrections(item, job) {
+  field(item, "parent").hidden = !job.parent_job_id;
+  if (job.parent_job_id) {
+    const link = field(item, "parent-link");
+    link.href = `#job=${job.parent_job_id}`;
+    link.textContent = `job ${job.parent_job_id.slice(0, 8)}`;
+  }
+  const corrections = field(item, "corrections");
+  const list = job.corrections || [];
+  corrections.replaceChildren();
+  if (list.length) {
+    corrections.append(list.length === 1 ? "Corrected by " : `Corrected by ${list.length} imports: `);
+    for (const correction of list) {
+      const link = document.createElement("a");
+      link.href = `#job=${correction.id}`;
+      link.textContent = `job ${correction.id.slice(0, 8)}`;
+      corrections.append(link);
+    }
+  }
+  corrections.hidden = list.length === 0;
+  // Failed rows can be corrected once the job has ended; the table loads when opened.
+  field(item, "failed-rows").hidden = !(TERMINAL.has(job.state) && job.total_error_rows > 0);
+}
+
+function headerCell(text) {
+  const cell = document.createElement("th");
+  cell.scope = "col";
+  cell.textContent = text;
+  return cell;
+}
+
+/** Appends the next page of the job's failed rows to its table. */
+async function loadFailedRows(item, id) {
+  const info = field(item, "failed-info");
+  const offset = Number(item.dataset.failedOffset || 0);
+  try {
+    const response = await api(`jobs/${encodeURIComponent(id)}/errors?limit=${FAILED_PAGE}&offset=${offset}`);
+    const rows = (await response.json()).data;
+    const total = Number(response.headers.get("X-Total-Count")) || rows.length;
+    item.dataset.failedLoaded = "true";
+    if (!item.failedColumns && rows.length) {
+      // Every failed row has the file's header, in its order.
+      item.failedColumns = Object.keys(rows[0].values);
+      field(item, "failed-head").replaceChildren(headerCell("Line"), ...item.failedColumns.map(headerCell));
+    }
+    const body = field(item, "failed-body");
+    for (const row of rows) body.append(failedRow(row, item.failedColumns));
+    const shown = offset + rows.length;
+    item.dataset.failedOffset = String(shown);
+    const failed = session.jobs.get(id)?.total_error_rows || total;
+    const stored = failed > total ? ` (the first ${numbers.format(total)} of ${numbers.format(failed)} are kept as data: fix the rest in the error CSV)` : "";
+    show(info, `Showing ${numbers.format(shown)} of ${numbers.format(total)} failed rows${stored}.`);
+    item.querySelector("[data-action=more-rows]").hidden = shown >= total;
+  } catch (error) {
+    show(info, `The failed rows could not be loaded. ${error.message}`, "error");
+  }
+}
+
+/** One failed row: its line, then an input per column; cells with a problem are marked
+ *  and say it (textContent only: values and names come from the uploaded file). */
+function failedRow(row, columns) {
+  const tr = document.createElement("tr");
+  tr.dataset.line = String(row.line);
+  const lineCell = document.createElement("td");
+  lineCell.textContent = String(row.line);
+  tr.append(lineCell);
+  const byColumn = new Map();
+  for (const problem of row.problems) {
+    if (problem.column === null) {
+      const note = document.createElement("span");
+      note.className = "cell-problem";
+      note.textContent = problem.message;
+      lineCell.append(note);
+    } else {
+      byColumn.set(problem.column, [...(byColumn.get(problem.column) || []), problem.message]);
+    }
+  }
+  for (const column of columns) {
+    const cell = document.createElement("td");
+    const input = document.createElement("input");
+    input.type = "text";
+    input.value = row.values[column] ?? "";
+    input.dataset.original = input.value;
+    input.dataset.column = column;
+    input.setAttribute("aria-label", `Line ${row.line}, ${column}`);
+    input.addEventListener("input", () => cell.classList.toggle("edited", input.value !== input.dataset.original));
+    cell.append(input);
+    const messages = byColumn.get(column);
+    if (messages) {
+      cell.classList.add("problem");
+      input.title = messages.join("; ");
+      const note = document.createElement("span");
+      note.className = "cell-problem";
+      note.textContent = messages.join("; ");
+      cell.append(note);
+    }
+    tr.append(cell);
+  }
+  return tr;
+}
+
+/** Posts the rows with a changed cell (only their changed cells) as a correction; the
+ *  correction joins the list and is followed like an upload. */
+async function submitCorrections(item, id) {
+  const message = field(item, "correct-message");
+  const rows = [];
+  for (const tr of field(item, "failed-body").children) {
+    const values = {};
+    for (const input of tr.querySelectorAll("input")) {
+      if (input.value !== input.dataset.original) values[input.dataset.column] = input.value;
+    }
+    if (Object.keys(values).length) rows.push({ line: Number(tr.dataset.line), values });
+  }
+  if (!rows.length) {
+    show(message, "Change a cell first: only the rows you change are sent.", "error");
+    return;
+  }
+  const button = item.querySelector("[data-action=correct]");
+  button.disabled = true;
+  show(message, "");
+  try {
+    const response = await api(`jobs/${encodeURIComponent(id)}/corrections`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ rows }),
+    });
+    const correction = (await response.json()).data;
+    // The table is read afresh next time: the corrected rows stay failed rows of this job.
+    field(item, "failed-rows").open = false;
+    field(item, "failed-body").replaceChildren();
+    delete item.dataset.failedLoaded;
+    delete item.dataset.failedOffset;
+    const sent = rows.length === 1 ? "1 corrected row was" : `${numbers.format(rows.length)} corrected rows were`;
+    notice(id, `${sent} sent as a new import.`, "success");
+    updateJob(correction);
+    session.total = (session.total || 0) + 1;
+    renderListInfo();
+    const parent = await api(`jobs/${encodeURIComponent(id)}`);
+    updateJob((await parent.json()).data);
+    history.replaceState(null, "", `#job=${correction.id}`);
+    openWanted();
+    followMore();
+  } catch (error) {
+    show(message, `The corrections were refused. ${error.message}`, "error");
   } finally {
     button.disabled = false;
   }

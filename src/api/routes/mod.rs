@@ -1,6 +1,7 @@
 //! Route handlers, one file per resource.
 
 pub(crate) mod contacts;
+pub(crate) mod corrections;
 pub(crate) mod dashboard;
 pub(crate) mod health;
 pub(crate) mod job_errors;

@@ -245,6 +245,7 @@ async fn upload(
         dry_run: validate_only,
         file_sha256: idempotency_key.is_some().then(|| upload.sha256.to_vec()),
         idempotency_key: idempotency_key.map(IdempotencyKey::into_inner),
+        parent_job_id: None,
     };
     let submitted = idempotency::submit_once(
         &state.db,
