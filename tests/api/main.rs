@@ -8,6 +8,7 @@ mod commands;
 mod contacts;
 mod corpus;
 mod dashboard;
+mod data_out;
 mod edge;
 mod email;
 mod error_data;
