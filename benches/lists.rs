@@ -139,12 +139,15 @@ async fn run() -> anyhow::Result<()> {
         "BENCH_DATABASE_SERVER",
         "postgres://postgres@127.0.0.1:5432".to_owned(),
     )?;
-    let redis: String = var("REDIS_URL", "redis://127.0.0.1:6379".to_owned())?;
+    let redis: String = var("BENCH_REDIS_URL", "redis://127.0.0.1:6379".to_owned())?;
     ensure!(
         rows >= 500_000,
         "BENCH_LIST_ROWS must be at least 500000 (page 100 of a rep owning 1 in 50)"
     );
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_batch-import"));
+    let bin: std::path::PathBuf = var(
+        "BENCH_BIN",
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_batch-import")),
+    )?;
     let id = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let database = format!("bi_bench_lists_{id}");
     let database_url = format!("{}/{database}", server.trim_end_matches('/'));
@@ -219,7 +222,7 @@ async fn run() -> anyhow::Result<()> {
         "INSERT INTO opportunities (tenant_id, external_opp_id, name, amount, close_date, stage,
                                     owner_name, owner_email, external_account_id, account)
          SELECT t.id, 'OPP-' || lpad(g::text, 7, '0'), 'Deal ' || g, (g % 100000) + 0.5,
-                date '2027-01-01' + (g % 365), (ARRAY['Open', 'Won', 'Lost'])[g % 3 + 1],
+                date '2027-01-01' + (g % 365)::int, (ARRAY['Open', 'Won', 'Lost'])[g % 3 + 1],
                 'Rep ' || (g % 50), 'rep' || (g % 50) || '@bench.example.com',
                 'ACC-' || (g % 1000), 'Account ' || (g % 1000)
            FROM tenants t, generate_series(0, $1 - 1) g
@@ -379,7 +382,8 @@ async fn run() -> anyhow::Result<()> {
     let ratio = deep_cursor / page1_cursor;
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(
-        "\n## List benchmark: {rows} opportunities, limit {PAGE}, median of {runs} runs (HTTP, release API)\n"
+        "\n## List benchmark: {rows} opportunities, limit {PAGE}, median of {runs} runs (HTTP, API binary {})\n",
+        bin.display()
     );
     println!("| what | ms |");
     println!("|---|---:|");
