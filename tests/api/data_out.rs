@@ -433,7 +433,11 @@ async fn contacts_and_sales_targets_filter_and_page_by_cursor() {
         contact_emails(&app, &admin, "?q=_100%25").await,
         ["chris_100%@initech.example.com"]
     );
-    assert!(contact_emails(&app, &admin, "?q=chri__100").await.is_empty());
+    assert!(
+        contact_emails(&app, &admin, "?q=chri__100")
+            .await
+            .is_empty()
+    );
     assert_eq!(
         contact_emails(&app, &admin, "?updated_since=2999-01-01T00:00:00Z")
             .await
