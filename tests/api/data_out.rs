@@ -686,3 +686,40 @@ async fn each_export_uploads_again_with_every_row_unchanged() {
         assert_eq!(csv.lines().count(), 1, "{kind}: only the header: {csv}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_of_several_opportunities_exports_one_row_per_link() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    app.import(&key, "opportunities", "", OPPORTUNITIES).await;
+    app.import(
+        &key,
+        "contacts",
+        "",
+        "Opportunity ID,Email,Fullname\nOPP-2,ann@acme.example.com,Ann Lee\nOPP-1,ann@acme.example.com,Ann Lee\n",
+    )
+    .await;
+    let csv = export(&app, &key, "/api/v1/contacts.csv", false, "contacts.csv").await;
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(
+        rows,
+        [
+            "OPP-1,ann@acme.example.com,Ann Lee,Ann,Lee,,,,",
+            "OPP-2,ann@acme.example.com,Ann Lee,Ann,Lee,,,,"
+        ]
+    );
+    // As documented: the second row brings a link the first did not, so the import counts
+    // it as a change without looking the link up; nothing is written, the links stay two.
+    let before = all(&app, &key, "contacts").await;
+    let job = app.import(&key, "contacts", "", csv).await;
+    assert_counts(
+        &job,
+        Counts::new()
+            .imported(2)
+            .errors(0)
+            .created(0)
+            .updated(1)
+            .unchanged(1),
+    );
+    assert_eq!(all(&app, &key, "contacts").await, before);
+}
