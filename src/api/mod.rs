@@ -4,11 +4,14 @@
 pub(crate) mod auth;
 pub(crate) mod auth_failures;
 pub(crate) mod client_addr;
+pub(crate) mod cursor;
 pub(crate) mod edge;
 pub(crate) mod error;
 pub(crate) mod error_layer;
+pub(crate) mod export;
 pub(crate) mod extract;
 pub(crate) mod jsend;
+pub(crate) mod listing;
 pub mod openapi;
 pub(crate) mod pagination;
 pub(crate) mod rate_limit;
@@ -91,6 +94,9 @@ fn documented_api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::opportunities::list))
         .routes(routes!(routes::contacts::list))
         .routes(routes!(routes::sales_targets::list))
+        .routes(routes!(routes::opportunities::export_csv))
+        .routes(routes!(routes::contacts::export_csv))
+        .routes(routes!(routes::sales_targets::export_csv))
         .routes(routes!(routes::jobs::list))
         .routes(routes!(routes::jobs::get))
         .routes(routes!(routes::jobs::cancel))

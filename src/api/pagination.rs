@@ -13,7 +13,7 @@ use super::{
     error::ApiError,
     jsend::{self, Success},
 };
-use crate::db::{Page, PageRequest};
+use crate::db::{Page, PageRequest, page::KeysetPage};
 
 /// Default page size.
 pub(crate) const DEFAULT_LIMIT: i64 = 100;
@@ -87,6 +87,45 @@ impl<T> Paged<T> {
 impl<T: Serialize> IntoResponse for Paged<T> {
     fn into_response(self) -> Response {
         (self.headers, self.body).into_response()
+    }
+}
+
+impl<T> Paged<T> {
+    /// The answer with a keyset `page` of a data list (made at `uri`): `X-Total-Count` when
+    /// the page was counted, and a next link carrying `next_cursor` (the last row's key),
+    /// the same `limit` and the request's other query parameters, less `offset`.
+    pub(crate) fn keyset(
+        limit: i64,
+        page: KeysetPage<T>,
+        next_cursor: Option<String>,
+        public_base: &str,
+        uri: &Uri,
+    ) -> Self {
+        let mut headers = HeaderMap::new();
+        if let Some(total) = page.total {
+            headers.insert("x-total-count", HeaderValue::from(total));
+        }
+        if let Some(cursor) = next_cursor.filter(|_| page.more) {
+            let mut query: Vec<(String, String)> = uri
+                .query()
+                .map(|q| {
+                    url_pairs(q)
+                        .filter(|(k, _)| !matches!(k.as_str(), "limit" | "offset" | "cursor"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            query.push(("limit".into(), limit.to_string()));
+            query.push(("cursor".into(), cursor));
+            let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+            let link = format!("<{public_base}{}?{query}>; rel=\"next\"", uri.path());
+            if let Ok(value) = HeaderValue::from_str(&link) {
+                headers.insert(axum::http::header::LINK, value);
+            }
+        }
+        Self {
+            headers,
+            body: jsend::success(page.rows),
+        }
     }
 }
 

@@ -221,3 +221,13 @@ pub async fn revoke_key(pool: &PgPool, id: Uuid) -> Result<Revoked, sqlx::Error>
         _ => Revoked::NotFound,
     })
 }
+
+/// The email of a user (the owner of a key): what `owner=me` filters the lists by.
+pub(crate) async fn user_email(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT email FROM users WHERE id = $1", user_id)
+        .fetch_optional(pool)
+        .await
+}

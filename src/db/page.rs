@@ -62,6 +62,70 @@ impl PageRequest {
     }
 }
 
+/// One page of a list read in its sort order after the sort key of a row (keyset paging):
+/// the rows, whether more follow, and the size of the whole list only when it was asked
+/// for. Counting a filtered list of a million rows costs a hundred times a page, so the
+/// lists count on their first page only, not on every page of a walk
+/// (docs/performance.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeysetPage<T> {
+    /// The page's rows, in the list's order.
+    pub rows: Vec<T>,
+    /// Whether rows follow the last one.
+    pub more: bool,
+    /// Rows in the whole list, when counted.
+    pub total: Option<i64>,
+}
+
+impl<T> KeysetPage<T> {
+    /// The page of `limit` rows from rows read with `LIMIT limit + 1`: the extra row only
+    /// tells that more follow.
+    pub(crate) fn of(mut rows: Vec<T>, limit: i64, total: Option<i64>) -> Self {
+        let limit = usize::try_from(limit.max(0)).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        Self { rows, more, total }
+    }
+
+    /// The same page with each row turned into another value (a view, say).
+    pub(crate) fn map<U>(self, f: impl FnMut(T) -> U) -> KeysetPage<U> {
+        KeysetPage {
+            rows: self.rows.into_iter().map(f).collect(),
+            more: self.more,
+            total: self.total,
+        }
+    }
+}
+
+/// Where a keyset page starts: after the first `offset` rows (the older paging, kept for
+/// clients written against it) or after the row with the sort key `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeysetRequest<'a, K> {
+    /// Rows per page.
+    pub limit: i64,
+    /// Rows skipped (0 with `after`).
+    pub offset: i64,
+    /// The sort key of the row before the page.
+    pub after: Option<&'a K>,
+    /// Whether to count the whole list.
+    pub count: bool,
+}
+
+/// A `LIKE`/`ILIKE` pattern that matches `text` anywhere, its `%`, `_` and `\` matching
+/// themselves (escaped with Postgres' default escape character, the backslash).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Page, PageRequest};
@@ -82,6 +146,15 @@ mod tests {
 
     fn page(limit: i64, offset: i64) -> PageRequest {
         PageRequest { limit, offset }
+    }
+
+    #[test]
+    fn keyset_pages_tell_whether_more_follow_and_patterns_escape_wildcards() {
+        let page = super::KeysetPage::of(vec![1, 2, 3], 2, None);
+        assert_eq!((page.rows.as_slice(), page.more), (&[1, 2][..], true));
+        let page = super::KeysetPage::of(vec![1, 2], 2, Some(2));
+        assert_eq!((page.rows.as_slice(), page.more), (&[1, 2][..], false));
+        assert_eq!(super::contains_pattern("5%_a\\b"), "%5\\%\\_a\\\\b%");
     }
 
     #[tokio::test]

@@ -388,9 +388,17 @@ pub(crate) fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// The trimmed text, or `None` when nothing is left.
+/// The trimmed text, or `None` when nothing is left. One `'` before `=`, `+`, `-` or `@`
+/// is dropped: it is the quote that this service's CSV exports and error files (and
+/// spreadsheets, by hand) put before text that would otherwise run as a formula, so that
+/// an exported or corrected file uploads again as the values it shows.
 pub(crate) fn clean_text(raw: &str) -> Option<&str> {
-    Some(raw.trim()).filter(|text| !text.is_empty())
+    let text = raw.trim();
+    let text = match text.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest,
+        _ => text,
+    };
+    Some(text).filter(|text| !text.is_empty())
 }
 
 /// The trimmed value in double quotes, cut short when long (a whole JSON blob in the
@@ -792,5 +800,13 @@ mod tests {
         assert_eq!(clean_text("\u{3000}Acme\u{a0}"), Some("Acme"));
         assert_eq!(clean_text("   "), None);
         assert_eq!(clean_text(""), None);
+        // The formula quote of an export is dropped; any other quote is text.
+        assert_eq!(clean_text(" '=1+1 "), Some("=1+1"));
+        assert_eq!(clean_text("'+1 555 0100"), Some("+1 555 0100"));
+        assert_eq!(clean_text("'@home"), Some("@home"));
+        assert_eq!(clean_text("'-x"), Some("-x"));
+        assert_eq!(clean_text("O'Brien"), Some("O'Brien"));
+        assert_eq!(clean_text("'quoted'"), Some("'quoted'"));
+        assert_eq!(clean_text("''=x"), Some("''=x"));
     }
 }

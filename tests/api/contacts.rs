@@ -113,7 +113,7 @@ async fn contacts_upsert_by_email_and_link_to_the_tenants_opportunities() {
         page.headers()["link"]
             .to_str()
             .unwrap()
-            .contains("offset=2")
+            .contains("limit=2&cursor=")
     );
 }
 

@@ -9,6 +9,7 @@ mod contacts;
 mod corpus;
 mod corrections;
 mod dashboard;
+mod data_out;
 mod edge;
 mod email;
 mod error_data;
