@@ -48,9 +48,15 @@ pub(crate) struct CorrectedRow {
     /// New values under the file's own header names (the keys of the failed row's
     /// `values`), at most 131,072 bytes each; a column not given keeps the row's value.
     #[serde(default)]
-    #[schema(value_type = std::collections::HashMap<String, String>, example = json!({"Amount": "80000"}))]
+    #[schema(value_type = CorrectedValues, example = json!({"Amount": "80000"}))]
     values: BTreeMap<String, String>,
 }
+
+/// New cell values under the file's own header names (for the OpenAPI document, which
+/// names it so that generated clients get a type of this name).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CorrectedValues(std::collections::HashMap<String, String>);
 
 /// Imports a job's failed rows again with the cells corrected (admin keys): a new job of
 /// the same kind (`parent_job_id` names this one), imported like an upload.
