@@ -39,6 +39,12 @@ pub(crate) enum ApiError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// 413: a JSON body is over the route's bound (uploads have their own limit above).
+    #[error("the request body is larger than the {limit} bytes this endpoint takes")]
+    BodyTooLarge {
+        /// The bound in bytes.
+        limit: usize,
+    },
     /// 415: the body is not of a type the route takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -100,7 +106,9 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::BodyTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. }
