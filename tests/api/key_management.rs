@@ -515,3 +515,64 @@ async fn two_admins_revoking_each_other_at_once_leave_one_admin() {
         assert_eq!(active, 1, "round {round}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_labels_keys_and_the_role_is_the_keys_not_the_persons() {
+    let app = spawn_app_with(|_| {}, false).await;
+    let admin = app.key("acme", "boss@acme.com", true).await;
+    // An operator's member key for the same person: it reads but cannot upload, although
+    // its owner also holds an admin key.
+    let out = crate::commands::run(
+        &app,
+        &[
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "boss@acme.com",
+            "--label",
+            " Read only ",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let member = crate::commands::stdout_of(&out)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(app.get(&member, "/api/v1/jobs").await.status(), 200);
+    let upload = app
+        .upload(&member, "opportunities", "", "a.csv", "Opportunity ID\nA\n")
+        .await;
+    assert_eq!(upload.status(), 403);
+
+    let (list, _) = keys(&app, &admin, "").await;
+    let listed = list.iter().find(|k| k["label"] == "Read only").unwrap();
+    assert_eq!(listed["role"], "member");
+    assert_eq!(listed["email"], "boss@acme.com");
+    assert_eq!(listed["created_by"], Value::Null, "an operator's key");
+    assert_eq!(listed["prefix"], member[..10]);
+
+    let long = "x".repeat(101);
+    let refused = crate::commands::run(
+        &app,
+        &[
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--email",
+            "a@acme.com",
+            "--label",
+            &long,
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--label"));
+}
