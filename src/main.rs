@@ -99,9 +99,12 @@ enum KeysCommand {
         /// The user's email; error reports go there.
         #[arg(long)]
         email: String,
-        /// Allow uploads with this user's keys.
+        /// Make an admin key: uploads, cancels, webhooks and the tenant's keys.
         #[arg(long)]
         admin: bool,
+        /// A name people recognise the key by (at most 100 characters).
+        #[arg(long)]
+        label: Option<String>,
     },
     /// List API keys (id, tenant, email, admin, created, revoked); never the keys themselves.
     List {
@@ -231,6 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     tenant,
                     email,
                     admin,
+                    label,
                 },
         } => {
             let slug = TenantSlug::parse(&tenant).map_err(anyhow::Error::msg)?;
@@ -238,8 +242,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 email_address::EmailAddress::is_valid(email.trim()),
                 "{email:?} is not a valid email address"
             );
+            let label = label.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
+            anyhow::ensure!(
+                label
+                    .as_ref()
+                    .is_none_or(|l| l.chars().count() <= 100 && !l.chars().any(char::is_control)),
+                "--label must be at most 100 characters, without control characters"
+            );
             let pool = startup::database(&settings, 2, settings.auto_migrate).await?;
-            let key = db::accounts::create_key(&pool, &slug, &email, admin).await?;
+            let key =
+                db::accounts::create_labelled_key(&pool, &slug, &email, admin, label.as_deref())
+                    .await?;
             println!(
                 "created an {} key for {email} of tenant {}; it is shown only once:",
                 if admin { "admin" } else { "API" },

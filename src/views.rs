@@ -569,3 +569,124 @@ pub(crate) struct Readiness {
     /// Whether uploads are taken.
     pub accepting_uploads: bool,
 }
+
+/// Whether an API key works now (the values of [`ApiKeyView::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ApiKeyState {
+    /// It authenticates.
+    Active,
+    /// Its `expires_at` has passed: it answers 401.
+    Expired,
+    /// Revoked: it answers 401.
+    Revoked,
+}
+
+/// An API key of the tenant; never its secret or the secret's hash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ApiKeyView {
+    pub id: Uuid,
+    /// A name for people; `null` for keys made without one.
+    pub label: Option<String>,
+    pub role: crate::domain::KeyRole,
+    /// The key owner's email (error reports go there).
+    pub email: String,
+    /// The key's first characters (`bik_` and six more): not secret, enough to recognise it.
+    #[schema(example = "bik_AbC123")]
+    pub prefix: String,
+    pub state: ApiKeyState,
+    /// The key that created this one; `null` for keys made by an operator
+    /// (`batch-import keys create`) or at first start.
+    pub created_by: Option<Uuid>,
+    /// The email of the owner of `created_by`.
+    pub created_by_email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// When the key was last used, to about a minute (it is recorded at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When the key stops working; `null`: never.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::db::accounts::KeyRecord> for ApiKeyView {
+    fn from(k: crate::db::accounts::KeyRecord) -> Self {
+        let state = if k.revoked_at.is_some() {
+            ApiKeyState::Revoked
+        } else if k.expires_at.is_some_and(|at| at <= Utc::now()) {
+            ApiKeyState::Expired
+        } else {
+            ApiKeyState::Active
+        };
+        Self {
+            id: k.id,
+            label: k.label,
+            role: k.role,
+            email: k.email,
+            prefix: k.prefix,
+            state,
+            created_by: k.created_by,
+            created_by_email: k.created_by_email,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// The answer to creating an API key: the key and, this once, its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct CreatedApiKeyView {
+    pub id: Uuid,
+    pub label: Option<String>,
+    pub role: crate::domain::KeyRole,
+    pub email: String,
+    #[schema(example = "bik_AbC123")]
+    pub prefix: String,
+    pub state: ApiKeyState,
+    pub created_by: Option<Uuid>,
+    pub created_by_email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The key itself (`bik_…`), to send in the `Authorization` header. Shown only here:
+    /// only its hash is stored, it can never be shown again.
+    #[schema(example = "bik_AbC123…")]
+    pub secret: String,
+}
+
+impl CreatedApiKeyView {
+    /// The key as listed, with its secret.
+    pub(crate) fn new(key: ApiKeyView, secret: String) -> Self {
+        let ApiKeyView {
+            id,
+            label,
+            role,
+            email,
+            prefix,
+            state,
+            created_by,
+            created_by_email,
+            created_at,
+            last_used_at,
+            expires_at,
+            revoked_at,
+        } = key;
+        Self {
+            id,
+            label,
+            role,
+            email,
+            prefix,
+            state,
+            created_by,
+            created_by_email,
+            created_at,
+            last_used_at,
+            expires_at,
+            revoked_at,
+            secret,
+        }
+    }
+}

@@ -7,8 +7,8 @@ use axum::{
 
 use super::{AppState, client_addr, error::ApiError, rate_limit};
 use crate::{
-    db::accounts::{self, Principal},
-    domain::ApiKey,
+    db::accounts::{self, KeyLookup, Principal},
+    domain::{ApiKey, KeyRole},
 };
 
 /// The authenticated caller: a user of one tenant.
@@ -16,9 +16,9 @@ use crate::{
 pub(crate) struct Caller(pub Principal);
 
 impl Principal {
-    /// Uploads and cancels need an admin key (403 otherwise).
+    /// Uploads, cancels, webhooks and managing keys need an admin key (403 otherwise).
     pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin {
+        if self.role == KeyRole::Admin {
             Ok(())
         } else {
             Err(ApiError::Forbidden(
@@ -65,9 +65,16 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         .ok_or_else(|| {
             ApiError::Unauthorized("missing API key: send it in the Authorization header".into())
         })?;
-    let principal = accounts::find_principal(&state.db, &key)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("invalid API key".into()))?;
+    let principal = match accounts::find_principal(&state.db, &key).await? {
+        KeyLookup::Active(principal) => principal,
+        KeyLookup::Expired(at) => {
+            return Err(ApiError::Unauthorized(format!(
+                "this API key expired at {}; ask an administrator for a new one",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+        KeyLookup::Unknown => return Err(ApiError::Unauthorized("invalid API key".into())),
+    };
     // Only authenticated keys are counted, so unknown keys cannot fill the limiter.
     state
         .rate_limiter

@@ -111,6 +111,65 @@ where
     }
 }
 
+/// [`Json`] of a body of at most `LIMIT` bytes: 415 unless it is declared as JSON, 413 past
+/// the limit (declared or as it streams), before a byte is parsed. The router's own cap is
+/// the upload limit, far too much for a JSON body of a few fields.
+pub(crate) struct BoundedJson<T, const LIMIT: usize>(pub T);
+
+impl<T, S, const LIMIT: usize> FromRequest<S> for BoundedJson<T, LIMIT>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::{body::Body, http::header};
+        use futures::StreamExt;
+
+        let (parts, body) = request.into_parts();
+        let json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ));
+        }
+        let too_large = || ApiError::BodyTooLarge {
+            limit: LIMIT as u64,
+        };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > LIMIT as u64) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+            if bytes.len() + chunk.len() > LIMIT {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let request = Request::from_parts(parts, Body::from(bytes));
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| Self(value))
+    }
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(

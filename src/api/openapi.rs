@@ -25,8 +25,8 @@ use super::{
     error::MAINTENANCE_RETRY_AFTER_SECS,
     jsend::{Success, SuccessStatus},
     views::{
-        ContactView, CreatedWebhookView, JobErrorView, JobView, OpportunityView, SalesTargetView,
-        WebhookDeliveryView, WebhookView,
+        ApiKeyView, ContactView, CreatedApiKeyView, CreatedWebhookView, JobErrorView, JobView,
+        OpportunityView, SalesTargetView, WebhookDeliveryView, WebhookView,
     },
 };
 use crate::{
@@ -150,8 +150,8 @@ fn add_links(operation: &mut Operation, targets: &[(&str, &str)]) {
             it does not serve answers 405 (JSend fail) with an `Allow` header; an unknown path \
             answers 404 (JSend fail).\n\nAll operations except `/api/v1/healthz`, \
             `/api/v1/readyz`, `/api/v1/openapi.json` and `/metrics` need an API key in the \
-            `Authorization` header (the key itself, or `Bearer <key>`). Uploads, cancels and \
-            webhooks need an administrator's key.\n\nA registered webhook endpoint gets a \
+            `Authorization` header (the key itself, or `Bearer <key>`). Uploads, cancels, \
+            webhooks and managing other keys need an administrator's key.\n\nA registered webhook endpoint gets a \
             signed POST of the job when one ends: see `webhooks` (`jobFinished`) for the call \
             and its headers.",
         license(name = "MIT", identifier = "MIT"),
@@ -163,6 +163,7 @@ fn add_links(operation: &mut Operation, targets: &[(&str, &str)]) {
         (name = "data", description = "What was imported, a page at a time"),
         (name = "jobs", description = "Import jobs: history, progress, errors, cancelling"),
         (name = "webhooks", description = "Endpoints that get a signed POST of each job that ends, and their deliveries"),
+        (name = "keys", description = "The tenant's API keys: list, create (the secret shown once), revoke"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]
@@ -178,8 +179,9 @@ impl utoipa::Modify for SecurityAddon {
             API_KEY_SCHEME,
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "Authorization",
-                "The API key (`bik_…`), alone or as `Bearer <key>`; `batch-import keys create` \
-                 makes one.",
+                "The API key (`bik_…`), alone or as `Bearer <key>`; an admin makes one with \
+                 `POST /api/v1/keys` (or the dashboard's Setup page), an operator with \
+                 `batch-import keys create`.",
             ))),
         );
     }
@@ -217,7 +219,7 @@ fn add_authenticated_errors(operation: &mut Operation) {
     let common = [
         (
             "401",
-            fail("No API key, an unknown key, or a key of another tenant's subdomain"),
+            fail("No API key, an unknown, revoked or expired key (the message says when it expired), or a key of another tenant's subdomain"),
         ),
         (
             "429",
@@ -358,6 +360,21 @@ jsend_success!(
     /// A page of an endpoint's deliveries, newest first.
     WebhookDeliveryListResponse,
     Vec<WebhookDeliveryView>
+);
+jsend_success!(
+    /// An API key of the tenant, without its secret.
+    ApiKeyResponse,
+    ApiKeyView
+);
+jsend_success!(
+    /// An API key just created, with its secret (shown only here).
+    CreatedApiKeyResponse,
+    CreatedApiKeyView
+);
+jsend_success!(
+    /// A page of the tenant's API keys, newest first.
+    ApiKeyListResponse,
+    Vec<ApiKeyView>
 );
 jsend_success!(
     /// Done; there is nothing to show (`data` is `null`).

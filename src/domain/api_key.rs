@@ -1,4 +1,5 @@
 use rand::{Rng, distr::Alphanumeric};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// A secret API key as the client sends it. Only its SHA-256 is ever stored: keys are
@@ -44,6 +45,43 @@ impl ApiKey {
     /// The secret itself; only for showing it once to the person who created it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// What a key may do. The role belongs to the key, not to its user: one person may hold
+/// an admin key and a narrower member key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRole {
+    /// Uploads, cancels, webhooks and the tenant's keys.
+    Admin,
+    /// Reads the tenant's data and jobs; sees and may revoke only its own key.
+    Member,
+}
+
+impl KeyRole {
+    /// The name used in the database and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    /// `Admin` when `admin`, else `Member`.
+    pub fn from_admin(admin: bool) -> Self {
+        if admin { Self::Admin } else { Self::Member }
+    }
+}
+
+impl std::str::FromStr for KeyRole {
+    type Err = super::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Self::Admin),
+            "member" => Ok(Self::Member),
+            other => Err(super::UnknownValue(other.to_owned())),
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod job_events;
 mod job_names;
 mod jobs;
 mod jsend_errors;
+mod key_management;
 mod keys;
 mod kubernetes_live;
 mod maintenance;

@@ -39,6 +39,8 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/v1/jobs/{id}/errors", &["get"]),
     ("/api/v1/jobs/{id}/corrections", &["post"]),
     ("/api/v1/jobs/{id}/unprocessed.csv", &["get"]),
+    ("/api/v1/keys", &["get", "post"]),
+    ("/api/v1/keys/{id}", &["delete"]),
     ("/api/v1/healthz", &["get"]),
     ("/api/v1/readyz", &["get"]),
     ("/api/v1/openapi.json", &["get"]),

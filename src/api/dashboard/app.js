@@ -108,12 +108,11 @@ async function signIn(key) {
   await refreshJobs(); // proves the key: 401 for a wrong one
   sessionStorage.setItem(KEY_STORAGE, key);
   $("sign-in").hidden = true;
-  $("app").hidden = false;
   $("session").hidden = false;
   session.timer = setInterval(() => {
     if (document.visibilityState === "visible") refreshJobs().catch(listFailed);
   }, REFRESH_MS);
-  openWanted();
+  route();
 }
 
 function signOut(message) {
@@ -133,6 +132,7 @@ function signOut(message) {
   pickFile(null);
   $("app").hidden = true;
   $("session").hidden = true;
+  leaveSetup();
   $("sign-in").hidden = false;
   $("api-key").value = "";
   show($("sign-in-error"), message, "error");
@@ -141,7 +141,7 @@ function signOut(message) {
 
 /** A key that worked stops working (revoked, say): back to the sign-in form. */
 function keyRejected(error) {
-  if (!$("app").hidden) signOut(`Signed out: ${error.detail || "the API key is no longer valid"}.`);
+  if ($("sign-in").hidden) signOut(`Signed out: ${error.detail || "the API key is no longer valid"}.`);
 }
 
 async function submitSignIn(event) {
@@ -797,6 +797,186 @@ function setUpDropZone() {
   });
 }
 
+// ---- Setup → API keys (`#setup/keys`) ------------------------------------------------
+
+const SETUP_HASH = "#setup/keys";
+const KEYS_LIMIT = 100;
+const ROLES = { admin: "Admin", member: "Member" };
+const KEY_STATES = { active: "Active", expired: "Expired", revoked: "Revoked" };
+
+/** Shows the page the fragment names: the keys for `#setup/keys`, the imports otherwise. */
+function route() {
+  const setup = window.location.hash === SETUP_HASH;
+  $("app").hidden = setup;
+  $("setup-keys").hidden = !setup;
+  const [current, other] = setup ? ["nav-keys", "nav-imports"] : ["nav-imports", "nav-keys"];
+  $(current).setAttribute("aria-current", "page");
+  $(other).removeAttribute("aria-current");
+  if (setup) loadKeys().catch(keysFailed);
+  else openWanted();
+}
+
+/** Signing out: nothing of the keys page may stay, the new secret least of all. */
+function leaveSetup() {
+  forgetSecret();
+  $("setup-keys").hidden = true;
+  $("keys").replaceChildren();
+  $("key-form").reset();
+  $("key-form").hidden = true;
+  show($("key-form-message"), "");
+  show($("keys-message"), "");
+  show($("keys-more"), "");
+}
+
+function keysFailed(error) {
+  if (error.status !== 401) show($("keys-message"), `The keys could not be listed. ${error.message}`, "error");
+}
+
+/** The key this tab signed in with is the listed one with the same prefix (the API shows
+ *  each key's first ten characters, never the key). */
+const ownPrefix = () => (session.key || "").slice(0, 10);
+
+async function loadKeys() {
+  const key = session.key;
+  const response = await api(`keys?limit=${KEYS_LIMIT}`);
+  const body = await response.json();
+  if (session.key !== key) return;
+  const total = Number(response.headers.get("X-Total-Count")) || body.data.length;
+  const own = body.data.find((view) => view.prefix === ownPrefix());
+  // A member key lists only itself, so more than one key means an admin's.
+  const admin = own ? own.role === "admin" : total > 1;
+  $("key-form").hidden = !admin;
+  $("keys-intro").textContent = admin
+    ? "Keys sign in to this page and to the API. Admin keys can upload, cancel and manage keys; member keys can read."
+    : "This is your key. Only an administrator's key can see the tenant's other keys and create new ones.";
+  $("keys").replaceChildren(...body.data.map((view) => keyRow(view, admin)));
+  show($("keys-more"), total > body.data.length ? `Showing the newest ${KEYS_LIMIT} of ${numbers.format(total)} keys.` : "");
+}
+
+const when = (value) => (value ? times.format(new Date(value)) : "—");
+const keyName = (view) => view.label || view.prefix;
+
+function keyRow(view, admin) {
+  const row = $("key-template").content.firstElementChild.cloneNode(true);
+  row.id = `key-${view.id}`;
+  row.dataset.keyId = view.id;
+  row.dataset.state = view.state;
+  const own = view.prefix === ownPrefix();
+  row.classList.toggle("current", own);
+  // textContent only: labels and emails are whatever people typed.
+  const set = (name, text) => {
+    row.querySelector(`[data-field=${name}]`).textContent = text;
+  };
+  set("label", view.label || "—");
+  set("role", ROLES[view.role] || view.role);
+  set("email", view.email);
+  set("prefix", `${view.prefix}…`);
+  set("created-by", view.created_by_email || (view.created_by ? "a key since removed" : "an operator"));
+  set("created", when(view.created_at));
+  set("last-used", view.last_used_at ? when(view.last_used_at) : "never");
+  set("expires", view.expires_at ? when(view.expires_at) : "never");
+  set("state", KEY_STATES[view.state] || view.state);
+  const revoke = row.querySelector("[data-action=revoke]");
+  const confirm = row.querySelector("[data-field=confirm]");
+  revoke.hidden = view.state === "revoked" || !(admin || own);
+  revoke.addEventListener("click", () => {
+    row.querySelector("[data-field=confirm-text]").textContent = own
+      ? `Revoke “${keyName(view)}”, the key you are signed in with? You will be signed out.`
+      : `Revoke “${keyName(view)}”? It stops working at once.`;
+    revoke.hidden = true;
+    confirm.hidden = false;
+    row.querySelector("[data-action=keep]").focus();
+  });
+  row.querySelector("[data-action=keep]").addEventListener("click", () => {
+    confirm.hidden = true;
+    revoke.hidden = false;
+    revoke.focus();
+  });
+  row.querySelector("[data-action=confirm-revoke]").addEventListener("click", () => revokeKey(view, row));
+  return row;
+}
+
+async function revokeKey(view, row) {
+  const buttons = row.querySelectorAll("button");
+  for (const button of buttons) button.disabled = true;
+  try {
+    const response = await api(`keys/${encodeURIComponent(view.id)}`, { method: "DELETE" });
+    const revoked = (await response.json()).data;
+    show($("keys-message"), `The key “${keyName(revoked)}” was revoked: it no longer works.`, "success");
+    await loadKeys();
+  } catch (error) {
+    if (error.status === 401) return; // signed out: it was this tab's own key
+    show($("keys-message"), `The key “${keyName(view)}” was not revoked. ${error.message}`, "error");
+    for (const button of buttons) button.disabled = false;
+    row.querySelector("[data-field=confirm]").hidden = true;
+    row.querySelector("[data-action=revoke]").hidden = false;
+  }
+}
+
+async function submitKey(event) {
+  event.preventDefault();
+  const message = $("key-form-message");
+  const labelBox = $("key-label");
+  labelBox.removeAttribute("aria-invalid");
+  const label = labelBox.value.trim();
+  if (!label) {
+    labelBox.setAttribute("aria-invalid", "true");
+    labelBox.focus();
+    show(message, "Give the key a label, so that people can tell it from the others.", "error");
+    return;
+  }
+  const body = { label, role: $("key-role").value };
+  const email = $("key-email").value.trim();
+  if (email) body.email = email;
+  // A date input gives the day; the key stops working as that day starts, in UTC.
+  const expires = $("key-expires").value;
+  if (expires) body.expires_at = `${expires}T00:00:00Z`;
+  const button = $("key-create");
+  button.disabled = true;
+  show(message, "");
+  try {
+    const response = await api("keys", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const created = (await response.json()).data;
+    $("key-secret-value").textContent = created.secret;
+    show($("key-copy-message"), "");
+    $("key-secret").hidden = false;
+    $("key-form").reset();
+    show(message, `The ${ROLES[created.role].toLowerCase()} key “${created.label}” was created for ${created.email}.`, "success");
+    $("key-copy").focus();
+    await loadKeys();
+  } catch (error) {
+    show(message, `The key was not created. ${error.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function copySecret() {
+  const element = $("key-secret-value");
+  try {
+    await navigator.clipboard.writeText(element.textContent);
+    show($("key-copy-message"), "Copied to the clipboard.");
+  } catch {
+    // No clipboard permission (an insecure origin, say): select it for Ctrl+C instead.
+    const range = document.createRange();
+    range.selectNodeContents(element);
+    window.getSelection().removeAllRanges();
+    window.getSelection().addRange(range);
+    show($("key-copy-message"), "The browser did not allow copying: the key is selected, copy it with Ctrl+C (⌘C).");
+  }
+}
+
+/** The secret leaves the page once it is saved (and at sign-out). */
+function forgetSecret() {
+  $("key-secret-value").textContent = "";
+  $("key-secret").hidden = true;
+  show($("key-copy-message"), "");
+}
+
 // ---- Start --------------------------------------------------------------------------
 
 function start() {
@@ -805,7 +985,16 @@ function start() {
   $("upload-form").addEventListener("submit", submitUpload);
   $("file").addEventListener("change", () => pickFile($("file").files[0]));
   $("refresh").addEventListener("click", () => refreshJobs().catch(listFailed));
-  window.addEventListener("hashchange", openWanted);
+  window.addEventListener("hashchange", () => {
+    if (session.key) route();
+  });
+  $("key-form").addEventListener("submit", submitKey);
+  $("keys-refresh").addEventListener("click", () => {
+    show($("keys-message"), "");
+    loadKeys().catch(keysFailed);
+  });
+  $("key-copy").addEventListener("click", copySecret);
+  $("key-secret-done").addEventListener("click", forgetSecret);
   setUpDropZone();
   const saved = sessionStorage.getItem(KEY_STORAGE);
   if (saved) {

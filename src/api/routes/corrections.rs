@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 
 use axum::{
-    body::Body,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::IntoResponse,
 };
-use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -19,7 +17,7 @@ use crate::{
         AppState,
         auth::Caller,
         error::ApiError,
-        extract::Path,
+        extract::{BoundedJson, Path},
         jsend, openapi,
         views::{JobView, job_url},
     },
@@ -88,11 +86,9 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    BoundedJson(request): BoundedJson<CorrectionRequest, MAX_BODY_BYTES>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_admin()?;
-    let request = read_body(&headers, body).await?;
     let parent = tenant_job(&state, caller.tenant_id, &id).await?;
     let rows = request
         .rows
@@ -118,45 +114,6 @@ pub(crate) async fn create(
         [(header::LOCATION, location)],
         jsend::success(view),
     ))
-}
-
-/// The JSON body, read up to [`MAX_BODY_BYTES`]: the router's own cap is the upload's.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<CorrectionRequest, ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            let v = v.trim().to_ascii_lowercase();
-            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
-        });
-    if !json {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the body as JSON with Content-Type: application/json".into(),
-        ));
-    }
-    let too_large = || ApiError::BodyTooLarge {
-        limit: MAX_BODY_BYTES as u64,
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::new();
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
-        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 impl From<CorrectionError> for ApiError {

@@ -7,6 +7,7 @@ pub(crate) mod health;
 pub(crate) mod job_errors;
 pub(crate) mod job_events;
 pub(crate) mod jobs;
+pub(crate) mod keys;
 pub(crate) mod metrics;
 pub(crate) mod openapi;
 pub(crate) mod opportunities;
