@@ -383,7 +383,7 @@ async fn key_requests_are_bounded() {
     let huge = json!({"label": "x".repeat(20_000)});
     let (status, text) = message(post_json(&app, &admin, &huge).await).await;
     assert_eq!(status, 413);
-    assert!(text.contains("16384 bytes"), "{text}");
+    assert!(text.contains("16384 byte"), "{text}");
     let plain = app
         .client
         .post(format!("{}/api/v1/keys", app.address))
