@@ -104,5 +104,21 @@ async fn a_generated_python_client_runs_a_whole_session() {
             .env("MEMBER_KEY", &member),
         "the generated client's session",
     );
+    for step in [
+        "upload",
+        "events",
+        "errors",
+        "corrections",
+        "open problem codes",
+        "filters and cursor pages",
+        "export round trip",
+        "keys",
+        "typed refusals",
+    ] {
+        assert!(
+            session.contains(&format!("ok: {step}")),
+            "{step}: {session}"
+        );
+    }
     assert!(session.contains("session complete"), "{session}");
 }

@@ -1,4 +1,5 @@
-"""A scripted session through a Python client generated from the served OpenAPI document.
+"""A scripted session through a Python client generated from the served OpenAPI document:
+upload, events, failed rows, corrections, lists, export, keys and typed refusals.
 
 Run by tests/api/generated_client.rs, which generates the client (openapi-python-client) into
 a directory on PYTHONPATH as the package `batch_import_client` and sets BASE_URL, ADMIN_KEY
@@ -12,22 +13,30 @@ import os
 import sys
 
 from batch_import_client import AuthenticatedClient
-from batch_import_client.api.data import list_opportunities
+from batch_import_client.api.data import export_opportunities, list_opportunities
 from batch_import_client.api.jobs import (
     cancel_job,
+    create_job_correction,
     follow_job_events,
     get_job,
     get_job_error_file,
     list_job_errors,
 )
+from batch_import_client.api.keys import create_api_key, list_api_keys, revoke_api_key
 from batch_import_client.api.uploads import upload_opportunities
 from batch_import_client.models import (
+    ApiKeyState,
+    CorrectedRow,
+    CorrectedValues,
+    CorrectionRequest,
     JobChangedEvent,
     JobResponse,
     JobState,
     JobView,
     JSendFail,
+    KeyRole,
     KnownProblemCode,
+    NewApiKey,
     OpportunitiesUploadForm,
     OpportunityListResponse,
     Problem,
@@ -47,6 +56,14 @@ def ok(step):
 def expect(condition, what):
     if not condition:
         raise AssertionError(what)
+
+
+def finished(job_id):
+    """The job once it has ended (its event stream ends with its terminal state)."""
+    follow_job_events.sync_detailed(job_id, client=admin)
+    job = get_job.sync(job_id, client=admin).data
+    expect(job.state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED), f"{job.state}")
+    return job
 
 
 def sse_events(text):
@@ -115,6 +132,28 @@ error_csv = get_job_error_file.sync(job.id, client=admin)
 expect(isinstance(error_csv, str) and "GEN-2" in error_csv, f"error file {error_csv!r}")
 ok("errors")
 
+# Correct the failed row: a new job of the same kind imports it, a child of the first.
+answer = create_job_correction.sync_detailed(
+    job.id,
+    client=admin,
+    body=CorrectionRequest(
+        rows=[CorrectedRow(line=3, values=CorrectedValues.from_dict({"Amount": "2000"}))]
+    ),
+)
+expect(answer.status_code == 202 and isinstance(answer.parsed, JobResponse), f"correction: {answer.status_code} {answer.content!r}")
+child = finished(answer.parsed.data.id)
+expect(child.parent_job_id == job.id, f"parent {child.parent_job_id}")
+expect((child.total_imported_rows, child.total_error_rows) == (1, 0), f"child counts {child.total_imported_rows}/{child.total_error_rows}")
+parent = get_job.sync(job.id, client=admin).data
+expect([c.id for c in parent.corrections] == [child.id], f"corrections {parent.corrections}")
+answer = create_job_correction.sync_detailed(
+    job.id,
+    client=admin,
+    body=CorrectionRequest(rows=[CorrectedRow(line=2, values=CorrectedValues.from_dict({"Amount": "1"}))]),
+)
+expect(answer.status_code == 400 and isinstance(answer.parsed, JSendFail), f"line 2 did not fail: {answer.status_code}")
+ok("corrections")
+
 # A problem code added to the server later reads as a plain string, not an exception.
 later = Problem.from_dict({"code": "a_code_from_the_future", "column": None, "value": None, "message": "m"})
 expect(later.code == "a_code_from_the_future", f"{later.code!r}")
@@ -123,8 +162,53 @@ ok("open problem codes")
 # The list of what was imported.
 listed = list_opportunities.sync(client=admin)
 expect(isinstance(listed, OpportunityListResponse), f"list parsed as {type(listed)}")
-expect(sorted(o.external_opp_id for o in listed.data) == ["GEN-1", "GEN-3"], "listed")
+expect(sorted(o.external_opp_id for o in listed.data) == ["GEN-1", "GEN-2", "GEN-3"], "listed")
 ok("list")
+
+# Filters and keyset pages: the next page's cursor is in the Link header.
+answer = list_opportunities.sync_detailed(client=admin, q="second")
+expect([o.external_opp_id for o in answer.parsed.data] == ["GEN-2"], "q=second")
+seen, cursor = [], None
+while True:
+    kwargs = {"limit": 1} if cursor is None else {"limit": 1, "cursor": cursor}
+    answer = list_opportunities.sync_detailed(client=admin, **kwargs)
+    expect(answer.status_code == 200, f"page: {answer.status_code} {answer.content!r}")
+    seen += [o.external_opp_id for o in answer.parsed.data]
+    link = answer.headers.get("link", "")
+    if 'rel="next"' not in link:
+        break
+    next_url = link[link.index("<") + 1 : link.index(">")]
+    cursor = dict(p.split("=", 1) for p in next_url.split("?", 1)[1].split("&"))["cursor"]
+expect(seen == ["GEN-1", "GEN-2", "GEN-3"], f"cursor walk {seen}")
+ok("filters and cursor pages")
+
+# The export is the upload's own CSV: uploaded again, every row is unchanged.
+exported = export_opportunities.sync(client=admin)
+expect(isinstance(exported, str) and exported.lstrip("\ufeff").startswith("Opportunity ID,"), f"{exported!r:.200}")
+answer = upload_opportunities.sync_detailed(
+    client=admin,
+    body=OpportunitiesUploadForm(
+        file=File(payload=io.BytesIO(exported.encode()), file_name="export.csv", mime_type="text/csv")
+    ),
+)
+again = finished(answer.parsed.data.id)
+expect((again.total_original_rows, again.unchanged_rows) == (3, 3), f"re-upload {again.total_original_rows}/{again.unchanged_rows}")
+ok("export round trip")
+
+# API keys: made, listed, used, revoked; the secret is shown once.
+answer = create_api_key.sync_detailed(client=admin, body=NewApiKey(label="generated", role=KeyRole.MEMBER))
+expect(answer.status_code == 201, f"create key: {answer.status_code} {answer.content!r}")
+made = answer.parsed.data
+expect(made.secret.startswith("bik_") and made.role == KeyRole.MEMBER, f"{made.role}")
+listed = list_api_keys.sync(client=admin).data
+expect(made.id in [k.id for k in listed], "the new key is listed")
+expect(all(not hasattr(k, "secret") for k in listed), "no secret in the list")
+reader = AuthenticatedClient(base_url=BASE_URL, token=made.secret, timeout=60)
+expect(get_job.sync_detailed(job.id, client=reader).status_code == 200, "the new key reads")
+revoked = revoke_api_key.sync(made.id, client=admin).data
+expect(revoked.state == ApiKeyState.REVOKED, f"{revoked.state}")
+expect(get_job.sync_detailed(job.id, client=reader).status_code == 401, "the revoked key is refused")
+ok("keys")
 
 # Refusals are typed JSend fails.
 answer = cancel_job.sync_detailed(job.id, client=admin)
