@@ -23,9 +23,9 @@
 //! The target (issue, section 3): page 1,000 by cursor within 2× page 1. Missed targets
 //! do not fail the run; wrong answers do.
 
+// The import benchmark's helpers; this one uses only the processes.
 #[allow(dead_code)]
-#[path = "support/procs.rs"]
-mod procs;
+mod support;
 
 use std::{
     process::ExitCode,
@@ -36,7 +36,7 @@ use anyhow::{Context, bail, ensure};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use procs::{Service, reset_peak, status_kib};
+use support::procs::{Service, reset_peak, status_kib};
 
 /// Page 1,000 by cursor against page 1.
 const DEEP_PAGE_MAX_RATIO: f64 = 2.0;

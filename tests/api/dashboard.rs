@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Counts, assert_counts, opportunities_csv, spawn_app_with};
 
-/// The Setup → API keys page; a child module, so it drives the same `Browser`.
-#[path = "dashboard_keys.rs"]
+/// The Setup → API keys page (`dashboard/keys.rs`); a child module, so it drives the same
+/// `Browser`.
 mod keys;
 
 /// Where Debian's `chromium-driver` and `chromium` put them; `CHROMEDRIVER` and `CHROMIUM`
