@@ -105,6 +105,10 @@ enum KeysCommand {
         /// A name people recognise the key by (at most 100 characters).
         #[arg(long)]
         label: Option<String>,
+        /// When the key stops working (RFC 3339, e.g. `2027-06-30T00:00:00Z`; in the
+        /// future, at most ten years ahead); without it the key works until revoked.
+        #[arg(long)]
+        expires_at: Option<String>,
     },
     /// List API keys (id, tenant, email, admin, created, revoked); never the keys themselves.
     List {
@@ -235,6 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     email,
                     admin,
                     label,
+                    expires_at,
                 },
         } => {
             let slug = TenantSlug::parse(&tenant).map_err(anyhow::Error::msg)?;
@@ -249,10 +254,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .is_none_or(|l| l.chars().count() <= 100 && !l.chars().any(char::is_control)),
                 "--label must be at most 100 characters, without control characters"
             );
+            let expires_at = expires_at
+                .map(|raw| {
+                    batch_import::domain::parse_expiry(&raw, chrono::Utc::now())
+                        .map_err(|e| anyhow::anyhow!("--expires-at {e}"))
+                })
+                .transpose()?;
             let pool = startup::database(&settings, 2, settings.auto_migrate).await?;
-            let key =
-                db::accounts::create_labelled_key(&pool, &slug, &email, admin, label.as_deref())
-                    .await?;
+            let key = db::accounts::create_labelled_key(
+                &pool,
+                &slug,
+                &email,
+                admin,
+                label.as_deref(),
+                expires_at,
+            )
+            .await?;
             println!(
                 "created an {} key for {email} of tenant {}; it is shown only once:",
                 if admin { "admin" } else { "API" },

@@ -123,19 +123,20 @@ pub async fn create_key(
     email: &str,
     admin: bool,
 ) -> Result<ApiKey, sqlx::Error> {
-    create_labelled_key(pool, slug, email, admin, None).await
+    create_labelled_key(pool, slug, email, admin, None, None).await
 }
 
-/// [`create_key`] with a label for people to recognise the key by.
+/// [`create_key`] with a label for people to recognise the key by, and an expiry.
 pub async fn create_labelled_key(
     pool: &PgPool,
     slug: &TenantSlug,
     email: &str,
     admin: bool,
     label: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
 ) -> Result<ApiKey, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let key = insert_key(&mut tx, slug, email, admin, label).await?;
+    let key = insert_key(&mut tx, slug, email, admin, label, expires_at).await?;
     tx.commit().await?;
     Ok(key)
 }
@@ -160,7 +161,7 @@ pub(crate) async fn create_first_admin(
     if any {
         return Ok(None);
     }
-    let key = insert_key(&mut tx, slug, email, true, None).await?;
+    let key = insert_key(&mut tx, slug, email, true, None, None).await?;
     tx.commit().await?;
     Ok(Some(key))
 }
@@ -172,6 +173,7 @@ async fn insert_key(
     email: &str,
     admin: bool,
     label: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
 ) -> Result<ApiKey, sqlx::Error> {
     let tenant_id = sqlx::query_scalar!(
         "INSERT INTO tenants (id, slug) VALUES ($1, $2)
@@ -187,7 +189,7 @@ async fn insert_key(
         email,
         role: KeyRole::from_admin(admin),
         label,
-        expires_at: None,
+        expires_at,
         created_by: None,
     };
     let (_, key) = insert_tenant_key(tx, &new).await?;

@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use rand::{Rng, distr::Alphanumeric};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -117,5 +118,48 @@ mod tests {
     fn debug_does_not_leak_the_secret() {
         let key = ApiKey::generate();
         assert!(!format!("{key:?}").contains(key.expose()));
+    }
+}
+
+/// Latest expiry a key may get, in days from now (ten years).
+pub const MAX_EXPIRY_DAYS: i64 = 3653;
+
+/// A key's expiry as people send it (the API's `expires_at`, the CLI's `--expires-at`):
+/// RFC 3339, in the future, at most [`MAX_EXPIRY_DAYS`] ahead of `now`. The error says what
+/// is wrong, to follow the option's name ("must be in the future").
+pub fn parse_expiry(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let at = DateTime::parse_from_rfc3339(raw.trim())
+        .map_err(|_| {
+            let shown: String = raw.chars().take(80).collect();
+            format!("must be an RFC 3339 time such as 2027-06-30T00:00:00Z, not {shown:?}")
+        })?
+        .with_timezone(&Utc);
+    if at <= now {
+        return Err("must be in the future".into());
+    }
+    if at > now + chrono::Duration::days(MAX_EXPIRY_DAYS) {
+        return Err("must be at most ten years ahead".into());
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+
+    #[test]
+    fn expiry_must_be_rfc_3339_in_the_future_and_within_ten_years() {
+        let now = Utc::now();
+        let soon = (now + chrono::Duration::days(1)).to_rfc3339();
+        assert!(parse_expiry(&soon, now).is_ok());
+        let past = (now - chrono::Duration::seconds(1)).to_rfc3339();
+        assert!(parse_expiry(&past, now).unwrap_err().contains("future"));
+        let far = (now + chrono::Duration::days(MAX_EXPIRY_DAYS + 1)).to_rfc3339();
+        assert!(parse_expiry(&far, now).unwrap_err().contains("ten years"));
+        assert!(
+            parse_expiry("tomorrow", now)
+                .unwrap_err()
+                .contains("RFC 3339")
+        );
     }
 }

@@ -6,7 +6,7 @@ mod job_name;
 mod problem;
 mod tenant_slug;
 
-pub use api_key::{ApiKey, KeyRole};
+pub use api_key::{ApiKey, KeyRole, parse_expiry};
 pub use job::{
     ImportCounts, JobKind, JobState, UnknownValue, dashboard_job_url, error_file_url, job_url,
     unprocessed_file_url,

@@ -1,6 +1,7 @@
 //! `/api/v1/keys`: admins list, create (the secret shown once) and revoke their tenant's keys;
 //! a member key sees only itself; the last admin key stays; expiry; `last_used_at` throttled.
 
+use chrono::Timelike;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app_with};
@@ -575,4 +576,76 @@ async fn the_cli_labels_keys_and_the_role_is_the_keys_not_the_persons() {
     );
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--label"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_gives_keys_an_expiry_in_the_future_only() {
+    let app = spawn_app_with(|_| {}, false).await;
+    let admin = app.key("acme", "boss@acme.com", true).await;
+    let create = |expires_at: String| {
+        let app = &app;
+        move || {
+            crate::commands::run(
+                app,
+                &[
+                    "keys",
+                    "create",
+                    "--tenant",
+                    "acme",
+                    "--email",
+                    "temp@acme.com",
+                    "--label",
+                    "Contractor",
+                    "--expires-at",
+                    &expires_at,
+                ],
+            )
+        }
+    };
+    let at = (chrono::Utc::now() + chrono::Duration::days(30))
+        .with_nanosecond(0)
+        .unwrap();
+    let out = create(at.to_rfc3339())();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = crate::commands::stdout_of(&out)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(app.get(&key, "/api/v1/jobs").await.status(), 200);
+    let (list, _) = keys(&app, &admin, "").await;
+    let listed = list.iter().find(|k| k["label"] == "Contractor").unwrap();
+    let listed_at: chrono::DateTime<chrono::Utc> =
+        listed["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(listed_at, at);
+
+    for (expires_at, expected) in [
+        (
+            "2001-01-01T00:00:00Z".to_owned(),
+            "--expires-at must be in the future",
+        ),
+        (
+            "next week".to_owned(),
+            "--expires-at must be an RFC 3339 time",
+        ),
+        (
+            (chrono::Utc::now() + chrono::Duration::days(4000)).to_rfc3339(),
+            "--expires-at must be at most ten years ahead",
+        ),
+    ] {
+        let refused = create(expires_at.clone())();
+        assert!(!refused.status.success(), "{expires_at}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(expected), "{expires_at}: {stderr}");
+    }
+    let (list, _) = keys(&app, &admin, "").await;
+    assert_eq!(
+        list.iter().filter(|k| k["label"] == "Contractor").count(),
+        1
+    );
 }
