@@ -11,6 +11,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::helpers::{
     Counts, assert_counts, opportunities_csv, sigterm, spawn_app_with, worker_process,
+    worker_registered,
 };
 
 /// A TCP proxy in front of Redis that the test can cut and restore, to simulate Redis
@@ -146,6 +147,9 @@ async fn sigterm_lets_a_worker_finish_the_job_it_holds() {
     let key = app.admin_key().await;
     let csv = opportunities_csv("T", 60_000);
     let mut worker = worker_process(&app.settings);
+    // With this orphan timeout the worker's heartbeat is 75 s: an upload racing its
+    // registration could wait that long (a known startup race, not what this test is about).
+    worker_registered(&app.settings).await;
     let id = app.upload_job(&key, "opportunities", "", csv).await;
     app.wait_until_midway(&key, &id).await;
     sigterm(&worker);

@@ -373,6 +373,29 @@ pub fn worker_process(settings: &Settings) -> tokio::process::Child {
         .expect("the worker binary starts")
 }
 
+/// Waits until a worker process has registered with the queue (apalis' workers set). A
+/// task pushed in the instant a worker is registering can wait for the worker's next
+/// heartbeat (`orphan_timeout_secs / 4`) before it is fetched; a test that sets a long
+/// orphan timeout and uploads right after starting a worker waits for this first.
+pub async fn worker_registered(settings: &Settings) {
+    let key = batch_import::jobs::queue::queue_config(settings).workers_set();
+    let client = redis::Client::open(settings.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let workers: u64 = redis::cmd("ZCARD")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if workers > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no worker registered in {key}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Sends SIGTERM to a process the test started (a worker asked to stop gracefully).
 pub fn sigterm(process: &tokio::process::Child) {
     let pid = process.id().expect("the process is running").to_string();
