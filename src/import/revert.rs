@@ -82,6 +82,9 @@ struct Table {
     columns: &'static [(&'static str, &'static str, &'static str)],
     /// Whether the job's links to opportunities go with its changes (contacts).
     links: bool,
+    /// Whether contacts link to these rows (opportunities): a row another job linked
+    /// contacts to since is not deleted, which would take the links with it.
+    linked_to: bool,
 }
 
 const OPPORTUNITIES: Table = Table {
@@ -101,6 +104,7 @@ const OPPORTUNITIES: Table = Table {
         ("next_step", "text", "Next Step"),
     ],
     links: false,
+    linked_to: true,
 };
 
 const CONTACTS: Table = Table {
@@ -117,6 +121,7 @@ const CONTACTS: Table = Table {
         ("mobile_phone", "text", "Mobile Phone"),
     ],
     links: true,
+    linked_to: false,
 };
 
 const SALES_TARGETS: Table = Table {
@@ -127,6 +132,7 @@ const SALES_TARGETS: Table = Table {
         ("amount", "numeric", "Amount"),
     ],
     links: false,
+    linked_to: false,
 };
 
 fn table(kind: JobKind) -> &'static Table {
@@ -159,8 +165,13 @@ impl Table {
             .chain(self.columns.iter().map(|(c, _, _)| *c))
             .map(|c| format!("{c}::text"))
             .collect();
+        let linked = if self.linked_to {
+            "EXISTS (SELECT 1 FROM contact_opportunities l WHERE l.opportunity_id = t.id)"
+        } else {
+            "false"
+        };
         format!(
-            "SELECT id, version, updated_by_job, {values} FROM {table}
+            "SELECT id, version, updated_by_job, {linked} AS linked, {values} FROM {table} t
               WHERE tenant_id = $1 AND {filter}
               ORDER BY id {limit} FOR UPDATE",
             values = values.join(", "),
@@ -193,15 +204,17 @@ impl Table {
 /// A before-image's values as text, by column (`None`: the column was empty).
 type Values = HashMap<String, Option<String>>;
 
-/// A stored row as a revert reads it: its version, last writer and values as text.
+/// A stored row as a revert reads it: its version, last writer, whether contacts link to
+/// it, and its values as text.
 struct Stored {
     version: i64,
     updated_by_job: Option<Uuid>,
+    linked: bool,
     values: Vec<Option<String>>,
 }
 
 fn stored(row: &PgRow) -> Result<(Uuid, Stored), sqlx::Error> {
-    let values = (3..row.len())
+    let values = (4..row.len())
         .map(|i| row.try_get::<Option<String>, _>(i))
         .collect::<Result<_, _>>()?;
     Ok((
@@ -209,6 +222,7 @@ fn stored(row: &PgRow) -> Result<(Uuid, Stored), sqlx::Error> {
         Stored {
             version: row.try_get("version")?,
             updated_by_job: row.try_get("updated_by_job")?,
+            linked: row.try_get("linked")?,
             values,
         },
     ))
@@ -309,7 +323,7 @@ impl Run<'_> {
             let mut conflicts = Vec::new();
             for row in &rows {
                 let (id, stored) = stored(row)?;
-                if stored.updated_by_job == Some(self.request.reverts) {
+                if stored.updated_by_job == Some(self.request.reverts) && !stored.linked {
                     deletable.push(id);
                 } else {
                     conflicts.push(self.created_conflict(stored));
@@ -479,13 +493,17 @@ impl Run<'_> {
     /// The conflict of a row the job created that another write changed since.
     fn created_conflict(&self, now: Stored) -> (StringRecord, Vec<Problem>) {
         let record = self.record_of(Some(&now), None);
-        let problem = Problem::of_row(
-            ProblemCode::ChangedSince,
+        let message = if now.updated_by_job == Some(self.request.reverts) {
+            "created by this import and linked to contacts since: not deleted, which would \
+             remove those links"
+                .to_owned()
+        } else {
             format!(
                 "created by this import and changed since by {}: not deleted",
                 writer(now.updated_by_job)
-            ),
-        );
+            )
+        };
+        let problem = Problem::of_row(ProblemCode::ChangedSince, message);
         (record, vec![problem])
     }
 

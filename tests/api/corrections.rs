@@ -31,17 +31,8 @@ impl TestApp {
 
     /// Posts a correction (asserting 202 and its `Location`) and waits for its job.
     pub async fn corrected(&self, key: &str, id: &str, body: &Value) -> Value {
-        let response = self.correct(key, id, body).await;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(status, 202, "the correction answered {body}");
-        let child = &body["data"];
-        assert_eq!(location.as_deref(), child["url"].as_str(), "{body}");
-        assert_eq!(child["parent_job_id"], id, "{body}");
+        let child = self.accepted_job(self.correct(key, id, body).await).await;
+        assert_eq!(child["parent_job_id"], id, "{child}");
         self.wait_for_job(key, child["id"].as_str().unwrap()).await
     }
 

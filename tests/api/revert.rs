@@ -20,17 +20,8 @@ impl TestApp {
 
     /// Reverts (asserting 202 and its `Location`) and waits for the revert job.
     pub async fn reverted(&self, key: &str, id: &str, query: &str) -> Value {
-        let response = self.revert(key, id, query).await;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(status, 202, "the revert answered {body}");
-        let job = &body["data"];
-        assert_eq!(location.as_deref(), job["url"].as_str(), "{body}");
-        assert_eq!(job["reverts_job_id"], id, "{body}");
+        let job = self.accepted_job(self.revert(key, id, query).await).await;
+        assert_eq!(job["reverts_job_id"], id, "{job}");
         self.wait_for_job(key, job["id"].as_str().unwrap()).await
     }
 
@@ -526,4 +517,25 @@ async fn a_revert_with_conflicts_emails_its_report_and_calls_no_one_twice() {
         "{body}"
     );
     assert!(body.contains("Conflicts:          1"), "{body}");
+}
+
+#[tokio::test]
+async fn an_opportunity_that_contacts_were_linked_to_since_is_not_deleted() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let (_, b) = small_a_and_b(&app, &key, "").await;
+    app.import(
+        &key,
+        "contacts",
+        "",
+        "Opportunity ID,Email\nO-3,ann@example.com\n",
+    )
+    .await;
+    let undo = app.reverted(&key, b["id"].as_str().unwrap(), "").await;
+    assert_eq!(revert_counts(&undo), (0, 1, 1), "{undo}");
+    let failed = app.failed_rows(&key, undo["id"].as_str().unwrap()).await;
+    let message = failed[0]["problems"][0]["message"].as_str().unwrap();
+    assert!(message.contains("linked to contacts since"), "{message}");
+    let contacts = app.table_snapshot("contacts").await;
+    assert_eq!(contacts[0][7].as_deref(), Some("O-3"), "the link stays");
 }

@@ -208,6 +208,20 @@ impl TestApp {
         body["data"]["id"].as_str().unwrap().to_owned()
     }
 
+    /// The new job of a `202 Accepted` answer (a correction, a revert), asserting its
+    /// `Location` is the job's URL: its `data` as answered.
+    pub async fn accepted_job(&self, response: reqwest::Response) -> Value {
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 202, "answered {body}");
+        assert_eq!(location.as_deref(), body["data"]["url"].as_str(), "{body}");
+        body["data"].clone()
+    }
+
     /// Polls the job until it is terminal; returns its `data`.
     pub async fn wait_for_job(&self, key: &str, id: &str) -> Value {
         self.wait_for_job_within(key, id, Duration::from_secs(30))
