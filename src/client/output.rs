@@ -260,6 +260,39 @@ mod tests {
     }
 
     #[test]
+    fn a_revert_job_shows_its_counts_and_other_jobs_do_not() {
+        let mut revert = sample();
+        revert["reverts_job_id"] = "0b5c0000-0000-4000-8000-000000000001".into();
+        revert["deleted_rows"] = 2.into();
+        revert["restored_rows"] = 1.into();
+        revert["conflict_rows"] = 1.into();
+        let revert = job(revert);
+        let text = outcome(&revert, None);
+        assert!(
+            text.contains(
+                "\nreverts_job_id=0b5c0000-0000-4000-8000-000000000001\n\
+                 deleted_rows=2\nrestored_rows=1\nconflict_rows=1\n"
+            ),
+            "{text}"
+        );
+        let details = job_details(&revert);
+        assert!(details.contains("\ndeleted_rows         2\n"), "{details}");
+        assert!(details.contains("\nconflict_rows        1\n"), "{details}");
+        assert!(details.contains("\nreverted_by_job_id   -\n"), "{details}");
+
+        let mut reverted = sample();
+        reverted["reverted_by_job_id"] = "0b5c0000-0000-4000-8000-000000000002".into();
+        let reverted = job(reverted);
+        assert!(!outcome(&reverted, None).contains("deleted_rows"));
+        let details = job_details(&reverted);
+        assert!(!details.contains("deleted_rows"), "{details}");
+        assert!(
+            details.contains("\nreverted_by_job_id   0b5c0000-0000-4000-8000-000000000002\n"),
+            "{details}"
+        );
+    }
+
+    #[test]
     fn a_queued_job_shows_the_jobs_ahead_of_it_and_others_a_dash() {
         let mut queued = sample();
         queued["state"] = "queued".into();
