@@ -91,18 +91,6 @@ pub(crate) struct JobView {
     /// uploads and corrections fill it in; the job events and the webhook calls leave it
     /// `[]` (a job can only be corrected once it has ended).
     pub corrections: Vec<CorrectionLink>,
-    /// For a revert job (`POST /jobs/{id}/revert`): the job it undoes; `null` otherwise.
-    pub reverts_job_id: Option<Uuid>,
-    /// On a reverted job: the revert job that undid it; `null` otherwise.
-    pub reverted_by_job_id: Option<Uuid>,
-    /// On a revert job once it ended: rows the reverted job created, deleted.
-    pub deleted_rows: Option<i64>,
-    /// On a revert job once it ended: rows the reverted job updated, given back their
-    /// previous values.
-    pub restored_rows: Option<i64>,
-    /// On a revert job once it ended: rows changed since by another job, left alone (its
-    /// failed rows, problem code `changed_since`).
-    pub conflict_rows: Option<i64>,
 }
 
 /// A correction of a job, as its parent lists it.
@@ -159,13 +147,6 @@ impl JobView {
             error_summary: job.error_summary.0,
             parent_job_id: job.parent_job_id,
             corrections: Vec::new(),
-            // Placeholder until the revert core lands in main, which fills these from the
-            // job's record; this branch only needs the contract's shape to compile.
-            reverts_job_id: None,
-            reverted_by_job_id: None,
-            deleted_rows: None,
-            restored_rows: None,
-            conflict_rows: None,
         }
     }
 
