@@ -169,7 +169,7 @@ pub struct RevertArgs {
     pub dry_run: bool,
     /// Where to save the rows left alone because they changed since (default:
     /// revert-ID.errors.csv in the current directory).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub errors: Option<PathBuf>,
     /// Print the job as JSON (the API's object) instead of text.
     #[arg(long)]
