@@ -1,5 +1,5 @@
 //! The `batch-import` binary: `serve`, `work`, `migrate`, `keys create|list|revoke`, `import`,
-//! the HTTP client commands `upload`, `jobs`, `job`, and `probe` (a container health check).
+//! the HTTP client commands `upload`, `fix`, `revert`, `jobs`, `job`, and `probe` (a container health check).
 
 use anyhow::Context;
 use std::{path::PathBuf, process::ExitCode};
@@ -76,6 +76,10 @@ enum Command {
     /// Send a job's failed rows again, corrected in its error CSV (FILE.errors.csv), as a
     /// new job; follow it like `upload`, with the same exit codes.
     Fix(client::FixArgs),
+    /// Undo a job: delete the rows it created, restore the rows it updated (rows changed
+    /// since are left alone and saved as failed rows); follow the revert job like
+    /// `upload`, with the same exit codes. `--dry-run` only counts.
+    Revert(client::RevertArgs),
     /// List the tenant's jobs from a running API, newest first.
     Jobs(client::JobsArgs),
     /// Show one job from a running API.
@@ -147,6 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let command = match cli.command {
         Command::Upload(args) => return Ok(client_exit(client::upload(args).await)),
         Command::Fix(args) => return Ok(client_exit(client::fix(args).await)),
+        Command::Revert(args) => return Ok(client_exit(client::revert(args).await)),
         Command::Jobs(args) => return Ok(client_exit(client::jobs(args).await)),
         Command::Job(args) => return Ok(client_exit(client::job(args).await)),
         Command::Probe { url } => return Ok(probe(&url).await),
@@ -302,6 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Upload(_)
         | Command::Fix(_)
+        | Command::Revert(_)
         | Command::Jobs(_)
         | Command::Job(_)
         | Command::Probe { .. } => {

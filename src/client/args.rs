@@ -1,4 +1,5 @@
-//! The command-line arguments of the client commands (`upload`, `jobs`, `job`).
+//! The command-line arguments of the client commands (`upload`, `fix`, `revert`, `jobs`,
+//! `job`).
 
 use std::path::PathBuf;
 
@@ -135,6 +136,41 @@ pub struct FixArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub server: ServerArgs,
+    /// Print the job as JSON (the API's object) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `batch-import revert`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Rows the job created are deleted, rows it updated get their previous values back. A row
+changed since by another job or a correction is a conflict: it is left alone and listed
+as a failed row (problem code changed_since), saved as --errors.
+
+Exit codes (as `upload`):
+  0  the job was reverted (or, with --dry-run, would be) without conflicts
+  2  some rows were changed since and left alone; they are saved as --errors
+  1  the revert was refused (already reverted, a revert itself, a dry run, not ended,
+     its kept values purged), the revert job failed or was cancelled, or any other
+     error (the API's message is on stderr)
+
+Examples:
+  batch-import revert --dry-run 0b5c…-…
+  batch-import revert 0b5c…-…
+  batch-import revert --json 0b5c…-…")]
+pub struct RevertArgs {
+    /// The job to undo (as `upload` and `jobs` print it).
+    pub id: Uuid,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Count what the revert would delete, restore and leave alone, changing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to save the rows left alone because they changed since (default:
+    /// revert-ID.errors.csv in the current directory).
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
     /// Print the job as JSON (the API's object) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -6,7 +6,11 @@ use std::{io::Read, path::Path, process::ExitCode};
 
 use serde_json::{Map, Value, json};
 
-use super::{ApiClient, ClientError, FixArgs, output::Mode, upload::follow_to_the_end};
+use super::{
+    ApiClient, ClientError, FixArgs,
+    output::Mode,
+    upload::{error_csv_path, follow_to_the_end},
+};
 
 /// The largest error CSV read: the API takes at most 2 MB of corrections a request, and
 /// the file carries each row's error messages besides.
@@ -33,7 +37,7 @@ pub async fn fix(args: FixArgs) -> Result<ExitCode, ClientError> {
             args.id, job.id
         );
     }
-    follow_to_the_end(&client, job, mode, &args.file).await
+    follow_to_the_end(&client, job, mode, &error_csv_path(&args.file)).await
 }
 
 /// The file as text, refused beyond [`MAX_FILE_BYTES`]; a leading BOM (the error CSV has

@@ -162,6 +162,18 @@ impl ApiClient {
         Self::job_from(&url, Self::data(&url, response).await?)
     }
 
+    /// `POST /api/v1/jobs/{id}/revert`: the accepted revert job. `validate_only` asks for
+    /// a dry run; the reverted job's `send_error_email` setting is left to the API.
+    pub(crate) async fn revert(&self, id: Uuid, validate_only: bool) -> Result<Job, ClientError> {
+        let url = self.url(&format!("/api/v1/jobs/{id}/revert"));
+        let mut request = self.http.post(&url);
+        if validate_only {
+            request = request.query(&[("validate_only", "true")]);
+        }
+        let response = self.send(&url, request).await?;
+        Self::job_from(&url, Self::data(&url, response).await?)
+    }
+
     /// `GET /api/v1/jobs/{id}`.
     pub(crate) async fn job(&self, id: Uuid) -> Result<Job, ClientError> {
         let url = self.url(&format!("/api/v1/jobs/{id}"));

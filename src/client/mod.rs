@@ -1,8 +1,9 @@
 //! The command-line client: `upload` a CSV to a running API and follow its job, list
-//! `jobs`, show one `job`, `fix` a job's failed rows from its edited error CSV. It speaks only HTTP to the API, so it works against any
+//! `jobs`, show one `job`, `fix` a job's failed rows from its edited error CSV, `revert`
+//! (undo) a job. It speaks only HTTP to the API, so it works against any
 //! deployment (`--url`, `BATCH_IMPORT_URL`) with an API key (`--key`, `BATCH_IMPORT_KEY`).
 //!
-//! Exit codes of `upload` (and `fix`): [`EXIT_IMPORTED`] when every row imported, [`EXIT_ROWS_FAILED`]
+//! Exit codes of `upload` (and `fix`, `revert`): [`EXIT_IMPORTED`] when every row imported, [`EXIT_ROWS_FAILED`]
 //! when some rows failed, 1 when the job failed or was cancelled or on any error.
 
 mod args;
@@ -11,15 +12,17 @@ mod follow;
 mod http;
 mod output;
 mod progress;
+mod revert;
 mod upload;
 
 use std::{path::PathBuf, process::ExitCode};
 
 /// A job as the API shows it: the API's own view, read back.
 pub(crate) use crate::views::JobView as Job;
-pub use args::{DEFAULT_URL, FixArgs, JobArgs, JobsArgs, ServerArgs, UploadArgs};
+pub use args::{DEFAULT_URL, FixArgs, JobArgs, JobsArgs, RevertArgs, ServerArgs, UploadArgs};
 pub use fix::fix;
 pub(crate) use http::{ApiClient, JobFilter};
+pub use revert::revert;
 pub use upload::upload;
 
 use output::Mode;

@@ -65,7 +65,8 @@ pub(crate) fn accepted(job: &Job) -> String {
     out
 }
 
-/// The finished job's counts as the API names them, then where the failed rows were saved.
+/// The finished job's counts as the API names them (a revert job's own counts too), then
+/// where the failed rows were saved.
 pub(crate) fn outcome(job: &Job, saved: Option<&std::path::Path>) -> String {
     let count = |n: Option<i64>| n.map_or_else(String::new, |n| n.to_string());
     let mut out = format!(
@@ -84,6 +85,14 @@ pub(crate) fn outcome(job: &Job, saved: Option<&std::path::Path>) -> String {
         count(job.unchanged_rows),
         job.dry_run,
     ));
+    if let Some(reverted) = job.reverts_job_id {
+        out.push_str(&format!(
+            "reverts_job_id={reverted}\ndeleted_rows={}\nrestored_rows={}\nconflict_rows={}\n",
+            count(job.deleted_rows),
+            count(job.restored_rows),
+            count(job.conflict_rows),
+        ));
+    }
     if let Some(error) = &job.error {
         out.push_str(&format!("error={}\n", one_line(error)));
     }
@@ -119,11 +128,13 @@ pub(crate) fn job_table(jobs: &[Job]) -> String {
     table(&rows)
 }
 
-/// `job ID`: one `name  value` line per field, aligned.
+/// `job ID`: one `name  value` line per field, aligned; a revert job's counts only on
+/// revert jobs.
 pub(crate) fn job_details(job: &Job) -> String {
     let count = |n: Option<i64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".to_owned(), timestamp);
-    let rows = vec![
+    let id = |id: Option<uuid::Uuid>| id.map_or_else(|| "-".to_owned(), |id| id.to_string());
+    let mut rows = vec![
         ["id".to_owned(), job.id.to_string()],
         ["url".to_owned(), job.url.clone()],
         ["kind".to_owned(), job.kind.as_str().to_owned()],
@@ -148,6 +159,17 @@ pub(crate) fn job_details(job: &Job) -> String {
         ["updated_rows".to_owned(), count(job.updated_rows)],
         ["unchanged_rows".to_owned(), count(job.unchanged_rows)],
         ["dry_run".to_owned(), job.dry_run.to_string()],
+        ["reverts_job_id".to_owned(), id(job.reverts_job_id)],
+        ["reverted_by_job_id".to_owned(), id(job.reverted_by_job_id)],
+    ];
+    if job.reverts_job_id.is_some() {
+        rows.extend([
+            ["deleted_rows".to_owned(), count(job.deleted_rows)],
+            ["restored_rows".to_owned(), count(job.restored_rows)],
+            ["conflict_rows".to_owned(), count(job.conflict_rows)],
+        ]);
+    }
+    rows.extend([
         [
             "error_file".to_owned(),
             if job.error_file.is_empty() {
@@ -165,7 +187,7 @@ pub(crate) fn job_details(job: &Job) -> String {
         ["created_at".to_owned(), timestamp(job.created_at)],
         ["started_at".to_owned(), time(job.started_at)],
         ["finished_at".to_owned(), time(job.finished_at)],
-    ];
+    ]);
     table(&rows)
 }
 
@@ -235,6 +257,39 @@ mod tests {
         assert!(text.contains("\nerror_file=http://x/errors.csv\ncreated_rows=2\n"));
         assert!(text.contains("\nupdated_rows=1\nunchanged_rows=0\ndry_run=true\n"));
         assert!(text.ends_with("error_csv=a.csv.errors.csv\n"));
+    }
+
+    #[test]
+    fn a_revert_job_shows_its_counts_and_other_jobs_do_not() {
+        let mut revert = sample();
+        revert["reverts_job_id"] = "0b5c0000-0000-4000-8000-000000000001".into();
+        revert["deleted_rows"] = 2.into();
+        revert["restored_rows"] = 1.into();
+        revert["conflict_rows"] = 1.into();
+        let revert = job(revert);
+        let text = outcome(&revert, None);
+        assert!(
+            text.contains(
+                "\nreverts_job_id=0b5c0000-0000-4000-8000-000000000001\n\
+                 deleted_rows=2\nrestored_rows=1\nconflict_rows=1\n"
+            ),
+            "{text}"
+        );
+        let details = job_details(&revert);
+        assert!(details.contains("\ndeleted_rows         2\n"), "{details}");
+        assert!(details.contains("\nconflict_rows        1\n"), "{details}");
+        assert!(details.contains("\nreverted_by_job_id   -\n"), "{details}");
+
+        let mut reverted = sample();
+        reverted["reverted_by_job_id"] = "0b5c0000-0000-4000-8000-000000000002".into();
+        let reverted = job(reverted);
+        assert!(!outcome(&reverted, None).contains("deleted_rows"));
+        let details = job_details(&reverted);
+        assert!(!details.contains("deleted_rows"), "{details}");
+        assert!(
+            details.contains("\nreverted_by_job_id   0b5c0000-0000-4000-8000-000000000002\n"),
+            "{details}"
+        );
     }
 
     #[test]

@@ -41,17 +41,17 @@ pub async fn upload(args: UploadArgs) -> Result<ExitCode, ClientError> {
     if mode == Mode::Plain {
         eprintln!("uploaded {} as job {}", args.file.display(), job.id);
     }
-    follow_to_the_end(&client, job, mode, &args.file).await
+    follow_to_the_end(&client, job, mode, &error_csv_path(&args.file)).await
 }
 
 /// Follows an accepted job to its end (Ctrl-C leaves it running), saves its failed rows
-/// as `FILE.errors.csv` beside `file`, prints the outcome; the exit code says how the job
-/// ended (see [`super::exit_code`]). Shared by `upload` and `fix`.
+/// as `errors` (an error CSV), prints the outcome; the exit code says how the job ended
+/// (see [`super::exit_code`]). Shared by `upload`, `fix` and `revert`.
 pub(crate) async fn follow_to_the_end(
     client: &ApiClient,
     job: Job,
     mode: Mode,
-    file: &Path,
+    errors: &Path,
 ) -> Result<ExitCode, ClientError> {
     let id = job.id;
     let mut progress = mode.bars().job();
@@ -64,18 +64,17 @@ pub(crate) async fn follow_to_the_end(
     let job = followed?;
 
     let saved = if job.total_error_rows.unwrap_or(0) > 0 {
-        let path = error_csv_path(file);
-        client.download_error_csv(job.id, &path).await?;
-        Some(path)
+        client.download_error_csv(job.id, errors).await?;
+        Some(errors)
     } else {
         None
     };
     match mode {
         Mode::Json => output::print_json(&job),
-        _ => print!("{}", output::outcome(&job, saved.as_deref())),
+        _ => print!("{}", output::outcome(&job, saved)),
     }
     if mode != Mode::Json {
-        eprintln!("{}", summary(&job, saved.as_deref()));
+        eprintln!("{}", summary(&job, saved));
     }
     Ok(ExitCode::from(exit_code(&job)))
 }
@@ -161,6 +160,9 @@ async fn send_file(client: &ApiClient, args: &UploadArgs, bars: Bars) -> Result<
 /// One sentence for people, on stderr.
 fn summary(job: &Job, saved: Option<&Path>) -> String {
     use crate::domain::JobState;
+    if let Some(reverted) = job.reverts_job_id {
+        return super::revert::summary(job, reverted, saved);
+    }
     let imported = job.total_imported_rows.unwrap_or(0);
     let total = job.total_original_rows.unwrap_or(0);
     let failed = job.total_error_rows.unwrap_or(0);

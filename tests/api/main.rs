@@ -4,6 +4,7 @@ mod auth;
 mod bootstrap;
 mod cli;
 mod client_cli;
+mod client_revert;
 mod commands;
 mod contacts;
 mod corpus;
