@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
+use sqlx::Row as _;
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -72,16 +73,7 @@ struct Row {
 impl TestApp {
     /// Every opportunity by its Opportunity ID.
     async fn rows_by_id(&self) -> HashMap<String, Row> {
-        let rows: Vec<(
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            i64,
-            Option<String>,
-        )> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT external_opp_id, amount::text, close_date::text, next_step, name, stage,
                     version, updated_by_job::text
                FROM opportunities",
@@ -89,16 +81,16 @@ impl TestApp {
         .fetch_all(&self.db)
         .await
         .unwrap();
-        rows.into_iter()
-            .map(|(id, amount, close, step, name, stage, version, by)| {
+        rows.iter()
+            .map(|r| {
                 (
-                    id,
+                    r.get("external_opp_id"),
                     Row {
-                        b_columns: (amount, close, step),
-                        name,
-                        stage,
-                        version,
-                        updated_by_job: by,
+                        b_columns: (r.get("amount"), r.get("close_date"), r.get("next_step")),
+                        name: r.get("name"),
+                        stage: r.get("stage"),
+                        version: r.get("version"),
+                        updated_by_job: r.get("updated_by_job"),
                     },
                 )
             })
