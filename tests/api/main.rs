@@ -36,6 +36,7 @@ mod rate_limit;
 mod real_world_csv;
 mod reconciler;
 mod revert;
+mod revert_races;
 mod row_outcomes;
 mod s3_storage;
 mod sales_targets;

@@ -25,6 +25,7 @@ mod hostile;
 mod malformed;
 mod postgres_faults;
 mod redis_faults;
+mod revert;
 mod s3_storage;
 mod smtp_outage;
 mod worker_storm;
