@@ -249,6 +249,10 @@ function updateJob(job) {
   // A notice about a run in progress ("stopping…") is over once the job is.
   if (TERMINAL.has(job.state) && previous && !TERMINAL.has(previous.state)) show(field(item, "notice"), "");
   if (session.wanted === job.id) item.classList.add("highlight");
+  // The undone job says how its revert is going.
+  const undone = job.reverts_job_id && !job.dry_run && session.jobs.get(job.reverts_job_id);
+  const undoneItem = undone && document.getElementById(`job-${undone.id}`);
+  if (undoneItem && undone.reverted_by_job_id === job.id) drawRevert(undoneItem, undone);
   if (TERMINAL.has(job.state)) {
     for (const ended of session.endings.get(job.id) || []) ended(job);
     session.endings.delete(job.id);
@@ -293,7 +297,9 @@ function drawJob(item, job) {
     progress.textContent = `Waiting for a worker${aheadText(job.jobs_ahead)}`;
   } else if (job.state === "running") {
     bar.value = job.progress_percent;
-    progress.textContent = `${job.progress_percent}% · ${count(job.rows_processed)} rows read`;
+    // A revert job's progress counts the rows it has undone, not bytes of a file.
+    const done = job.reverts_job_id ? "rows done" : "rows read";
+    progress.textContent = `${job.progress_percent}% · ${count(job.rows_processed)} ${done}`;
   } else if (job.state === "completed") {
     bar.value = 100;
     progress.textContent = "100%";
@@ -302,7 +308,9 @@ function drawJob(item, job) {
     progress.textContent =
       job.state === "cancelled"
         ? `Stopped at ${job.progress_percent}%, after ${count(job.rows_processed)} rows`
-        : "Not imported";
+        : job.reverts_job_id
+          ? "Not completed"
+          : "Not imported";
   }
   bar.setAttribute("aria-label", `Progress of ${job.file_name}`);
 
@@ -544,6 +552,16 @@ function drawRevert(item, job) {
   }
   drawJobLink(item, "reverts", job.reverts_job_id);
   drawJobLink(item, "reverted-by", job.reverted_by_job_id);
+  // The revert that undid this job, or is undoing it, or tried: a failed or cancelled one
+  // leaves the job to be undone again.
+  const by = job.reverted_by_job_id && session.jobs.get(job.reverted_by_job_id);
+  const retry = Boolean(by) && (by.state === "failed" || by.state === "cancelled");
+  const undoing = Boolean(by) && !TERMINAL.has(by.state);
+  field(item, "reverted-by-text").textContent = retry
+    ? `Undo ${by.state} in`
+    : undoing
+      ? "Being undone by"
+      : "Undone by";
   // A revert job's failed rows are its conflicts: rows another job changed since, left as
   // they are. There is nothing to correct in them.
   field(item, "failed-title").textContent = revert ? "Conflicts: rows changed since" : "Fix failed rows";
@@ -554,7 +572,7 @@ function drawRevert(item, job) {
   item.querySelector("[data-action=correct]").hidden = revert;
   item.dataset.revert = String(revert);
   const undoable =
-    session.admin && TERMINAL.has(job.state) && !job.dry_run && !revert && !job.reverted_by_job_id;
+    session.admin && TERMINAL.has(job.state) && !job.dry_run && !revert && (!job.reverted_by_job_id || retry);
   // Hidden while its check or confirmation is shown, and once the API said no.
   item.querySelector("[data-action=undo]").hidden = !undoable || Boolean(item.dataset.undo);
   if (!undoable && item.dataset.undo === "confirm") endUndo(item);
@@ -615,6 +633,7 @@ async function confirmUndo(item, id) {
     notice(id, `Undoing this import as job ${revert.id.slice(0, 8)}.`, "success");
     history.replaceState(null, "", `#job=${revert.id}`);
     openWanted();
+    readJob(id); // it now names its revert, which neither answer above says
   } catch (error) {
     refusedUndo(item, id, error);
   } finally {
@@ -640,10 +659,15 @@ function refusedUndo(item, id, error) {
   if (error.status === 409) item.dataset.undo = "refused";
   item.querySelector("[data-action=undo]").hidden = error.status === 409;
   notice(id, `The import cannot be undone. ${error.message}`, "error");
+  readJob(id);
+}
+
+/** Reads the job again and draws it; on failure the periodic refresh does it anyway. */
+function readJob(id) {
   api(`jobs/${encodeURIComponent(id)}`)
     .then((response) => response.json())
     .then((body) => updateJob(body.data))
-    .catch(() => {}); // the periodic refresh reads it again anyway
+    .catch(() => {});
 }
 
 /** Closes the question; the Undo button shows again where it may. */

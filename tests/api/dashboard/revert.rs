@@ -164,11 +164,11 @@ async fn in_a_browser_an_admin_undoes_an_import_after_seeing_what_it_would_do() 
     assert!(!displayed(&browser, &format!("{job_r} [data-action=undo]")).await);
 
     // B says who undid it, and offers no second undo.
+    let undone_by = format!("Undone by job {}.", &revert_id[..8]);
     browser
-        .wait_for(
-            &format!("{job_b} [data-field=reverted-by]"),
-            &format!("Undone by job {}", &revert_id[..8]),
-        )
+        .wait_for_text(&format!("{job_b} [data-field=reverted-by]"), |text| {
+            text == undone_by
+        })
         .await;
     assert!(!displayed(&browser, &format!("{job_b} [data-action=undo]")).await);
 
