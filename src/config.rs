@@ -130,6 +130,9 @@ pub struct Settings {
     /// Failed rows of one job kept as data for `GET /jobs/{id}/errors`; the rows beyond
     /// are only in the error CSV (`error_summary` counts them all).
     pub error_rows_stored_max: i64,
+    /// Days a job keeps what it changed (its before-images) for a revert, counted from its
+    /// end; then they are purged and a revert of the job is refused.
+    pub revert_retention_days: u32,
     /// Seconds a client has to send a request's head (and a kept-alive connection may sit
     /// idle) before the API closes the connection.
     pub http_header_read_timeout_secs: u64,
@@ -261,6 +264,7 @@ impl fmt::Debug for Settings {
             webhook_concurrency,
             webhook_max_in_flight_per_tenant,
             error_rows_stored_max,
+            revert_retention_days,
             http_header_read_timeout_secs,
             http_body_idle_timeout_secs,
             http_max_connections,
@@ -322,6 +326,7 @@ impl fmt::Debug for Settings {
                 webhook_max_in_flight_per_tenant,
             )
             .field("error_rows_stored_max", error_rows_stored_max)
+            .field("revert_retention_days", revert_retention_days)
             .field(
                 "http_header_read_timeout_secs",
                 http_header_read_timeout_secs,

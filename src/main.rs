@@ -206,6 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             let request = import::ImportRequest {
                 tenant_id,
+                job_id: None,
                 path: file,
                 error_path: error_path.clone(),
                 mapping,

@@ -17,7 +17,7 @@ use crate::{
         job_errors::{HeaderValue, StoredError},
         jobs::JobRecord,
         opportunities::Opportunity,
-        schedule,
+        reverts, schedule,
     },
     domain::{ErrorSummaryEntry, JobKind, JobState, Problem},
     jobs::corrections::MAX_CORRECTIONS_PER_JOB,
@@ -91,6 +91,20 @@ pub(crate) struct JobView {
     /// uploads and corrections fill it in; the job events and the webhook calls leave it
     /// `[]` (a job can only be corrected once it has ended).
     pub corrections: Vec<CorrectionLink>,
+    /// For a revert job (`POST /jobs/{id}/revert`): the job it undoes; `null` otherwise.
+    pub reverts_job_id: Option<Uuid>,
+    /// For a job that was reverted: the revert job (not a dry run) that undid it, or is
+    /// undoing it (the latest, when one failed or was cancelled and another was asked
+    /// for); `null` otherwise. Filled in like `corrections`.
+    pub reverted_by_job_id: Option<Uuid>,
+    /// A revert job's rows deleted because the undone job created them; `null` for other
+    /// jobs and until the revert job ends.
+    pub deleted_rows: Option<i64>,
+    /// A revert job's rows set back to their values before the undone job.
+    pub restored_rows: Option<i64>,
+    /// A revert job's rows left alone because another job changed them since (its failed
+    /// rows, code `changed_since`; equal to `total_error_rows`).
+    pub conflict_rows: Option<i64>,
 }
 
 /// A correction of a job, as its parent lists it.
@@ -147,6 +161,11 @@ impl JobView {
             error_summary: job.error_summary.0,
             parent_job_id: job.parent_job_id,
             corrections: Vec::new(),
+            reverts_job_id: job.reverts_job_id,
+            reverted_by_job_id: None,
+            deleted_rows: job.deleted_rows,
+            restored_rows: job.restored_rows,
+            conflict_rows: job.conflict_rows,
         }
     }
 
@@ -176,14 +195,18 @@ impl JobView {
                 .or_default()
                 .push(CorrectionLink { id, url });
         }
+        let reverted: HashMap<Uuid, Uuid> =
+            reverts::of_jobs(pool, &ids).await?.into_iter().collect();
         Ok(jobs
             .into_iter()
             .map(|job| {
                 let jobs_ahead = ahead.get(&job.id).copied();
                 let corrections = corrections.remove(&job.id).unwrap_or_default();
+                let reverted_by_job_id = reverted.get(&job.id).copied();
                 Self {
                     jobs_ahead,
                     corrections,
+                    reverted_by_job_id,
                     ..Self::new(job, public_base)
                 }
             })

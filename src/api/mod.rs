@@ -108,6 +108,7 @@ fn documented_api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::webhooks::deliveries))
         .routes(routes!(routes::job_errors::list))
         .routes(routes!(routes::corrections::create))
+        .routes(routes!(routes::revert::create))
         .routes(routes!(routes::keys::list, routes::keys::create))
         .routes(routes!(routes::keys::revoke))
         .routes(routes!(routes::health::healthz))

@@ -67,6 +67,19 @@ pub struct JobRecord {
     pub error_summary: Json<Vec<ErrorSummaryEntry>>,
     /// The job whose failed rows this one corrects (`POST /jobs/{id}/corrections`).
     pub parent_job_id: Option<Uuid>,
+    /// For a revert job (`POST /jobs/{id}/revert`): the job it undoes.
+    pub reverts_job_id: Option<Uuid>,
+    /// A revert job's rows deleted (created by the job it undoes).
+    pub deleted_rows: Option<i64>,
+    /// A revert job's rows set back to their values before the job it undoes.
+    pub restored_rows: Option<i64>,
+    /// A revert job's rows left alone because they changed since.
+    pub conflict_rows: Option<i64>,
+    /// Whether the job kept what it changed, for a revert (jobs from before undo existed
+    /// did not).
+    pub changes_kept: bool,
+    /// When the kept changes were purged (`REVERT_RETENTION_DAYS` after the job ended).
+    pub changes_purged_at: Option<DateTime<Utc>>,
 }
 
 /// `kind` as read from its text column.
@@ -153,6 +166,12 @@ macro_rules! job_record {
             run_after: $row.run_after,
             error_summary: $row.error_summary,
             parent_job_id: $row.parent_job_id,
+            reverts_job_id: $row.reverts_job_id,
+            deleted_rows: $row.deleted_rows,
+            restored_rows: $row.restored_rows,
+            conflict_rows: $row.conflict_rows,
+            changes_kept: $row.changes_kept,
+            changes_purged_at: $row.changes_purged_at,
         }
     };
 }
@@ -191,6 +210,8 @@ pub struct NewJob {
     pub file_sha256: Option<Vec<u8>>,
     /// The job whose failed rows this one corrects, for a correction.
     pub parent_job_id: Option<Uuid>,
+    /// The job a revert job undoes, for a revert.
+    pub reverts_job_id: Option<Uuid>,
 }
 
 /// The columns of a [`JobRecord`], for the runtime statements of `db::schedule::claim_next`
@@ -199,7 +220,8 @@ pub(crate) const COLUMNS: &str = "id, tenant_id, user_id, kind, state, file_name
     sheet, send_error_email, rows_processed, bytes_processed, total_original_rows, total_imported_rows, total_error_rows,
     created_rows, updated_rows, unchanged_rows, dry_run, error, attempts, lost_runs, created_at, started_at, finished_at, cancel_requested_at, email_sent_at,
     email_error, lease_owner, lease_expires_at, task_id, enqueued_at, run_after,
-    error_summary, parent_job_id";
+    error_summary, parent_job_id, reverts_job_id, deleted_rows, restored_rows, conflict_rows,
+    changes_kept, changes_purged_at";
 
 /// Inserts a queued job that `task_id` is about to carry. If that push never reaches the
 /// queue, the reconciler finds the task missing and enqueues the job again.
@@ -212,8 +234,9 @@ pub async fn insert(
         JobRecord,
         r#"INSERT INTO import_jobs (id, tenant_id, user_id, kind, file_name, file_size,
                                   column_mapping, send_error_email, task_id, enqueued_at,
-                                  idempotency_key, file_sha256, name, dry_run, sheet, parent_job_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12, $13, $14, $15)
+                                  idempotency_key, file_sha256, name, dry_run, sheet, parent_job_id,
+                                  reverts_job_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10, $11, $12, $13, $14, $15, $16)
          RETURNING id, tenant_id, user_id, kind AS "kind: JobKindColumn", state AS "state: JobStateColumn",
                 file_name, name, file_size, column_mapping AS "column_mapping: Json<ColumnMapping>",
                 sheet, send_error_email, rows_processed, bytes_processed, total_original_rows,
@@ -222,7 +245,8 @@ pub async fn insert(
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
-                parent_job_id"#,
+                parent_job_id, reverts_job_id, deleted_rows, restored_rows, conflict_rows,
+                changes_kept, changes_purged_at"#,
         job.id,
         job.tenant_id,
         job.user_id,
@@ -238,6 +262,7 @@ pub async fn insert(
         job.dry_run,
         job.sheet.as_deref(),
         job.parent_job_id,
+        job.reverts_job_id,
     )
     .fetch_one(conn)
     .await
@@ -255,7 +280,8 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<JobRecord>, sqlx::Err
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
-                parent_job_id
+                parent_job_id, reverts_job_id, deleted_rows, restored_rows, conflict_rows,
+                changes_kept, changes_purged_at
            FROM import_jobs WHERE id = $1"#,
         id,
     )
@@ -354,9 +380,13 @@ pub async fn end(
                 total_original_rows = COALESCE($4, total_original_rows),
                 total_imported_rows = COALESCE($5, total_imported_rows),
                 total_error_rows = COALESCE($6, total_error_rows),
-                created_rows = COALESCE($8, created_rows),
-                updated_rows = COALESCE($9, updated_rows),
-                unchanged_rows = COALESCE($10, unchanged_rows)
+                -- A revert job counts deleted, restored and conflict rows instead.
+                created_rows = CASE WHEN reverts_job_id IS NULL THEN COALESCE($8, created_rows) END,
+                updated_rows = CASE WHEN reverts_job_id IS NULL THEN COALESCE($9, updated_rows) END,
+                unchanged_rows = CASE WHEN reverts_job_id IS NULL THEN COALESCE($10, unchanged_rows) END,
+                deleted_rows = CASE WHEN reverts_job_id IS NOT NULL THEN COALESCE($11, deleted_rows) END,
+                restored_rows = CASE WHEN reverts_job_id IS NOT NULL THEN COALESCE($12, restored_rows) END,
+                conflict_rows = CASE WHEN reverts_job_id IS NOT NULL THEN COALESCE($13, conflict_rows) END
           WHERE id = $1
             AND CASE WHEN $7::text IS NULL
                      THEN state = 'queued'
@@ -371,7 +401,8 @@ pub async fn end(
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
-                parent_job_id"#,
+                parent_job_id, reverts_job_id, deleted_rows, restored_rows, conflict_rows,
+                changes_kept, changes_purged_at"#,
         id,
         state.as_str(),
         error,
@@ -382,6 +413,9 @@ pub async fn end(
         counts.map(|c| c.created_rows),
         counts.map(|c| c.updated_rows),
         counts.map(|c| c.unchanged_rows),
+        counts.map(|c| c.deleted_rows),
+        counts.map(|c| c.restored_rows),
+        counts.map(|c| c.conflict_rows),
     )
     .fetch_optional(conn)
     .await
@@ -567,7 +601,8 @@ pub(crate) async fn list(
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
-                parent_job_id,
+                parent_job_id, reverts_job_id, deleted_rows, restored_rows, conflict_rows,
+                changes_kept, changes_purged_at,
                 (SELECT count(*) FROM import_jobs
                   WHERE tenant_id = $1 AND ($2::text IS NULL OR kind = $2)
                     AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR name = $4)
@@ -616,7 +651,8 @@ pub(crate) async fn cancel(
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
-                parent_job_id"#,
+                parent_job_id, reverts_job_id, deleted_rows, restored_rows, conflict_rows,
+                changes_kept, changes_purged_at"#,
         id,
         tenant_id,
     )
@@ -654,7 +690,8 @@ pub async fn find_by_idempotency_key(
                 cancel_requested_at, email_sent_at, email_error, lease_owner, lease_expires_at,
                 task_id, enqueued_at, run_after,
                 error_summary AS "error_summary: Json<Vec<ErrorSummaryEntry>>",
-                parent_job_id,
+                parent_job_id, reverts_job_id, deleted_rows, restored_rows, conflict_rows,
+                changes_kept, changes_purged_at,
                 file_sha256
            FROM import_jobs
           WHERE tenant_id = $1 AND idempotency_key = $2

@@ -7,6 +7,7 @@ pub mod job_errors;
 pub mod jobs;
 pub(crate) mod opportunities;
 pub(crate) mod page;
+pub(crate) mod reverts;
 pub(crate) mod sales_targets;
 pub mod schedule;
 pub mod webhooks;

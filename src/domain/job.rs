@@ -140,4 +140,10 @@ pub struct ImportCounts {
     pub updated_rows: i64,
     /// Imported rows whose values were all stored already.
     pub unchanged_rows: i64,
+    /// A revert job's rows deleted: created by the job it undoes (0 for other jobs).
+    pub deleted_rows: i64,
+    /// A revert job's rows set back to their values before the job it undoes.
+    pub restored_rows: i64,
+    /// A revert job's rows left alone because they changed since (its failed rows).
+    pub conflict_rows: i64,
 }

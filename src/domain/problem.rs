@@ -47,11 +47,14 @@ pub enum ProblemCode {
     RejectedByDatabase,
     /// A field or the whole row is longer than a file may hold (`import::limits`).
     TooLong,
+    /// A revert job's row that another job (an import, a correction or a revert) changed
+    /// after the job being undone: left as it is.
+    ChangedSince,
 }
 
 impl ProblemCode {
     /// Every code, in the order docs/api.md documents them.
-    pub const ALL: [ProblemCode; 13] = [
+    pub const ALL: [ProblemCode; 14] = [
         Self::RequiredMissing,
         Self::InvalidAmount,
         Self::AmountOutOfRange,
@@ -65,6 +68,7 @@ impl ProblemCode {
         Self::UnreadableText,
         Self::RejectedByDatabase,
         Self::TooLong,
+        Self::ChangedSince,
     ];
 
     /// The code as JSON, the database and the `code` filter spell it.
@@ -83,6 +87,7 @@ impl ProblemCode {
             Self::UnreadableText => "unreadable_text",
             Self::RejectedByDatabase => "rejected_by_database",
             Self::TooLong => "too_long",
+            Self::ChangedSince => "changed_since",
         }
     }
 }

@@ -12,7 +12,10 @@ use crate::domain::{Problem, ProblemCode};
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, RowOutcomes, key_hash, merge_changed, merge_per_key, newer},
+    kind::{
+        ChunkResult, ImportKind, RowOutcomes, WriteScope, key_hash, merge_changed, merge_per_key,
+        newer,
+    },
     row::{RowReader, Text},
     upsert::{OnConflict, Upsert, new_row_ids},
     values,
@@ -197,10 +200,11 @@ impl ImportKind for Contacts {
 
     async fn write_chunk(
         conn: &mut PgConnection,
-        tenant_id: Uuid,
+        scope: WriteScope,
         columns: &ColumnMap,
         rows: &[ContactRow],
     ) -> Result<ChunkResult, sqlx::Error> {
+        let tenant_id = scope.tenant_id;
         // Resolve the external Opportunity IDs; rows naming one the tenant lacks are refused.
         let mut wanted: Vec<&str> = rows
             .iter()
@@ -306,21 +310,51 @@ impl ImportKind for Contacts {
             }
         }
         let links_param = upsert.next_param();
+        let job_param = links_param + 2;
+        if scope.job_id.is_some() {
+            upsert.keep_changes(job_param);
+        }
+        // A link remembers the job that made it, and a contact whose one change is a new
+        // link is changed too (its version and last writer), with an empty before-image:
+        // a revert of the job then removes the link only while nobody changed the contact.
+        let (link_job, link_changes) = match scope.job_id {
+            Some(_) => (
+                format!("${job_param}::uuid"),
+                format!(
+                    ", link_only AS (
+                         UPDATE contacts c
+                            SET version = c.version + 1, updated_by_job = ${job_param}::uuid,
+                                updated_at = now()
+                           FROM (SELECT DISTINCT contact_id FROM linked) l
+                          WHERE c.id = l.contact_id
+                            AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.id = l.contact_id)
+                          RETURNING c.id, c.version, c.created_by_job),
+                     link_images AS (
+                         INSERT INTO import_changes (job_id, row_id, version, before)
+                         SELECT ${job_param}::uuid, id, version, '{{}}'::jsonb FROM link_only
+                          WHERE created_by_job IS DISTINCT FROM ${job_param}::uuid
+                         ON CONFLICT (job_id, row_id) DO UPDATE
+                            SET version = EXCLUDED.version,
+                                before = EXCLUDED.before || import_changes.before)"
+                ),
+            ),
+            None => ("NULL::uuid".to_owned(), String::new()),
+        };
         // Only created and changed contacts come back from the upsert; a link of an
         // unchanged one finds it in the statement's snapshot (looked up only for those:
         // COALESCE runs the subquery only when the upsert did not return the contact). A contact whose one change
         // is a new link counts as updated.
         let statement = format!(
-            "WITH upserted AS ({upsert}),
+            "WITH upserted AS ({upsert}){changes},
              linked AS (
-                 INSERT INTO contact_opportunities (contact_id, opportunity_id)
+                 INSERT INTO contact_opportunities (contact_id, opportunity_id, job_id)
                  SELECT COALESCE(u.id, (SELECT c.id FROM contacts c
                                          WHERE c.tenant_id = $1 AND lower(c.email) = l.email_key)),
-                        l.opportunity_id
+                        l.opportunity_id, {link_job}
                    FROM UNNEST(${links_param}::text[], ${}::uuid[]) AS l(email_key, opportunity_id)
                    LEFT JOIN upserted u ON u.email_key = l.email_key
                  ON CONFLICT DO NOTHING
-                 RETURNING contact_id)
+                 RETURNING contact_id){link_changes}
              SELECT (SELECT count(*) FROM upserted WHERE created),
                     (SELECT count(*) FROM (
                         SELECT id FROM upserted WHERE NOT created
@@ -329,8 +363,11 @@ impl ImportKind for Contacts {
                          WHERE NOT EXISTS (SELECT 1 FROM upserted u
                                             WHERE u.id = l.contact_id AND u.created)) changed)",
             links_param + 1,
-            upsert =
-                upsert.statement("RETURNING id, lower(email) AS email_key, (xmax = 0) AS created"),
+            upsert = upsert.statement(&format!(
+                "RETURNING id, lower(email) AS email_key, (xmax = 0) AS created{}",
+                upsert.change_columns()
+            )),
+            changes = upsert.changes_cte("upserted"),
         );
         let mut query = sqlx::query_as::<_, (i64, i64)>(&statement)
             .bind(tenant_id)
@@ -349,11 +386,13 @@ impl ImportKind for Contacts {
                     .collect::<Vec<_>>(),
             );
         }
-        let (created, updated) = query
+        query = query
             .bind(links.iter().map(|(email, _)| *email).collect::<Vec<_>>())
-            .bind(links.iter().map(|(_, id)| *id).collect::<Vec<_>>())
-            .fetch_one(&mut *conn)
-            .await?;
+            .bind(links.iter().map(|(_, id)| *id).collect::<Vec<_>>());
+        if let Some(job_id) = scope.job_id {
+            query = query.bind(job_id);
+        }
+        let (created, updated) = query.fetch_one(&mut *conn).await?;
         result.outcomes = RowOutcomes::of_statement(contacts.len(), created, updated);
         result.outcomes += merged.repeats;
         Ok(result)

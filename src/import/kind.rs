@@ -50,6 +50,17 @@ impl std::ops::AddAssign for RowOutcomes {
     }
 }
 
+/// Whose rows a chunk writes, and the job whose changes are kept for a revert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteScope {
+    /// The tenant that owns the rows.
+    pub tenant_id: Uuid,
+    /// The job writing them: created rows, changed rows and their previous values are
+    /// recorded under it (see `import::revert`). `None` writes as before undo existed
+    /// (benchmarks compare the two).
+    pub job_id: Option<Uuid>,
+}
+
 /// A chunk's upsert with its arguments already encoded, ready to send.
 pub struct PreparedChunk {
     /// The statement (an `Upsert::counting_statement`): answers (created, updated).
@@ -110,7 +121,7 @@ pub trait ImportKind: Send + Sync + 'static {
     /// chunk. Kinds that must read the database first (contacts) return `None` and are
     /// written by `write_chunk` alone.
     fn prepare(
-        _tenant_id: Uuid,
+        _scope: WriteScope,
         _columns: &ColumnMap,
         _rows: &[Self::Row],
     ) -> Option<Result<PreparedChunk, BoxDynError>> {
@@ -122,7 +133,7 @@ pub trait ImportKind: Send + Sync + 'static {
     /// connection, which may be inside the transaction of a dry run.
     fn write_chunk(
         conn: &mut PgConnection,
-        tenant_id: Uuid,
+        scope: WriteScope,
         columns: &ColumnMap,
         rows: &[Self::Row],
     ) -> impl Future<Output = Result<ChunkResult, sqlx::Error>> + Send;

@@ -11,6 +11,7 @@ pub(crate) mod kind;
 pub(crate) mod limits;
 pub mod opportunities;
 pub(crate) mod records;
+pub mod revert;
 pub(crate) mod row;
 pub(crate) mod sales_targets;
 pub(crate) mod sources;
@@ -24,6 +25,7 @@ pub use engine::{
     run_import,
 };
 pub(crate) use kind::ImportKind;
+pub use revert::{RevertCounts, RevertOutcome, RevertRequest, run_revert};
 
 use crate::domain::JobKind;
 

@@ -15,7 +15,10 @@ use crate::domain::Problem;
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_changed, merge_per_key, newer},
+    kind::{
+        ChunkResult, ImportKind, PreparedChunk, WriteScope, key_hash, merge_changed, merge_per_key,
+        newer,
+    },
     row::{RowReader, Text},
     upsert::{OnConflict, Upsert, new_row_ids},
     values,
@@ -187,20 +190,20 @@ impl ImportKind for Opportunities {
     }
 
     fn prepare(
-        tenant_id: Uuid,
+        scope: WriteScope,
         columns: &ColumnMap,
         rows: &[OpportunityRow],
     ) -> Option<Result<PreparedChunk, BoxDynError>> {
-        Some(encode(tenant_id, columns, rows))
+        Some(encode(scope, columns, rows))
     }
 
     async fn write_chunk(
         conn: &mut PgConnection,
-        tenant_id: Uuid,
+        scope: WriteScope,
         columns: &ColumnMap,
         rows: &[OpportunityRow],
     ) -> Result<ChunkResult, sqlx::Error> {
-        encode(tenant_id, columns, rows)
+        encode(scope, columns, rows)
             .map_err(sqlx::Error::Encode)?
             .run(conn)
             .await
@@ -256,7 +259,7 @@ const IMPORT_ROW: &str = "opportunity_import_row";
 /// The chunk's upsert: one UNNEST statement over an array of rows, writing the columns
 /// present in the file.
 fn encode(
-    tenant_id: Uuid,
+    scope: WriteScope,
     columns: &ColumnMap,
     rows: &[OpportunityRow],
 ) -> Result<PreparedChunk, BoxDynError> {
@@ -278,6 +281,9 @@ fn encode(
     {
         upsert.column(column, pg_type, OnConflict::Update);
     }
+    if scope.job_id.is_some() {
+        upsert.keep_changes(upsert.next_param());
+    }
     let bound: Vec<ImportRow> = rows
         .iter()
         .zip(new_row_ids(rows.len()))
@@ -298,8 +304,11 @@ fn encode(
         })
         .collect();
     let mut args = PgArguments::default();
-    args.add(tenant_id)?;
+    args.add(scope.tenant_id)?;
     args.add(bound)?;
+    if let Some(job_id) = scope.job_id {
+        args.add(job_id)?;
+    }
     Ok(PreparedChunk {
         sql: upsert.counting_statement(),
         args,

@@ -4,14 +4,15 @@ use chrono::NaiveDate;
 use csv::StringRecord;
 use rust_decimal::Decimal;
 use sqlx::{Arguments, PgConnection, error::BoxDynError, postgres::PgArguments};
-use uuid::Uuid;
 
 use crate::domain::Problem;
 
 use super::{
     csv_source::CsvFormat,
     header::{ColumnMap, FieldSpec},
-    kind::{ChunkResult, ImportKind, PreparedChunk, key_hash, merge_changed, merge_per_key},
+    kind::{
+        ChunkResult, ImportKind, PreparedChunk, WriteScope, key_hash, merge_changed, merge_per_key,
+    },
     row::{RowReader, Text},
     upsert::{OnConflict, Upsert, new_row_ids},
     values,
@@ -94,20 +95,20 @@ impl ImportKind for SalesTargets {
     }
 
     fn prepare(
-        tenant_id: Uuid,
+        scope: WriteScope,
         _columns: &ColumnMap,
         rows: &[SalesTargetRow],
     ) -> Option<Result<PreparedChunk, BoxDynError>> {
-        Some(encode(tenant_id, rows))
+        Some(encode(scope, rows))
     }
 
     async fn write_chunk(
         conn: &mut PgConnection,
-        tenant_id: Uuid,
+        scope: WriteScope,
         _columns: &ColumnMap,
         rows: &[SalesTargetRow],
     ) -> Result<ChunkResult, sqlx::Error> {
-        encode(tenant_id, rows)
+        encode(scope, rows)
             .map_err(sqlx::Error::Encode)?
             .run(conn)
             .await
@@ -115,7 +116,7 @@ impl ImportKind for SalesTargets {
 }
 
 /// The chunk's upsert: every column is required, so the statement never varies.
-fn encode(tenant_id: Uuid, rows: &[SalesTargetRow]) -> Result<PreparedChunk, BoxDynError> {
+fn encode(scope: WriteScope, rows: &[SalesTargetRow]) -> Result<PreparedChunk, BoxDynError> {
     let merged = merge_per_key(
         rows,
         |r| (r.email_key.as_str(), r.month),
@@ -127,8 +128,11 @@ fn encode(tenant_id: Uuid, rows: &[SalesTargetRow]) -> Result<PreparedChunk, Box
         .column("rep_email", "text", OnConflict::Update)
         .column("month", "date", OnConflict::Keep)
         .column("amount", "numeric", OnConflict::Update);
+    if scope.job_id.is_some() {
+        upsert.keep_changes(upsert.next_param());
+    }
     let mut args = PgArguments::default();
-    args.add(tenant_id)?;
+    args.add(scope.tenant_id)?;
     args.add(new_row_ids(rows.len()))?;
     args.add(
         rows.iter()
@@ -137,6 +141,9 @@ fn encode(tenant_id: Uuid, rows: &[SalesTargetRow]) -> Result<PreparedChunk, Box
     )?;
     args.add(rows.iter().map(|r| r.month).collect::<Vec<_>>())?;
     args.add(rows.iter().map(|r| r.amount).collect::<Vec<_>>())?;
+    if let Some(job_id) = scope.job_id {
+        args.add(job_id)?;
+    }
     Ok(PreparedChunk {
         sql: upsert.counting_statement(),
         args,

@@ -38,6 +38,10 @@ pub(crate) struct Upsert {
     updates: Vec<String>,
     /// The stored value of each updated column, and the value the update would give it.
     compared: Vec<(String, String)>,
+    /// The columns an existing row may take a new value for.
+    updated: Vec<&'static str>,
+    /// The bind parameter of the job whose changes are kept for a revert, if any.
+    job: Option<String>,
 }
 
 impl Upsert {
@@ -74,6 +78,8 @@ impl Upsert {
             sources: Vec::new(),
             updates: Vec::new(),
             compared: Vec::new(),
+            updated: Vec::new(),
+            job: None,
         };
         upsert.column("id", "uuid", OnConflict::Keep);
         upsert
@@ -100,6 +106,16 @@ impl Upsert {
         };
         self.updates.push(format!("{name} = {new_value}"));
         self.compared.push((format!("{table}.{name}"), new_value));
+        self.updated.push(name);
+        self
+    }
+
+    /// Keeps what the statement changes for a revert of job `$param` (a `uuid`): created
+    /// rows carry the job in `created_by_job`, every row it writes in `updated_by_job`
+    /// with its `version` incremented, and each row it changes gets a before-image in
+    /// `import_changes` (see [`Upsert::changes_cte`]) in the same statement.
+    pub(crate) fn keep_changes(&mut self, param: usize) -> &mut Self {
+        self.job = Some(format!("${param}::uuid"));
         self
     }
 
@@ -126,14 +142,28 @@ impl Upsert {
                 new.join(", ")
             )
         };
+        let (stamp_columns, stamps, stamp_updates) = match &self.job {
+            Some(job) => (
+                ", created_by_job, updated_by_job".to_owned(),
+                format!(", {job}, {job}"),
+                format!(
+                    ", version = {table}.version + 1, updated_by_job = {job}",
+                    table = self.table
+                ),
+            ),
+            None => Default::default(),
+        };
         let select = match self.record_type {
-            None => format!("* FROM UNNEST({})", self.sources.join(", ")),
-            Some(record) => format!("{} FROM UNNEST($2::{record}[]) r", self.sources.join(", ")),
+            None => format!("u.*{stamps} FROM UNNEST({}) u", self.sources.join(", ")),
+            Some(record) => format!(
+                "{}{stamps} FROM UNNEST($2::{record}[]) r",
+                self.sources.join(", ")
+            ),
         };
         format!(
-            "INSERT INTO {table} (tenant_id, {cols})
+            "INSERT INTO {table} (tenant_id, {cols}{stamp_columns})
              SELECT $1, {select}
-             ON CONFLICT {conflict} DO UPDATE SET {updates}updated_at = now()
+             ON CONFLICT {conflict} DO UPDATE SET {updates}updated_at = now(){stamp_updates}
              WHERE {changed} {returning}",
             table = self.table,
             cols = self.columns.join(", "),
@@ -146,14 +176,77 @@ impl Upsert {
         )
     }
 
+    /// What a `RETURNING` list must add for [`Upsert::changes_cte`]: the row's version,
+    /// the job that created it and the new value of every updated column (empty unless
+    /// the changes are kept).
+    pub(crate) fn change_columns(&self) -> String {
+        if self.job.is_none() {
+            return String::new();
+        }
+        let mut columns = ", version, created_by_job".to_owned();
+        for name in &self.updated {
+            columns.push_str(", ");
+            columns.push_str(name);
+        }
+        columns
+    }
+
+    /// A `WITH` item (with its leading comma) that writes the before-image of each row
+    /// that `written` (a CTE of this statement returning `id`, `created` and
+    /// [`Upsert::change_columns`]) changed: the previous values of the columns that
+    /// changed, read from the statement's snapshot. When the snapshot's version is not
+    /// the one the write replaced, another write came in between and the image is
+    /// unknown (NULL). Rows the job created itself need none (a revert deletes them); a
+    /// row written again later in the job keeps the values it had first. Empty unless
+    /// the changes are kept.
+    pub(crate) fn changes_cte(&self, written: &str) -> String {
+        let Some(job) = &self.job else {
+            return String::new();
+        };
+        let table = self.table;
+        let before = if self.updated.is_empty() {
+            "'{}'::jsonb".to_owned()
+        } else {
+            let values = self
+                .updated
+                .iter()
+                .map(|c| format!("'{c}', o.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let same = self
+                .updated
+                .iter()
+                .map(|c| format!("CASE WHEN o.{c} IS NOT DISTINCT FROM w.{c} THEN '{c}' END"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("jsonb_build_object({values}) - ARRAY[{same}]::text[]")
+        };
+        format!(
+            ", changes AS (
+                 INSERT INTO import_changes (job_id, row_id, version, before)
+                 SELECT {job}, w.id, w.version,
+                        (SELECT {before} FROM {table} o
+                          WHERE o.id = w.id AND o.version = w.version - 1)
+                   FROM {written} w
+                  WHERE NOT w.created AND w.created_by_job IS DISTINCT FROM {job}
+                 ON CONFLICT (job_id, row_id) DO UPDATE
+                    SET version = EXCLUDED.version,
+                        before = EXCLUDED.before || import_changes.before)"
+        )
+    }
+
     /// The statement wrapped to answer one row: how many rows it created and how many
     /// it updated (both `bigint`). Rows it neither created nor updated were unchanged.
     pub(crate) fn counting_statement(&self) -> String {
         format!(
-            "WITH written AS ({})
+            "WITH written AS ({}){}
              SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created)
                FROM written",
-            self.statement("RETURNING (xmax = 0) AS created")
+            self.statement(&format!(
+                "RETURNING id, (xmax = 0) AS created{}",
+                self.change_columns()
+            )),
+            self.changes_cte("written"),
         )
     }
 }
@@ -187,7 +280,32 @@ mod tests {
         ));
         let counting = upsert.counting_statement();
         assert!(counting.starts_with("WITH written AS (INSERT INTO t"));
-        assert!(counting.contains("RETURNING (xmax = 0) AS created)"));
+        assert!(counting.contains("RETURNING id, (xmax = 0) AS created)"));
+        assert!(
+            !counting.contains("import_changes"),
+            "changes kept only for a job"
+        );
+    }
+
+    #[test]
+    fn a_job_stamps_its_rows_and_keeps_what_it_changed() {
+        let mut upsert = Upsert::of_records("t", "(tenant_id, k)", "t_row");
+        upsert
+            .column("k", "text", OnConflict::Keep)
+            .column("v", "numeric", OnConflict::Update);
+        upsert.keep_changes(upsert.next_param());
+        let sql = upsert.counting_statement();
+        assert!(
+            sql.contains("INSERT INTO t (tenant_id, id, k, v, created_by_job, updated_by_job)")
+        );
+        assert!(sql.contains("SELECT $1, r.id, r.k, r.v, $3::uuid, $3::uuid FROM UNNEST"));
+        assert!(sql.contains("version = t.version + 1, updated_by_job = $3::uuid"));
+        assert!(sql.contains("RETURNING id, (xmax = 0) AS created, version, created_by_job, v)"));
+        assert!(sql.contains(
+            "jsonb_build_object('v', o.v) - ARRAY[CASE WHEN o.v IS NOT DISTINCT FROM w.v THEN 'v' END]::text[]"
+        ));
+        assert!(sql.contains("WHERE o.id = w.id AND o.version = w.version - 1"));
+        assert!(sql.contains("before = EXCLUDED.before || import_changes.before"));
     }
 
     #[test]

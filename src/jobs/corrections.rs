@@ -214,7 +214,10 @@ pub(crate) async fn submit(
         user_id,
         kind: parent.kind(),
         file_name: format!("correction of {}", parent.file_name),
-        name: parent.name.as_deref().map(correction_name),
+        name: parent
+            .name
+            .as_deref()
+            .map(|name| suffixed_name(name, NAME_SUFFIX)),
         file_size: upload.size as i64,
         column_mapping: parent.column_mapping.as_ref().map(|m| m.0.clone()),
         // The correction is a CSV whatever the parent was.
@@ -224,6 +227,7 @@ pub(crate) async fn submit(
         idempotency_key: None,
         file_sha256: None,
         parent_job_id: Some(parent.id),
+        reverts_job_id: None,
     };
     match submit::submit(services.db, services.queue, &job, services.max_queued).await {
         Ok(record) => Ok(record),
@@ -286,11 +290,12 @@ fn check_columns(header: &[String], rows: &[CorrectedRow]) -> Result<(), Correct
     Ok(())
 }
 
-/// `name` with [`NAME_SUFFIX`], cut so that the whole stays a valid job name.
-fn correction_name(name: &str) -> String {
-    let room = JobName::MAX_CHARS - NAME_SUFFIX.chars().count();
+/// `name` with `suffix`, cut so that the whole stays a valid job name: the name of a job
+/// made from another one (a correction, a revert).
+pub(crate) fn suffixed_name(name: &str, suffix: &str) -> String {
+    let room = JobName::MAX_CHARS - suffix.chars().count();
     let kept: String = name.chars().take(room).collect();
-    format!("{}{NAME_SUFFIX}", kept.trim_end())
+    format!("{}{suffix}", kept.trim_end())
 }
 
 /// The correction's upload: a UTF-8 CSV with the parent's header on line 1 and each row
@@ -417,8 +422,8 @@ mod tests {
 
     #[test]
     fn a_correction_is_named_after_its_parent_within_the_name_limit() {
-        assert_eq!(correction_name("Q3"), "Q3 (correction)");
-        let long = correction_name(&"n".repeat(JobName::MAX_CHARS));
+        assert_eq!(suffixed_name("Q3", NAME_SUFFIX), "Q3 (correction)");
+        let long = suffixed_name(&"n".repeat(JobName::MAX_CHARS), NAME_SUFFIX);
         assert_eq!(long.chars().count(), JobName::MAX_CHARS);
         assert!(JobName::parse(&long).is_ok());
     }

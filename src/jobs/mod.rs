@@ -7,6 +7,7 @@ pub(crate) mod lifecycle;
 pub mod queue;
 pub(crate) mod reconciler;
 pub(crate) mod report;
+pub(crate) mod revert;
 pub(crate) mod runner;
 pub(crate) mod submit;
 pub(crate) mod unprocessed;

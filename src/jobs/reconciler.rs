@@ -26,6 +26,9 @@ const LOCK_KEY: i64 = 0x6261_7463_685f_7263; // "batch_rc"
 /// Queued jobs enqueued per tick at most; the rest wait for the next one.
 const BATCH: i64 = 500;
 
+/// Jobs whose before-images one tick purges at most.
+const PURGE_BATCH: i64 = 100;
+
 /// How the reconciler behaves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReconcilerConfig {
@@ -39,6 +42,8 @@ pub(crate) struct ReconcilerConfig {
     pub stale_upload: Duration,
     /// `tenant_max_running`: a capped tenant's jobs are not pushed (see `due_for_enqueue`).
     pub tenant_max_running: u32,
+    /// `revert_retention_days`: older jobs' before-images are purged.
+    pub revert_retention_days: u32,
 }
 
 impl From<&crate::config::Settings> for ReconcilerConfig {
@@ -48,6 +53,7 @@ impl From<&crate::config::Settings> for ReconcilerConfig {
             grace: Duration::from_secs(settings.enqueue_grace_secs),
             stale_upload: Duration::from_secs(settings.stale_upload_secs),
             tenant_max_running: settings.tenant_max_running,
+            revert_retention_days: settings.revert_retention_days,
         }
     }
 }
@@ -61,6 +67,8 @@ pub(crate) struct Tick {
     pub enqueued: usize,
     /// Files removed.
     pub files_removed: usize,
+    /// Jobs whose before-images were purged (older than `revert_retention_days`).
+    pub changes_purged: u64,
 }
 
 /// Why a tick stopped early; the next one tries again.
@@ -91,6 +99,7 @@ pub(crate) async fn run_forever(
                 handed_on = t.handed_on,
                 enqueued = t.enqueued,
                 files_removed = t.files_removed,
+                changes_purged = t.changes_purged,
                 "reconciled"
             ),
             Err(e) => tracing::warn!(error = %e, "reconciliation failed; retrying next tick"),
@@ -143,10 +152,12 @@ pub(crate) async fn tick(
     }
     tx.commit().await?;
     let files_removed = sweep_files(db, store, config.stale_upload).await?;
+    let changes_purged = db::reverts::purge(db, config.revert_retention_days, PURGE_BATCH).await?;
     Ok(Tick {
         handed_on,
         enqueued,
         files_removed,
+        changes_purged,
     })
 }
 

@@ -31,9 +31,10 @@ use crate::{
         jobs::{JobRecord, Lease, Renewal},
         schedule::PickRules,
     },
+    domain::ImportCounts,
     import::{
-        self, FailedRows, ImportError, ImportRequest, Progress, ProgressSink, Verdict,
-        workbook::SheetChoice,
+        self, FailedRows, ImportError, ImportRequest, Progress, ProgressSink, RevertCounts,
+        RevertRequest, Verdict, workbook::SheetChoice,
     },
     mail::EmailClient,
     storage::Store,
@@ -222,13 +223,7 @@ async fn import_under_lease(
             usize::try_from(ctx.settings.error_rows_stored_max).unwrap_or(0),
         )),
     };
-    // With S3 a local copy of the upload (removed when `upload` drops) and a local error
-    // CSV that is stored below, before the job can end and be read.
-    let upload = ctx
-        .store
-        .local_upload(job.id)
-        .await
-        .map_err(std::io::Error::from)?;
+    // A local error CSV that is stored below, before the job can end and be read.
     let error_file = ctx
         .store
         .error_scratch(job.id)
@@ -236,32 +231,22 @@ async fn import_under_lease(
     // Stopped however the run ends, a panic included: a heartbeat left behind would keep
     // renewing the lease of a run that is gone.
     let heartbeat = AbortOnDrop(tokio::spawn(progress.clone().heartbeat()));
-    let request = ImportRequest {
-        tenant_id: job.tenant_id,
-        path: upload.path().to_owned(),
-        error_path: error_file.path().to_owned(),
-        mapping: job.column_mapping.clone().map(|m| m.0),
-        sheet: job.sheet.as_deref().map(SheetChoice::parse),
-        chunk_rows: ctx.settings.import_chunk_rows,
-        writers: ctx.settings.import_writers,
-        dry_run: job.dry_run,
+    let run = async {
+        match job.reverts_job_id {
+            Some(reverted) => revert(ctx, job, reverted, error_file.path(), &progress).await,
+            None => import(ctx, job, error_file.path(), &progress).await,
+        }
     };
     // A panic fails this job (the next run would panic the same way) instead of
     // unwinding through the worker and leaving the job `running` until its lease lapses.
-    let result = AssertUnwindSafe(import::run(
-        job.kind(),
-        &ctx.db,
-        request,
-        Progress::Report(&progress),
-    ))
-    .catch_unwind()
-    .await
-    .unwrap_or_else(|panic| {
-        tracing::error!("the import panicked");
-        Err(ImportError::from_panic(panic.as_ref()))
-    });
+    let result = AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            tracing::error!("the import panicked");
+            Err(ImportError::from_panic(panic.as_ref()))
+        });
     drop(heartbeat);
-    drop(upload);
     match result {
         // Only a run that will end the job stores its error CSV (another run has it now).
         Ok(outcome) if !outcome.lost_lease => {
@@ -273,6 +258,79 @@ async fn import_under_lease(
         }
         other => other,
     }
+}
+
+/// Imports the job's upload (with S3, from a local copy removed once done).
+async fn import(
+    ctx: &WorkerContext,
+    job: &JobRecord,
+    error_path: &std::path::Path,
+    progress: &LeasedProgress,
+) -> Result<import::ImportOutcome, ImportError> {
+    let upload = ctx
+        .store
+        .local_upload(job.id)
+        .await
+        .map_err(std::io::Error::from)?;
+    let request = ImportRequest {
+        tenant_id: job.tenant_id,
+        job_id: Some(job.id),
+        path: upload.path().to_owned(),
+        error_path: error_path.to_owned(),
+        mapping: job.column_mapping.clone().map(|m| m.0),
+        sheet: job.sheet.as_deref().map(SheetChoice::parse),
+        chunk_rows: ctx.settings.import_chunk_rows,
+        writers: ctx.settings.import_writers,
+        dry_run: job.dry_run,
+    };
+    import::run(job.kind(), &ctx.db, request, Progress::Report(progress)).await
+}
+
+/// Undoes job `reverted` (see `import::revert`); its outcome in the import's terms: the
+/// rows deleted and restored are imported, the conflicts failed.
+async fn revert(
+    ctx: &WorkerContext,
+    job: &JobRecord,
+    reverted: Uuid,
+    error_path: &std::path::Path,
+    progress: &LeasedProgress,
+) -> Result<import::ImportOutcome, ImportError> {
+    let undone = db::jobs::get(&ctx.db, reverted)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    let request = RevertRequest {
+        tenant_id: job.tenant_id,
+        kind: job.kind(),
+        job_id: job.id,
+        reverts: reverted,
+        window: (
+            undone.created_at,
+            undone.finished_at.unwrap_or_else(chrono::Utc::now),
+        ),
+        dry_run: job.dry_run,
+        error_path: error_path.to_owned(),
+        chunk_rows: ctx.settings.import_chunk_rows,
+    };
+    let outcome = import::run_revert(&ctx.db, request, Progress::Report(progress)).await?;
+    let RevertCounts {
+        deleted,
+        restored,
+        conflicts,
+    } = outcome.counts;
+    Ok(import::ImportOutcome {
+        counts: ImportCounts {
+            total_original_rows: deleted + restored + conflicts,
+            total_imported_rows: deleted + restored,
+            total_error_rows: conflicts,
+            deleted_rows: deleted,
+            restored_rows: restored,
+            conflict_rows: conflicts,
+            ..ImportCounts::default()
+        },
+        cancelled: outcome.cancelled,
+        lost_lease: outcome.lost_lease,
+        error_file: outcome.error_file,
+    })
 }
 
 /// Records how the run ended: the job's end, a retry later, or nothing (lease lost).

@@ -28,7 +28,8 @@ use crate::{
 
 /// True for the jobs that have unprocessed rows to offer: cancelled or failed ones.
 pub(crate) fn offered(job: &JobRecord) -> bool {
-    job.state().leaves_rows_unprocessed()
+    // A revert job has no file.
+    job.state().leaves_rows_unprocessed() && job.reverts_job_id.is_none()
 }
 
 /// Why a job's unprocessed rows cannot be had.

@@ -78,6 +78,7 @@ async fn every_corpus_file_imports_or_fails_with_a_reason() {
     for path in &files {
         let request = ImportRequest {
             tenant_id,
+            job_id: None,
             path: path.clone(),
             error_path: app.storage.path().join("corpus-errors.csv"),
             mapping: first_two_columns(path),

@@ -152,6 +152,7 @@ async fn check(
     let expected = reference_rows(&path, &case.bytes);
     let request = ImportRequest {
         tenant_id,
+        job_id: None,
         path: path.clone(),
         error_path: error_path.clone(),
         mapping,
@@ -270,6 +271,7 @@ async fn a_key_too_long_to_index_is_an_error_row_not_a_failed_job() {
     for (chunk_rows, writers) in [(1, 1), (3, 1), (3, 2)] {
         let request = ImportRequest {
             tenant_id,
+            job_id: None,
             path: path.clone(),
             error_path: dir.path().join("long.errors.csv"),
             mapping: None,
@@ -307,6 +309,7 @@ async fn invalid_utf8_after_a_utf8_bom_is_an_error_row_or_a_readable_refusal() {
         std::fs::write(&path, bytes).unwrap();
         let request = ImportRequest {
             tenant_id,
+            job_id: None,
             path,
             error_path: dir.path().join("bom.errors.csv"),
             mapping: None,

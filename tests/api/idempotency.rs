@@ -293,6 +293,7 @@ async fn a_second_job_row_with_a_taken_key_is_refused_by_the_unique_index() {
         idempotency_key: Some("taken".into()),
         file_sha256: Some(vec![hash; 32]),
         parent_job_id: None,
+        reverts_job_id: None,
     };
     db::jobs::insert(&app.db, &job(1), uuid::Uuid::new_v4())
         .await

@@ -34,6 +34,7 @@ mod queue_outage;
 mod rate_limit;
 mod real_world_csv;
 mod reconciler;
+mod revert;
 mod row_outcomes;
 mod s3_storage;
 mod sales_targets;

@@ -124,6 +124,7 @@ async fn a_lease_is_held_by_one_run_and_a_run_that_lost_it_writes_nothing() {
         created_rows: 99,
         updated_rows: 0,
         unchanged_rows: 0,
+        ..Default::default()
     };
     assert!(
         db::jobs::end(

@@ -11,6 +11,7 @@ pub(crate) mod keys;
 pub(crate) mod metrics;
 pub(crate) mod openapi;
 pub(crate) mod opportunities;
+pub(crate) mod revert;
 pub(crate) mod sales_targets;
 pub(crate) mod samples;
 pub(crate) mod uploads;

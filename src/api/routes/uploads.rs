@@ -246,6 +246,7 @@ async fn upload(
         file_sha256: idempotency_key.is_some().then(|| upload.sha256.to_vec()),
         idempotency_key: idempotency_key.map(IdempotencyKey::into_inner),
         parent_job_id: None,
+        reverts_job_id: None,
     };
     let submitted = idempotency::submit_once(
         &state.db,
@@ -427,7 +428,7 @@ async fn receive(
 }
 
 /// `true/1/yes` or `false/0/no` (or empty), as query strings spell booleans.
-fn flag(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
+pub(crate) fn flag(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("" | "false" | "0" | "no") => Ok(false),
         Some("true" | "1" | "yes") => Ok(true),

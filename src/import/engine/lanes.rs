@@ -4,13 +4,12 @@
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use super::{Part, error::ImportError};
 use crate::domain::{Problem, ProblemCode};
 use crate::import::{
     header::ColumnMap,
-    kind::{ImportKind, PreparedChunk, RowOutcomes},
+    kind::{ImportKind, PreparedChunk, RowOutcomes, WriteScope},
 };
 
 /// What writing one part gave: its refused rows (by index) and what became of the others.
@@ -38,7 +37,7 @@ pub(super) enum LaneConn<'a> {
 /// One writer: writes the parts it is given, in the order given, and hands them back.
 pub(super) struct Lane<'a> {
     pub(super) conn: LaneConn<'a>,
-    pub(super) tenant_id: Uuid,
+    pub(super) scope: WriteScope,
     pub(super) columns: &'a ColumnMap,
 }
 
@@ -50,12 +49,12 @@ impl Lane<'_> {
     ) {
         while let Some(LaneJob { seq, mut part }) = parts.recv().await {
             let prepared = part.prepared.take();
-            let (tenant_id, columns) = (self.tenant_id, self.columns);
+            let (scope, columns) = (self.scope, self.columns);
             let result = match &mut self.conn {
                 LaneConn::Pool(pool) => match pool.acquire().await {
                     Ok(mut conn) => {
                         let written = write_chunk::<K>(
-                            &mut conn, false, tenant_id, columns, &part.rows, prepared,
+                            &mut conn, false, scope, columns, &part.rows, prepared,
                         )
                         .await;
                         // A connection keeps the buffers of its largest message (a part's
@@ -67,7 +66,7 @@ impl Lane<'_> {
                     Err(e) => Err(e.into()),
                 },
                 LaneConn::Transaction(conn) => {
-                    write_chunk::<K>(conn, true, tenant_id, columns, &part.rows, prepared).await
+                    write_chunk::<K>(conn, true, scope, columns, &part.rows, prepared).await
                 }
             };
             if done.send(LaneDone { seq, part, result }).is_err() {
@@ -85,7 +84,7 @@ impl Lane<'_> {
 pub(super) async fn write_chunk<K: ImportKind>(
     conn: &mut PgConnection,
     savepoints: bool,
-    tenant_id: Uuid,
+    scope: WriteScope,
     columns: &ColumnMap,
     rows: &[K::Row],
     prepared: Option<PreparedChunk>,
@@ -93,7 +92,7 @@ pub(super) async fn write_chunk<K: ImportKind>(
     savepoint(conn, savepoints, Savepoint::Set).await?;
     let written = match prepared {
         Some(p) => p.run(conn).await,
-        None => K::write_chunk(conn, tenant_id, columns, rows).await,
+        None => K::write_chunk(conn, scope, columns, rows).await,
     };
     savepoint(conn, savepoints, Savepoint::settle(&written)).await?;
     match written {
@@ -109,8 +108,7 @@ pub(super) async fn write_chunk<K: ImportKind>(
             let mut outcomes = RowOutcomes::default();
             for (index, row) in rows.iter().enumerate() {
                 savepoint(conn, savepoints, Savepoint::Set).await?;
-                let written =
-                    K::write_chunk(conn, tenant_id, columns, std::slice::from_ref(row)).await;
+                let written = K::write_chunk(conn, scope, columns, std::slice::from_ref(row)).await;
                 savepoint(conn, savepoints, Savepoint::settle(&written)).await?;
                 match written {
                     Ok(result) => {

@@ -34,7 +34,7 @@ use self::{
 };
 use super::{
     error_file::RejectedRow,
-    kind::{ImportKind, PreparedChunk},
+    kind::{ImportKind, PreparedChunk, WriteScope},
     records::Records,
     sources::SourceRecords,
     workbook::SheetChoice,
@@ -46,6 +46,9 @@ use crate::domain::ImportCounts;
 pub struct ImportRequest {
     /// Whose data it is.
     pub tenant_id: Uuid,
+    /// The job importing it, under which what it changes is kept for a revert (`None`
+    /// keeps nothing: benchmarks compare the two).
+    pub job_id: Option<Uuid>,
     /// The uploaded CSV.
     pub path: PathBuf,
     /// Where the error CSV goes when rows fail.
@@ -154,11 +157,9 @@ pub async fn run_import<K: ImportKind>(
     let (tx, rx) = mpsc::channel::<Result<Chunk<K::Row>, ImportError>>(1);
     let parser = {
         let columns = columns.clone();
-        let tenant_id = request.tenant_id;
+        let scope = scope(&request);
         tokio::task::spawn_blocking(move || {
-            parse_chunks::<K>(
-                records, &format, &columns, tenant_id, chunk_rows, writers, &tx,
-            )
+            parse_chunks::<K>(records, &format, &columns, scope, chunk_rows, writers, &tx)
         })
     };
 
@@ -178,7 +179,7 @@ pub async fn run_import<K: ImportKind>(
         };
         let lane = Lane {
             conn,
-            tenant_id: request.tenant_id,
+            scope: scope(&request),
             columns: &columns,
         };
         lanes.push(lane.run::<K>(parts, done_tx.clone()));
@@ -220,6 +221,13 @@ pub async fn run_import<K: ImportKind>(
         lost_lease,
         error_file,
     })
+}
+
+fn scope(request: &ImportRequest) -> WriteScope {
+    WriteScope {
+        tenant_id: request.tenant_id,
+        job_id: request.job_id,
+    }
 }
 
 /// Chunks out with the writers at most. With two, the writers write one chunk while the

@@ -3,7 +3,6 @@
 
 use csv::StringRecord;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use super::{Chunk, ImportRequest, error::ImportError};
 use crate::domain::{Problem, ProblemCode};
@@ -11,7 +10,7 @@ use crate::import::{
     csv_source::{self, CsvFormat, SourceError},
     error_file::RejectedRow,
     header::{self, ColumnMap},
-    kind::ImportKind,
+    kind::{ImportKind, WriteScope},
     limits,
     records::{OpenError, ReadError, Records},
     workbook::WorkbookError,
@@ -75,7 +74,7 @@ pub(super) fn parse_chunks<K: ImportKind>(
     mut records: Records,
     format: &CsvFormat,
     columns: &ColumnMap,
-    tenant_id: Uuid,
+    scope: WriteScope,
     chunk_rows: usize,
     writers: usize,
     tx: &mpsc::Sender<Result<Chunk<K::Row>, ImportError>>,
@@ -88,7 +87,7 @@ pub(super) fn parse_chunks<K: ImportKind>(
     // Encoding here overlaps with Postgres executing the previous chunk.
     let send = |mut chunk: Chunk<K::Row>| {
         for part in &mut chunk.parts {
-            part.prepared = match K::prepare(tenant_id, columns, &part.rows) {
+            part.prepared = match K::prepare(scope, columns, &part.rows) {
                 Some(Ok(prepared)) => Some(prepared),
                 Some(Err(error)) => {
                     tracing::warn!(%error, "could not encode a chunk ahead; the writer will");
