@@ -763,16 +763,17 @@ function failedRow(row, columns, readOnly) {
   const lineCell = document.createElement("td");
   lineCell.textContent = String(row.line);
   tr.append(lineCell);
+  const said = (problem) => (readOnly ? `${problem.code}: ${problem.message}` : problem.message);
   const byColumn = new Map();
   for (const problem of row.problems) {
     if (problem.column === null) {
       const note = document.createElement("span");
       note.className = "cell-problem";
-      note.dataset.code = problem.code;
-      note.textContent = readOnly ? `${problem.code}: ${problem.message}` : problem.message;
+      note.dataset.codes = problem.code;
+      note.textContent = said(problem);
       lineCell.append(note);
     } else {
-      byColumn.set(problem.column, [...(byColumn.get(problem.column) || []), problem.message]);
+      byColumn.set(problem.column, [...(byColumn.get(problem.column) || []), problem]);
     }
   }
   for (const column of columns) {
@@ -786,13 +787,15 @@ function failedRow(row, columns, readOnly) {
     input.setAttribute("aria-label", `Line ${row.line}, ${column}`);
     input.addEventListener("input", () => cell.classList.toggle("edited", input.value !== input.dataset.original));
     cell.append(input);
-    const messages = byColumn.get(column);
-    if (messages) {
+    const problems = byColumn.get(column);
+    if (problems) {
+      const messages = problems.map(said).join("; ");
       cell.classList.add("problem");
-      input.title = messages.join("; ");
+      input.title = messages;
       const note = document.createElement("span");
       note.className = "cell-problem";
-      note.textContent = messages.join("; ");
+      note.dataset.codes = problems.map((problem) => problem.code).join(" ");
+      note.textContent = messages;
       cell.append(note);
     }
     tr.append(cell);
