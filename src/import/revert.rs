@@ -190,6 +190,9 @@ impl Table {
     }
 }
 
+/// A before-image's values as text, by column (`None`: the column was empty).
+type Values = HashMap<String, Option<String>>;
+
 /// A stored row as a revert reads it: its version, last writer and values as text.
 struct Stored {
     version: i64,
@@ -350,7 +353,7 @@ impl Run<'_> {
         let mut after = Uuid::nil();
         loop {
             let mut tx = pool.begin().await?;
-            let images: Vec<(Uuid, i64, Option<Json<HashMap<String, Option<String>>>>)> =
+            let images: Vec<(Uuid, i64, Option<Json<Values>>)> =
                 sqlx::query_as(
                     // The previous values as text, as they are written back.
                     "SELECT row_id, version,
@@ -491,7 +494,7 @@ impl Run<'_> {
     fn changed_conflict(
         &self,
         now: Option<&Stored>,
-        before: Option<&HashMap<String, Option<String>>>,
+        before: Option<&Values>,
     ) -> (StringRecord, Vec<Problem>) {
         let record = self.record_of(now, before);
         let Some(now) = now else {
@@ -544,11 +547,7 @@ impl Run<'_> {
 
     /// A conflict's cells: the identity and each column's value now, beside the value a
     /// revert would restore (empty where the job did not change the column).
-    fn record_of(
-        &self,
-        now: Option<&Stored>,
-        before: Option<&HashMap<String, Option<String>>>,
-    ) -> StringRecord {
+    fn record_of(&self, now: Option<&Stored>, before: Option<&Values>) -> StringRecord {
         let value = |i: usize| {
             now.and_then(|n| n.values.get(i).cloned().flatten())
                 .unwrap_or_default()

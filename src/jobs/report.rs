@@ -43,26 +43,31 @@ pub(crate) fn build(
         None => {
             let errors = job.total_error_rows.unwrap_or(0);
             body.push_str(&format!(
-                "Your import of \"{}\" finished ({}).\n\n\
-                 Rows in the file:   {}\nRows imported:      {}\nRows with errors:   {}\n\
-                 Created:            {}\nUpdated:            {}\nUnchanged:          {}\n",
-                job.file_name,
-                job.state().as_str(),
-                job.total_original_rows.unwrap_or(0),
-                job.total_imported_rows.unwrap_or(0),
-                errors,
-                job.created_rows.unwrap_or(0),
-                job.updated_rows.unwrap_or(0),
-                job.unchanged_rows.unwrap_or(0),
+                "Your {} finished ({}).\n\n",
+                what(job),
+                job.state().as_str()
             ));
+            for (label, value) in counts(job) {
+                body.push_str(&format!(
+                    "{:<20}{}\n",
+                    format!("{label}:"),
+                    value.unwrap_or(0)
+                ));
+            }
             if job.dry_run {
                 body.push_str(DRY_RUN_NOTE);
                 body.push('\n');
             }
-            format!(
-                "Import of {}: {errors} row(s) could not be imported",
-                job.file_name
-            )
+            match job.reverts_job_id {
+                Some(_) => format!(
+                    "Undo of {}: {errors} row(s) changed since were left alone",
+                    job.file_name.trim_start_matches("undo of ")
+                ),
+                None => format!(
+                    "Import of {}: {errors} row(s) could not be imported",
+                    job.file_name
+                ),
+            }
         }
     };
     body.push_str(&summary_text(job));
@@ -82,10 +87,16 @@ pub(crate) fn build(
     }
     let attachment = match error_csv {
         Some(content) => {
-            body.push_str(
-                "\nThe attached CSV lists each failed row with its line number and what was wrong; \
-                 fix the rows and upload that file again.\n",
-            );
+            body.push_str(match job.reverts_job_id {
+                Some(_) => {
+                    "\nThe attached CSV lists each row changed since the import, with each value \
+                     now beside the value the undo would have restored.\n"
+                }
+                None => {
+                    "\nThe attached CSV lists each failed row with its line number and what was \
+                     wrong; fix the rows and upload that file again.\n"
+                }
+            });
             Some((format!("errors-{}.csv", job.id), content))
         }
         None if job.total_error_rows.unwrap_or(0) > 0 => {
@@ -102,6 +113,36 @@ pub(crate) fn build(
         body,
         html: Some(html),
         attachment,
+    }
+}
+
+/// What the job did, for the report's first sentence.
+fn what(job: &JobRecord) -> String {
+    match job.reverts_job_id {
+        Some(reverted) => format!("undo of job {reverted} (\"{}\")", job.file_name),
+        None => format!("import of \"{}\"", job.file_name),
+    }
+}
+
+/// The counts the report shows: an import's, or a revert job's.
+fn counts(job: &JobRecord) -> [(&'static str, Option<i64>); 6] {
+    match job.reverts_job_id {
+        Some(_) => [
+            ("Rows looked at", job.total_original_rows),
+            ("Rows undone", job.total_imported_rows),
+            ("Changed since", job.total_error_rows),
+            ("Deleted", job.deleted_rows),
+            ("Restored", job.restored_rows),
+            ("Conflicts", job.conflict_rows),
+        ],
+        None => [
+            ("Rows in the file", job.total_original_rows),
+            ("Rows imported", job.total_imported_rows),
+            ("Rows with errors", job.total_error_rows),
+            ("Created", job.created_rows),
+            ("Updated", job.updated_rows),
+            ("Unchanged", job.unchanged_rows),
+        ],
     }
 }
 
@@ -127,18 +168,12 @@ fn html(job: &JobRecord, public_base: &str, error_csv: Option<&[u8]>) -> String 
         )),
         None => {
             html.push_str(&format!(
-                "<h2>Your import of &ldquo;{file}&rdquo; finished ({})</h2>",
+                "<h2>Your {} finished ({})</h2>",
+                text(&what(job)),
                 job.state().as_str()
             ));
             html.push_str("<table cellpadding=\"4\" style=\"border-collapse:collapse\">");
-            for (label, value) in [
-                ("Rows in the file", job.total_original_rows),
-                ("Rows imported", job.total_imported_rows),
-                ("Rows with errors", job.total_error_rows),
-                ("Created", job.created_rows),
-                ("Updated", job.updated_rows),
-                ("Unchanged", job.unchanged_rows),
-            ] {
+            for (label, value) in counts(job) {
                 html.push_str(&format!(
                     "<tr><th align=\"left\">{label}</th><td align=\"right\">{}</td></tr>",
                     value.unwrap_or(0)

@@ -38,6 +38,7 @@ const CONTRACT: &[(&str, &[&str])] = &[
     ("/api/v1/webhooks/{id}/deliveries", &["get"]),
     ("/api/v1/jobs/{id}/errors", &["get"]),
     ("/api/v1/jobs/{id}/corrections", &["post"]),
+    ("/api/v1/jobs/{id}/revert", &["post"]),
     ("/api/v1/jobs/{id}/unprocessed.csv", &["get"]),
     ("/api/v1/keys", &["get", "post"]),
     ("/api/v1/keys/{id}", &["delete"]),
@@ -230,6 +231,11 @@ async fn the_schemas_match_real_answers_and_every_reference_resolves() {
         "error_summary",
         "parent_job_id",
         "corrections",
+        "reverts_job_id",
+        "reverted_by_job_id",
+        "deleted_rows",
+        "restored_rows",
+        "conflict_rows",
     ]
     .map(String::from)
     .into();

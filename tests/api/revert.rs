@@ -372,3 +372,158 @@ async fn undo_restores_contacts_and_their_links() {
 async fn undo_restores_sales_targets() {
     undo_restores_what_the_import_changed("sales_targets").await;
 }
+
+/// A small A and B of opportunities: B changes O-1's amount and creates O-3.
+async fn small_a_and_b(app: &TestApp, key: &str, b_query: &str) -> (Value, Value) {
+    let a = app
+        .import(
+            key,
+            "opportunities",
+            "",
+            "Opportunity ID,Opportunity Name,Amount\nO-1,One,10\nO-2,Two,20\n",
+        )
+        .await;
+    let b = app
+        .import(
+            key,
+            "opportunities",
+            b_query,
+            "Opportunity ID,Opportunity Name,Amount\nO-1,One,11\nO-3,Three,30\n",
+        )
+        .await;
+    (a, b)
+}
+
+async fn refusal(app: &TestApp, key: &str, id: &str, status: u16) -> String {
+    let response = app.revert(key, id, "").await;
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "fail", "{body}");
+    body["data"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn only_an_admin_of_the_tenant_reverts_an_ended_job_that_kept_its_changes() {
+    let app = spawn_app().await;
+    let key = app.admin_key().await;
+    let (a, b) = small_a_and_b(&app, &key, "").await;
+    let b_id = b["id"].as_str().unwrap();
+    let member = app.key("acme", "member@acme.com", false).await;
+    refusal(&app, &member, b_id, 403).await;
+    let stranger = app.key("other", "boss@other.com", true).await;
+    refusal(&app, &stranger, b_id, 404).await;
+    let bad = app.revert(&key, b_id, "?validate_only=perhaps").await;
+    assert_eq!(bad.status(), 400);
+
+    // A job from before undo existed kept nothing.
+    sqlx::query("UPDATE import_jobs SET changes_kept = false WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(a["id"].as_str().unwrap()).unwrap())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let message = refusal(&app, &key, a["id"].as_str().unwrap(), 409).await;
+    assert!(message.contains("before undo existed"), "{message}");
+
+    // A job still queued (made so here) cannot be reverted yet.
+    sqlx::query("UPDATE import_jobs SET state = 'queued' WHERE id = $1")
+        .bind(uuid::Uuid::parse_str(b_id).unwrap())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let message = refusal(&app, &key, b_id, 409).await;
+    assert!(message.contains("still queued"), "{message}");
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM import_jobs")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 2, "refusals make no job");
+}
+
+#[tokio::test]
+async fn kept_changes_are_purged_after_the_retention_and_the_revert_then_refused() {
+    let app = crate::helpers::spawn_app_with(
+        |settings| {
+            settings.revert_retention_days = 1;
+            settings.reconcile_interval_secs = 1;
+        },
+        true,
+    )
+    .await;
+    let key = app.admin_key().await;
+    let (_, b) = small_a_and_b(&app, &key, "").await;
+    let b_id = uuid::Uuid::parse_str(b["id"].as_str().unwrap()).unwrap();
+    let images = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM import_changes WHERE job_id = $1")
+            .bind(b_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        images().await,
+        1,
+        "B's change of O-1 is kept (O-3 is known by id)"
+    );
+    // B ended two days ago: the reconciler purges its images.
+    sqlx::query("UPDATE import_jobs SET finished_at = now() - interval '2 days' WHERE id = $1")
+        .bind(b_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while images().await > 0 {
+        assert!(std::time::Instant::now() < deadline, "purged within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let purged: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT changes_purged_at FROM import_jobs WHERE id = $1")
+            .bind(b_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(purged.is_some());
+    let message = refusal(&app, &key, &b_id.to_string(), 409).await;
+    assert!(
+        message.contains("kept for 1 days") && message.contains("REVERT_RETENTION_DAYS"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_revert_with_conflicts_emails_its_report_and_calls_no_one_twice() {
+    let app = spawn_app().await;
+    let key = app.key("acme", "boss@acme.com", true).await;
+    let (_, b) = small_a_and_b(&app, &key, "").await;
+    app.import(
+        &key,
+        "opportunities",
+        "",
+        "Opportunity ID,Opportunity Name,Amount\nO-1,One,12\n",
+    )
+    .await;
+    let b_id = b["id"].as_str().unwrap();
+    let undo = app.reverted(&key, b_id, "?send_error_email=true").await;
+    assert_eq!(revert_counts(&undo), (1, 0, 1), "{undo}");
+    assert_eq!(
+        app.table_snapshot("opportunities").await.len(),
+        2,
+        "O-3 deleted"
+    );
+    let messages = app
+        .smtp
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(messages.len(), 1);
+    let parsed = messages[0].parsed();
+    let subject = parsed.subject().unwrap().to_owned();
+    assert!(subject.contains("1 row(s) changed since"), "{subject}");
+    let body = parsed.body_text(0).unwrap();
+    assert!(
+        body.contains(&format!("undo of job {b_id}")) && body.contains("Deleted:            1"),
+        "{body}"
+    );
+    assert!(body.contains("Conflicts:          1"), "{body}");
+}
