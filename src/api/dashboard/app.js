@@ -502,7 +502,10 @@ async function downloadCsv(id, action, file, what) {
 
 async function cancelJob(id) {
   const job = session.jobs.get(id);
-  if (!window.confirm(`Cancel the import of “${job.file_name}”? Rows already imported stay.`)) return;
+  const question = job.reverts_job_id
+    ? `Cancel this undo (“${job.file_name}”)? Rows already undone stay undone.`
+    : `Cancel the import of “${job.file_name}”? Rows already imported stay.`;
+  if (!window.confirm(question)) return;
   const button = document.getElementById(`job-${id}`).querySelector("[data-action=cancel]");
   button.disabled = true;
   try {
@@ -570,6 +573,7 @@ function drawRevert(item, job) {
     : "Correct the marked cells, then submit: the rows you changed are imported again as a new " +
       "import, and rows that still fail show up there to fix again.";
   item.querySelector("[data-action=correct]").hidden = revert;
+  item.querySelector("[data-action=cancel]").textContent = revert ? "Cancel undo" : "Cancel import";
   item.dataset.revert = String(revert);
   const undoable =
     session.admin && TERMINAL.has(job.state) && !job.dry_run && !revert && (!job.reverted_by_job_id || retry);
