@@ -111,6 +111,9 @@ async fn in_a_browser_an_admin_undoes_an_import_after_seeing_what_it_would_do() 
         .wait_for(&format!("{job_b} [data-field=undo-text]"), B_UNDO)
         .await;
     browser
+        .screenshot(&super::target_dir().join("dashboard-undo.png"), 1280, 1400)
+        .await;
+    browser
         .click(&format!("{job_b} [data-action=confirm-undo]"))
         .await;
     browser
@@ -154,12 +157,18 @@ async fn in_a_browser_an_admin_undoes_an_import_after_seeing_what_it_would_do() 
             "Showing 1 of 1 failed rows",
         )
         .await;
-    browser
-        .wait_for(
-            &format!("{job_r} [data-field=failed-body] [data-code=changed_since]"),
-            "changed_since",
-        )
+    let notes = format!("{job_r} [data-field=failed-body] [data-codes~=changed_since]");
+    browser.wait_for(&notes, "changed_since").await;
+    let conflict = browser
+        .js(&format!(
+            "return [...document.querySelectorAll('{notes}')].map(n => n.textContent).join(' | ')"
+        ))
         .await;
+    let conflict = conflict.as_str().unwrap();
+    assert!(
+        conflict.contains(r#"is now "Second (C)""#) && conflict.contains(r#"back to "Second""#),
+        "{conflict}"
+    );
     assert!(!displayed(&browser, &format!("{job_r} [data-action=correct]")).await);
     assert!(!displayed(&browser, &format!("{job_r} [data-action=undo]")).await);
 
@@ -171,6 +180,13 @@ async fn in_a_browser_an_admin_undoes_an_import_after_seeing_what_it_would_do() 
         })
         .await;
     assert!(!displayed(&browser, &format!("{job_b} [data-action=undo]")).await);
+    browser
+        .screenshot(
+            &super::target_dir().join("dashboard-undone.png"),
+            1280,
+            1400,
+        )
+        .await;
 
     // Through the API: B's created rows are gone, U1 has A's values again, U2 keeps C's.
     let revert = app.wait_for_job(&admin, &revert_id).await;
