@@ -132,7 +132,7 @@ impl JobView {
             } else {
                 String::new()
             },
-            unprocessed_file: if job.state().leaves_rows_unprocessed() {
+            unprocessed_file: if crate::jobs::unprocessed::offered(&job) {
                 unprocessed_file_url(public_base, job.id)
             } else {
                 String::new()

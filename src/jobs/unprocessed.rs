@@ -41,6 +41,12 @@ pub(crate) enum Unavailable {
          (rows that failed are in its error file)"
     )]
     Completed(uuid::Uuid),
+    /// A revert job reads no file.
+    #[error(
+        "job {0} is a revert: it has no file, so no unprocessed rows; ask for the revert again \
+         to do the rest"
+    )]
+    Revert(uuid::Uuid),
     /// The job has not ended.
     #[error("job {0} is still {1}: unprocessed rows exist only once a job is cancelled or fails")]
     NotEnded(uuid::Uuid, &'static str),
@@ -138,6 +144,9 @@ pub(crate) async fn keep_logged(store: &Store, job: &JobRecord, cutter: Cutter) 
 /// The job's unprocessed rows as a stream, cutting them now when the job has just ended
 /// and its worker has not got to it yet.
 pub(crate) async fn file_of(store: &Store, job: &JobRecord) -> Result<ByteStream, Unavailable> {
+    if job.reverts_job_id.is_some() {
+        return Err(Unavailable::Revert(job.id));
+    }
     match job.state() {
         JobState::Completed => return Err(Unavailable::Completed(job.id)),
         state if !state.is_terminal() => {

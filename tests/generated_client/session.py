@@ -21,6 +21,7 @@ from batch_import_client.api.jobs import (
     get_job,
     get_job_error_file,
     list_job_errors,
+    revert_job,
 )
 from batch_import_client.api.keys import create_api_key, list_api_keys, revoke_api_key
 from batch_import_client.api.uploads import upload_opportunities
@@ -209,6 +210,21 @@ revoked = revoke_api_key.sync(made.id, client=admin).data
 expect(revoked.state == ApiKeyState.REVOKED, f"{revoked.state}")
 expect(get_job.sync_detailed(job.id, client=reader).status_code == 401, "the revoked key is refused")
 ok("keys")
+
+# Undo the correction: a dry run counts, the revert deletes the row it created, once.
+answer = revert_job.sync_detailed(child.id, client=admin, validate_only=True)
+expect(answer.status_code == 202 and isinstance(answer.parsed, JobResponse), f"dry revert: {answer.status_code} {answer.content!r}")
+dry = finished(answer.parsed.data.id)
+expect(dry.dry_run and (dry.deleted_rows, dry.restored_rows, dry.conflict_rows) == (1, 0, 0), f"dry revert counts {dry.deleted_rows}/{dry.restored_rows}/{dry.conflict_rows}")
+answer = revert_job.sync_detailed(child.id, client=admin)
+undo = finished(answer.parsed.data.id)
+expect(undo.reverts_job_id == child.id and undo.deleted_rows == 1, f"revert {undo.reverts_job_id} {undo.deleted_rows}")
+expect(get_job.sync(child.id, client=admin).data.reverted_by_job_id == undo.id, "reverted_by_job_id")
+listed = list_opportunities.sync(client=admin)
+expect(sorted(o.external_opp_id for o in listed.data) == ["GEN-1", "GEN-3"], "GEN-2 deleted")
+answer = revert_job.sync_detailed(child.id, client=admin)
+expect(answer.status_code == 409 and isinstance(answer.parsed, JSendFail), f"second revert: {answer.status_code}")
+ok("revert")
 
 # Refusals are typed JSend fails.
 answer = cancel_job.sync_detailed(job.id, client=admin)
