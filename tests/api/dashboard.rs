@@ -18,6 +18,9 @@ use crate::helpers::{Counts, assert_counts, opportunities_csv, spawn_app_with};
 /// `Browser`.
 mod keys;
 
+/// The Undo import button of a job (`dashboard/revert.rs`).
+mod revert;
+
 /// Where Debian's `chromium-driver` and `chromium` put them; `CHROMEDRIVER` and `CHROMIUM`
 /// point elsewhere.
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

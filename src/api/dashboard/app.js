@@ -40,6 +40,8 @@ const session = {
   file: null, // the file picked or dropped
   upload: null, // the XMLHttpRequest of the upload under way
   total: null, // X-Total-Count of the job list
+  admin: false, // whether the key is an administrator's (offers the admin-only actions)
+  endings: new Map(), // id → the callbacks waiting for that job to end
 };
 
 /** An API answer other than success, with the server's own words in `detail`. */
@@ -109,6 +111,7 @@ async function signIn(key) {
   sessionStorage.setItem(KEY_STORAGE, key);
   $("sign-in").hidden = true;
   $("session").hidden = false;
+  loadRole(); // draws the admin-only actions once known; the page works meanwhile
   session.timer = setInterval(() => {
     if (document.visibilityState === "visible") refreshJobs().catch(listFailed);
   }, REFRESH_MS);
@@ -124,6 +127,9 @@ function signOut(message) {
   session.jobs.clear();
   session.key = null;
   session.total = null;
+  session.admin = false;
+  session.endings.clear();
+  $("session-label").textContent = "Signed in";
   sessionStorage.removeItem(KEY_STORAGE);
   $("jobs").replaceChildren();
   show($("jobs-message"), "");
@@ -137,6 +143,30 @@ function signOut(message) {
   $("api-key").value = "";
   show($("sign-in-error"), message, "error");
   $("api-key").focus();
+}
+
+/** Learns whether the key is an administrator's, shows it, and draws the jobs again with
+ *  (or without) the actions only an administrator may take. The API has no "who am I": a
+ *  member key lists only itself among the keys, an admin key every key of its tenant. */
+async function loadRole() {
+  const key = session.key;
+  let admin = false;
+  try {
+    const response = await api("keys?limit=1");
+    const body = await response.json();
+    const total = Number(response.headers.get("X-Total-Count")) || body.data.length;
+    admin = total > 1 || body.data[0]?.role === "admin";
+  } catch (error) {
+    // Not known: the admin-only buttons stay hidden, and the API decides anyway.
+    if (error.status === 401) return;
+  }
+  if (session.key !== key) return;
+  session.admin = admin;
+  $("session-label").textContent = admin ? "Signed in · admin" : "Signed in · member";
+  for (const job of session.jobs.values()) {
+    const item = document.getElementById(`job-${job.id}`);
+    if (item) drawJob(item, job);
+  }
 }
 
 /** A key that worked stops working (revoked, say): back to the sign-in form. */
@@ -210,6 +240,7 @@ function updateJob(job) {
     item.querySelector("[data-action=download]").addEventListener("click", () => downloadErrors(job.id));
     item.querySelector("[data-action=unprocessed]").addEventListener("click", () => downloadUnprocessed(job.id));
     item.querySelector("[data-action=cancel]").addEventListener("click", () => cancelJob(job.id));
+    setUpUndo(item, job.id);
     setUpFailedRows(item, job.id);
     const older = [...$("jobs").children].find((other) => Number(other.dataset.created) < Number(item.dataset.created));
     $("jobs").insertBefore(item, older || null);
@@ -218,6 +249,22 @@ function updateJob(job) {
   // A notice about a run in progress ("stopping…") is over once the job is.
   if (TERMINAL.has(job.state) && previous && !TERMINAL.has(previous.state)) show(field(item, "notice"), "");
   if (session.wanted === job.id) item.classList.add("highlight");
+  // The undone job says how its revert is going.
+  const undone = job.reverts_job_id && !job.dry_run && session.jobs.get(job.reverts_job_id);
+  const undoneItem = undone && document.getElementById(`job-${undone.id}`);
+  if (undoneItem && undone.reverted_by_job_id === job.id) drawRevert(undoneItem, undone);
+  if (TERMINAL.has(job.state)) {
+    for (const ended of session.endings.get(job.id) || []) ended(job);
+    session.endings.delete(job.id);
+  }
+}
+
+/** Resolves with the job once it has ended, as its event stream or the periodic refresh
+ *  shows it. */
+function whenEnded(id) {
+  const job = session.jobs.get(id);
+  if (job && TERMINAL.has(job.state)) return Promise.resolve(job);
+  return new Promise((resolve) => session.endings.set(id, [...(session.endings.get(id) || []), resolve]));
 }
 
 function field(item, name) {
@@ -250,7 +297,9 @@ function drawJob(item, job) {
     progress.textContent = `Waiting for a worker${aheadText(job.jobs_ahead)}`;
   } else if (job.state === "running") {
     bar.value = job.progress_percent;
-    progress.textContent = `${job.progress_percent}% · ${count(job.rows_processed)} rows read`;
+    // A revert job's progress counts the rows it has undone, not bytes of a file.
+    const done = job.reverts_job_id ? "rows done" : "rows read";
+    progress.textContent = `${job.progress_percent}% · ${count(job.rows_processed)} ${done}`;
   } else if (job.state === "completed") {
     bar.value = 100;
     progress.textContent = "100%";
@@ -259,7 +308,9 @@ function drawJob(item, job) {
     progress.textContent =
       job.state === "cancelled"
         ? `Stopped at ${job.progress_percent}%, after ${count(job.rows_processed)} rows`
-        : "Not imported";
+        : job.reverts_job_id
+          ? "Not completed"
+          : "Not imported";
   }
   bar.setAttribute("aria-label", `Progress of ${job.file_name}`);
 
@@ -286,6 +337,7 @@ function drawJob(item, job) {
   item.querySelector("[data-action=cancel]").hidden = TERMINAL.has(job.state);
   drawErrorSummary(item, job);
   drawCorrections(item, job);
+  drawRevert(item, job);
 }
 
 /** " · 3 jobs ahead" for a queued job's count of the jobs likely to start before it (of
@@ -450,7 +502,10 @@ async function downloadCsv(id, action, file, what) {
 
 async function cancelJob(id) {
   const job = session.jobs.get(id);
-  if (!window.confirm(`Cancel the import of “${job.file_name}”? Rows already imported stay.`)) return;
+  const question = job.reverts_job_id
+    ? `Cancel this undo (“${job.file_name}”)? Rows already undone stay undone.`
+    : `Cancel the import of “${job.file_name}”? Rows already imported stay.`;
+  if (!window.confirm(question)) return;
   const button = document.getElementById(`job-${id}`).querySelector("[data-action=cancel]");
   button.disabled = true;
   try {
@@ -466,6 +521,167 @@ async function cancelJob(id) {
   } finally {
     button.disabled = false;
   }
+}
+
+// ---- Undoing an import: a check of the revert first, then the revert itself ----------
+
+/** Shows `text` in the plural or singular: `plural(3, "row", "rows")` is "3 rows". */
+const plural = (n, one, many) => `${count(n)} ${n === 1 ? one : many}`;
+
+function setUpUndo(item, id) {
+  const button = item.querySelector("[data-action=undo]");
+  button.addEventListener("click", () => checkUndo(item, id));
+  item.querySelector("[data-action=keep-import]").addEventListener("click", () => {
+    endUndo(item);
+    button.focus();
+  });
+  item.querySelector("[data-action=confirm-undo]").addEventListener("click", () => confirmUndo(item, id));
+}
+
+/** What a revert job shows (the job it undoes, its own counts) and what a reverted job
+ *  shows (the job that undid it); the Undo button where an admin may use it. */
+function drawRevert(item, job) {
+  const revert = Boolean(job.reverts_job_id);
+  field(item, "revert-badge").hidden = !revert;
+  field(item, "import-counts").hidden = revert;
+  field(item, "revert-counts").hidden = !revert;
+  if (revert) {
+    // A check (validate_only) counts what the revert would do and changes nothing.
+    field(item, "deleted-label").textContent = job.dry_run ? "Would delete" : "Deleted";
+    field(item, "restored-label").textContent = job.dry_run ? "Would restore" : "Restored";
+    field(item, "deleted").textContent = count(job.deleted_rows);
+    field(item, "restored").textContent = count(job.restored_rows);
+    field(item, "conflicts").textContent = count(job.conflict_rows);
+  }
+  drawJobLink(item, "reverts", job.reverts_job_id);
+  drawJobLink(item, "reverted-by", job.reverted_by_job_id);
+  // The revert that undid this job, or is undoing it, or tried: a failed or cancelled one
+  // leaves the job to be undone again.
+  const by = job.reverted_by_job_id && session.jobs.get(job.reverted_by_job_id);
+  const retry = Boolean(by) && (by.state === "failed" || by.state === "cancelled");
+  const undoing = Boolean(by) && !TERMINAL.has(by.state);
+  field(item, "reverted-by-text").textContent = retry
+    ? `Undo ${by.state} in`
+    : undoing
+      ? "Being undone by"
+      : "Undone by";
+  // A revert job's failed rows are its conflicts: rows another job changed since, left as
+  // they are. There is nothing to correct in them.
+  field(item, "failed-title").textContent = revert ? "Conflicts: rows changed since" : "Fix failed rows";
+  field(item, "failed-hint").textContent = revert
+    ? "Another job changed these rows after the import: the undo left them as they are."
+    : "Correct the marked cells, then submit: the rows you changed are imported again as a new " +
+      "import, and rows that still fail show up there to fix again.";
+  item.querySelector("[data-action=correct]").hidden = revert;
+  item.querySelector("[data-action=cancel]").textContent = revert ? "Cancel undo" : "Cancel import";
+  item.dataset.revert = String(revert);
+  const undoable =
+    session.admin && TERMINAL.has(job.state) && !job.dry_run && !revert && (!job.reverted_by_job_id || retry);
+  // Hidden while its check or confirmation is shown, and once the API said no.
+  item.querySelector("[data-action=undo]").hidden = !undoable || Boolean(item.dataset.undo);
+  if (!undoable && item.dataset.undo === "confirm") endUndo(item);
+}
+
+/** The `name` line with its link to job `id`, hidden without one. */
+function drawJobLink(item, name, id) {
+  field(item, name).hidden = !id;
+  if (!id) return;
+  const link = field(item, `${name}-link`);
+  link.href = `#job=${id}`;
+  link.textContent = `job ${id.slice(0, 8)}`;
+}
+
+/** Starts the revert as a check (`validate_only`), follows that job to its end, and asks
+ *  with its counts. */
+async function checkUndo(item, id) {
+  item.dataset.undo = "checking";
+  item.querySelector("[data-action=undo]").hidden = true;
+  field(item, "undo").hidden = false;
+  field(item, "undo-choice").hidden = true;
+  const text = field(item, "undo-text");
+  show(text, "Checking what undoing this import would do…");
+  show(field(item, "notice"), "");
+  let check;
+  try {
+    check = await startRevert(id, true);
+  } catch (error) {
+    refusedUndo(item, id, error);
+    return;
+  }
+  const ended = await whenEnded(check.id);
+  if (item.dataset.undo !== "checking") return; // signed out meanwhile
+  if (ended.state !== "completed") {
+    endUndo(item);
+    const why = ended.error ? `: ${ended.error}` : ".";
+    notice(id, `The check of the undo did not complete (${STATES[ended.state].toLowerCase()})${why}`, "error");
+    return;
+  }
+  item.dataset.undo = "confirm";
+  show(
+    text,
+    `${plural(ended.deleted_rows, "row", "rows")} created by this import will be deleted, ` +
+      `${plural(ended.restored_rows, "row it changed will be restored to its", "rows it changed will be restored to their")} previous values, ` +
+      `${plural(ended.conflict_rows, "row", "rows")} changed since will be left alone (conflicts).`,
+  );
+  field(item, "undo-choice").hidden = false;
+  item.querySelector("[data-action=keep-import]").focus();
+}
+
+/** Runs the revert for real and opens its job, followed live like any job. */
+async function confirmUndo(item, id) {
+  const buttons = field(item, "undo-choice").querySelectorAll("button");
+  for (const button of buttons) button.disabled = true;
+  try {
+    const revert = await startRevert(id, false);
+    endUndo(item);
+    notice(id, `Undoing this import as job ${revert.id.slice(0, 8)}.`, "success");
+    history.replaceState(null, "", `#job=${revert.id}`);
+    openWanted();
+    readJob(id); // it now names its revert, which neither answer above says
+  } catch (error) {
+    refusedUndo(item, id, error);
+  } finally {
+    for (const button of buttons) button.disabled = false;
+  }
+}
+
+/** `POST /jobs/{id}/revert`: the new revert job joins the list and is followed. */
+async function startRevert(id, check) {
+  const response = await api(`jobs/${encodeURIComponent(id)}/revert?validate_only=${check}`, { method: "POST" });
+  const job = (await response.json()).data;
+  updateJob(job);
+  session.total = (session.total || 0) + 1;
+  renderListInfo();
+  followMore();
+  return job;
+}
+
+/** The API said no (in its own words): reverted already, changes no longer kept, …; the
+ *  button stays away for this job, whose state is read again. */
+function refusedUndo(item, id, error) {
+  endUndo(item);
+  if (error.status === 409) item.dataset.undo = "refused";
+  item.querySelector("[data-action=undo]").hidden = error.status === 409;
+  notice(id, `The import cannot be undone. ${error.message}`, "error");
+  readJob(id);
+}
+
+/** Reads the job again and draws it; on failure the periodic refresh does it anyway. */
+function readJob(id) {
+  api(`jobs/${encodeURIComponent(id)}`)
+    .then((response) => response.json())
+    .then((body) => updateJob(body.data))
+    .catch(() => {});
+}
+
+/** Closes the question; the Undo button shows again where it may. */
+function endUndo(item) {
+  if (item.dataset.undo !== "refused") delete item.dataset.undo;
+  field(item, "undo").hidden = true;
+  field(item, "undo-choice").hidden = true;
+  show(field(item, "undo-text"), "");
+  const job = session.jobs.get(item.dataset.jobId);
+  if (job) drawRevert(item, job);
 }
 
 // ---- Fixing failed rows: an editable table of them, sent as a correction -------------
@@ -529,7 +745,8 @@ async function loadFailedRows(item, id) {
       field(item, "failed-head").replaceChildren(headerCell("Line"), ...item.failedColumns.map(headerCell));
     }
     const body = field(item, "failed-body");
-    for (const row of rows) body.append(failedRow(row, item.failedColumns));
+    const readOnly = item.dataset.revert === "true";
+    for (const row of rows) body.append(failedRow(row, item.failedColumns, readOnly));
     const shown = offset + rows.length;
     item.dataset.failedOffset = String(shown);
     const failed = session.jobs.get(id)?.total_error_rows || total;
@@ -542,22 +759,25 @@ async function loadFailedRows(item, id) {
 }
 
 /** One failed row: its line, then an input per column; cells with a problem are marked
- *  and say it (textContent only: values and names come from the uploaded file). */
-function failedRow(row, columns) {
+ *  and say it (textContent only: values and names come from the uploaded file). A revert
+ *  job's rows (`readOnly`) are shown, not edited, with the code of their problem. */
+function failedRow(row, columns, readOnly) {
   const tr = document.createElement("tr");
   tr.dataset.line = String(row.line);
   const lineCell = document.createElement("td");
   lineCell.textContent = String(row.line);
   tr.append(lineCell);
+  const said = (problem) => (readOnly ? `${problem.code}: ${problem.message}` : problem.message);
   const byColumn = new Map();
   for (const problem of row.problems) {
     if (problem.column === null) {
       const note = document.createElement("span");
       note.className = "cell-problem";
-      note.textContent = problem.message;
+      note.dataset.codes = problem.code;
+      note.textContent = said(problem);
       lineCell.append(note);
     } else {
-      byColumn.set(problem.column, [...(byColumn.get(problem.column) || []), problem.message]);
+      byColumn.set(problem.column, [...(byColumn.get(problem.column) || []), problem]);
     }
   }
   for (const column of columns) {
@@ -567,16 +787,19 @@ function failedRow(row, columns) {
     input.value = row.values[column] ?? "";
     input.dataset.original = input.value;
     input.dataset.column = column;
+    input.readOnly = readOnly;
     input.setAttribute("aria-label", `Line ${row.line}, ${column}`);
     input.addEventListener("input", () => cell.classList.toggle("edited", input.value !== input.dataset.original));
     cell.append(input);
-    const messages = byColumn.get(column);
-    if (messages) {
+    const problems = byColumn.get(column);
+    if (problems) {
+      const messages = problems.map(said).join("; ");
       cell.classList.add("problem");
-      input.title = messages.join("; ");
+      input.title = messages;
       const note = document.createElement("span");
       note.className = "cell-problem";
-      note.textContent = messages.join("; ");
+      note.dataset.codes = problems.map((problem) => problem.code).join(" ");
+      note.textContent = messages;
       cell.append(note);
     }
     tr.append(cell);
