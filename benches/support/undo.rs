@@ -69,18 +69,31 @@ pub struct UndoResults {
     pub changes_bytes: i64,
     pub before_bytes: f64,
     pub before_columns: f64,
-    /// Mean `pg_column_size` of a stored row: without the three new columns (`version`,
-    /// `created_by_job`, `updated_by_job`), as the baseline writes it (no stamps), as
-    /// the kept variant creates it (both stamps), and after a kept update.
-    pub row_without_columns: f64,
-    pub row_baseline: f64,
-    pub row_kept_new: f64,
-    pub row_kept_updated: f64,
+    /// Mean `pg_column_size` of a stored row and of the same row without the three new
+    /// columns (`version`, `created_by_job`, `updated_by_job`): as the baseline writes
+    /// it (no stamps), as the kept variant creates it (both stamps), and after a kept
+    /// update of rows created without a job (`updated_by_job` only).
+    pub row_baseline: RowSize,
+    pub row_kept_new: RowSize,
+    pub row_kept_updated: RowSize,
     /// `pg_table_size('opportunities')` after the new rows, per variant.
     pub table_baseline: i64,
     pub table_kept: i64,
     pub chunk_rows: usize,
     pub writers: usize,
+}
+
+/// Mean bytes of a row, with and without the three columns undo added.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RowSize {
+    pub with: f64,
+    pub without: f64,
+}
+
+impl RowSize {
+    fn added(&self) -> f64 {
+        self.with - self.without
+    }
 }
 
 /// Runs the section: a warm-up round, then `setup.runs` timed ones.
@@ -123,11 +136,7 @@ pub async fn measure(setup: &Setup<'_>) -> anyhow::Result<UndoResults> {
             if round == setup.runs {
                 let (row, table) = row_size(setup).await?;
                 match variant {
-                    Variant::Baseline => {
-                        r.row_baseline = row;
-                        r.table_baseline = table;
-                        r.row_without_columns = row_without_columns(setup).await?;
-                    }
+                    Variant::Baseline => (r.row_baseline, r.table_baseline) = (row, table),
                     Variant::Kept => (r.row_kept_new, r.table_kept) = (row, table),
                 }
             }
@@ -260,23 +269,12 @@ fn error_path(dir: &Path) -> PathBuf {
     dir.join("undo-bench.errors.csv")
 }
 
-/// The mean size of a stored row, and the table's size.
-async fn row_size(setup: &Setup<'_>) -> anyhow::Result<(f64, i64)> {
+/// The mean size of a stored row, with and without the three columns undo added (the
+/// same values as a row of every other column), and the table's size.
+async fn row_size(setup: &Setup<'_>) -> anyhow::Result<(RowSize, i64)> {
     sqlx::raw_sql("VACUUM ANALYZE opportunities")
         .execute(setup.pool)
         .await?;
-    Ok(sqlx::query_as(
-        "SELECT avg(pg_column_size(o.*))::float8, pg_table_size('opportunities')
-           FROM opportunities o WHERE tenant_id = $1",
-    )
-    .bind(setup.tenant_id)
-    .fetch_one(setup.pool)
-    .await?)
-}
-
-/// The mean size of the same rows made of every column but the three undo added: what a
-/// row would take without them.
-async fn row_without_columns(setup: &Setup<'_>) -> anyhow::Result<f64> {
     let columns: String = sqlx::query_scalar(
         "SELECT string_agg('o.' || quote_ident(column_name), ', ' ORDER BY ordinal_position)
            FROM information_schema.columns
@@ -285,13 +283,15 @@ async fn row_without_columns(setup: &Setup<'_>) -> anyhow::Result<f64> {
     )
     .fetch_one(setup.pool)
     .await?;
-    Ok(sqlx::query_scalar(&format!(
-        "SELECT avg(pg_column_size(ROW({columns})))::float8 FROM opportunities o
-          WHERE tenant_id = $1"
+    let (with, without, table) = sqlx::query_as(&format!(
+        "SELECT avg(pg_column_size(o.*))::float8, avg(pg_column_size(ROW({columns})))::float8,
+                pg_table_size('opportunities')
+           FROM opportunities o WHERE tenant_id = $1"
     ))
     .bind(setup.tenant_id)
     .fetch_one(setup.pool)
-    .await?)
+    .await?;
+    Ok((RowSize { with, without }, table))
 }
 
 /// The before-images' disk, after the kept update.
@@ -356,17 +356,21 @@ impl UndoResults {
             self.before_bytes,
             self.before_columns
         );
+        let row = |size: RowSize| {
+            format!(
+                "{:.1} bytes (+{:.1} over {:.1} without the three columns)",
+                size.with,
+                size.added(),
+                size.without
+            )
+        };
         println!(
-            "row of opportunities (mean pg_column_size): {:.1} bytes without the three columns, \
-             {:.1} as the baseline writes it (+{:.1}: version, NULL stamps), {:.1} created with stamps \
-             (+{:.1}), {:.1} after a kept update (+{:.1})",
-            self.row_without_columns,
-            self.row_baseline,
-            self.row_baseline - self.row_without_columns,
-            self.row_kept_new,
-            self.row_kept_new - self.row_without_columns,
-            self.row_kept_updated,
-            self.row_kept_updated - self.row_without_columns
+            "row of opportunities (mean pg_column_size): as the baseline writes it (version, NULL stamps) {}; \
+             created by a kept import (both stamps) {}; after a kept update of rows created without a job \
+             (updated_by_job only) {}",
+            row(self.row_baseline),
+            row(self.row_kept_new),
+            row(self.row_kept_updated)
         );
         println!(
             "pg_table_size('opportunities') after the new rows: baseline {:.1} MB, kept {:.1} MB (+{:.1} %)",
