@@ -35,7 +35,13 @@
 //!   in both orders; and the time of one fair pick (`claim_next`) among many queued jobs
 //!   of many tenants.
 //!
-//! `BENCH_ONLY=fairness` runs only the noisy-neighbour section (and the pick timing).
+//! - what keeping before-images for an undo (issue 22) costs: the engine in this process
+//!   with `job_id: None` (the statement before undo) against `job_id: Some(job)`, new
+//!   rows and updates, alternated, and the disk the before-images and stamps take
+//!   (`support::undo`).
+//!
+//! `BENCH_ONLY=fairness` runs only the noisy-neighbour section (and the pick timing),
+//! `BENCH_ONLY=undo` only the undo section.
 //!
 //! Medians of `BENCH_RUNS` runs go into a Markdown table with the targets. Missed
 //! targets do not fail the run (this machine is noisy); errors (wrong counts, a process
@@ -122,7 +128,11 @@ struct Options {
     /// the time of one fair pick; 0 skips it.
     pick_jobs: u64,
     pick_tenants: u64,
-    /// `BENCH_ONLY`: `fairness` runs only the noisy-neighbour section and the pick timing.
+    /// `BENCH_UNDO_RUNS` (7; 3 quick): timed rounds of the undo section, each of both
+    /// variants on both paths; 0 skips the section.
+    undo_runs: usize,
+    /// `BENCH_ONLY`: `fairness` runs only the noisy-neighbour section and the pick timing,
+    /// `undo` only the undo section.
     only: Option<String>,
     /// `BENCH_DATABASE_SERVER` (postgres://postgres@127.0.0.1:5432).
     database_server: String,
@@ -175,6 +185,7 @@ impl Options {
             fair_jobs: var("BENCH_FAIR_JOBS", pick(quick, 12, 6))?,
             pick_jobs: var("BENCH_PICK_JOBS", 10_000)?,
             pick_tenants: var("BENCH_PICK_TENANTS", 100)?,
+            undo_runs: var("BENCH_UNDO_RUNS", pick(quick, 7, 3))?,
             only: std::env::var("BENCH_ONLY")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
@@ -191,8 +202,8 @@ impl Options {
         };
         ensure!(options.runs > 0, "BENCH_RUNS must be at least 1");
         ensure!(
-            matches!(options.only.as_deref(), None | Some("fairness")),
-            "BENCH_ONLY: only `fairness` is known"
+            matches!(options.only.as_deref(), None | Some("fairness" | "undo")),
+            "BENCH_ONLY: only `fairness` and `undo` are known"
         );
         ensure!(
             options.pick_tenants > 0,
@@ -244,6 +255,17 @@ async fn run() -> anyhow::Result<()> {
         "{} does not exist (set BENCH_BIN)",
         options.bin.display()
     );
+    if options.only.as_deref() == Some("undo") {
+        let (upload, changed) = upload_files(&options, &dir)?;
+        let mut bench = Bench::setup(&options, &dir).await?;
+        let measured = bench.undo(&upload, &changed).await;
+        bench.cleanup().await;
+        drop(temp);
+        if let Some(undo) = measured? {
+            undo.print(options.rows, &upload.label(), &changed.label());
+        }
+        return Ok(());
+    }
     let backlog = backlog_files(&options, &dir)?;
     if options.only.as_deref() == Some("fairness") {
         let mut bench = Bench::setup(&options, &dir).await?;
@@ -261,12 +283,21 @@ async fn run() -> anyhow::Result<()> {
     }
     let files = generate_files(&options, &dir)?;
     let mut bench = Bench::setup(&options, &dir).await?;
-    let measured = bench.measure_all(&files, &backlog).await;
+    // The undo section first: it runs the engine in this process and needs no service
+    // (a worker would claim its job rows).
+    let measured = async {
+        let undo = bench.undo(&files.upload, &files.changed).await?;
+        Ok::<_, anyhow::Error>((undo, bench.measure_all(&files, &backlog).await?))
+    }
+    .await;
     bench.cleanup().await;
     drop(temp);
-    let results = measured?;
+    let (undo, results) = measured?;
     results.print(&options, &files);
     results.print_fairness(&options, &backlog);
+    if let Some(undo) = undo {
+        undo.print(options.rows, &files.upload.label(), &files.changed.label());
+    }
     Ok(())
 }
 
@@ -352,35 +383,45 @@ struct Files {
     concurrent: Vec<CsvFile>,
 }
 
-fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
-    let started = Instant::now();
-    let file = |name: String, spec: Spec| -> anyhow::Result<CsvFile> {
-        let path = dir.join(name);
-        // A kept BENCH_DIR reuses files: the generator is deterministic. The size is
-        // checked against a dry run into a counting sink.
-        let expected = generator::write(&mut std::io::sink(), &spec)?;
-        if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(expected.bytes) {
-            generator::write_file(&path, &spec)?;
-        }
-        Ok(CsvFile {
-            kind: "opportunities",
-            path,
-            rows: expected.rows,
-            bad_rows: expected.bad_rows,
-            bytes: expected.bytes,
-        })
-    };
-    let upload = file(
+/// An opportunities file in `dir`. A kept BENCH_DIR reuses files: the generator is
+/// deterministic. The size is checked against a dry run into a counting sink.
+fn opportunity_file(dir: &Path, name: String, spec: Spec) -> anyhow::Result<CsvFile> {
+    let path = dir.join(name);
+    let expected = generator::write(&mut std::io::sink(), &spec)?;
+    if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(expected.bytes) {
+        generator::write_file(&path, &spec)?;
+    }
+    Ok(CsvFile {
+        kind: "opportunities",
+        path,
+        rows: expected.rows,
+        bad_rows: expected.bad_rows,
+        bytes: expected.bytes,
+    })
+}
+
+/// The upload-sized file and the same IDs with other values.
+fn upload_files(options: &Options, dir: &Path) -> anyhow::Result<(CsvFile, CsvFile)> {
+    let upload = opportunity_file(
+        dir,
         format!("opps-{}.csv", short(options.rows)),
         Spec::clean(options.rows),
     )?;
-    let changed = file(
+    let changed = opportunity_file(
+        dir,
         format!("opps-{}-changed.csv", short(options.rows)),
         Spec {
             seed: 0x0bb0_2027,
             ..Spec::clean(options.rows)
         },
     )?;
+    Ok((upload, changed))
+}
+
+fn generate_files(options: &Options, dir: &Path) -> anyhow::Result<Files> {
+    let started = Instant::now();
+    let file = |name: String, spec: Spec| opportunity_file(dir, name, spec);
+    let (upload, changed) = upload_files(options, dir)?;
     let big = file(
         format!("opps-{}.csv", short(options.rows_1m)),
         Spec::clean(options.rows_1m),
@@ -775,6 +816,44 @@ impl Bench {
             worker.check_alive()?;
         }
         Ok(())
+    }
+
+    /// The undo section (`support::undo`) on the upload-sized file and its changed
+    /// version, with the engine's settings as the workers load them; `None` when
+    /// `BENCH_UNDO_RUNS` is 0.
+    async fn undo(
+        &self,
+        upload: &CsvFile,
+        changed: &CsvFile,
+    ) -> anyhow::Result<Option<support::undo::UndoResults>> {
+        if self.options.undo_runs == 0 {
+            return Ok(None);
+        }
+        ensure!(upload.bad_rows == 0 && changed.rows == upload.rows);
+        let settings = batch_import::config::Settings::load_from(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config"
+        )))?;
+        // As a worker's pool: its options (no JIT), a connection per writer and spare.
+        let pool = batch_import::db::pool(&self.database_url, settings.import_writers as u32 + 2)?;
+        eprintln!(
+            "undo: job_id None against Some, {} rounds",
+            self.options.undo_runs
+        );
+        let measured = support::undo::measure(&support::undo::Setup {
+            pool: &pool,
+            tenant_id: self.tenant_id.parse()?,
+            upload: &upload.path,
+            changed: &changed.path,
+            rows: upload.rows,
+            dir: &self.dir,
+            runs: self.options.undo_runs,
+            chunk_rows: settings.import_chunk_rows,
+            writers: settings.import_writers,
+        })
+        .await;
+        pool.close().await;
+        measured.map(Some)
     }
 
     /// Empties the table (fresh, as for a first import) and flushes dirty pages so a
