@@ -136,8 +136,12 @@ async fn uploads_are_taken_while_redis_is_down_and_imported_once_it_is_back() {
 async fn sigterm_lets_a_worker_finish_the_job_it_holds() {
     let app = spawn_app_with(
         |s| {
-            // Long enough that no orphan recovery can be what finishes the job.
-            s.orphan_timeout_secs = 300;
+            // No other worker runs, so no orphan recovery can be what finishes the job.
+            // The default orphan timeout keeps the worker's apalis heartbeat at 5 s: a task
+            // pushed while a worker has just started is sometimes found only on that
+            // heartbeat (a known startup race; with 300 s the wait was 75 s and the test
+            // timed out in CI).
+            s.orphan_timeout_secs = 20;
             s.import_chunk_rows = 100;
             s.worker_concurrency = 1;
         },
@@ -147,8 +151,7 @@ async fn sigterm_lets_a_worker_finish_the_job_it_holds() {
     let key = app.admin_key().await;
     let csv = opportunities_csv("T", 60_000);
     let mut worker = worker_process(&app.settings);
-    // With this orphan timeout the worker's heartbeat is 75 s: an upload racing its
-    // registration could wait that long (a known startup race, not what this test is about).
+    // An upload racing the worker's registration waits for its heartbeat (see above).
     worker_registered(&app.settings).await;
     let id = app.upload_job(&key, "opportunities", "", csv).await;
     app.wait_until_midway(&key, &id).await;
