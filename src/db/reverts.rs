@@ -1,5 +1,6 @@
 //! Reverts: the jobs that undo another job (`import_jobs.reverts_job_id`), and the
-//! before-images they read (`import_changes`), kept `REVERT_RETENTION_DAYS`.
+//! before-images they read (`import_change_sets`, unpacked into `import_changes`), kept
+//! `REVERT_RETENTION_DAYS`.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -65,6 +66,12 @@ pub(crate) async fn purge(pool: &PgPool, days: u32, jobs: i64) -> Result<u64, sq
         sqlx::query!("DELETE FROM import_changes WHERE job_id = ANY($1)", &purged)
             .execute(&mut *tx)
             .await?;
+        sqlx::query!(
+            "DELETE FROM import_change_sets WHERE job_id = ANY($1)",
+            &purged
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(purged.len() as u64)

@@ -315,8 +315,9 @@ impl ImportKind for Contacts {
             upsert.keep_changes(job_param);
         }
         // A link remembers the job that made it, and a contact whose one change is a new
-        // link is changed too (its version and last writer), with an empty before-image:
-        // a revert of the job then removes the link only while nobody changed the contact.
+        // link is changed too (its version and last writer): the table's trigger keeps an
+        // empty before-image for it, so a revert of the job removes the link only while
+        // nobody changed the contact.
         let (link_job, link_changes) = match scope.job_id {
             Some(_) => (
                 format!("${job_param}::uuid"),
@@ -327,15 +328,7 @@ impl ImportKind for Contacts {
                                 updated_at = now()
                            FROM (SELECT DISTINCT contact_id FROM linked) l
                           WHERE c.id = l.contact_id
-                            AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.id = l.contact_id)
-                          RETURNING c.id, c.version, c.created_by_job),
-                     link_images AS (
-                         INSERT INTO import_changes (job_id, row_id, version, before)
-                         SELECT ${job_param}::uuid, id, version, '{{}}'::jsonb FROM link_only
-                          WHERE created_by_job IS DISTINCT FROM ${job_param}::uuid
-                         ON CONFLICT (job_id, row_id) DO UPDATE
-                            SET version = EXCLUDED.version,
-                                before = EXCLUDED.before || import_changes.before)"
+                            AND NOT EXISTS (SELECT 1 FROM upserted u WHERE u.id = l.contact_id))"
                 ),
             ),
             None => ("NULL::uuid".to_owned(), String::new()),
@@ -345,7 +338,7 @@ impl ImportKind for Contacts {
         // COALESCE runs the subquery only when the upsert did not return the contact). A contact whose one change
         // is a new link counts as updated.
         let statement = format!(
-            "WITH upserted AS ({upsert}){changes},
+            "WITH upserted AS ({upsert}),
              linked AS (
                  INSERT INTO contact_opportunities (contact_id, opportunity_id, job_id)
                  SELECT COALESCE(u.id, (SELECT c.id FROM contacts c
@@ -363,11 +356,8 @@ impl ImportKind for Contacts {
                          WHERE NOT EXISTS (SELECT 1 FROM upserted u
                                             WHERE u.id = l.contact_id AND u.created)) changed)",
             links_param + 1,
-            upsert = upsert.statement(&format!(
-                "RETURNING id, lower(email) AS email_key, (xmax = 0) AS created{}",
-                upsert.change_columns()
-            )),
-            changes = upsert.changes_cte("upserted"),
+            upsert =
+                upsert.statement("RETURNING id, lower(email) AS email_key, (xmax = 0) AS created"),
         );
         let mut query = sqlx::query_as::<_, (i64, i64)>(&statement)
             .bind(tenant_id)

@@ -1,6 +1,7 @@
 //! Undoes an import: deletes the rows a job created and sets the rows it changed back to
-//! the values they had before it (its before-images in `import_changes`, written by the
-//! upsert in the same statement as each change). A row another write changed since (an
+//! the values they had before it (its before-images, written by the tables' triggers in
+//! the same transaction as each change, and unpacked into `import_changes` when the
+//! revert starts). A row another write changed since (an
 //! import, a correction, a revert) is a *conflict*: it is left as it is and reported as a
 //! failed row of the revert, with the value it has now and the one a revert would have
 //! restored. A contact's links follow the same rule: the links the job made go with it.
@@ -244,6 +245,7 @@ pub async fn run_revert(
         progress,
         request,
     };
+    run.unpack(pool).await?;
     if !run.request.dry_run {
         run.counts = run.done_before(pool).await?;
     }
@@ -278,6 +280,48 @@ struct Run<'a> {
 const CLOCK_MARGIN_HOURS: i64 = 24;
 
 impl Run<'_> {
+    /// Unpacks the undone job's before-images (`import_change_sets`: one record per
+    /// statement the job ran, written by the tables' triggers) into `import_changes`, one
+    /// row per row the job changed, where the revert marks what it did. Record by record in
+    /// the order they were written (each small, so nothing spills to disk): a row the job
+    /// changed in several statements gets the version of the last and the values before
+    /// the first. Rows a run reverted already stay as they are; unpacking again (a retried
+    /// run, a dry run before) changes nothing else.
+    async fn unpack(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let records = sqlx::query_scalar!(
+            "SELECT id FROM import_change_sets WHERE job_id = $1 ORDER BY id",
+            self.request.reverts,
+        )
+        .fetch_all(pool)
+        .await?;
+        for record in records {
+            sqlx::query!(
+                r#"INSERT INTO import_changes (job_id, row_id, version, before)
+                   SELECT s.job_id, u.row_id, u.version, jsonb_object_agg(v.col, v.value)
+                     FROM import_change_sets s
+                    CROSS JOIN LATERAL unnest(s.row_ids, s.versions)
+                          WITH ORDINALITY AS u(row_id, version, i)
+                     -- befores is [row][column], unnested in that order.
+                     JOIN (SELECT (v.k - 1) / cardinality(s.columns) + 1 AS i,
+                                  s.columns[(v.k - 1) % cardinality(s.columns) + 1] AS col,
+                                  v.value
+                             FROM import_change_sets s,
+                                  unnest(s.befores) WITH ORDINALITY AS v(value, k)
+                            WHERE s.id = $1) v ON v.i = u.i
+                    WHERE s.id = $1
+                    GROUP BY s.job_id, u.row_id, u.version
+                   ON CONFLICT (job_id, row_id) DO UPDATE
+                      SET version = greatest(import_changes.version, EXCLUDED.version),
+                          before = EXCLUDED.before || import_changes.before
+                    WHERE import_changes.reverted_by IS NULL"#,
+                record,
+            )
+            .execute(pool)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// What earlier runs of this revert job did (their chunks committed with their marks).
     async fn done_before(&self, pool: &PgPool) -> Result<RevertCounts, sqlx::Error> {
         let (deleted, restored): (i64, i64) = sqlx::query_as(
@@ -508,7 +552,8 @@ impl Run<'_> {
     }
 
     /// The conflict of a row the job changed that is gone, changed since, or whose
-    /// previous values are unknown.
+    /// previous values are unknown (a NULL image: kept row by row by jobs that ran before
+    /// the triggers, when another write came in between).
     fn changed_conflict(
         &self,
         now: Option<&Stored>,
@@ -533,6 +578,8 @@ impl Run<'_> {
             );
             return (record, vec![problem]);
         };
+        // The columns whose value now is not the one before the import (what the import
+        // changed, and what was changed since).
         let identity = self.table.identity.len();
         let mut problems: Vec<Problem> = self
             .table
@@ -542,11 +589,11 @@ impl Run<'_> {
             .filter_map(|(i, (column, _, header))| {
                 let restore = before.get(*column)?;
                 let current = now.values[identity + i].clone();
-                Some(Problem {
+                (current != *restore).then(|| Problem {
                     code: ProblemCode::ChangedSince,
                     column: Some((*header).to_owned()),
                     message: format!(
-                        "{header} is now {} after a change by {by}; undoing this import would set it back to {}",
+                        "{header} is now {} after a change by {by}; before this import it was {}",
                         shown(current.as_deref()),
                         shown(restore.as_deref())
                     ),
@@ -555,16 +602,19 @@ impl Run<'_> {
             })
             .collect();
         if problems.is_empty() {
-            problems.push(Problem::of_row(
-                ProblemCode::ChangedSince,
-                format!("changed since by {by}: the links this import made stay"),
-            ));
+            let message = if self.table.links {
+                format!("changed since by {by}: the links this import made stay")
+            } else {
+                format!("changed since by {by}, back to its values from before this import")
+            };
+            problems.push(Problem::of_row(ProblemCode::ChangedSince, message));
         }
         (record, problems)
     }
 
-    /// A conflict's cells: the identity and each column's value now, beside the value a
-    /// revert would restore (empty where the job did not change the column).
+    /// A conflict's cells: the identity and each column's value now, beside its value
+    /// before the import (empty where that is not known: images kept row by row before the
+    /// triggers held only the columns a job changed).
     fn record_of(&self, now: Option<&Stored>, before: Option<&Values>) -> StringRecord {
         let value = |i: usize| {
             now.and_then(|n| n.values.get(i).cloned().flatten())
@@ -613,6 +663,44 @@ fn time_ordered_id(at: DateTime<Utc>) -> Uuid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tables' triggers (the latest migration that defines them) keep the values of
+    /// the columns a revert restores, named and in the same order: a column added to one
+    /// and not the other fails here.
+    #[test]
+    fn the_tables_triggers_keep_the_columns_a_revert_restores() {
+        let migration = include_str!("../../migrations/20261207000007_change_sets.sql");
+        for (function, table) in [
+            ("keep_opportunity_changes", &OPPORTUNITIES),
+            ("keep_contact_changes", &CONTACTS),
+            ("keep_sales_target_changes", &SALES_TARGETS),
+        ] {
+            let start = migration
+                .find(&format!("FUNCTION {function}()"))
+                .unwrap_or_else(|| panic!("{function} is defined"));
+            let body = &migration[start..];
+            let body = &body[..body.find("\n$$;").unwrap()];
+            let columns: Vec<&str> = table.columns.iter().map(|(c, _, _)| *c).collect();
+            assert!(
+                body.contains(&format!("'{{{}}}'", columns.join(","))),
+                "{function} names {columns:?}"
+            );
+            let image = &body[body.find("ARRAY[").unwrap()..];
+            let image: Vec<&str> = image[6..image.find(']').unwrap()]
+                .split(',')
+                .map(|value| {
+                    value
+                        .trim()
+                        .trim_start_matches("o.")
+                        .trim_end_matches("::text")
+                })
+                .collect();
+            assert_eq!(
+                image, columns,
+                "{function} keeps each column's value in order"
+            );
+        }
+    }
 
     #[test]
     fn ids_made_inside_the_window_sort_inside_it() {

@@ -112,8 +112,10 @@ impl Upsert {
 
     /// Keeps what the statement changes for a revert of job `$param` (a `uuid`): created
     /// rows carry the job in `created_by_job`, every row it writes in `updated_by_job`
-    /// with its `version` incremented, and each row it changes gets a before-image in
-    /// `import_changes` (see [`Upsert::changes_cte`]) in the same statement.
+    /// with its `version` incremented, and the statement names the job in the
+    /// transaction-local setting `batch_import.keep_changes_of`, for which the table's
+    /// statement trigger keeps the previous values of the rows it changed
+    /// (`import_change_sets`, see the migration `change_sets`) in the same transaction.
     pub(crate) fn keep_changes(&mut self, param: usize) -> &mut Self {
         self.job = Some(format!("${param}::uuid"));
         self
@@ -142,7 +144,9 @@ impl Upsert {
                 new.join(", ")
             )
         };
-        let (stamp_columns, stamps, stamp_updates) = match &self.job {
+        let (stamp_columns, stamps, stamp_updates, keep) = match &self.job {
+            // An uncorrelated subquery is run once (an InitPlan), before the first row:
+            // the setting is in place when the statement's AFTER trigger reads it.
             Some(job) => (
                 ", created_by_job, updated_by_job".to_owned(),
                 format!(", {job}, {job}"),
@@ -150,13 +154,20 @@ impl Upsert {
                     ", version = {table}.version + 1, updated_by_job = {job}",
                     table = self.table
                 ),
+                format!(
+                    " WHERE (SELECT set_config('batch_import.keep_changes_of', {job}::text, true)) \
+                     IS NOT NULL"
+                ),
             ),
             None => Default::default(),
         };
         let select = match self.record_type {
-            None => format!("u.*{stamps} FROM UNNEST({}) u", self.sources.join(", ")),
+            None => format!(
+                "u.*{stamps} FROM UNNEST({}) u{keep}",
+                self.sources.join(", ")
+            ),
             Some(record) => format!(
-                "{}{stamps} FROM UNNEST($2::{record}[]) r",
+                "{}{stamps} FROM UNNEST($2::{record}[]) r{keep}",
                 self.sources.join(", ")
             ),
         };
@@ -176,77 +187,14 @@ impl Upsert {
         )
     }
 
-    /// What a `RETURNING` list must add for [`Upsert::changes_cte`]: the row's version,
-    /// the job that created it and the new value of every updated column (empty unless
-    /// the changes are kept).
-    pub(crate) fn change_columns(&self) -> String {
-        if self.job.is_none() {
-            return String::new();
-        }
-        let mut columns = ", version, created_by_job".to_owned();
-        for name in &self.updated {
-            columns.push_str(", ");
-            columns.push_str(name);
-        }
-        columns
-    }
-
-    /// A `WITH` item (with its leading comma) that writes the before-image of each row
-    /// that `written` (a CTE of this statement returning `id`, `created` and
-    /// [`Upsert::change_columns`]) changed: the previous values of the columns that
-    /// changed, read from the statement's snapshot. When the snapshot's version is not
-    /// the one the write replaced, another write came in between and the image is
-    /// unknown (NULL). Rows the job created itself need none (a revert deletes them); a
-    /// row written again later in the job keeps the values it had first. Empty unless
-    /// the changes are kept.
-    pub(crate) fn changes_cte(&self, written: &str) -> String {
-        let Some(job) = &self.job else {
-            return String::new();
-        };
-        let table = self.table;
-        let before = if self.updated.is_empty() {
-            "'{}'::jsonb".to_owned()
-        } else {
-            let values = self
-                .updated
-                .iter()
-                .map(|c| format!("'{c}', o.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let same = self
-                .updated
-                .iter()
-                .map(|c| format!("CASE WHEN o.{c} IS NOT DISTINCT FROM w.{c} THEN '{c}' END"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("jsonb_build_object({values}) - ARRAY[{same}]::text[]")
-        };
-        format!(
-            ", changes AS (
-                 INSERT INTO import_changes (job_id, row_id, version, before)
-                 SELECT {job}, w.id, w.version,
-                        (SELECT {before} FROM {table} o
-                          WHERE o.id = w.id AND o.version = w.version - 1)
-                   FROM {written} w
-                  WHERE NOT w.created AND w.created_by_job IS DISTINCT FROM {job}
-                 ON CONFLICT (job_id, row_id) DO UPDATE
-                    SET version = EXCLUDED.version,
-                        before = EXCLUDED.before || import_changes.before)"
-        )
-    }
-
     /// The statement wrapped to answer one row: how many rows it created and how many
     /// it updated (both `bigint`). Rows it neither created nor updated were unchanged.
     pub(crate) fn counting_statement(&self) -> String {
         format!(
-            "WITH written AS ({}){}
+            "WITH written AS ({})
              SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created)
                FROM written",
-            self.statement(&format!(
-                "RETURNING id, (xmax = 0) AS created{}",
-                self.change_columns()
-            )),
-            self.changes_cte("written"),
+            self.statement("RETURNING id, (xmax = 0) AS created"),
         )
     }
 }
@@ -282,7 +230,7 @@ mod tests {
         assert!(counting.starts_with("WITH written AS (INSERT INTO t"));
         assert!(counting.contains("RETURNING id, (xmax = 0) AS created)"));
         assert!(
-            !counting.contains("import_changes"),
+            !counting.contains("keep_changes_of"),
             "changes kept only for a job"
         );
     }
@@ -300,12 +248,10 @@ mod tests {
         );
         assert!(sql.contains("SELECT $1, r.id, r.k, r.v, $3::uuid, $3::uuid FROM UNNEST"));
         assert!(sql.contains("version = t.version + 1, updated_by_job = $3::uuid"));
-        assert!(sql.contains("RETURNING id, (xmax = 0) AS created, version, created_by_job, v)"));
         assert!(sql.contains(
-            "jsonb_build_object('v', o.v) - ARRAY[CASE WHEN o.v IS NOT DISTINCT FROM w.v THEN 'v' END]::text[]"
+            "FROM UNNEST($2::t_row[]) r WHERE (SELECT set_config('batch_import.keep_changes_of', $3::uuid::text, true)) IS NOT NULL"
         ));
-        assert!(sql.contains("WHERE o.id = w.id AND o.version = w.version - 1"));
-        assert!(sql.contains("before = EXCLUDED.before || import_changes.before"));
+        assert!(sql.contains("RETURNING id, (xmax = 0) AS created)"));
     }
 
     #[test]

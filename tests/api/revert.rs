@@ -293,6 +293,25 @@ async fn undo_restores_what_the_import_changed(kind: &str) {
         .collect();
     assert_eq!(now.len(), 1000, "B's 200 new rows are deleted");
     assert_eq!(now, expected, "restored to A's values, C's kept");
+    // Only imports keep before-images: B's and C's records are there, the revert's
+    // restoring writes and the dry run's kept none.
+    let kept_by = |job: String| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COALESCE(sum(cardinality(row_ids)), 0)
+                   FROM import_change_sets WHERE job_id = $1::uuid",
+            )
+            .bind(job)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(kept_by(b_id.to_owned()).await, 500, "B changed 500 rows");
+    assert_eq!(kept_by(c["id"].as_str().unwrap().to_owned()).await, 10);
+    assert_eq!(kept_by(undo["id"].as_str().unwrap().to_owned()).await, 0);
+    assert_eq!(kept_by(dry["id"].as_str().unwrap().to_owned()).await, 0);
 
     // The conflicts are the revert's failed rows, value now beside value before.
     let undo_id = undo["id"].as_str().unwrap();
@@ -347,6 +366,24 @@ async fn undo_restores_what_the_import_changed(kind: &str) {
         expected,
         "refusals change nothing"
     );
+
+    // A write outside an import keeps nothing, even one that stamps B as the writer.
+    let records = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM import_change_sets")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    let before = records().await;
+    let by_hand = sqlx::query(&format!(
+        "UPDATE {kind} SET version = version + 1, updated_by_job = $1::uuid, updated_at = now()"
+    ))
+    .bind(b_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert!(by_hand.rows_affected() >= 1000);
+    assert_eq!(records().await, before, "no job named: no before-image");
 }
 
 #[tokio::test]
@@ -446,18 +483,29 @@ async fn kept_changes_are_purged_after_the_retention_and_the_revert_then_refused
     let key = app.admin_key().await;
     let (_, b) = small_a_and_b(&app, &key, "").await;
     let b_id = uuid::Uuid::parse_str(b["id"].as_str().unwrap()).unwrap();
+    // Rows kept in B's before-image records, and rows a revert (here the dry run below)
+    // unpacked from them.
     let images = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM import_changes WHERE job_id = $1")
-            .bind(b_id)
-            .fetch_one(&app.db)
-            .await
-            .unwrap()
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT COALESCE(sum(cardinality(row_ids)), 0)
+                       FROM import_change_sets WHERE job_id = $1)
+                  + (SELECT count(*) FROM import_changes WHERE job_id = $1)",
+        )
+        .bind(b_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
     };
     assert_eq!(
         images().await,
         1,
         "B's change of O-1 is kept (O-3 is known by id)"
     );
+    let dry = app
+        .reverted(&key, &b_id.to_string(), "?validate_only=true")
+        .await;
+    assert_eq!(dry["state"], "completed", "{dry}");
+    assert_eq!(images().await, 2, "the dry run unpacked B's one image");
     // B ended two days ago: the reconciler purges its images.
     sqlx::query("UPDATE import_jobs SET finished_at = now() - interval '2 days' WHERE id = $1")
         .bind(b_id)

@@ -106,8 +106,10 @@ async fn import_a_b_c(s: &mut Scenario) -> Imported {
 /// Locks the row B changed at `HELD_AT` in id order: B's revert waits there.
 async fn hold_half_way(s: &Scenario, b: Uuid) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let held: String = sqlx::query_scalar(
-        "SELECT o.external_opp_id FROM import_changes i JOIN opportunities o ON o.id = i.row_id
-          WHERE i.job_id = $1 AND NOT i.created ORDER BY i.row_id OFFSET $2 LIMIT 1",
+        "SELECT o.external_opp_id
+           FROM import_change_sets s CROSS JOIN unnest(s.row_ids) AS r(id)
+           JOIN opportunities o ON o.id = r.id
+          WHERE s.job_id = $1 ORDER BY r.id OFFSET $2 LIMIT 1",
     )
     .bind(b)
     .bind(HELD_AT as i64)

@@ -166,7 +166,8 @@ async fn in_a_browser_an_admin_undoes_an_import_after_seeing_what_it_would_do() 
         .await;
     let conflict = conflict.as_str().unwrap();
     assert!(
-        conflict.contains(r#"is now "Second (C)""#) && conflict.contains(r#"back to "Second""#),
+        conflict.contains(r#"is now "Second (C)""#)
+            && conflict.contains(r#"before this import it was "Second""#),
         "{conflict}"
     );
     assert!(!displayed(&browser, &format!("{job_r} [data-action=correct]")).await);
