@@ -306,19 +306,8 @@ async fn run() -> anyhow::Result<()> {
 fn backlog_files(options: &Options, dir: &Path) -> anyhow::Result<Vec<CsvFile>> {
     (0..options.fair_jobs as u64)
         .map(|k| {
-            let path = dir.join(format!("opps-{}-part{k}.csv", short(options.rows)));
-            let spec = part_spec(options, k);
-            let expected = generator::write(&mut std::io::sink(), &spec)?;
-            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(expected.bytes) {
-                generator::write_file(&path, &spec)?;
-            }
-            Ok(CsvFile {
-                kind: "opportunities",
-                path,
-                rows: expected.rows,
-                bad_rows: expected.bad_rows,
-                bytes: expected.bytes,
-            })
+            let name = format!("opps-{}-part{k}.csv", short(options.rows));
+            opportunity_file(dir, name, part_spec(options, k))
         })
         .collect()
 }
