@@ -3,8 +3,8 @@
 //! the same transaction as each change, and unpacked into `import_changes` when the
 //! revert starts). A row another write changed since (an
 //! import, a correction, a revert) is a *conflict*: it is left as it is and reported as a
-//! failed row of the revert, with the value it has now and the one a revert would have
-//! restored. A contact's links follow the same rule: the links the job made go with it.
+//! failed row of the revert, with the value it has now and the one it had before the
+//! import. A contact's links follow the same rule: the links the job made go with it.
 //!
 //! Rows are taken in chunks, each in one transaction that locks its rows (`FOR UPDATE`, as
 //! an import's upsert does), changes them and marks their images as reverted by this
